@@ -1,0 +1,8 @@
+//! The publisher's side of Quince: the app's release log on disk (this issue),
+//! and later the directory-to-release packer.
+//!
+//! Formats and verification come from `quince-protocol`; this crate only adds
+//! files, fsync and atomic renames. It is never linked by the updater or the
+//! bootstrap.
+
+#![forbid(unsafe_code)]
