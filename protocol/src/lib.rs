@@ -17,3 +17,9 @@ pub mod merkle;
 
 pub use codec::DecodeError;
 pub use hash::Hash;
+pub mod checkpoint;
+pub mod note;
+pub mod record;
+pub mod root;
+pub mod state;
+pub mod tile;

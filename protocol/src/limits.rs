@@ -56,5 +56,5 @@ pub const MAX_PLATFORM_BYTES: usize = 32;
 /// Longest version text, such as `1.12.3`.
 pub const MAX_VERSION_BYTES: usize = 32;
 
-/// Largest serialized trusted state (root, checkpoint note and a few numbers).
-pub const MAX_STATE_BYTES: usize = MAX_ROOT_BYTES + MAX_NOTE_BYTES + 64;
+/// Largest serialized trusted state (two roots, checkpoint note and a few numbers).
+pub const MAX_STATE_BYTES: usize = 2 * MAX_ROOT_BYTES + MAX_NOTE_BYTES + 64;
