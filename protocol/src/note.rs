@@ -41,14 +41,6 @@ pub enum NoteError {
         /// Key id on the line.
         key_id: u32,
     },
-    /// The same trusted key signed twice.
-    #[error("key {name} (key id {key_id:08x}) signed the note twice")]
-    DuplicateSignature {
-        /// Key name on the line.
-        name: String,
-        /// Key id on the line.
-        key_id: u32,
-    },
 }
 
 /// One signature line of a note.
@@ -216,18 +208,16 @@ impl Note {
             let Some(key) = trusted.iter().find(|k| k.name == sig.name && k.key_id == sig.key_id) else {
                 continue;
             };
-            if signed_by.iter().any(|k| std::ptr::eq(*k, key)) {
-                return Err(NoteError::DuplicateSignature {
-                    name: sig.name.clone(),
-                    key_id: sig.key_id,
-                });
-            }
+            // Every line from a trusted key must verify; a repeated valid line is
+            // harmless and counted once (as Go's note package does).
             key.verify(self.text.as_bytes(), &sig.signature)
                 .map_err(|()| NoteError::BadSignature {
                     name: sig.name.clone(),
                     key_id: sig.key_id,
                 })?;
-            signed_by.push(key);
+            if !signed_by.iter().any(|k| std::ptr::eq(*k, key)) {
+                signed_by.push(key);
+            }
         }
         if signed_by.is_empty() {
             return Err(NoteError::NoTrustedSignature {
@@ -408,12 +398,18 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_trusted_signatures_are_refused() {
+    fn a_repeated_signature_counts_once_but_a_bad_repeat_rejects() {
         let mut note = Note::unsigned("hello\n").unwrap();
         note.sign_ed25519("example.com/a", &key(1)).unwrap();
         note.sign_ed25519("example.com/a", &key(1)).unwrap();
         let a = Ed25519Verifier::new("example.com/a", key(1).verifying_key()).unwrap();
-        assert!(matches!(note.verify(&[a]), Err(NoteError::DuplicateSignature { .. })));
+        assert_eq!(note.verify(std::slice::from_ref(&a)).unwrap().len(), 1);
+        let mut bad = note.clone();
+        let first = bad.signatures[0].clone();
+        let mut forged = first.signature.clone();
+        forged[0] ^= 1;
+        bad.signatures[1] = NoteSignature::new(first.name(), first.key_id(), forged).unwrap();
+        assert!(matches!(bad.verify(&[a]), Err(NoteError::BadSignature { .. })));
     }
 
     #[test]
