@@ -1,4 +1,4 @@
-//! The publisher's side of Quince: the app's release log on disk (this issue),
+//! The publisher's side of Quince: the app's release log on disk ([`logdir`]),
 //! and later the directory-to-release packer.
 //!
 //! Formats and verification come from `quince-protocol`; this crate only adds
@@ -6,3 +6,8 @@
 //! bootstrap.
 
 #![forbid(unsafe_code)]
+
+pub mod fsio;
+pub mod logdir;
+
+pub use logdir::{LogDir, LogError, PendingAppend};

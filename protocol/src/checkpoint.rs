@@ -66,7 +66,9 @@ impl Checkpoint {
             return Err(DecodeError::MissingLine { key: "origin" });
         }
         codec::check_len("checkpoint origin", origin.len(), MAX_ORIGIN_BYTES)?;
-        let size_text = lines.next().ok_or(DecodeError::MissingLine { key: "tree size" })?;
+        let size_text = lines
+            .next()
+            .ok_or(DecodeError::MissingLine { key: "tree size" })?;
         let size = codec::parse_decimal(size_text, "checkpoint tree size")?;
         if size > MAX_TREE_SIZE {
             return Err(DecodeError::TooLong {
@@ -75,14 +77,20 @@ impl Checkpoint {
                 max: usize::try_from(MAX_TREE_SIZE).unwrap_or(usize::MAX),
             });
         }
-        let root_text = lines.next().ok_or(DecodeError::MissingLine { key: "root hash" })?;
+        let root_text = lines
+            .next()
+            .ok_or(DecodeError::MissingLine { key: "root hash" })?;
         let root = Hash::from_base64(root_text, "checkpoint root hash")?;
         let mut extensions = Vec::new();
         for line in lines {
             if line.is_empty() {
                 return Err(DecodeError::invalid("checkpoint", "empty extension line"));
             }
-            codec::check_len("checkpoint extensions", extensions.len() + 1, MAX_CHECKPOINT_EXTENSIONS)?;
+            codec::check_len(
+                "checkpoint extensions",
+                extensions.len() + 1,
+                MAX_CHECKPOINT_EXTENSIONS,
+            )?;
             extensions.push(line.to_string());
         }
         Ok(Checkpoint {
@@ -95,7 +103,12 @@ impl Checkpoint {
 
     /// The body as text, ready to be signed.
     pub fn to_text(&self) -> String {
-        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        let mut out = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
         for line in &self.extensions {
             out.push_str(line);
             out.push('\n');
@@ -115,7 +128,11 @@ pub struct VerifiedCheckpoint {
 impl VerifiedCheckpoint {
     /// Parses a signed checkpoint note, checks that its origin is `origin`, and
     /// that it carries a valid signature by `key` (other signatures are ignored).
-    pub fn verify(note: &[u8], origin: &str, key: &Ed25519Verifier) -> Result<Self, CheckpointError> {
+    pub fn verify(
+        note: &[u8],
+        origin: &str,
+        key: &Ed25519Verifier,
+    ) -> Result<Self, CheckpointError> {
         let note = Note::parse(note)?;
         let checkpoint = Checkpoint::parse(note.text())?;
         if checkpoint.origin != origin {

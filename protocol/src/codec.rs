@@ -228,7 +228,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn bounded(&mut self, len: usize, max: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+    fn bounded(
+        &mut self,
+        len: usize,
+        max: usize,
+        what: &'static str,
+    ) -> Result<&'a [u8], DecodeError> {
         if len > max {
             return Err(DecodeError::TooLong { what, len, max });
         }
@@ -266,10 +271,16 @@ pub fn parse_decimal(text: &str, what: &'static str) -> Result<u64, DecodeError>
         return Err(DecodeError::invalid(what, "empty number"));
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(DecodeError::invalid(what, format!("`{text}` is not a decimal number")));
+        return Err(DecodeError::invalid(
+            what,
+            format!("`{text}` is not a decimal number"),
+        ));
     }
     if text.len() > 1 && text.starts_with('0') {
-        return Err(DecodeError::non_canonical(what, format!("leading zero in `{text}`")));
+        return Err(DecodeError::non_canonical(
+            what,
+            format!("leading zero in `{text}`"),
+        ));
     }
     text.parse::<u64>()
         .map_err(|_| DecodeError::invalid(what, format!("`{text}` does not fit in 64 bits")))
@@ -319,7 +330,10 @@ pub fn to_base64(bytes: &[u8]) -> String {
 
 /// Checks that text has no ASCII control characters other than newline.
 pub fn check_text(text: &str, what: &'static str) -> Result<(), DecodeError> {
-    match text.bytes().position(|b| (b < 0x20 && b != b'\n') || b == 0x7f) {
+    match text
+        .bytes()
+        .position(|b| (b < 0x20 && b != b'\n') || b == 0x7f)
+    {
         Some(at) => Err(DecodeError::invalid(
             what,
             format!("control character at byte {at}"),
@@ -383,7 +397,10 @@ impl<'a> Lines<'a> {
             return Err(DecodeError::MissingLine { key });
         }
         if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') {
-            return Err(DecodeError::non_canonical(key, "value must be one space after the key, with no extra spaces"));
+            return Err(DecodeError::non_canonical(
+                key,
+                "value must be one space after the key, with no extra spaces",
+            ));
         }
         self.next += 1;
         self.previous_key = Some(found);
@@ -460,7 +477,11 @@ mod tests {
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
         assert!(matches!(
             r.bytes_u32(1024, "blob"),
-            Err(DecodeError::TooLong { len: 4294967295, max: 1024, .. })
+            Err(DecodeError::TooLong {
+                len: 4294967295,
+                max: 1024,
+                ..
+            })
         ));
     }
 
@@ -468,16 +489,32 @@ mod tests {
     fn decimal_accepts_only_the_canonical_spelling() {
         assert_eq!(parse_decimal("0", "n"), Ok(0));
         assert_eq!(parse_decimal("18446744073709551615", "n"), Ok(u64::MAX));
-        for bad in ["", "01", "+1", "-1", " 1", "1 ", "1e3", "0x10", "18446744073709551616"] {
+        for bad in [
+            "",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1e3",
+            "0x10",
+            "18446744073709551616",
+        ] {
             assert!(parse_decimal(bad, "n").is_err(), "{bad:?} accepted");
         }
-        assert!(matches!(parse_decimal("007", "n"), Err(DecodeError::NonCanonical { .. })));
+        assert!(matches!(
+            parse_decimal("007", "n"),
+            Err(DecodeError::NonCanonical { .. })
+        ));
     }
 
     #[test]
     fn hex_and_base64_accept_only_the_canonical_spelling() {
         assert_eq!(parse_hex::<2>("0aff", "h"), Ok([0x0a, 0xff]));
-        assert!(matches!(parse_hex::<2>("0AFF", "h"), Err(DecodeError::NonCanonical { .. })));
+        assert!(matches!(
+            parse_hex::<2>("0AFF", "h"),
+            Err(DecodeError::NonCanonical { .. })
+        ));
         assert!(parse_hex::<2>("0af", "h").is_err());
         assert_eq!(parse_base64("AAE=", 8, "b"), Ok(vec![0, 1]));
         // Non-zero padding bits and missing padding are refused.
@@ -495,7 +532,10 @@ mod tests {
 
         let mut l = Lines::new("a 1\na 1\nb 2\n", 100, "rec").unwrap();
         l.field("a").unwrap();
-        assert_eq!(l.field("b"), Err(DecodeError::DuplicateLine { key: "a".into() }));
+        assert_eq!(
+            l.field("b"),
+            Err(DecodeError::DuplicateLine { key: "a".into() })
+        );
 
         let mut l = Lines::new("a 1\n", 100, "rec").unwrap();
         l.field("a").unwrap();
@@ -503,11 +543,17 @@ mod tests {
 
         let mut l = Lines::new("a 1\nc 3\n", 100, "rec").unwrap();
         l.field("a").unwrap();
-        assert!(matches!(l.finish("rec"), Err(DecodeError::TrailingBytes { .. })));
+        assert!(matches!(
+            l.finish("rec"),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
 
         assert!(Lines::new("a 1", 100, "rec").is_err());
         assert!(Lines::new("a\t1\n", 100, "rec").is_err());
         let mut l = Lines::new("a  1\n", 100, "rec").unwrap();
-        assert!(matches!(l.field("a"), Err(DecodeError::NonCanonical { .. })));
+        assert!(matches!(
+            l.field("a"),
+            Err(DecodeError::NonCanonical { .. })
+        ));
     }
 }

@@ -75,7 +75,7 @@ pub fn range_hash<S: HashSource + ?Sized>(src: &S, lo: u64, hi: u64) -> Result<H
         return Err(ProofError::OutOfRange(format!("empty range {lo}..{hi}")));
     }
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         return src.complete_node(n.trailing_zeros(), lo / n);
     }
     let k = split_point(n);
@@ -101,7 +101,9 @@ pub fn inclusion_proof<S: HashSource + ?Sized>(
 ) -> Result<Vec<Hash>, ProofError> {
     check_size(size)?;
     if index >= size {
-        return Err(ProofError::OutOfRange(format!("leaf {index} not below size {size}")));
+        return Err(ProofError::OutOfRange(format!(
+            "leaf {index} not below size {size}"
+        )));
     }
     let mut proof = Vec::new();
     path(src, index, 0, size, &mut proof)?;
@@ -117,7 +119,9 @@ pub fn consistency_proof<S: HashSource + ?Sized>(
 ) -> Result<Vec<Hash>, ProofError> {
     check_size(new_size)?;
     if old_size > new_size {
-        return Err(ProofError::OutOfRange(format!("old size {old_size} above new size {new_size}")));
+        return Err(ProofError::OutOfRange(format!(
+            "old size {old_size} above new size {new_size}"
+        )));
     }
     let mut proof = Vec::new();
     if old_size > 0 && old_size < new_size {
@@ -138,7 +142,9 @@ pub fn verify_inclusion(
     check_size(size)?;
     check_proof_len(proof)?;
     if index >= size {
-        return Err(ProofError::OutOfRange(format!("leaf {index} not below size {size}")));
+        return Err(ProofError::OutOfRange(format!(
+            "leaf {index} not below size {size}"
+        )));
     }
     let mut f_n = index;
     let mut s_n = size - 1;
@@ -185,7 +191,9 @@ pub fn verify_consistency(
     check_size(new_size)?;
     check_proof_len(proof)?;
     if old_size > new_size {
-        return Err(ProofError::OutOfRange(format!("old size {old_size} above new size {new_size}")));
+        return Err(ProofError::OutOfRange(format!(
+            "old size {old_size} above new size {new_size}"
+        )));
     }
     if old_size == new_size {
         if !proof.is_empty() {
@@ -200,7 +208,11 @@ pub fn verify_consistency(
         };
     }
     if old_size == 0 {
-        return if proof.is_empty() { Ok(()) } else { Err(ProofError::Invalid) };
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(ProofError::Invalid)
+        };
     }
     if proof.is_empty() {
         return Err(ProofError::Invalid);
@@ -209,7 +221,9 @@ pub fn verify_consistency(
         return Err(ProofError::Invalid);
     }
     let path: Vec<Hash> = if old_size.is_power_of_two() {
-        std::iter::once(*old_root).chain(proof.iter().copied()).collect()
+        std::iter::once(*old_root)
+            .chain(proof.iter().copied())
+            .collect()
     } else {
         proof.to_vec()
     };
@@ -331,7 +345,9 @@ impl MemoryTree {
             return &[];
         };
         let start = usize::try_from(start).unwrap_or(usize::MAX).min(row.len());
-        let end = start.saturating_add(usize::try_from(count).unwrap_or(usize::MAX)).min(row.len());
+        let end = start
+            .saturating_add(usize::try_from(count).unwrap_or(usize::MAX))
+            .min(row.len());
         &row[start..end]
     }
 }
@@ -354,7 +370,9 @@ fn split_point(n: u64) -> u64 {
 
 fn check_size(size: u64) -> Result<(), ProofError> {
     if size > MAX_TREE_SIZE {
-        Err(ProofError::OutOfRange(format!("tree size {size} above limit {MAX_TREE_SIZE}")))
+        Err(ProofError::OutOfRange(format!(
+            "tree size {size} above limit {MAX_TREE_SIZE}"
+        )))
     } else {
         Ok(())
     }

@@ -13,7 +13,9 @@ use thiserror::Error;
 
 use crate::codec::{self, DecodeError};
 use crate::hash::Hash;
-use crate::limits::{MAX_KEY_NAME_BYTES, MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES, MAX_NOTE_SIGNATURE_BYTES};
+use crate::limits::{
+    MAX_KEY_NAME_BYTES, MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES, MAX_NOTE_SIGNATURE_BYTES,
+};
 
 /// Signature type byte of plain Ed25519 note signatures.
 pub const ED25519_TYPE: u8 = 0x01;
@@ -55,7 +57,11 @@ impl NoteSignature {
     /// A signature line from its parts; the name must be a valid key name.
     pub fn new(name: &str, key_id: u32, signature: Vec<u8>) -> Result<Self, DecodeError> {
         check_key_name(name)?;
-        codec::check_len("note signature", signature.len() + 4, MAX_NOTE_SIGNATURE_BYTES)?;
+        codec::check_len(
+            "note signature",
+            signature.len() + 4,
+            MAX_NOTE_SIGNATURE_BYTES,
+        )?;
         if signature.is_empty() {
             return Err(DecodeError::invalid("note signature", "empty signature"));
         }
@@ -86,19 +92,29 @@ impl NoteSignature {
         let mut raw = Vec::with_capacity(4 + self.signature.len());
         raw.extend_from_slice(&self.key_id.to_be_bytes());
         raw.extend_from_slice(&self.signature);
-        format!("{SIGNATURE_PREFIX}{} {}\n", self.name, codec::to_base64(&raw))
+        format!(
+            "{SIGNATURE_PREFIX}{} {}\n",
+            self.name,
+            codec::to_base64(&raw)
+        )
     }
 
     fn parse(line: &str) -> Result<Self, DecodeError> {
-        let rest = line
-            .strip_prefix(SIGNATURE_PREFIX)
-            .ok_or_else(|| DecodeError::invalid("note signature", "line does not start with an em dash and a space"))?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or_else(|| DecodeError::invalid("note signature", "no space between key name and signature"))?;
+        let rest = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(|| {
+            DecodeError::invalid(
+                "note signature",
+                "line does not start with an em dash and a space",
+            )
+        })?;
+        let (name, b64) = rest.split_once(' ').ok_or_else(|| {
+            DecodeError::invalid("note signature", "no space between key name and signature")
+        })?;
         let raw = codec::parse_base64(b64, MAX_NOTE_SIGNATURE_BYTES, "note signature")?;
         if raw.len() < 5 {
-            return Err(DecodeError::invalid("note signature", "shorter than a key id and one byte"));
+            return Err(DecodeError::invalid(
+                "note signature",
+                "shorter than a key id and one byte",
+            ));
         }
         let key_id = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
         NoteSignature::new(name, key_id, raw[4..].to_vec())
@@ -131,7 +147,8 @@ impl Note {
     /// Parses a complete signed note (at least one signature line).
     pub fn parse(bytes: &[u8]) -> Result<Note, DecodeError> {
         codec::check_len("note", bytes.len(), MAX_NOTE_BYTES)?;
-        let all = std::str::from_utf8(bytes).map_err(|_| DecodeError::invalid("note", "not UTF-8"))?;
+        let all =
+            std::str::from_utf8(bytes).map_err(|_| DecodeError::invalid("note", "not UTF-8"))?;
         codec::check_text(all, "note")?;
         let split = all
             .rfind("\n\n")
@@ -139,9 +156,9 @@ impl Note {
         let text = &all[..=split];
         let block = &all[split + 2..];
         check_note_text(text)?;
-        let lines = block
-            .strip_suffix('\n')
-            .ok_or_else(|| DecodeError::invalid("note", "signature block does not end with a newline"))?;
+        let lines = block.strip_suffix('\n').ok_or_else(|| {
+            DecodeError::invalid("note", "signature block does not end with a newline")
+        })?;
         let mut signatures = Vec::new();
         for line in lines.split('\n') {
             if signatures.len() == MAX_NOTE_SIGNATURES {
@@ -172,7 +189,11 @@ impl Note {
     /// Adds a signature line (for example an aggregated FROST signature or a
     /// witness cosignature). Refused if the note would exceed its limits.
     pub fn add_signature(&mut self, signature: NoteSignature) -> Result<(), DecodeError> {
-        codec::check_len("note signatures", self.signatures.len() + 1, MAX_NOTE_SIGNATURES)?;
+        codec::check_len(
+            "note signatures",
+            self.signatures.len() + 1,
+            MAX_NOTE_SIGNATURES,
+        )?;
         let size = self.to_bytes().len() + signature.line().len();
         codec::check_len("note", size, MAX_NOTE_BYTES)?;
         self.signatures.push(signature);
@@ -184,7 +205,11 @@ impl Note {
     pub fn sign_ed25519(&mut self, name: &str, key: &SigningKey) -> Result<(), DecodeError> {
         let signature = key.sign(self.text.as_bytes());
         let verifier = Ed25519Verifier::new(name, key.verifying_key())?;
-        self.add_signature(NoteSignature::new(name, verifier.key_id(), signature.to_bytes().to_vec())?)
+        self.add_signature(NoteSignature::new(
+            name,
+            verifier.key_id(),
+            signature.to_bytes().to_vec(),
+        )?)
     }
 
     /// The whole note as bytes: text, blank line, signature lines.
@@ -202,10 +227,16 @@ impl Note {
     /// Signatures from unknown keys (name and id not both matching) are ignored.
     /// Every signature from a trusted key must verify; at least one must exist.
     /// Returns the trusted keys that signed, in the order given.
-    pub fn verify<'v>(&self, trusted: &'v [Ed25519Verifier]) -> Result<Vec<&'v Ed25519Verifier>, NoteError> {
+    pub fn verify<'v>(
+        &self,
+        trusted: &'v [Ed25519Verifier],
+    ) -> Result<Vec<&'v Ed25519Verifier>, NoteError> {
         let mut signed_by: Vec<&Ed25519Verifier> = Vec::new();
         for sig in &self.signatures {
-            let Some(key) = trusted.iter().find(|k| k.name == sig.name && k.key_id == sig.key_id) else {
+            let Some(key) = trusted
+                .iter()
+                .find(|k| k.name == sig.name && k.key_id == sig.key_id)
+            else {
                 continue;
             };
             // Every line from a trusted key must verify; a repeated valid line is
@@ -221,7 +252,11 @@ impl Note {
         }
         if signed_by.is_empty() {
             return Err(NoteError::NoTrustedSignature {
-                expected: trusted.iter().map(|k| k.to_text()).collect::<Vec<_>>().join(", "),
+                expected: trusted
+                    .iter()
+                    .map(|k| k.to_text())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         signed_by.sort_by_key(|k| trusted.iter().position(|t| std::ptr::eq(t, *k)));
@@ -252,13 +287,21 @@ impl Ed25519Verifier {
     pub fn parse(text: &str) -> Result<Self, DecodeError> {
         codec::check_len("verifier key", text.len(), MAX_KEY_NAME_BYTES + 64)?;
         let mut parts = text.split('+');
-        let (Some(name), Some(id_hex), Some(b64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(DecodeError::invalid("verifier key", "expected name+hexid+base64key"));
+        let (Some(name), Some(id_hex), Some(b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(DecodeError::invalid(
+                "verifier key",
+                "expected name+hexid+base64key",
+            ));
         };
         let id = u32::from_be_bytes(codec::parse_hex::<4>(id_hex, "verifier key id")?);
         let raw = codec::parse_base64(b64, 33, "verifier key")?;
         let Some((&ED25519_TYPE, key_bytes)) = raw.split_first() else {
-            return Err(DecodeError::invalid("verifier key", "not an Ed25519 (type 0x01) key"));
+            return Err(DecodeError::invalid(
+                "verifier key",
+                "not an Ed25519 (type 0x01) key",
+            ));
         };
         let key_bytes: [u8; 32] = key_bytes
             .try_into()
@@ -268,7 +311,10 @@ impl Ed25519Verifier {
         if verifier.key_id != id {
             return Err(DecodeError::invalid(
                 "verifier key id",
-                format!("{id:08x} does not match the key, which gives {:08x}", verifier.key_id),
+                format!(
+                    "{id:08x} does not match the key, which gives {:08x}",
+                    verifier.key_id
+                ),
             ));
         }
         Ok(verifier)
@@ -278,7 +324,12 @@ impl Ed25519Verifier {
     pub fn to_text(&self) -> String {
         let mut raw = vec![ED25519_TYPE];
         raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.key_id, codec::to_base64(&raw))
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            codec::to_base64(&raw)
+        )
     }
 
     /// Key name.
@@ -317,7 +368,8 @@ pub fn key_id(name: &str, signature_type: u8, public_key: &[u8]) -> u32 {
 /// Verifies one Ed25519 signature with the rule used everywhere in Quince:
 /// strict RFC 8032 (canonical S, no small-order keys or R).
 pub fn verify_ed25519_strict(key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
-    key.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
+    key.verify_strict(message, &Signature::from_bytes(signature))
+        .is_ok()
 }
 
 /// Parses a 32-byte Ed25519 public key, refusing invalid and small-order points.
@@ -325,7 +377,10 @@ pub fn verifying_key(bytes: &[u8; 32], what: &'static str) -> Result<VerifyingKe
     let key = VerifyingKey::from_bytes(bytes)
         .map_err(|_| DecodeError::invalid(what, "not a valid Ed25519 public key"))?;
     if key.is_weak() {
-        return Err(DecodeError::invalid(what, "Ed25519 public key of small order"));
+        return Err(DecodeError::invalid(
+            what,
+            "Ed25519 public key of small order",
+        ));
     }
     Ok(key)
 }
@@ -335,8 +390,14 @@ fn check_key_name(name: &str) -> Result<(), DecodeError> {
     if name.is_empty() {
         return Err(DecodeError::invalid("key name", "empty"));
     }
-    if name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control()) {
-        return Err(DecodeError::invalid("key name", format!("`{name}` contains a space, a plus or a control character")));
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c == '+' || c.is_control())
+    {
+        return Err(DecodeError::invalid(
+            "key name",
+            format!("`{name}` contains a space, a plus or a control character"),
+        ));
     }
     Ok(())
 }
@@ -345,7 +406,10 @@ fn check_note_text(text: &str) -> Result<(), DecodeError> {
     codec::check_len("note text", text.len(), MAX_NOTE_BYTES)?;
     codec::check_text(text, "note text")?;
     if text.trim_matches('\n').is_empty() || !text.ends_with('\n') {
-        return Err(DecodeError::invalid("note text", "must be non-empty and end with a newline"));
+        return Err(DecodeError::invalid(
+            "note text",
+            "must be non-empty and end with a newline",
+        ));
     }
     Ok(())
 }
@@ -409,7 +473,10 @@ mod tests {
         let mut forged = first.signature.clone();
         forged[0] ^= 1;
         bad.signatures[1] = NoteSignature::new(first.name(), first.key_id(), forged).unwrap();
-        assert!(matches!(bad.verify(&[a]), Err(NoteError::BadSignature { .. })));
+        assert!(matches!(
+            bad.verify(&[a]),
+            Err(NoteError::BadSignature { .. })
+        ));
     }
 
     #[test]
@@ -443,8 +510,21 @@ mod tests {
             assert!(err.contains(expect), "{bad:?}: {err}");
         }
         let huge = vec![b'a'; MAX_NOTE_BYTES + 1];
-        assert!(matches!(Note::parse(&huge), Err(DecodeError::TooLong { .. })));
-        let many = format!("{}\n{}", "t\n", note.signatures()[0].line().repeat(MAX_NOTE_SIGNATURES + 1));
-        assert!(matches!(Note::parse(many.as_bytes()), Err(DecodeError::TooLong { what: "note signatures", .. })));
+        assert!(matches!(
+            Note::parse(&huge),
+            Err(DecodeError::TooLong { .. })
+        ));
+        let many = format!(
+            "{}\n{}",
+            "t\n",
+            note.signatures()[0].line().repeat(MAX_NOTE_SIGNATURES + 1)
+        );
+        assert!(matches!(
+            Note::parse(many.as_bytes()),
+            Err(DecodeError::TooLong {
+                what: "note signatures",
+                ..
+            })
+        ));
     }
 }

@@ -37,7 +37,11 @@ pub struct Version {
 impl Version {
     /// A version from its three numbers.
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        Version { major, minor, patch }
+        Version {
+            major,
+            minor,
+            patch,
+        }
     }
 }
 
@@ -72,11 +76,15 @@ impl FromStr for Version {
         codec::check_len("version", text.len(), MAX_VERSION_BYTES)?;
         let parts: Vec<&str> = text.split('.').collect();
         let [major, minor, patch] = parts.as_slice() else {
-            return Err(DecodeError::invalid("version", format!("`{text}` is not MAJOR.MINOR.PATCH")));
+            return Err(DecodeError::invalid(
+                "version",
+                format!("`{text}` is not MAJOR.MINOR.PATCH"),
+            ));
         };
         let number = |s: &str| -> Result<u32, DecodeError> {
             let n = codec::parse_decimal(s, "version")?;
-            u32::try_from(n).map_err(|_| DecodeError::invalid("version", format!("{n} is above 2^32")))
+            u32::try_from(n)
+                .map_err(|_| DecodeError::invalid("version", format!("{n} is above 2^32")))
         };
         Ok(Version::new(number(major)?, number(minor)?, number(patch)?))
     }
@@ -105,9 +113,14 @@ impl FromStr for Platform {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         codec::check_len("platform", text.len(), MAX_PLATFORM_BYTES)?;
         let ok = !text.is_empty()
-            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !ok {
-            return Err(DecodeError::invalid("platform", format!("`{text}` is not [a-z0-9_-]+")));
+            return Err(DecodeError::invalid(
+                "platform",
+                format!("`{text}` is not [a-z0-9_-]+"),
+            ));
         }
         Ok(Platform(text.to_string()))
     }
@@ -134,11 +147,17 @@ impl ReleaseRecord {
     /// Checks the rules that a parsed record must meet.
     pub fn check(&self) -> Result<(), DecodeError> {
         if self.platforms.is_empty() {
-            return Err(DecodeError::invalid("platforms", "a release serves at least one platform"));
+            return Err(DecodeError::invalid(
+                "platforms",
+                "a release serves at least one platform",
+            ));
         }
         codec::check_len("platforms", self.platforms.len(), MAX_PLATFORMS)?;
         if self.platforms.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(DecodeError::non_canonical("platforms", "must be sorted and unique"));
+            return Err(DecodeError::non_canonical(
+                "platforms",
+                "must be sorted and unique",
+            ));
         }
         Ok(())
     }
@@ -220,7 +239,8 @@ impl RotationRecord {
         let app = lines.field("app")?.parse()?;
         let root_bytes = codec::parse_base64(lines.field("root")?, MAX_RECORD_BYTES, "root")?;
         let root = AppRoot::from_bytes(&root_bytes)?;
-        let root_signature = codec::parse_base64_array::<64>(lines.field("root-signature")?, "root signature")?;
+        let root_signature =
+            codec::parse_base64_array::<64>(lines.field("root-signature")?, "root signature")?;
         lines.finish("rotation record")?;
         Ok(RotationRecord {
             app,
@@ -243,8 +263,8 @@ pub fn rotation_message(app: &AppId, root: &AppRoot) -> Vec<u8> {
 pub enum LogEntry {
     /// A release.
     Release(ReleaseRecord),
-    /// A signer rotation.
-    Rotation(RotationRecord),
+    /// A signer rotation (boxed: it carries a whole root).
+    Rotation(Box<RotationRecord>),
 }
 
 impl LogEntry {
@@ -282,7 +302,8 @@ impl Decode for LogEntry {
     fn decode(r: &mut codec::Reader<'_>) -> Result<Self, DecodeError> {
         codec::check_len("log entry", r.remaining(), MAX_RECORD_BYTES)?;
         let bytes = r.take(r.remaining(), "log entry")?;
-        let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::invalid("log entry", "not UTF-8"))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| DecodeError::invalid("log entry", "not UTF-8"))?;
         let mut lines = Lines::new(text, MAX_RECORD_BYTES, "log entry")?;
         let header = text.split('\n').next().unwrap_or_default();
         if header == RELEASE_HEADER {
@@ -290,11 +311,14 @@ impl Decode for LogEntry {
             ReleaseRecord::parse_lines(lines).map(LogEntry::Release)
         } else if header == ROTATION_HEADER {
             lines.exact(ROTATION_HEADER)?;
-            RotationRecord::parse_lines(lines).map(LogEntry::Rotation)
+            RotationRecord::parse_lines(lines).map(|r| LogEntry::Rotation(Box::new(r)))
         } else {
             Err(DecodeError::invalid(
                 "log entry",
-                format!("unknown entry type `{}`", header.chars().take(40).collect::<String>()),
+                format!(
+                    "unknown entry type `{}`",
+                    header.chars().take(40).collect::<String>()
+                ),
             ))
         }
     }
@@ -311,7 +335,10 @@ mod tests {
         ReleaseRecord {
             app,
             version: version.parse().unwrap(),
-            platforms: vec!["linux-aarch64".parse().unwrap(), "linux-x86_64".parse().unwrap()],
+            platforms: vec![
+                "linux-aarch64".parse().unwrap(),
+                "linux-x86_64".parse().unwrap(),
+            ],
             manifest: Hash::of(version.as_bytes()),
             size: 123_456,
             time: 1_764_000_000,
@@ -341,7 +368,7 @@ mod tests {
             root_signature: sig.to_bytes(),
         };
         assert!(record.new_root_signature_is_valid());
-        let entry = LogEntry::Rotation(record.clone());
+        let entry = LogEntry::Rotation(Box::new(record.clone()));
         assert_eq!(LogEntry::from_bytes(&entry.to_bytes()).unwrap(), entry);
 
         let mut other_app = record.clone();
@@ -354,7 +381,16 @@ mod tests {
         let v = |s: &str| s.parse::<Version>().unwrap();
         assert!(v("1.10.0") > v("1.9.9"));
         assert!(v("2.0.0") > v("1.99.99"));
-        for bad in ["1.0", "1.0.0.0", "01.0.0", "1.0.-1", "1..0", "v1.0.0", "1.0.0 ", "4294967296.0.0"] {
+        for bad in [
+            "1.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.-1",
+            "1..0",
+            "v1.0.0",
+            "1.0.0 ",
+            "4294967296.0.0",
+        ] {
             assert!(bad.parse::<Version>().is_err(), "{bad}");
         }
     }
@@ -362,26 +398,51 @@ mod tests {
     #[test]
     fn bad_records_get_specific_errors() {
         let (root, _) = sample_root("Example", 1);
-        let good = String::from_utf8(LogEntry::Release(sample_release(root.app_id(), "1.2.3")).to_bytes()).unwrap();
+        let good =
+            String::from_utf8(LogEntry::Release(sample_release(root.app_id(), "1.2.3")).to_bytes())
+                .unwrap();
         let cases: Vec<(String, &str)> = vec![
             (good.replace("size 123456\n", ""), "missing line `size`"),
-            (good.replace("size 123456\n", "size 123456\nsize 123456\n"), "duplicate line `size`"),
+            (
+                good.replace("size 123456\n", "size 123456\nsize 123456\n"),
+                "duplicate line `size`",
+            ),
             (good.replace("size 123456", "size 0123456"), "non-canonical"),
-            (good.replace("linux-aarch64 linux-x86_64", "linux-x86_64 linux-aarch64"), "sorted"),
-            (good.replace("linux-aarch64 linux-x86_64", "linux-x86_64 linux-x86_64"), "sorted"),
-            (good.replace("linux-aarch64 linux-x86_64", "Linux"), "platform"),
+            (
+                good.replace("linux-aarch64 linux-x86_64", "linux-x86_64 linux-aarch64"),
+                "sorted",
+            ),
+            (
+                good.replace("linux-aarch64 linux-x86_64", "linux-x86_64 linux-x86_64"),
+                "sorted",
+            ),
+            (
+                good.replace("linux-aarch64 linux-x86_64", "Linux"),
+                "platform",
+            ),
             (format!("{good}extra 1\n"), "trailing"),
             (good.trim_end().to_string(), "newline"),
-            (good.replace("quince release v1", "quince release v2"), "unknown entry type"),
-            (good.replace("version 1.2.3", "version  1.2.3"), "non-canonical"),
+            (
+                good.replace("quince release v1", "quince release v2"),
+                "unknown entry type",
+            ),
+            (
+                good.replace("version 1.2.3", "version  1.2.3"),
+                "non-canonical",
+            ),
             (good.replacen("app ", "app X", 1), "app id"),
             (good.replace("\ntime", "\r\ntime"), "control character"),
         ];
         for (bad, expect) in cases {
-            let err = LogEntry::from_bytes(bad.as_bytes()).unwrap_err().to_string();
+            let err = LogEntry::from_bytes(bad.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expect), "{bad:?}: {err}");
         }
         let huge = vec![b'a'; MAX_RECORD_BYTES + 1];
-        assert!(matches!(LogEntry::from_bytes(&huge), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            LogEntry::from_bytes(&huge),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 }

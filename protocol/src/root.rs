@@ -35,9 +35,9 @@ impl AppId {
 
     /// The app id named by an origin line, if it is a Quince origin.
     pub fn from_origin(origin: &str) -> Result<AppId, DecodeError> {
-        let hex_text = origin
-            .strip_prefix(ORIGIN_PREFIX)
-            .ok_or_else(|| DecodeError::invalid("origin", format!("`{origin}` is not a Quince log")))?;
+        let hex_text = origin.strip_prefix(ORIGIN_PREFIX).ok_or_else(|| {
+            DecodeError::invalid("origin", format!("`{origin}` is not a Quince log"))
+        })?;
         hex_text.parse()
     }
 }
@@ -73,7 +73,12 @@ pub struct Participant {
 
 impl fmt::Debug for Participant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Participant({} {})", self.id, hex::encode(&self.verifying_share[..8]))
+        write!(
+            f,
+            "Participant({} {})",
+            self.id,
+            hex::encode(&self.verifying_share[..8])
+        )
     }
 }
 
@@ -158,17 +163,26 @@ impl AppRoot {
         if self.threshold < 2 || usize::from(self.threshold) > n {
             return Err(DecodeError::invalid(
                 "threshold",
-                format!("{} of {n} participants; need 2 <= threshold <= participants", self.threshold),
+                format!(
+                    "{} of {n} participants; need 2 <= threshold <= participants",
+                    self.threshold
+                ),
             ));
         }
         for pair in self.participants.windows(2) {
             if pair[0].id == pair[1].id {
-                return Err(DecodeError::invalid("participants", format!("identifier {} appears twice", pair[0].id)));
+                return Err(DecodeError::invalid(
+                    "participants",
+                    format!("identifier {} appears twice", pair[0].id),
+                ));
             }
         }
         for p in &self.participants {
             if p.id == 0 || p.id > 255 {
-                return Err(DecodeError::invalid("participant id", format!("{} is not in 1..=255", p.id)));
+                return Err(DecodeError::invalid(
+                    "participant id",
+                    format!("{} is not in 1..=255", p.id),
+                ));
             }
             note::verifying_key(&p.verifying_share, "verifying share")?;
         }
@@ -195,7 +209,10 @@ impl Encode for AppRoot {
         codec::put_bytes_u8(out, self.name.as_bytes());
         out.push(self.threshold);
         out.extend_from_slice(self.group_key.as_bytes());
-        out.push(u8::try_from(self.participants.len()).expect("participants checked against MAX_PARTICIPANTS"));
+        out.push(
+            u8::try_from(self.participants.len())
+                .expect("participants checked against MAX_PARTICIPANTS"),
+        );
         for p in &self.participants {
             out.extend_from_slice(&p.id.to_be_bytes());
             out.extend_from_slice(&p.verifying_share);
@@ -209,7 +226,10 @@ impl Decode for AppRoot {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         codec::check_len("app root", r.remaining(), MAX_ROOT_BYTES)?;
         if &r.array::<8>("root magic")? != ROOT_MAGIC {
-            return Err(DecodeError::invalid("root magic", "not a Quince app root (version 1)"));
+            return Err(DecodeError::invalid(
+                "root magic",
+                "not a Quince app root (version 1)",
+            ));
         }
         let name = r.str_u8(MAX_APP_NAME_BYTES, "app name")?.to_string();
         let threshold = r.u8("threshold")?;
@@ -221,7 +241,10 @@ impl Decode for AppRoot {
             let id = r.u16("participant id")?;
             if let Some(last) = participants.last().map(|p: &Participant| p.id) {
                 if id <= last {
-                    return Err(DecodeError::non_canonical("participants", "identifiers must be strictly ascending"));
+                    return Err(DecodeError::non_canonical(
+                        "participants",
+                        "identifiers must be strictly ascending",
+                    ));
                 }
             }
             participants.push(Participant {
@@ -245,7 +268,9 @@ pub(crate) mod tests {
         let participants = (1..=5u8)
             .map(|i| Participant {
                 id: u16::from(i),
-                verifying_share: SigningKey::from_bytes(&[seed.wrapping_add(i); 32]).verifying_key().to_bytes(),
+                verifying_share: SigningKey::from_bytes(&[seed.wrapping_add(i); 32])
+                    .verifying_key()
+                    .to_bytes(),
             })
             .collect();
         let root = AppRoot::new(name, 3, group.verifying_key().to_bytes(), participants).unwrap();
@@ -273,35 +298,58 @@ pub(crate) mod tests {
 
         let mut trailing = good.clone();
         trailing.push(0);
-        assert!(matches!(AppRoot::from_bytes(&trailing), Err(DecodeError::TrailingBytes { .. })));
-        assert!(matches!(AppRoot::from_bytes(&good[..good.len() - 1]), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            AppRoot::from_bytes(&trailing),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
+        assert!(matches!(
+            AppRoot::from_bytes(&good[..good.len() - 1]),
+            Err(DecodeError::Truncated { .. })
+        ));
 
         let mut magic = good.clone();
         magic[7] = 2;
-        assert!(AppRoot::from_bytes(&magic).unwrap_err().to_string().contains("version 1"));
+        assert!(AppRoot::from_bytes(&magic)
+            .unwrap_err()
+            .to_string()
+            .contains("version 1"));
 
         // threshold byte sits after magic, name length and name
         let t_at = 8 + 1 + "Example".len();
         for bad_t in [0u8, 1, 6] {
             let mut b = good.clone();
             b[t_at] = bad_t;
-            assert!(AppRoot::from_bytes(&b).unwrap_err().to_string().contains("threshold"));
+            assert!(AppRoot::from_bytes(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("threshold"));
         }
 
         let mut dup = good.clone();
         let first_id = t_at + 1 + 32 + 1;
         dup[first_id + 34 + 1] = 1; // second participant's id -> 1
-        assert!(AppRoot::from_bytes(&dup).unwrap_err().to_string().contains("ascending"));
+        assert!(AppRoot::from_bytes(&dup)
+            .unwrap_err()
+            .to_string()
+            .contains("ascending"));
 
         let mut bad_point = good.clone();
         for b in &mut bad_point[t_at + 1..t_at + 33] {
             *b = 0;
         }
         bad_point[t_at + 1] = 1; // the identity point: small order
-        assert!(AppRoot::from_bytes(&bad_point).unwrap_err().to_string().contains("group key"));
+        assert!(AppRoot::from_bytes(&bad_point)
+            .unwrap_err()
+            .to_string()
+            .contains("group key"));
 
         assert!("ABCD".parse::<AppId>().is_err());
-        assert!(root.app_id().to_string().to_uppercase().parse::<AppId>().is_err());
+        assert!(root
+            .app_id()
+            .to_string()
+            .to_uppercase()
+            .parse::<AppId>()
+            .is_err());
         assert!(AppId::from_origin("example.com/log").is_err());
     }
 }

@@ -70,7 +70,9 @@ impl From<CheckpointError> for Refusal {
     fn from(e: CheckpointError) -> Self {
         match e {
             CheckpointError::Malformed(d) => Refusal::Malformed(d),
-            CheckpointError::WrongOrigin { expected, got } => Refusal::WrongOrigin { expected, got },
+            CheckpointError::WrongOrigin { expected, got } => {
+                Refusal::WrongOrigin { expected, got }
+            }
             CheckpointError::Signature(n) => Refusal::BadSignature(n),
         }
     }
@@ -104,7 +106,11 @@ impl Equivocation {
         ) else {
             return false;
         };
-        let (old, new) = if a.size() <= b.size() { (&a, &b) } else { (&b, &a) };
+        let (old, new) = if a.size() <= b.size() {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
         matches!(
             merkle::verify_consistency(old.size(), new.size(), &self.proof, old.root(), new.root()),
             Err(ProofError::Inconsistent { .. })
@@ -118,7 +124,7 @@ pub enum Advance {
     /// The candidate is the checkpoint already held (perhaps with other cosignatures).
     Unchanged,
     /// The candidate is newer and consistent: here is the new state.
-    Advanced(TrustedState),
+    Advanced(Box<TrustedState>),
 }
 
 /// What a client trusts about one app.
@@ -190,13 +196,19 @@ impl TrustedState {
                 offered: new_size,
             });
         }
-        match merkle::verify_consistency(held_size, new_size, proof, &self.tree_root(), candidate.root()) {
+        match merkle::verify_consistency(
+            held_size,
+            new_size,
+            proof,
+            &self.tree_root(),
+            candidate.root(),
+        ) {
             Ok(()) if new_size == held_size => Ok(Advance::Unchanged),
             Ok(()) => {
                 let mut next = self.clone();
                 next.checkpoint = Some(candidate);
                 next.checkpoint_signer = None;
-                Ok(Advance::Advanced(next))
+                Ok(Advance::Advanced(Box::new(next)))
             }
             Err(ProofError::Inconsistent { .. }) => {
                 let held = self
@@ -220,12 +232,22 @@ impl TrustedState {
     /// proven included in the trusted checkpoint (signed by the current root) by
     /// `inclusion`. The new root must be signed by its own group key, belong to
     /// this app, and come after the rotation that installed the current root.
-    pub fn apply_rotation(&self, index: u64, entry: &[u8], inclusion: &[Hash]) -> Result<TrustedState, Refusal> {
+    pub fn apply_rotation(
+        &self,
+        index: u64,
+        entry: &[u8],
+        inclusion: &[Hash],
+    ) -> Result<TrustedState, Refusal> {
         let LogEntry::Rotation(record) = LogEntry::from_bytes(entry)? else {
-            return Err(Refusal::Rotation(format!("entry {index} is not a rotation record")));
+            return Err(Refusal::Rotation(format!(
+                "entry {index} is not a rotation record"
+            )));
         };
         if record.app != self.app {
-            return Err(Refusal::Rotation(format!("entry {index} rotates app {}, not {}", record.app, self.app)));
+            return Err(Refusal::Rotation(format!(
+                "entry {index} rotates app {}, not {}",
+                record.app, self.app
+            )));
         }
         if self.root_index.is_some_and(|current| index <= current) {
             return Err(Refusal::Rotation(format!(
@@ -233,17 +255,30 @@ impl TrustedState {
                 self.root_index.unwrap_or_default()
             )));
         }
-        merkle::verify_inclusion(&merkle::leaf_hash(entry), index, self.size(), inclusion, &self.tree_root())
-            .map_err(Refusal::BadProof)?;
+        merkle::verify_inclusion(
+            &merkle::leaf_hash(entry),
+            index,
+            self.size(),
+            inclusion,
+            &self.tree_root(),
+        )
+        .map_err(Refusal::BadProof)?;
         if !record.new_root_signature_is_valid() {
-            return Err(Refusal::Rotation(format!("entry {index}: the new root is not signed by its own group key")));
+            return Err(Refusal::Rotation(format!(
+                "entry {index}: the new root is not signed by its own group key"
+            )));
         }
+        let record = *record;
         Ok(TrustedState {
             app: self.app,
             root: record.root,
             root_index: Some(index),
             checkpoint: self.checkpoint.clone(),
-            checkpoint_signer: Some(self.checkpoint_signer.clone().unwrap_or_else(|| self.root.clone())),
+            checkpoint_signer: Some(
+                self.checkpoint_signer
+                    .clone()
+                    .unwrap_or_else(|| self.root.clone()),
+            ),
         })
     }
 
@@ -266,7 +301,11 @@ impl TrustedState {
             }
             None => out.push(0),
         }
-        let note = self.checkpoint.as_ref().map(|c| c.note().to_bytes()).unwrap_or_default();
+        let note = self
+            .checkpoint
+            .as_ref()
+            .map(|c| c.note().to_bytes())
+            .unwrap_or_default();
         out.extend_from_slice(&(note.len() as u32).to_be_bytes());
         out.extend_from_slice(&note);
         out
@@ -281,7 +320,11 @@ impl TrustedState {
         codec::check_len("trusted state", bytes.len(), MAX_STATE_BYTES)?;
         let mut r = Reader::new(bytes);
         if &r.array::<8>("state magic")? != STATE_MAGIC {
-            return Err(DecodeError::invalid("state magic", "not a Quince trusted state (version 1)").into());
+            return Err(DecodeError::invalid(
+                "state magic",
+                "not a Quince trusted state (version 1)",
+            )
+            .into());
         }
         let app = AppId(r.array::<32>("app id")?);
         let root = AppRoot::from_bytes(r.bytes_u16(MAX_ROOT_BYTES, "root")?)?;
@@ -292,8 +335,14 @@ impl TrustedState {
         };
         let checkpoint_signer = match r.u8("checkpoint signer flag")? {
             0 => None,
-            1 => Some(AppRoot::from_bytes(r.bytes_u16(MAX_ROOT_BYTES, "checkpoint signer")?)?),
-            other => return Err(DecodeError::invalid("checkpoint signer flag", format!("{other}")).into()),
+            1 => Some(AppRoot::from_bytes(
+                r.bytes_u16(MAX_ROOT_BYTES, "checkpoint signer")?,
+            )?),
+            other => {
+                return Err(
+                    DecodeError::invalid("checkpoint signer flag", format!("{other}")).into(),
+                )
+            }
         };
         let note = r.bytes_u32(MAX_NOTE_BYTES, "checkpoint note")?;
         r.finish("trusted state")?;

@@ -13,8 +13,8 @@ use std::fmt;
 use crate::codec::{self, DecodeError, Reader};
 use crate::hash::Hash;
 use crate::limits::{
-    MAX_ENTRY_BUNDLE_BYTES, MAX_ENTRY_BYTES, MAX_TILE_LEVEL, MAX_TILE_PATH_BYTES, MAX_TREE_SIZE, TILE_HEIGHT,
-    TILE_WIDTH,
+    MAX_ENTRY_BUNDLE_BYTES, MAX_ENTRY_BYTES, MAX_TILE_LEVEL, MAX_TILE_PATH_BYTES, MAX_TREE_SIZE,
+    TILE_HEIGHT, TILE_WIDTH,
 };
 use crate::merkle::{self, HashSource, ProofError};
 
@@ -105,7 +105,10 @@ impl TilePath {
         }
         let level = codec::parse_decimal(kind, "tile level")?;
         if level > u64::from(MAX_TILE_LEVEL) {
-            return Err(DecodeError::invalid("tile level", format!("{level} above {MAX_TILE_LEVEL}")));
+            return Err(DecodeError::invalid(
+                "tile level",
+                format!("{level} above {MAX_TILE_LEVEL}"),
+            ));
         }
         Ok(TilePath::Tile(TileId {
             level: level as u8,
@@ -124,7 +127,11 @@ pub fn tiles_for_size(size: u64) -> Vec<TileId> {
         if hashes == 0 {
             break;
         }
-        out.extend(ids_for(hashes).map(|(index, width)| TileId { level, index, width }));
+        out.extend(ids_for(hashes).map(|(index, width)| TileId {
+            level,
+            index,
+            width,
+        }));
         level += 1;
     }
     out
@@ -132,7 +139,9 @@ pub fn tiles_for_size(size: u64) -> Vec<TileId> {
 
 /// Every entry bundle of a tree of `size` leaves.
 pub fn bundles_for_size(size: u64) -> Vec<BundleId> {
-    ids_for(size).map(|(index, width)| BundleId { index, width }).collect()
+    ids_for(size)
+        .map(|(index, width)| BundleId { index, width })
+        .collect()
 }
 
 /// The tile of a tree of `size` leaves that holds the hashes needed for the
@@ -142,7 +151,11 @@ pub fn tile_for_node(level: u32, index: u64, size: u64) -> TileId {
     let start = index << (level % TILE_HEIGHT);
     let tile_index = start / TILE_WIDTH;
     let hashes = hashes_at_tile_level(size, tile_level as u8);
-    let width = if (tile_index + 1) * TILE_WIDTH <= hashes { TILE_WIDTH } else { hashes % TILE_WIDTH };
+    let width = if (tile_index + 1) * TILE_WIDTH <= hashes {
+        TILE_WIDTH
+    } else {
+        hashes % TILE_WIDTH
+    };
     TileId {
         level: tile_level as u8,
         index: tile_index,
@@ -165,7 +178,12 @@ pub fn decode_tile(id: TileId, bytes: &[u8]) -> Result<Vec<Hash>, DecodeError> {
     if bytes.len() != id.byte_len() {
         return Err(DecodeError::invalid(
             "tile",
-            format!("{} is {} bytes; expected {}", id.path(), bytes.len(), id.byte_len()),
+            format!(
+                "{} is {} bytes; expected {}",
+                id.path(),
+                bytes.len(),
+                id.byte_len()
+            ),
         ));
     }
     let mut r = Reader::new(bytes);
@@ -268,7 +286,10 @@ impl TileSet {
                 width: id.width,
             }))?;
         if entries.len() != usize::from(id.width) {
-            return Err(TileError::BundleMismatch { bundle: id, entry: entries.len() as u64 });
+            return Err(TileError::BundleMismatch {
+                bundle: id,
+                entry: entries.len() as u64,
+            });
         }
         for (i, entry) in entries.iter().enumerate() {
             if merkle::leaf_hash(entry) != tile[i] {
@@ -293,7 +314,10 @@ impl HashSource for TileSet {
         let start = index << height;
         let count = 1usize << height;
         let offset = (start % TILE_WIDTH) as usize;
-        let hashes = self.tiles.get(&(tile_level as u8, start / TILE_WIDTH)).ok_or(missing.clone())?;
+        let hashes = self
+            .tiles
+            .get(&(tile_level as u8, start / TILE_WIDTH))
+            .ok_or(missing.clone())?;
         let slice = hashes.get(offset..offset + count).ok_or(missing)?;
         Ok(subtree_root(slice))
     }
@@ -370,7 +394,13 @@ fn index_path(index: u64, width: u16) -> String {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, g)| if i == last { format!("{g:03}") } else { format!("x{g:03}") })
+        .map(|(i, g)| {
+            if i == last {
+                format!("{g:03}")
+            } else {
+                format!("x{g:03}")
+            }
+        })
         .collect();
     if u64::from(width) != TILE_WIDTH {
         if let Some(tail) = out.last_mut() {
@@ -385,7 +415,10 @@ fn parse_index_path(text: &str) -> Result<(u64, u16), DecodeError> {
         Some((g, w)) => {
             let w = codec::parse_decimal(w, "tile width")?;
             if w == 0 || w >= TILE_WIDTH {
-                return Err(DecodeError::invalid("tile width", format!("{w} is not in 1..=255")));
+                return Err(DecodeError::invalid(
+                    "tile width",
+                    format!("{w} is not in 1..=255"),
+                ));
             }
             (g, w as u16)
         }
@@ -398,16 +431,25 @@ fn parse_index_path(text: &str) -> Result<(u64, u16), DecodeError> {
         let digits = if is_last {
             *g
         } else {
-            g.strip_prefix('x')
-                .ok_or_else(|| DecodeError::invalid("tile index", "inner path elements must start with x"))?
+            g.strip_prefix('x').ok_or_else(|| {
+                DecodeError::invalid("tile index", "inner path elements must start with x")
+            })?
         };
         if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DecodeError::invalid("tile index", format!("`{g}` is not a 3-digit path element")));
+            return Err(DecodeError::invalid(
+                "tile index",
+                format!("`{g}` is not a 3-digit path element"),
+            ));
         }
         if i == 0 && !is_last && digits == "000" {
-            return Err(DecodeError::non_canonical("tile index", "leading x000 element"));
+            return Err(DecodeError::non_canonical(
+                "tile index",
+                "leading x000 element",
+            ));
         }
-        let value: u64 = digits.parse().map_err(|_| DecodeError::invalid("tile index", "not a number"))?;
+        let value: u64 = digits
+            .parse()
+            .map_err(|_| DecodeError::invalid("tile index", "not a number"))?;
         index = index
             .checked_mul(1000)
             .and_then(|n| n.checked_add(value))
@@ -436,12 +478,32 @@ mod tests {
 
     #[test]
     fn paths_follow_the_spec_examples() {
-        let id = TileId { level: 0, index: 1_234_067, width: 256 };
+        let id = TileId {
+            level: 0,
+            index: 1_234_067,
+            width: 256,
+        };
         assert_eq!(id.path(), "tile/0/x001/x234/067");
-        let id = TileId { level: 1, index: 5, width: 17 };
+        let id = TileId {
+            level: 1,
+            index: 5,
+            width: 17,
+        };
         assert_eq!(id.path(), "tile/1/005.p/17");
-        assert_eq!(BundleId { index: 1000, width: 3 }.path(), "tile/entries/x001/000.p/3");
-        for p in ["tile/0/x001/x234/067", "tile/1/005.p/17", "tile/entries/x001/000.p/3", "tile/63/000"] {
+        assert_eq!(
+            BundleId {
+                index: 1000,
+                width: 3
+            }
+            .path(),
+            "tile/entries/x001/000.p/3"
+        );
+        for p in [
+            "tile/0/x001/x234/067",
+            "tile/1/005.p/17",
+            "tile/entries/x001/000.p/3",
+            "tile/63/000",
+        ] {
             let parsed = TilePath::parse(p).unwrap();
             let again = match parsed {
                 TilePath::Tile(t) => t.path(),
@@ -450,8 +512,17 @@ mod tests {
             assert_eq!(again, p);
         }
         for bad in [
-            "tile/0/1", "tile/00/000", "tile/64/000", "tile/0/x000/001", "tile/0/001/002", "tile/0/000.p/0",
-            "tile/0/000.p/256", "tile/0/000.p/07", "tiles/0/000", "tile/0/x1234/000", "tile/entries/00a",
+            "tile/0/1",
+            "tile/00/000",
+            "tile/64/000",
+            "tile/0/x000/001",
+            "tile/0/001/002",
+            "tile/0/000.p/0",
+            "tile/0/000.p/256",
+            "tile/0/000.p/07",
+            "tiles/0/000",
+            "tile/0/x1234/000",
+            "tile/entries/00a",
         ] {
             assert!(TilePath::parse(bad).is_err(), "{bad} accepted");
         }
@@ -467,7 +538,10 @@ mod tests {
         assert_eq!(level0.iter().filter(|t| t.is_full()).count(), 273);
         assert_eq!(level0.last().unwrap().width, 112);
         let level1: Vec<_> = ids.iter().filter(|t| t.level == 1).collect();
-        assert_eq!(level1.iter().map(|t| t.width).collect::<Vec<_>>(), vec![256, 17]);
+        assert_eq!(
+            level1.iter().map(|t| t.width).collect::<Vec<_>>(),
+            vec![256, 17]
+        );
         let level2: Vec<_> = ids.iter().filter(|t| t.level == 2).collect();
         assert_eq!(level2.iter().map(|t| t.width).collect::<Vec<_>>(), vec![1]);
         assert_eq!(ids.len(), 277);
@@ -475,7 +549,18 @@ mod tests {
         // partial level 1 tile of width 1."
         assert_eq!(
             tiles_for_size(256),
-            vec![TileId { level: 0, index: 0, width: 256 }, TileId { level: 1, index: 0, width: 1 }]
+            vec![
+                TileId {
+                    level: 0,
+                    index: 0,
+                    width: 256
+                },
+                TileId {
+                    level: 1,
+                    index: 0,
+                    width: 1
+                }
+            ]
         );
         assert!(tiles_for_size(0).is_empty());
     }
@@ -516,7 +601,11 @@ mod tests {
         let t = tree(600);
         let mut set = tiles_of(&t);
         set.verify(600, &t.root()).unwrap();
-        let id = TileId { level: 0, index: 1, width: 256 };
+        let id = TileId {
+            level: 0,
+            index: 1,
+            width: 256,
+        };
         let mut bytes = tile_data(&t, id).unwrap();
         bytes[100] ^= 1;
         set.tiles.remove(&(0, 1));
@@ -524,10 +613,16 @@ mod tests {
         assert_eq!(set.verify(600, &t.root()), Err(TileError::Tampered(id)));
         let mut partial = tiles_of(&t);
         partial.tiles.get_mut(&(0, 2)).unwrap()[3].0[0] ^= 1;
-        assert_eq!(partial.verify(600, &t.root()), Err(TileError::RootMismatch { size: 600 }));
+        assert_eq!(
+            partial.verify(600, &t.root()),
+            Err(TileError::RootMismatch { size: 600 })
+        );
         let mut missing = tiles_of(&t);
         missing.tiles.remove(&(1, 0));
-        assert!(matches!(missing.verify(600, &t.root()), Err(TileError::Missing(_))));
+        assert!(matches!(
+            missing.verify(600, &t.root()),
+            Err(TileError::Missing(_))
+        ));
     }
 
     #[test]
@@ -542,10 +637,27 @@ mod tests {
         set.check_bundle(id, &back).unwrap();
         let mut swapped = back.clone();
         swapped.swap(1, 2);
-        assert!(matches!(set.check_bundle(id, &swapped), Err(TileError::BundleMismatch { entry: 1, .. })));
+        assert!(matches!(
+            set.check_bundle(id, &swapped),
+            Err(TileError::BundleMismatch { entry: 1, .. })
+        ));
 
-        assert!(matches!(decode_bundle(BundleId { index: 0, width: 4 }, &bytes), Err(DecodeError::Truncated { .. })));
-        assert!(matches!(decode_bundle(BundleId { index: 0, width: 2 }, &bytes), Err(DecodeError::TrailingBytes { .. })));
-        assert!(decode_tile(TileId { level: 0, index: 0, width: 2 }, &[0u8; 63]).is_err());
+        assert!(matches!(
+            decode_bundle(BundleId { index: 0, width: 4 }, &bytes),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            decode_bundle(BundleId { index: 0, width: 2 }, &bytes),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
+        assert!(decode_tile(
+            TileId {
+                level: 0,
+                index: 0,
+                width: 2
+            },
+            &[0u8; 63]
+        )
+        .is_err());
     }
 }

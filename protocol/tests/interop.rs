@@ -3,6 +3,8 @@
 //! is accepted by independent verifiers (Cloudflare's Rust ports of Go's note and
 //! tlog, and OpenSSL's Ed25519).
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
+
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -13,7 +15,9 @@ use quince_protocol::tile::{self, BundleId, TileId, TilePath, TileSet};
 use quince_protocol::Hash;
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {
@@ -63,7 +67,10 @@ fn go_tlog_checkpoints_verify_under_the_go_verifier_key() {
         assert_eq!(cp.size(), size);
         // Our parse and re-format is byte-identical.
         assert_eq!(Note::parse(&note).unwrap().to_bytes(), note);
-        assert_eq!(Checkpoint::parse(cp.note().text()).unwrap().to_text(), cp.note().text());
+        assert_eq!(
+            Checkpoint::parse(cp.note().text()).unwrap().to_text(),
+            cp.note().text()
+        );
     }
 }
 
@@ -71,10 +78,14 @@ fn go_tlog_checkpoints_verify_under_the_go_verifier_key() {
 fn go_tlog_tiles_and_entries_compute_the_checkpoint_roots() {
     for size in [200u64, 300] {
         let note = read(&format!("go-tlog/size{size}/checkpoint"));
-        let cp = VerifiedCheckpoint::verify(&note, "vectors.quince.test/go-tlog", &go_verifier()).unwrap();
+        let cp = VerifiedCheckpoint::verify(&note, "vectors.quince.test/go-tlog", &go_verifier())
+            .unwrap();
         let (tiles, bundles) = load_log(&format!("go-tlog/size{size}"));
         tiles.verify(size, cp.root()).unwrap();
-        assert_eq!(bundles.iter().map(|(id, _)| *id).collect::<Vec<_>>(), tile::bundles_for_size(size));
+        assert_eq!(
+            bundles.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            tile::bundles_for_size(size)
+        );
 
         let mut from_entries = MemoryTree::new();
         for (id, bytes) in &bundles {
@@ -90,7 +101,11 @@ fn go_tlog_tiles_and_entries_compute_the_checkpoint_roots() {
         // And the tiles we would write for this tree are byte-identical to Go's.
         for id in tile::tiles_for_size(size) {
             let ours = tile::tile_data(&from_entries, id).unwrap();
-            assert_eq!(ours, read(&format!("go-tlog/size{size}/{}", id.path())), "{id}");
+            assert_eq!(
+                ours,
+                read(&format!("go-tlog/size{size}/{}", id.path())),
+                "{id}"
+            );
         }
     }
 }
@@ -112,7 +127,11 @@ fn go_proofs() -> (Vec<Hash>, Vec<Hash>, Hash, Hash) {
             r300 = Some(Hash::from_base64(r, "root").unwrap());
         } else {
             let h = Hash::from_base64(line, "proof").unwrap();
-            if section == 1 { consistency.push(h) } else { inclusion.push(h) }
+            if section == 1 {
+                consistency.push(h)
+            } else {
+                inclusion.push(h)
+            }
         }
     }
     (consistency, inclusion, r200.unwrap(), r300.unwrap())
@@ -127,8 +146,14 @@ fn go_proofs_verify_and_every_single_bit_change_fails() {
 
     // Proofs computed from Go's tiles equal the proofs Go computed.
     let (tiles, _) = load_log("go-tlog/size300");
-    assert_eq!(merkle::consistency_proof(&tiles, 200, 300).unwrap(), consistency);
-    assert_eq!(merkle::inclusion_proof(&tiles, 123, 300).unwrap(), inclusion);
+    assert_eq!(
+        merkle::consistency_proof(&tiles, 200, 300).unwrap(),
+        consistency
+    );
+    assert_eq!(
+        merkle::inclusion_proof(&tiles, 123, 300).unwrap(),
+        inclusion
+    );
 
     for i in 0..consistency.len() {
         for bit in 0..256 {
@@ -165,7 +190,10 @@ fn the_frost_signed_note_verifies_as_a_plain_ed25519_note() {
     for i in 0..text_len {
         let mut bad = note.clone();
         bad[i] ^= 0x01;
-        assert!(VerifiedCheckpoint::verify(&bad, "quince.example/app", &vkey).is_err(), "byte {i}");
+        assert!(
+            VerifiedCheckpoint::verify(&bad, "quince.example/app", &vkey).is_err(),
+            "byte {i}"
+        );
     }
 }
 
@@ -181,12 +209,25 @@ struct OurLog {
 fn our_log(n: u64) -> OurLog {
     let key = SigningKey::from_bytes(&[42; 32]);
     let origin = "quince.app/interop-test".to_string();
-    let entries: Vec<Vec<u8>> = (0..n).map(|i| format!("quince entry {i}\n").into_bytes()).collect();
+    let entries: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("quince entry {i}\n").into_bytes())
+        .collect();
     let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|e| merkle::leaf_hash(e)));
-    let cp = Checkpoint { origin: origin.clone(), size: n, root: tree.root(), extensions: vec![] };
+    let cp = Checkpoint {
+        origin: origin.clone(),
+        size: n,
+        root: tree.root(),
+        extensions: vec![],
+    };
     let mut note = Note::unsigned(&cp.to_text()).unwrap();
     note.sign_ed25519(&origin, &key).unwrap();
-    OurLog { tree, entries, key, origin, note: note.to_bytes() }
+    OurLog {
+        tree,
+        entries,
+        key,
+        origin,
+        note: note.to_bytes(),
+    }
 }
 
 #[test]
@@ -196,7 +237,9 @@ fn our_checkpoint_verifies_with_an_independent_note_implementation() {
     let ours = Ed25519Verifier::new(&log.origin, log.key.verifying_key()).unwrap();
     let theirs = StandardVerifier::new(&ours.to_text()).unwrap();
     let note = TheirNote::from_bytes(&log.note).unwrap();
-    let (verified, _) = note.verify(&VerifierList::new(vec![Box::new(theirs.clone())])).unwrap();
+    let (verified, _) = note
+        .verify(&VerifierList::new(vec![Box::new(theirs.clone())]))
+        .unwrap();
     assert_eq!(verified.len(), 1);
     let cp = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
     assert_eq!(cp.size(), 300);
@@ -206,7 +249,9 @@ fn our_checkpoint_verifies_with_an_independent_note_implementation() {
     let mut bad = log.note.clone();
     bad[3] ^= 1;
     let bad = TheirNote::from_bytes(&bad).unwrap();
-    assert!(bad.verify(&VerifierList::new(vec![Box::new(theirs)])).is_err());
+    assert!(bad
+        .verify(&VerifierList::new(vec![Box::new(theirs)]))
+        .is_err());
 }
 
 #[test]
@@ -225,7 +270,10 @@ fn our_tiles_are_read_and_authenticated_by_an_independent_tlog_implementation() 
                 .iter()
                 .map(|t| {
                     let c2sp = t.path().replacen("tile/8/", "tile/", 1);
-                    self.0.get(&c2sp).cloned().ok_or(tlog_tiles::Error::InvalidTile)
+                    self.0
+                        .get(&c2sp)
+                        .cloned()
+                        .ok_or(tlog_tiles::Error::InvalidTile)
                 })
                 .collect()
         }
@@ -248,7 +296,10 @@ fn our_tiles_are_read_and_authenticated_by_an_independent_tlog_implementation() 
             tlog_tiles::check_record(&proof, n, root, index, leaf).unwrap();
             // Their proof is the RFC 6962 path, the same as ours.
             let ours = merkle::inclusion_proof(&log.tree, index, n).unwrap();
-            assert_eq!(proof.iter().map(|h| h.0).collect::<Vec<_>>(), ours.iter().map(|h| h.0).collect::<Vec<_>>());
+            assert_eq!(
+                proof.iter().map(|h| h.0).collect::<Vec<_>>(),
+                ours.iter().map(|h| h.0).collect::<Vec<_>>()
+            );
         }
         if n > 2 {
             let tproof = tlog_tiles::prove_tree(n, n / 2, &reader).unwrap();
@@ -260,7 +311,10 @@ fn our_tiles_are_read_and_authenticated_by_an_independent_tlog_implementation() 
 
 #[test]
 fn our_checkpoint_signature_verifies_with_openssl() {
-    let Ok(out) = std::process::Command::new("openssl").arg("version").output() else {
+    let Ok(out) = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+    else {
         eprintln!("SKIPPED: openssl is not installed, so the OpenSSL cross-check did not run");
         return;
     };
@@ -277,13 +331,19 @@ fn our_checkpoint_signature_verifies_with_openssl() {
     let verify = |body: &str| {
         std::process::Command::new("openssl")
             .current_dir(dir.path())
-            .args(["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-rawin"])
+            .args([
+                "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-rawin",
+            ])
             .args(["-in", body, "-sigfile", "sig"])
             .output()
             .unwrap()
     };
     let ok = verify("body");
-    assert!(ok.status.success(), "openssl refused: {}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "openssl refused: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let mut altered = note.text().as_bytes().to_vec();
     altered[0] ^= 1;
     std::fs::write(dir.path().join("altered"), altered).unwrap();

@@ -13,10 +13,19 @@ fn h(hex_text: &str) -> Hash {
 }
 
 fn vector_leaves() -> Vec<Vec<u8>> {
-    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
-        .iter()
-        .map(|x| hex::decode(x).unwrap())
-        .collect()
+    [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
+    .iter()
+    .map(|x| hex::decode(x).unwrap())
+    .collect()
 }
 
 fn vector_roots() -> Vec<Hash> {
@@ -56,7 +65,13 @@ fn vector_inclusion_proofs() -> Vec<(u64, u64, Vec<Hash>)> {
                 h("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
             ],
         ),
-        (2, 3, vec![h("fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125")]),
+        (
+            2,
+            3,
+            vec![h(
+                "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            )],
+        ),
         (
             1,
             5,
@@ -138,10 +153,18 @@ fn roots_match_the_rfc6962_vectors() {
 fn generated_proofs_equal_the_published_ones() {
     let tree = vector_tree();
     for (index, size, proof) in vector_inclusion_proofs() {
-        assert_eq!(inclusion_proof(&tree, index, size).unwrap(), proof, "inclusion {index} in {size}");
+        assert_eq!(
+            inclusion_proof(&tree, index, size).unwrap(),
+            proof,
+            "inclusion {index} in {size}"
+        );
     }
     for (old, new, proof) in vector_consistency_proofs() {
-        assert_eq!(consistency_proof(&tree, old, new).unwrap(), proof, "consistency {old} -> {new}");
+        assert_eq!(
+            consistency_proof(&tree, old, new).unwrap(),
+            proof,
+            "consistency {old} -> {new}"
+        );
         assert_eq!(consistency_proof_len(old, new), proof.len());
     }
 }
@@ -157,14 +180,70 @@ fn published_inclusion_proofs_verify_and_every_corruption_fails() {
         verify_inclusion(&leaf, index, size, &proof, &root).unwrap();
 
         let mut probes: Vec<(u64, u64, Hash, Hash, Vec<Hash>, String)> = vec![
-            (index.wrapping_sub(1), size, root, leaf, proof.clone(), "index - 1".into()),
-            (index + 1, size, root, leaf, proof.clone(), "index + 1".into()),
-            (index ^ 2, size, root, leaf, proof.clone(), "index ^ 2".into()),
-            (index, size * 2, root, leaf, proof.clone(), "size * 2".into()),
-            (index, size / 2, root, leaf, proof.clone(), "size / 2".into()),
-            (index, size, root, leaf_hash(b"WrongLeaf"), proof.clone(), "wrong leaf".into()),
-            (index, size, empty_root(), leaf, proof.clone(), "empty root".into()),
-            (index, size, some_hash, leaf, proof.clone(), "random root".into()),
+            (
+                index.wrapping_sub(1),
+                size,
+                root,
+                leaf,
+                proof.clone(),
+                "index - 1".into(),
+            ),
+            (
+                index + 1,
+                size,
+                root,
+                leaf,
+                proof.clone(),
+                "index + 1".into(),
+            ),
+            (
+                index ^ 2,
+                size,
+                root,
+                leaf,
+                proof.clone(),
+                "index ^ 2".into(),
+            ),
+            (
+                index,
+                size * 2,
+                root,
+                leaf,
+                proof.clone(),
+                "size * 2".into(),
+            ),
+            (
+                index,
+                size / 2,
+                root,
+                leaf,
+                proof.clone(),
+                "size / 2".into(),
+            ),
+            (
+                index,
+                size,
+                root,
+                leaf_hash(b"WrongLeaf"),
+                proof.clone(),
+                "wrong leaf".into(),
+            ),
+            (
+                index,
+                size,
+                empty_root(),
+                leaf,
+                proof.clone(),
+                "empty root".into(),
+            ),
+            (
+                index,
+                size,
+                some_hash,
+                leaf,
+                proof.clone(),
+                "random root".into(),
+            ),
         ];
         let mut trailing = proof.clone();
         trailing.push(root);
@@ -175,10 +254,24 @@ fn published_inclusion_proofs_verify_and_every_corruption_fails() {
         for i in 0..proof.len() {
             let mut bad = proof.clone();
             bad[i].0[0] ^= 8;
-            probes.push((index, size, root, leaf, bad, format!("bit flip in proof[{i}]")));
+            probes.push((
+                index,
+                size,
+                root,
+                leaf,
+                bad,
+                format!("bit flip in proof[{i}]"),
+            ));
         }
         if !proof.is_empty() {
-            probes.push((index, size, root, leaf, proof[..proof.len() - 1].to_vec(), "removed".into()));
+            probes.push((
+                index,
+                size,
+                root,
+                leaf,
+                proof[..proof.len() - 1].to_vec(),
+                "removed".into(),
+            ));
         }
         if proof.len() > 1 {
             let mut inserted = vec![proof[0], some_hash];
@@ -209,11 +302,32 @@ fn published_consistency_proofs_verify_and_every_corruption_fails() {
             (old ^ 2, new, r1, r2, proof.clone(), "old ^ 2".into()),
             (old, new * 2, r1, r2, proof.clone(), "new * 2".into()),
             (old, new / 2, r1, r2, proof.clone(), "new / 2".into()),
-            (old, new, wrong_root, r2, proof.clone(), "wrong root1".into()),
-            (old, new, r1, wrong_root, proof.clone(), "wrong root2".into()),
+            (
+                old,
+                new,
+                wrong_root,
+                r2,
+                proof.clone(),
+                "wrong root1".into(),
+            ),
+            (
+                old,
+                new,
+                r1,
+                wrong_root,
+                proof.clone(),
+                "wrong root2".into(),
+            ),
             (old, new, r2, r1, proof.clone(), "swapped roots".into()),
             (old, new, r1, r2, vec![], "empty proof".into()),
-            (old, new, r1, r2, proof[..proof.len() - 1].to_vec(), "truncated".into()),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                proof[..proof.len() - 1].to_vec(),
+                "truncated".into(),
+            ),
         ];
         for extra in [r1, r2, proof[0]] {
             let mut trailing = proof.clone();
