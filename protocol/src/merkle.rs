@@ -69,7 +69,7 @@ pub trait HashSource {
     fn complete_node(&self, level: u32, index: u64) -> Result<Hash, ProofError>;
 }
 
-/// MTH(D[lo:hi]) for any non-empty range, built from complete subtrees.
+/// `MTH(D[lo:hi])` for any non-empty range, built from complete subtrees.
 pub fn range_hash<S: HashSource + ?Sized>(src: &S, lo: u64, hi: u64) -> Result<Hash, ProofError> {
     if lo >= hi {
         return Err(ProofError::OutOfRange(format!("empty range {lo}..{hi}")));
@@ -389,7 +389,7 @@ fn check_proof_len(proof: &[Hash]) -> Result<(), ProofError> {
     }
 }
 
-/// PATH(m, D[lo:hi]) from RFC 9162 section 2.1.3.1, with `m` relative to `lo`.
+/// `PATH(m, D[lo:hi])` from RFC 9162 section 2.1.3.1, with `m` relative to `lo`.
 fn path<S: HashSource + ?Sized>(
     src: &S,
     m: u64,
@@ -412,7 +412,7 @@ fn path<S: HashSource + ?Sized>(
     Ok(())
 }
 
-/// SUBPROOF(m, D[lo:hi], b) from RFC 9162 section 2.1.4.1.
+/// `SUBPROOF(m, D[lo:hi], b)` from RFC 9162 section 2.1.4.1.
 fn subproof<S: HashSource + ?Sized>(
     src: &S,
     m: u64,

@@ -1,4 +1,7 @@
 //! The end-to-end harness: helpers that build real logs, keys and (later) nodes
-//! in temporary homes, shared by the scenario tests in `tests/tests/`.
+//! in temporary homes, shared by the scenario tests in `tests/tests/` and by the
+//! README's demo (`quince-demo`).
 
 #![forbid(unsafe_code)]
+
+pub mod frost_fixture;
