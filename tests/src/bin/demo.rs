@@ -50,6 +50,10 @@ fn run() -> Result<()> {
     println!("      app id      {app}");
     println!("      link        quince://{app}");
     println!("      fingerprint {}", root.fingerprint());
+    println!(
+        "      group key   {}",
+        hex_string(root.group_key().as_bytes())
+    );
 
     step(2, "the publisher appends release 1.0.0 to the app's log");
     let log = LogDir::create(&dir, &root)?;
@@ -137,6 +141,10 @@ fn run() -> Result<()> {
 
 fn step(n: u32, what: &str) {
     println!("[{n}/7] {what}");
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn indent(text: &str) -> String {
