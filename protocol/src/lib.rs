@@ -23,3 +23,6 @@ pub mod record;
 pub mod root;
 pub mod state;
 pub mod tile;
+
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod testkit;

@@ -264,17 +264,7 @@ pub(crate) mod tests {
 
     /// A root made of fixed single keys; fine for format tests (not a FROST group).
     pub(crate) fn sample_root(name: &str, seed: u8) -> (AppRoot, SigningKey) {
-        let group = SigningKey::from_bytes(&[seed; 32]);
-        let participants = (1..=5u8)
-            .map(|i| Participant {
-                id: u16::from(i),
-                verifying_share: SigningKey::from_bytes(&[seed.wrapping_add(i); 32])
-                    .verifying_key()
-                    .to_bytes(),
-            })
-            .collect();
-        let root = AppRoot::new(name, 3, group.verifying_key().to_bytes(), participants).unwrap();
-        (root, group)
+        crate::testkit::danger_single_key_root(name, seed)
     }
 
     #[test]

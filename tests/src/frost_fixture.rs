@@ -20,13 +20,9 @@ pub struct DealerGroup {
 impl DealerGroup {
     /// Splits a fresh random key into `n` shares with threshold `t`.
     pub fn new(t: u16, n: u16) -> Result<Self> {
-        let mut rng = rand::rngs::OsRng;
-        let (secret_shares, public) = frost::keys::generate_with_dealer(
-            n,
-            t,
-            frost::keys::IdentifierList::Default,
-            &mut rng,
-        )?;
+        let rng = &mut rand::rngs::OsRng;
+        let (secret_shares, public) =
+            frost::keys::generate_with_dealer(n, t, frost::keys::IdentifierList::Default, rng)?;
         let shares = secret_shares
             .into_iter()
             .map(|(id, s)| Ok((id, frost::keys::KeyPackage::try_from(s)?)))

@@ -4,32 +4,11 @@ use ed25519_dalek::SigningKey;
 use quince_protocol::hash::Hash;
 use quince_protocol::note::Note;
 use quince_protocol::record::ReleaseRecord;
-use quince_protocol::root::Participant;
 
 use super::*;
 
-/// TEST ONLY: a root whose group key is one plain Ed25519 key (no FROST), so
-/// that tests can sign checkpoints without a ceremony.
 fn test_root(seed: u8) -> (AppRoot, SigningKey) {
-    let group = SigningKey::from_bytes(&[seed; 32]);
-    let participants = (1..=5u8)
-        .map(|i| Participant {
-            id: u16::from(i),
-            verifying_share: SigningKey::from_bytes(&[seed.wrapping_add(i); 32])
-                .verifying_key()
-                .to_bytes(),
-        })
-        .collect();
-    (
-        AppRoot::new(
-            "Test app",
-            3,
-            group.verifying_key().to_bytes(),
-            participants,
-        )
-        .unwrap(),
-        group,
-    )
+    quince_protocol::testkit::danger_single_key_root("Test app", seed)
 }
 
 fn release(app: AppId, version: &str) -> Vec<u8> {
