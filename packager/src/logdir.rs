@@ -140,28 +140,7 @@ impl LogDir {
 
     /// The published, verified checkpoint, if any.
     pub fn checkpoint(&self) -> Result<Option<VerifiedCheckpoint>, LogError> {
-        let path = self.path.join(CHECKPOINT_FILE);
-        let note = match fs::read(&path) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(LogError::Io { path, source: e }),
-        };
-        let entries = self.entries_up_to(parse_size(&note, &path)?)?;
-        // The checkpoint that first contains a rotation is signed by the group
-        // before it; every later one by the new group.
-        let roots = root_chain(&self.first_root, &entries);
-        let mut last_err = None;
-        for root in roots.iter().rev().take(2) {
-            let key = root.checkpoint_verifier(&self.app());
-            match VerifiedCheckpoint::verify(&note, &self.app().origin(), &key) {
-                Ok(cp) => return Ok(Some(cp)),
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(self.inconsistent(format!(
-            "published checkpoint: {}",
-            last_err.map(|e| e.to_string()).unwrap_or_default()
-        )))
+        Ok(self.published()?.0)
     }
 
     /// Number of entries in the published log.
@@ -171,18 +150,13 @@ impl LogDir {
 
     /// The published entries, in order.
     pub fn entries(&self) -> Result<Vec<Vec<u8>>, LogError> {
-        let size = self.size()?;
-        self.entries_up_to(size)
+        Ok(self.published()?.1)
     }
 
     /// The root that must sign the next checkpoint: the first root, or the root of
     /// the last rotation record in the published log.
     pub fn signing_root(&self) -> Result<AppRoot, LogError> {
-        let roots = root_chain(&self.first_root, &self.entries()?);
-        Ok(roots
-            .last()
-            .cloned()
-            .unwrap_or_else(|| self.first_root.clone()))
+        Ok(latest_root(&self.first_root, &self.published()?.1))
     }
 
     /// Stages `entries` for appending and returns the checkpoint text to sign.
@@ -195,7 +169,7 @@ impl LogDir {
             return Err(LogError::PendingExists { size: p.size });
         }
         self.abandon()?;
-        let old_entries = self.entries()?;
+        let (_, old_entries) = self.published()?;
         check_entries(&self.app(), &old_entries, new_entries)?;
 
         let mut tree = MemoryTree::new();
@@ -284,7 +258,7 @@ impl LogDir {
     /// Checks the published checkpoint's signature, that the tiles compute its
     /// root, and that the entry bundles match the tiles.
     pub fn verify(&self) -> Result<(), LogError> {
-        let Some(cp) = self.checkpoint()? else {
+        let (Some(cp), entries) = self.published()? else {
             return Ok(());
         };
         let tiles = self.read_tiles(cp.size())?;
@@ -292,11 +266,13 @@ impl LogDir {
             .verify(cp.size(), cp.root())
             .map_err(|e: TileError| self.inconsistent(e.to_string()))?;
         for id in tile::bundles_for_size(cp.size()) {
-            let bytes = self.read_file(&id.path())?;
-            let entries =
-                tile::decode_bundle(id, &bytes).map_err(corrupt(&self.path.join(id.path())))?;
+            let first = id.first_entry() as usize;
+            let bundle: Vec<&[u8]> = entries[first..first + usize::from(id.width)]
+                .iter()
+                .map(Vec::as_slice)
+                .collect();
             tiles
-                .check_bundle(id, &entries)
+                .check_bundle(id, &bundle)
                 .map_err(|e| self.inconsistent(e.to_string()))?;
         }
         Ok(())
@@ -313,14 +289,40 @@ impl LogDir {
         Ok(set)
     }
 
+    /// Reads the published checkpoint and its entries once, and verifies the
+    /// checkpoint's signature under the root that must have signed it.
+    fn published(&self) -> Result<(Option<VerifiedCheckpoint>, Vec<Vec<u8>>), LogError> {
+        let path = self.path.join(CHECKPOINT_FILE);
+        let note = match fs::read(&path) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, Vec::new())),
+            Err(e) => return Err(LogError::Io { path, source: e }),
+        };
+        let entries = self.entries_up_to(parse_size(&note, &path)?)?;
+        // The checkpoint that first contains a rotation is signed by the group
+        // before it; every later one by the new group.
+        let roots = root_chain(&self.first_root, &entries);
+        let mut last_err = None;
+        for root in roots.iter().rev().take(2) {
+            let key = root.checkpoint_verifier(&self.app());
+            match VerifiedCheckpoint::verify(&note, &self.app().origin(), &key) {
+                Ok(cp) => return Ok((Some(cp), entries)),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(self.inconsistent(format!(
+            "published checkpoint: {}",
+            last_err.map(|e| e.to_string()).unwrap_or_default()
+        )))
+    }
+
     fn publish_inner(
         &self,
         signed_note: &[u8],
         crash_after_moves: Option<usize>,
     ) -> Result<VerifiedCheckpoint, LogError> {
         let pending = self.pending()?.ok_or(LogError::NothingPending)?;
-        let root = self.signing_root()?;
-        let key = root.checkpoint_verifier(&self.app());
+        let key = self.signing_root()?.checkpoint_verifier(&self.app());
         let cp = VerifiedCheckpoint::verify(signed_note, &self.app().origin(), &key).map_err(
             |e| match e {
                 CheckpointError::Signature(s) => {
@@ -377,6 +379,13 @@ impl LogDir {
             detail,
         }
     }
+}
+
+/// The root in force after `entries`.
+fn latest_root(first: &AppRoot, entries: &[Vec<u8>]) -> AppRoot {
+    root_chain(first, entries)
+        .pop()
+        .unwrap_or_else(|| first.clone())
 }
 
 /// The first root followed by the root of every rotation record in `entries`.
