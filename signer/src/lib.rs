@@ -1,5 +1,22 @@
-//! Keyholders' tool: FROST(Ed25519, SHA-512) key generation, share storage and
-//! threshold signing of checkpoints. Only its crate skeleton exists so far; the
-//! signer issue builds it. The pure formats it signs live in `quince-protocol`.
+//! The keyholders' side of Quince: FROST(Ed25519, SHA-512) threshold keys.
+//!
+//! - [`keyholder`]: a keyholder's ceremony identity (encryption and message keys).
+//! - [`dkg`]: dealerless key generation among a roster, by files or pasted text.
+//! - [`share`]: the resulting key share, encrypted at rest, 24-word backup and restore.
+//! - [`signing`]: the two signing rounds, the coordinator's aggregation, and the
+//!   transcript that shows which keyholders signed.
+//! - [`vault`]: passphrase encryption of every secret file.
+//!
+//! What gets signed (checkpoints, rotation roots) and how it is verified is
+//! defined in `quince-protocol`; the result is one plain Ed25519 signature.
 
 #![forbid(unsafe_code)]
+
+pub mod dkg;
+pub mod error;
+pub mod keyholder;
+pub mod share;
+pub mod signing;
+pub mod vault;
+
+pub use error::SignerError;

@@ -1,0 +1,147 @@
+//! Secrets at rest: every secret file of a keyholder (identity, key share, DKG
+//! state, signing nonces) is encrypted under the keyholder's passphrase with
+//! age's scrypt recipient (a memory-hard KDF), written with mode 0600 by an
+//! atomic rename, and held in memory only in zeroizing buffers.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use age::secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::error::SignerError;
+
+/// A keyholder's passphrase. Never printed; wiped from memory on drop.
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    /// Wraps a passphrase.
+    pub fn new(text: String) -> Self {
+        Passphrase(Zeroizing::new(text))
+    }
+
+    fn secret(&self) -> SecretString {
+        SecretString::from(self.0.as_str().to_owned())
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+/// Opens and seals a keyholder's secret files.
+#[derive(Debug)]
+pub struct Vault {
+    passphrase: Passphrase,
+    /// scrypt cost as log2(N); `None` uses age's default (about one second).
+    work_factor: Option<u8>,
+}
+
+impl Vault {
+    /// A vault using age's default scrypt cost.
+    pub fn new(passphrase: Passphrase) -> Self {
+        Vault {
+            passphrase,
+            work_factor: None,
+        }
+    }
+
+    /// TEST ONLY: a vault with a cheap scrypt cost, so that tests run fast.
+    pub fn danger_fast_for_tests(passphrase: Passphrase) -> Self {
+        Vault {
+            passphrase,
+            work_factor: Some(10),
+        }
+    }
+
+    /// Encrypts `plain` and writes it to `path` (mode 0600, atomic).
+    pub fn seal(&self, path: &Path, plain: &[u8]) -> Result<(), SignerError> {
+        let mut recipient = age::scrypt::Recipient::new(self.passphrase.secret());
+        if let Some(w) = self.work_factor {
+            recipient.set_work_factor(w);
+        }
+        let sealed = age::encrypt(&recipient, plain).map_err(|e| SignerError::CorruptFile {
+            path: path.to_path_buf(),
+            detail: format!("cannot encrypt: {e}"),
+        })?;
+        write_private(path, &sealed)
+    }
+
+    /// Reads and decrypts `path`.
+    pub fn open(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+        let sealed = fs::read(path).map_err(SignerError::io(path))?;
+        let identity = age::scrypt::Identity::new(self.passphrase.secret());
+        age::decrypt(&identity, &sealed).map(Zeroizing::new).map_err(|e| match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                SignerError::WrongPassphrase(path.to_path_buf())
+            }
+            other => SignerError::CorruptFile {
+                path: path.to_path_buf(),
+                detail: other.to_string(),
+            },
+        })
+    }
+}
+
+/// Writes a file only its owner can read, atomically.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SignerError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir).map_err(SignerError::io(dir))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(SignerError::io(&tmp))?;
+    file.write_all(bytes).map_err(SignerError::io(&tmp))?;
+    file.sync_all().map_err(SignerError::io(&tmp))?;
+    fs::rename(&tmp, path).map_err(SignerError::io(path))?;
+    Ok(())
+}
+
+/// Writes a public file atomically (messages, roots, transcripts).
+pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), SignerError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir).map_err(SignerError::io(dir))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    fs::write(&tmp, bytes).map_err(SignerError::io(&tmp))?;
+    fs::rename(&tmp, path).map_err(SignerError::io(path))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_files_are_private_and_need_the_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.age");
+        let vault = Vault::danger_fast_for_tests(Passphrase::new("right horse".into()));
+        vault.seal(&path, b"share bytes").unwrap();
+        assert_eq!(vault.open(&path).unwrap().as_slice(), b"share bytes");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let wrong = Vault::danger_fast_for_tests(Passphrase::new("wrong horse".into()));
+        assert!(matches!(wrong.open(&path), Err(SignerError::WrongPassphrase(_))));
+
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 5] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(vault.open(&path), Err(SignerError::CorruptFile { .. })));
+        assert_eq!(format!("{:?}", Passphrase::new("x".into())), "Passphrase(..)");
+    }
+}
