@@ -44,8 +44,16 @@ pub struct Roster {
 
 impl Roster {
     /// A roster; checks the cards, the threshold and that no card appears twice.
-    pub fn new(app_name: &str, threshold: u16, participants: Vec<Card>) -> Result<Roster, SignerError> {
-        let roster = Roster { app_name: app_name.to_string(), threshold, participants };
+    pub fn new(
+        app_name: &str,
+        threshold: u16,
+        participants: Vec<Card>,
+    ) -> Result<Roster, SignerError> {
+        let roster = Roster {
+            app_name: app_name.to_string(),
+            threshold,
+            participants,
+        };
         roster.check()?;
         Ok(roster)
     }
@@ -56,12 +64,18 @@ impl Roster {
         if self.threshold < 2 || usize::from(self.threshold) > n || n > 32 {
             return Err(SignerError::Malformed {
                 what: "roster",
-                detail: format!("threshold {} of {n} participants; need 2 <= threshold <= participants <= 32", self.threshold),
+                detail: format!(
+                    "threshold {} of {n} participants; need 2 <= threshold <= participants <= 32",
+                    self.threshold
+                ),
             });
         }
         for (i, card) in self.participants.iter().enumerate() {
             card.check()?;
-            if self.participants[..i].iter().any(|c| c.auth_key == card.auth_key || c.age_recipient == card.age_recipient) {
+            if self.participants[..i]
+                .iter()
+                .any(|c| c.auth_key == card.auth_key || c.age_recipient == card.age_recipient)
+            {
                 return Err(SignerError::Duplicate(i as u16 + 1));
             }
         }
@@ -79,7 +93,9 @@ impl Roster {
             .iter()
             .position(|c| c == card)
             .map(|i| i as u16 + 1)
-            .ok_or_else(|| SignerError::Refused(format!("your card ({}) is not in this roster", card.name)))
+            .ok_or_else(|| {
+                SignerError::Refused(format!("your card ({}) is not in this roster", card.name))
+            })
     }
 
     fn card(&self, index: u16) -> Result<&Card, SignerError> {
@@ -151,10 +167,18 @@ pub struct Round2Pending {
 }
 
 /// Starts a key generation: our round-1 state and the message to broadcast.
-pub fn start(roster: &Roster, keyholder: &Keyholder) -> Result<(Round1Pending, Round1Message), SignerError> {
+pub fn start(
+    roster: &Roster,
+    keyholder: &Keyholder,
+) -> Result<(Round1Pending, Round1Message), SignerError> {
     roster.check()?;
     let me = roster.index_of(&keyholder.card())?;
-    let (secret, package) = dkg::part1(identifier(me)?, roster.size(), roster.threshold, rand::rngs::OsRng)?;
+    let (secret, package) = dkg::part1(
+        identifier(me)?,
+        roster.size(),
+        roster.threshold,
+        rand::rngs::OsRng,
+    )?;
     let package = package.serialize()?;
     let roster_hash = roster.hash();
     let signature = keyholder.sign(&round1_signed_bytes(&roster_hash, me, &package));
@@ -164,7 +188,15 @@ pub fn start(roster: &Roster, keyholder: &Keyholder) -> Result<(Round1Pending, R
         package: hex::encode(&package),
         signature: hex::encode(signature),
     };
-    Ok((Round1Pending { roster: roster.clone(), me, own_package: package, secret }, message))
+    Ok((
+        Round1Pending {
+            roster: roster.clone(),
+            me,
+            own_package: package,
+            secret,
+        },
+        message,
+    ))
 }
 
 impl Round1Pending {
@@ -188,13 +220,22 @@ impl Round1Pending {
                 return Err(wrong_roster("round-1 message", &m.roster, &roster_hash));
             }
             let card = self.roster.card(m.from)?;
-            let package = hex::decode(&m.package).map_err(|e| SignerError::malformed("round-1 message")(e.to_string()))?;
-            if !verify_from(card, &round1_signed_bytes(&roster_hash, m.from, &package), &m.signature) {
-                return Err(SignerError::BadAuthentication { participant: m.from });
+            let package = hex::decode(&m.package)
+                .map_err(|e| SignerError::malformed("round-1 message")(e.to_string()))?;
+            if !verify_from(
+                card,
+                &round1_signed_bytes(&roster_hash, m.from, &package),
+                &m.signature,
+            ) {
+                return Err(SignerError::BadAuthentication {
+                    participant: m.from,
+                });
             }
             if m.from == self.me {
                 if package != self.own_package {
-                    return Err(SignerError::Refused("a round-1 message signed with our key is not the one we made".into()));
+                    return Err(SignerError::Refused(
+                        "a round-1 message signed with our key is not the one we made".into(),
+                    ));
                 }
                 continue;
             }
@@ -212,11 +253,15 @@ impl Round1Pending {
         let round1_set = set_hash(&packages);
         let mut round1 = BTreeMap::new();
         for (&from, bytes) in packages.iter().filter(|(from, _)| **from != self.me) {
-            let package = dkg::round1::Package::deserialize(bytes)
-                .map_err(|e| SignerError::Malformed { what: "round-1 package", detail: format!("from {from}: {e}") })?;
+            let package =
+                dkg::round1::Package::deserialize(bytes).map_err(|e| SignerError::Malformed {
+                    what: "round-1 package",
+                    detail: format!("from {from}: {e}"),
+                })?;
             round1.insert(identifier(from)?, package);
         }
-        let (secret, outgoing) = dkg::part2(self.secret, &round1).map_err(|e| blame(e, "round 1"))?;
+        let (secret, outgoing) =
+            dkg::part2(self.secret, &round1).map_err(|e| blame(e, "round 1"))?;
         let mut out = Vec::new();
         for (id, package) in outgoing {
             let to = index_of(&self.roster, &id)?;
@@ -230,13 +275,29 @@ impl Round1Pending {
                 package: package.to_string(),
                 signature: hex::encode(keyholder.sign(&signed)),
             };
-            let plain = Zeroizing::new(serde_json::to_vec(&inner).map_err(|e| SignerError::Frost(e.to_string()))?);
+            let plain = Zeroizing::new(
+                serde_json::to_vec(&inner).map_err(|e| SignerError::Frost(e.to_string()))?,
+            );
             let recipient = self.roster.card(to)?.recipient()?;
             let ciphertext = age::encrypt_and_armor(&recipient, &plain)
                 .map_err(|e| SignerError::Frost(format!("encrypting to participant {to}: {e}")))?;
-            out.push(Round2Message { roster: roster_hash.clone(), from: self.me, to, ciphertext });
+            out.push(Round2Message {
+                roster: roster_hash.clone(),
+                from: self.me,
+                to,
+                ciphertext,
+            });
         }
-        Ok((Round2Pending { roster: self.roster, me: self.me, round1_set, round1, secret }, out))
+        Ok((
+            Round2Pending {
+                roster: self.roster,
+                me: self.me,
+                round1_set,
+                round1,
+                secret,
+            },
+            out,
+        ))
     }
 
     /// The state as bytes, to be sealed in the keyholder's vault between runs.
@@ -247,7 +308,9 @@ impl Round1Pending {
             own_package: hex::encode(&self.own_package),
             secret: hex::encode(self.secret.serialize()?),
         };
-        Ok(Zeroizing::new(serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?))
+        Ok(Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?,
+        ))
     }
 
     /// Reads the state written by [`Round1Pending::to_secret_bytes`].
@@ -259,7 +322,8 @@ impl Round1Pending {
             roster: stored.roster.clone(),
             me: stored.me,
             own_package: hex::decode(&stored.own_package).map_err(|e| bad(e.to_string()))?,
-            secret: dkg::round1::SecretPackage::deserialize(&secret).map_err(|e| bad(e.to_string()))?,
+            secret: dkg::round1::SecretPackage::deserialize(&secret)
+                .map_err(|e| bad(e.to_string()))?,
         })
     }
 }
@@ -272,7 +336,11 @@ impl Round2Pending {
 
     /// Takes the round-2 messages (those addressed to others are ignored) and
     /// finishes: our key share, and the app's public root.
-    pub fn finish(self, keyholder: &Keyholder, messages: &[Round2Message]) -> Result<KeyShare, SignerError> {
+    pub fn finish(
+        self,
+        keyholder: &Keyholder,
+        messages: &[Round2Message],
+    ) -> Result<KeyShare, SignerError> {
         let roster_hash = self.roster.hash();
         let mut received = BTreeMap::new();
         for m in messages.iter().filter(|m| m.to == self.me) {
@@ -281,27 +349,55 @@ impl Round2Pending {
             }
             let card = self.roster.card(m.from)?;
             let plain = keyholder.decrypt(&m.ciphertext)?;
-            let inner: Round2Inner = serde_json::from_slice(&plain)
-                .map_err(|e| SignerError::Malformed { what: "round-2 message", detail: e.to_string() })?;
-            let signed = round2_signed_bytes(&inner.roster, inner.from, inner.to, &inner.round1_set, &inner.package);
-            if inner.from != m.from || inner.to != self.me || inner.roster != roster_hash || !verify_from(card, &signed, &inner.signature) {
-                return Err(SignerError::BadAuthentication { participant: m.from });
+            let inner: Round2Inner =
+                serde_json::from_slice(&plain).map_err(|e| SignerError::Malformed {
+                    what: "round-2 message",
+                    detail: e.to_string(),
+                })?;
+            let signed = round2_signed_bytes(
+                &inner.roster,
+                inner.from,
+                inner.to,
+                &inner.round1_set,
+                &inner.package,
+            );
+            if inner.from != m.from
+                || inner.to != self.me
+                || inner.roster != roster_hash
+                || !verify_from(card, &signed, &inner.signature)
+            {
+                return Err(SignerError::BadAuthentication {
+                    participant: m.from,
+                });
             }
             if inner.round1_set != self.round1_set {
-                return Err(SignerError::BroadcastMismatch { participant: m.from });
+                return Err(SignerError::BroadcastMismatch {
+                    participant: m.from,
+                });
             }
-            let bytes = Zeroizing::new(hex::decode(&inner.package).map_err(|e| SignerError::malformed("round-2 package")(e.to_string()))?);
-            let package = dkg::round2::Package::deserialize(&bytes)
-                .map_err(|e| SignerError::Malformed { what: "round-2 package", detail: format!("from {}: {e}", m.from) })?;
+            let bytes = Zeroizing::new(
+                hex::decode(&inner.package)
+                    .map_err(|e| SignerError::malformed("round-2 package")(e.to_string()))?,
+            );
+            let package =
+                dkg::round2::Package::deserialize(&bytes).map_err(|e| SignerError::Malformed {
+                    what: "round-2 package",
+                    detail: format!("from {}: {e}", m.from),
+                })?;
             if received.insert(identifier(m.from)?, package).is_some() {
                 return Err(SignerError::Duplicate(m.from));
             }
         }
         let needed = self.roster.participants.len() - 1;
         if received.len() != needed {
-            return Err(SignerError::TooFew { what: "round-2 messages for us", got: received.len(), needed });
+            return Err(SignerError::TooFew {
+                what: "round-2 messages for us",
+                got: received.len(),
+                needed,
+            });
         }
-        let (key, public) = dkg::part3(&self.secret, &self.round1, &received).map_err(|e| blame(e, "round 2"))?;
+        let (key, public) =
+            dkg::part3(&self.secret, &self.round1, &received).map_err(|e| blame(e, "round 2"))?;
         let root = root_from(&self.roster, &public)?;
         KeyShare::new(root, self.me, key)
     }
@@ -319,7 +415,9 @@ impl Round2Pending {
             round1,
             secret: hex::encode(self.secret.serialize()?),
         };
-        Ok(Zeroizing::new(serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?))
+        Ok(Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?,
+        ))
     }
 
     /// Reads the state written by [`Round2Pending::to_secret_bytes`].
@@ -329,7 +427,10 @@ impl Round2Pending {
         let mut round1 = BTreeMap::new();
         for (index, p) in &stored.round1 {
             let bytes = hex::decode(p).map_err(|e| bad(e.to_string()))?;
-            round1.insert(identifier(*index)?, dkg::round1::Package::deserialize(&bytes).map_err(|e| bad(e.to_string()))?);
+            round1.insert(
+                identifier(*index)?,
+                dkg::round1::Package::deserialize(&bytes).map_err(|e| bad(e.to_string()))?,
+            );
         }
         let secret = Zeroizing::new(hex::decode(&stored.secret).map_err(|e| bad(e.to_string()))?);
         Ok(Round2Pending {
@@ -337,7 +438,8 @@ impl Round2Pending {
             me: stored.me,
             round1_set: stored.round1_set.clone(),
             round1,
-            secret: dkg::round2::SecretPackage::deserialize(&secret).map_err(|e| bad(e.to_string()))?,
+            secret: dkg::round2::SecretPackage::deserialize(&secret)
+                .map_err(|e| bad(e.to_string()))?,
         })
     }
 }
@@ -383,7 +485,10 @@ fn index_of(roster: &Roster, id: &frost::Identifier) -> Result<u16, SignerError>
 }
 
 /// The public root that the DKG produced, with participants in roster order.
-fn root_from(roster: &Roster, public: &frost::keys::PublicKeyPackage) -> Result<AppRoot, SignerError> {
+fn root_from(
+    roster: &Roster,
+    public: &frost::keys::PublicKeyPackage,
+) -> Result<AppRoot, SignerError> {
     let group: [u8; 32] = public
         .verifying_key()
         .serialize()?
@@ -394,14 +499,20 @@ fn root_from(roster: &Roster, public: &frost::keys::PublicKeyPackage) -> Result<
         let share = public
             .verifying_shares()
             .get(&identifier(index)?)
-            .ok_or_else(|| SignerError::Frost(format!("no verifying share for participant {index}")))?;
+            .ok_or_else(|| {
+                SignerError::Frost(format!("no verifying share for participant {index}"))
+            })?;
         let verifying_share: [u8; 32] = share
             .serialize()?
             .try_into()
             .map_err(|_| SignerError::Frost("verifying share is not 32 bytes".into()))?;
-        participants.push(Participant { id: index, verifying_share });
+        participants.push(Participant {
+            id: index,
+            verifying_share,
+        });
     }
-    let threshold = u8::try_from(roster.threshold).map_err(|_| SignerError::Frost("threshold too large".into()))?;
+    let threshold = u8::try_from(roster.threshold)
+        .map_err(|_| SignerError::Frost("threshold too large".into()))?;
     AppRoot::new(&roster.app_name, threshold, group, participants)
         .map_err(|e| SignerError::Frost(format!("the key generation gave an invalid root: {e}")))
 }
@@ -417,10 +528,20 @@ fn set_hash(packages: &BTreeMap<u16, Vec<u8>>) -> String {
 }
 
 fn round1_signed_bytes(roster: &str, from: u16, package: &[u8]) -> Vec<u8> {
-    format!("{ROUND1_DOMAIN}{roster}\n{from}\n{}\n", hex::encode(package)).into_bytes()
+    format!(
+        "{ROUND1_DOMAIN}{roster}\n{from}\n{}\n",
+        hex::encode(package)
+    )
+    .into_bytes()
 }
 
-fn round2_signed_bytes(roster: &str, from: u16, to: u16, round1_set: &str, package_hex: &str) -> Vec<u8> {
+fn round2_signed_bytes(
+    roster: &str,
+    from: u16,
+    to: u16,
+    round1_set: &str,
+    package_hex: &str,
+) -> Vec<u8> {
     format!("{ROUND2_DOMAIN}{roster}\n{from}\n{to}\n{round1_set}\n{package_hex}\n").into_bytes()
 }
 

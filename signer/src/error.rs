@@ -36,7 +36,9 @@ pub enum SignerError {
         detail: String,
     },
     /// A message's signature is not from the keyholder the roster names.
-    #[error("message claims to be from participant {participant} but its signature does not verify")]
+    #[error(
+        "message claims to be from participant {participant} but its signature does not verify"
+    )]
     BadAuthentication {
         /// The claimed sender.
         participant: u16,

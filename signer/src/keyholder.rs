@@ -29,7 +29,9 @@ pub struct Card {
 impl Card {
     /// Short fingerprint to compare by voice or chat before trusting a card.
     pub fn fingerprint(&self) -> String {
-        let h = quince_protocol::Hash::of(format!("{}\n{}\n{}", self.name, self.age_recipient, self.auth_key).as_bytes());
+        let h = quince_protocol::Hash::of(
+            format!("{}\n{}\n{}", self.name, self.age_recipient, self.auth_key).as_bytes(),
+        );
         h.to_hex()[..16].to_string()
     }
 
@@ -47,17 +49,24 @@ impl Card {
     }
 
     pub(crate) fn recipient(&self) -> Result<age::x25519::Recipient, SignerError> {
-        age::x25519::Recipient::from_str(&self.age_recipient)
-            .map_err(|e| SignerError::Malformed { what: "card", detail: format!("age recipient: {e}") })
+        age::x25519::Recipient::from_str(&self.age_recipient).map_err(|e| SignerError::Malformed {
+            what: "card",
+            detail: format!("age recipient: {e}"),
+        })
     }
 
     pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, SignerError> {
         let bytes: [u8; 32] = hex::decode(&self.auth_key)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| SignerError::Malformed { what: "card", detail: "auth key is not 32 hex bytes".into() })?;
-        VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| SignerError::Malformed { what: "card", detail: "auth key is not an Ed25519 key".into() })
+            .ok_or_else(|| SignerError::Malformed {
+                what: "card",
+                detail: "auth key is not 32 hex bytes".into(),
+            })?;
+        VerifyingKey::from_bytes(&bytes).map_err(|_| SignerError::Malformed {
+            what: "card",
+            detail: "auth key is not an Ed25519 key".into(),
+        })
     }
 }
 
@@ -111,19 +120,34 @@ impl Keyholder {
             age: self.age.to_string().expose_secret().to_string(),
             auth: hex::encode(self.auth.to_bytes()),
         };
-        let json = Zeroizing::new(serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?);
+        let json = Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?,
+        );
         vault.seal(path, &json)
     }
 
     /// Loads an identity saved by [`Keyholder::save`].
     pub fn load(vault: &Vault, path: &Path) -> Result<Keyholder, SignerError> {
         let plain = vault.open(path)?;
-        let corrupt = |detail: String| SignerError::CorruptFile { path: path.to_path_buf(), detail };
-        let stored: StoredIdentity = serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
-        let age = age::x25519::Identity::from_str(&stored.age).map_err(|e| corrupt(e.to_string()))?;
-        let seed: Zeroizing<Vec<u8>> = Zeroizing::new(hex::decode(&stored.auth).map_err(|e| corrupt(e.to_string()))?);
-        let seed: &[u8; 32] = seed.as_slice().try_into().map_err(|_| corrupt("auth key is not 32 bytes".into()))?;
-        Ok(Keyholder { name: stored.name.clone(), age, auth: SigningKey::from_bytes(seed) })
+        let corrupt = |detail: String| SignerError::CorruptFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let stored: StoredIdentity =
+            serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
+        let age =
+            age::x25519::Identity::from_str(&stored.age).map_err(|e| corrupt(e.to_string()))?;
+        let seed: Zeroizing<Vec<u8>> =
+            Zeroizing::new(hex::decode(&stored.auth).map_err(|e| corrupt(e.to_string()))?);
+        let seed: &[u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("auth key is not 32 bytes".into()))?;
+        Ok(Keyholder {
+            name: stored.name.clone(),
+            age,
+            auth: SigningKey::from_bytes(seed),
+        })
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -133,7 +157,10 @@ impl Keyholder {
     pub(crate) fn decrypt(&self, armored: &str) -> Result<Zeroizing<Vec<u8>>, SignerError> {
         age::decrypt(&self.age, armored.as_bytes())
             .map(Zeroizing::new)
-            .map_err(|e| SignerError::Malformed { what: "round-2 message", detail: format!("cannot decrypt: {e}") })
+            .map_err(|e| SignerError::Malformed {
+                what: "round-2 message",
+                detail: format!("cannot decrypt: {e}"),
+            })
     }
 }
 
@@ -145,8 +172,13 @@ impl fmt::Debug for Keyholder {
 
 /// Verifies a message signature by a card's auth key (strict RFC 8032).
 pub(crate) fn verify_from(card: &Card, message: &[u8], signature_hex: &str) -> bool {
-    let Ok(key) = card.verifying_key() else { return false };
-    let Some(sig): Option<[u8; 64]> = hex::decode(signature_hex).ok().and_then(|b| b.try_into().ok()) else {
+    let Ok(key) = card.verifying_key() else {
+        return false;
+    };
+    let Some(sig): Option<[u8; 64]> = hex::decode(signature_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+    else {
         return false;
     };
     quince_protocol::note::verify_ed25519_strict(&key, message, &sig)

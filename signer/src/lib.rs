@@ -14,6 +14,7 @@
 
 pub mod dkg;
 pub mod error;
+pub mod home;
 pub mod keyholder;
 pub mod share;
 pub mod signing;

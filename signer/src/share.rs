@@ -42,7 +42,11 @@ impl Drop for StoredShare {
 
 impl KeyShare {
     /// A share for participant `index` of `root`; checks that they belong together.
-    pub fn new(root: AppRoot, index: u16, key: frost::keys::KeyPackage) -> Result<KeyShare, SignerError> {
+    pub fn new(
+        root: AppRoot,
+        index: u16,
+        key: frost::keys::KeyPackage,
+    ) -> Result<KeyShare, SignerError> {
         let expected = root
             .participants()
             .iter()
@@ -88,19 +92,27 @@ impl KeyShare {
             root: hex::encode(self.root.to_bytes()),
             key: hex::encode(Zeroizing::new(self.key.serialize()?).as_slice()),
         };
-        let json = Zeroizing::new(serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?);
+        let json = Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?,
+        );
         vault.seal(path, &json)
     }
 
     /// Loads a share saved by [`KeyShare::save`].
     pub fn load(vault: &Vault, path: &Path) -> Result<KeyShare, SignerError> {
         let plain = vault.open(path)?;
-        let corrupt = |detail: String| SignerError::CorruptFile { path: path.to_path_buf(), detail };
-        let stored: StoredShare = serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
+        let corrupt = |detail: String| SignerError::CorruptFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let stored: StoredShare =
+            serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
         let root_bytes = hex::decode(&stored.root).map_err(|e| corrupt(e.to_string()))?;
         let root = AppRoot::from_bytes(&root_bytes).map_err(|e| corrupt(e.to_string()))?;
-        let key_bytes = Zeroizing::new(hex::decode(&stored.key).map_err(|e| corrupt(e.to_string()))?);
-        let key = frost::keys::KeyPackage::deserialize(&key_bytes).map_err(|e| corrupt(e.to_string()))?;
+        let key_bytes =
+            Zeroizing::new(hex::decode(&stored.key).map_err(|e| corrupt(e.to_string()))?);
+        let key =
+            frost::keys::KeyPackage::deserialize(&key_bytes).map_err(|e| corrupt(e.to_string()))?;
         KeyShare::new(root, stored.index, key)
     }
 
@@ -108,17 +120,29 @@ impl KeyShare {
     /// next to the encrypted share.
     pub fn backup_phrase(&self) -> Result<Zeroizing<String>, SignerError> {
         let secret = Zeroizing::new(self.key.signing_share().serialize());
-        let mnemonic = bip39::Mnemonic::from_entropy(&secret).map_err(|e| SignerError::Frost(e.to_string()))?;
-        Ok(Zeroizing::new(mnemonic.words().collect::<Vec<_>>().join(" ")))
+        let mnemonic = bip39::Mnemonic::from_entropy(&secret)
+            .map_err(|e| SignerError::Frost(e.to_string()))?;
+        Ok(Zeroizing::new(
+            mnemonic.words().collect::<Vec<_>>().join(" "),
+        ))
     }
 
     /// Rebuilds participant `index`'s share of `root` from its 24-word backup.
     pub fn restore(root: AppRoot, index: u16, phrase: &str) -> Result<KeyShare, SignerError> {
-        let normalized = Zeroizing::new(phrase.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase());
+        let normalized = Zeroizing::new(
+            phrase
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+        );
         let mnemonic = bip39::Mnemonic::parse_normalized(&normalized)
             .map_err(|e| SignerError::BadBackupPhrase(e.to_string()))?;
         if mnemonic.word_count() != 24 {
-            return Err(SignerError::BadBackupPhrase(format!("{} words; a share backup has 24", mnemonic.word_count())));
+            return Err(SignerError::BadBackupPhrase(format!(
+                "{} words; a share backup has 24",
+                mnemonic.word_count()
+            )));
         }
         let (entropy, len) = mnemonic.to_entropy_array();
         let entropy = Zeroizing::new(entropy);
@@ -134,7 +158,9 @@ impl KeyShare {
             u16::from(root.threshold()),
         );
         KeyShare::new(root, index, key).map_err(|_| {
-            SignerError::BadBackupPhrase(format!("this phrase is not participant {index}'s share of this app"))
+            SignerError::BadBackupPhrase(format!(
+                "this phrase is not participant {index}'s share of this app"
+            ))
         })
     }
 }

@@ -102,7 +102,11 @@ pub struct Transcript {
 
 impl SigningRequest {
     /// A request to sign a checkpoint body of `root`'s app.
-    pub fn checkpoint(root: &AppRoot, app: &AppId, body: &str) -> Result<SigningRequest, SignerError> {
+    pub fn checkpoint(
+        root: &AppRoot,
+        app: &AppId,
+        body: &str,
+    ) -> Result<SigningRequest, SignerError> {
         let request = SigningRequest::new(root, app, MessageKind::Checkpoint, body.as_bytes());
         request.describe()?;
         Ok(request)
@@ -128,25 +132,36 @@ impl SigningRequest {
 
     /// The message bytes.
     pub fn message(&self) -> Result<Vec<u8>, SignerError> {
-        quince_protocol::codec::parse_base64(&self.message, quince_protocol::limits::MAX_NOTE_BYTES, "message")
-            .map_err(|e| SignerError::Malformed { what: "signing request", detail: e.to_string() })
+        quince_protocol::codec::parse_base64(
+            &self.message,
+            quince_protocol::limits::MAX_NOTE_BYTES,
+            "message",
+        )
+        .map_err(|e| SignerError::Malformed {
+            what: "signing request",
+            detail: e.to_string(),
+        })
     }
 
     /// What a keyholder is shown before committing; also checks the message is
     /// well formed for its kind and belongs to the request's app.
     pub fn describe(&self) -> Result<String, SignerError> {
-        let app: AppId = self
-            .app
-            .parse()
-            .map_err(|e| SignerError::Malformed { what: "signing request", detail: format!("app: {e}") })?;
+        let app: AppId = self.app.parse().map_err(|e| SignerError::Malformed {
+            what: "signing request",
+            detail: format!("app: {e}"),
+        })?;
         let message = self.message()?;
         match self.kind {
             MessageKind::Checkpoint => {
                 let text = std::str::from_utf8(&message)
                     .map_err(|_| SignerError::Refused("the checkpoint is not UTF-8 text".into()))?;
-                let cp = Checkpoint::parse(text).map_err(|e| SignerError::Refused(format!("not a checkpoint: {e}")))?;
+                let cp = Checkpoint::parse(text)
+                    .map_err(|e| SignerError::Refused(format!("not a checkpoint: {e}")))?;
                 if cp.origin != app.origin() {
-                    return Err(SignerError::Refused(format!("the checkpoint is for log {}, not this app's", cp.origin)));
+                    return Err(SignerError::Refused(format!(
+                        "the checkpoint is for log {}, not this app's",
+                        cp.origin
+                    )));
                 }
                 Ok(format!(
                     "checkpoint of app {app}\n  tree size {}\n  root hash {}\n",
@@ -154,9 +169,10 @@ impl SigningRequest {
                     cp.root.to_base64()
                 ))
             }
-            MessageKind::Rotation => {
-                Ok(format!("signer rotation of app {app} to a new root (message {} bytes)\n", message.len()))
-            }
+            MessageKind::Rotation => Ok(format!(
+                "signer rotation of app {app} to a new root (message {} bytes)\n",
+                message.len()
+            )),
         }
     }
 }
@@ -182,10 +198,14 @@ impl fmt::Debug for Committed {
 
 /// Round 1 for a keyholder: checks the request against the share, then makes
 /// fresh nonces and the commitment to send back.
-pub fn commit(share: &KeyShare, request: &SigningRequest) -> Result<(Committed, CommitmentMessage), SignerError> {
+pub fn commit(
+    share: &KeyShare,
+    request: &SigningRequest,
+) -> Result<(Committed, CommitmentMessage), SignerError> {
     check_request_for(share, request)?;
     request.describe()?;
-    let (nonces, commitments) = frost::round1::commit(share.key().signing_share(), &mut rand::rngs::OsRng);
+    let (nonces, commitments) =
+        frost::round1::commit(share.key().signing_share(), &mut rand::rngs::OsRng);
     let message = CommitmentMessage {
         request: request.id.clone(),
         root: root_hash(share.root()),
@@ -210,7 +230,11 @@ impl Committed {
     /// Round 2 for a keyholder: checks that the package asks to sign exactly the
     /// message committed to, with our own commitment, then makes the share. The
     /// nonces are consumed.
-    pub fn respond(self, share: &KeyShare, package: &PackageMessage) -> Result<ShareMessage, SignerError> {
+    pub fn respond(
+        self,
+        share: &KeyShare,
+        package: &PackageMessage,
+    ) -> Result<ShareMessage, SignerError> {
         if package.request.id != self.request {
             return Err(SignerError::WrongSession {
                 what: "signing package",
@@ -220,12 +244,21 @@ impl Committed {
         }
         check_request_for(share, &package.request)?;
         let signing_package = decode_package(&package.package)?;
-        if Hash::of(signing_package.message()) != self.message || Hash::of(&package.request.message()?) != self.message {
+        if Hash::of(signing_package.message()) != self.message
+            || Hash::of(&package.request.message()?) != self.message
+        {
             return Err(SignerError::MessageChanged);
         }
-        match signing_package.signing_commitments().get(&identifier(share.index())?) {
+        match signing_package
+            .signing_commitments()
+            .get(&identifier(share.index())?)
+        {
             Some(c) if *c == self.commitments => {}
-            _ => return Err(SignerError::Refused("the signing package does not hold the commitment we made".into())),
+            _ => {
+                return Err(SignerError::Refused(
+                    "the signing package does not hold the commitment we made".into(),
+                ))
+            }
         }
         if signing_package.signing_commitments().len() < usize::from(share.root().threshold()) {
             return Err(SignerError::TooFew {
@@ -235,7 +268,11 @@ impl Committed {
             });
         }
         let sig_share = frost::round2::sign(&signing_package, &self.nonces, share.key())?;
-        Ok(ShareMessage { request: self.request.clone(), from: share.index(), share: hex::encode(sig_share.serialize()) })
+        Ok(ShareMessage {
+            request: self.request.clone(),
+            from: share.index(),
+            share: hex::encode(sig_share.serialize()),
+        })
     }
 
     fn to_secret_bytes(&self) -> Result<Zeroizing<Vec<u8>>, SignerError> {
@@ -245,7 +282,9 @@ impl Committed {
             commitments: hex::encode(self.commitments.serialize()?),
             nonces: hex::encode(Zeroizing::new(self.nonces.serialize()?).as_slice()),
         };
-        Ok(Zeroizing::new(serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?))
+        Ok(Zeroizing::new(
+            serde_json::to_vec(&stored).map_err(|e| SignerError::Frost(e.to_string()))?,
+        ))
     }
 
     fn from_secret_bytes(bytes: &[u8]) -> Result<Committed, SignerError> {
@@ -255,9 +294,12 @@ impl Committed {
         let commitments = hex::decode(&stored.commitments).map_err(|e| bad(e.to_string()))?;
         Ok(Committed {
             request: stored.request.clone(),
-            message: Hash::from_hex(&stored.message, "message hash").map_err(|e| bad(e.to_string()))?,
-            commitments: frost::round1::SigningCommitments::deserialize(&commitments).map_err(|e| bad(e.to_string()))?,
-            nonces: frost::round1::SigningNonces::deserialize(&nonces).map_err(|e| bad(e.to_string()))?,
+            message: Hash::from_hex(&stored.message, "message hash")
+                .map_err(|e| bad(e.to_string()))?,
+            commitments: frost::round1::SigningCommitments::deserialize(&commitments)
+                .map_err(|e| bad(e.to_string()))?,
+            nonces: frost::round1::SigningNonces::deserialize(&nonces)
+                .map_err(|e| bad(e.to_string()))?,
         })
     }
 }
@@ -286,22 +328,31 @@ pub struct NonceStore {
 impl NonceStore {
     /// A store in `dir`.
     pub fn new(dir: &Path) -> NonceStore {
-        NonceStore { dir: dir.to_path_buf() }
+        NonceStore {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// Seals the nonces of a commitment.
     pub fn put(&self, vault: &Vault, committed: &Committed) -> Result<(), SignerError> {
         if self.used_marker(&committed.request).exists() || self.path(&committed.request).exists() {
-            return Err(SignerError::NonceReused { request: committed.request.clone() });
+            return Err(SignerError::NonceReused {
+                request: committed.request.clone(),
+            });
         }
-        vault.seal(&self.path(&committed.request), &committed.to_secret_bytes()?)
+        vault.seal(
+            &self.path(&committed.request),
+            &committed.to_secret_bytes()?,
+        )
     }
 
     /// Takes the nonces of request `id` out of the store, once.
     pub fn take(&self, vault: &Vault, id: &str) -> Result<Committed, SignerError> {
         let path = self.path(id);
         if self.used_marker(id).exists() || !path.exists() {
-            return Err(SignerError::NonceReused { request: id.to_string() });
+            return Err(SignerError::NonceReused {
+                request: id.to_string(),
+            });
         }
         let committed = Committed::from_secret_bytes(&vault.open(&path)?)?;
         // Mark as used before anything can sign with them.
@@ -320,7 +371,11 @@ impl NonceStore {
 }
 
 /// Coordinator: builds the signing package from the commitments received.
-pub fn package(root: &AppRoot, request: &SigningRequest, commitments: &[CommitmentMessage]) -> Result<PackageMessage, SignerError> {
+pub fn package(
+    root: &AppRoot,
+    request: &SigningRequest,
+    commitments: &[CommitmentMessage],
+) -> Result<PackageMessage, SignerError> {
     let expected_root = root_hash(root);
     if request.root != expected_root {
         return Err(SignerError::WrongSession {
@@ -341,30 +396,50 @@ pub fn package(root: &AppRoot, request: &SigningRequest, commitments: &[Commitme
         if c.root != expected_root {
             return Err(SignerError::WrongSession {
                 what: "commitment",
-                other: format!("another key generation or app (participant {}, root {})", c.from, short(&c.root)),
+                other: format!(
+                    "another key generation or app (participant {}, root {})",
+                    c.from,
+                    short(&c.root)
+                ),
                 expected: format!("root {}", short(&expected_root)),
             });
         }
         participant(root, c.from)?;
-        let bytes = hex::decode(&c.commitments).map_err(|e| SignerError::malformed("commitment")(e.to_string()))?;
-        let commitment = frost::round1::SigningCommitments::deserialize(&bytes)
-            .map_err(|e| SignerError::Malformed { what: "commitment", detail: format!("participant {}: {e}", c.from) })?;
+        let bytes = hex::decode(&c.commitments)
+            .map_err(|e| SignerError::malformed("commitment")(e.to_string()))?;
+        let commitment = frost::round1::SigningCommitments::deserialize(&bytes).map_err(|e| {
+            SignerError::Malformed {
+                what: "commitment",
+                detail: format!("participant {}: {e}", c.from),
+            }
+        })?;
         if map.insert(identifier(c.from)?, commitment).is_some() {
             return Err(SignerError::Duplicate(c.from));
         }
     }
     let needed = usize::from(root.threshold());
     if map.len() < needed {
-        return Err(SignerError::TooFew { what: "commitments", got: map.len(), needed });
+        return Err(SignerError::TooFew {
+            what: "commitments",
+            got: map.len(),
+            needed,
+        });
     }
     let signing_package = frost::SigningPackage::new(map, &request.message()?);
-    Ok(PackageMessage { request: request.clone(), package: hex::encode(signing_package.serialize()?) })
+    Ok(PackageMessage {
+        request: request.clone(),
+        package: hex::encode(signing_package.serialize()?),
+    })
 }
 
 /// Coordinator: checks every share against its keyholder's verifying share,
 /// aggregates, and checks the result with ed25519-dalek (strict) under the
 /// group key before returning it.
-pub fn aggregate(root: &AppRoot, package: &PackageMessage, shares: &[ShareMessage]) -> Result<([u8; 64], Transcript), SignerError> {
+pub fn aggregate(
+    root: &AppRoot,
+    package: &PackageMessage,
+    shares: &[ShareMessage],
+) -> Result<([u8; 64], Transcript), SignerError> {
     let signing_package = decode_package(&package.package)?;
     if Hash::of(signing_package.message()) != Hash::of(&package.request.message()?) {
         return Err(SignerError::MessageChanged);
@@ -383,14 +458,33 @@ pub fn aggregate(root: &AppRoot, package: &PackageMessage, shares: &[ShareMessag
         participant(root, s.from)?;
         let id = identifier(s.from)?;
         if !signing_package.signing_commitments().contains_key(&id) {
-            return Err(SignerError::Refused(format!("participant {} sent a share but made no commitment in this package", s.from)));
+            return Err(SignerError::Refused(format!(
+                "participant {} sent a share but made no commitment in this package",
+                s.from
+            )));
         }
-        let bytes = hex::decode(&s.share).map_err(|_| SignerError::BadSignatureShare { participant: s.from })?;
-        let share = frost::round2::SignatureShare::deserialize(&bytes)
-            .map_err(|_| SignerError::BadSignatureShare { participant: s.from })?;
-        let verifying_share = public.verifying_shares().get(&id).ok_or(SignerError::UnknownParticipant(s.from))?;
-        frost_core::verify_signature_share::<frost::Ed25519Sha512>(id, verifying_share, &share, &signing_package, public.verifying_key())
-            .map_err(|_| SignerError::BadSignatureShare { participant: s.from })?;
+        let bytes = hex::decode(&s.share).map_err(|_| SignerError::BadSignatureShare {
+            participant: s.from,
+        })?;
+        let share = frost::round2::SignatureShare::deserialize(&bytes).map_err(|_| {
+            SignerError::BadSignatureShare {
+                participant: s.from,
+            }
+        })?;
+        let verifying_share = public
+            .verifying_shares()
+            .get(&id)
+            .ok_or(SignerError::UnknownParticipant(s.from))?;
+        frost_core::verify_signature_share::<frost::Ed25519Sha512>(
+            id,
+            verifying_share,
+            &share,
+            &signing_package,
+            public.verifying_key(),
+        )
+        .map_err(|_| SignerError::BadSignatureShare {
+            participant: s.from,
+        })?;
         if map.insert(id, share).is_some() {
             return Err(SignerError::Duplicate(s.from));
         }
@@ -404,9 +498,13 @@ pub fn aggregate(root: &AppRoot, package: &PackageMessage, shares: &[ShareMessag
             needed: committed.max(usize::from(root.threshold())),
         });
     }
-    let signature = frost::aggregate(&signing_package, &map, &public).map_err(|e| match e.culprits().first() {
-        Some(c) => SignerError::BadSignatureShare { participant: index_from_identifier(root, c) },
-        None => SignerError::Frost(e.to_string()),
+    let signature = frost::aggregate(&signing_package, &map, &public).map_err(|e| {
+        match e.culprits().first() {
+            Some(c) => SignerError::BadSignatureShare {
+                participant: index_from_identifier(root, c),
+            },
+            None => SignerError::Frost(e.to_string()),
+        }
     })?;
     let signature: [u8; 64] = signature
         .serialize()?
@@ -425,11 +523,17 @@ pub fn aggregate(root: &AppRoot, package: &PackageMessage, shares: &[ShareMessag
 }
 
 /// The signed checkpoint note: the body and one note signature by the group key.
-pub fn signed_checkpoint(root: &AppRoot, app: &AppId, body: &str, signature: &[u8; 64]) -> Result<Vec<u8>, SignerError> {
+pub fn signed_checkpoint(
+    root: &AppRoot,
+    app: &AppId,
+    body: &str,
+    signature: &[u8; 64],
+) -> Result<Vec<u8>, SignerError> {
     let verifier = root.checkpoint_verifier(app);
     let mut note = Note::unsigned(body).map_err(|e| SignerError::Refused(e.to_string()))?;
     note.add_signature(
-        NoteSignature::new(&app.origin(), verifier.key_id(), signature.to_vec()).map_err(|e| SignerError::Frost(e.to_string()))?,
+        NoteSignature::new(&app.origin(), verifier.key_id(), signature.to_vec())
+            .map_err(|e| SignerError::Frost(e.to_string()))?,
     )
     .map_err(|e| SignerError::Frost(e.to_string()))?;
     Ok(note.to_bytes())
@@ -454,12 +558,28 @@ pub fn verify_transcript(root: &AppRoot, transcript: &Transcript) -> Result<Vec<
     for (index, hex_share) in &transcript.shares {
         participant(root, *index)?;
         let id = identifier(*index)?;
-        let bytes = hex::decode(hex_share).map_err(|_| SignerError::BadSignatureShare { participant: *index })?;
-        let share = frost::round2::SignatureShare::deserialize(&bytes)
-            .map_err(|_| SignerError::BadSignatureShare { participant: *index })?;
-        let vs = public.verifying_shares().get(&id).ok_or(SignerError::UnknownParticipant(*index))?;
-        frost_core::verify_signature_share::<frost::Ed25519Sha512>(id, vs, &share, &signing_package, public.verifying_key())
-            .map_err(|_| SignerError::BadSignatureShare { participant: *index })?;
+        let bytes = hex::decode(hex_share).map_err(|_| SignerError::BadSignatureShare {
+            participant: *index,
+        })?;
+        let share = frost::round2::SignatureShare::deserialize(&bytes).map_err(|_| {
+            SignerError::BadSignatureShare {
+                participant: *index,
+            }
+        })?;
+        let vs = public
+            .verifying_shares()
+            .get(&id)
+            .ok_or(SignerError::UnknownParticipant(*index))?;
+        frost_core::verify_signature_share::<frost::Ed25519Sha512>(
+            id,
+            vs,
+            &share,
+            &signing_package,
+            public.verifying_key(),
+        )
+        .map_err(|_| SignerError::BadSignatureShare {
+            participant: *index,
+        })?;
     }
     if transcript.shares.len() < usize::from(root.threshold()) {
         return Err(SignerError::TooFew {
@@ -508,15 +628,24 @@ fn participant(root: &AppRoot, index: u16) -> Result<(), SignerError> {
 fn public_key_package(root: &AppRoot) -> Result<frost::keys::PublicKeyPackage, SignerError> {
     let mut shares = BTreeMap::new();
     for p in root.participants() {
-        shares.insert(identifier(p.id)?, frost::keys::VerifyingShare::deserialize(&p.verifying_share)?);
+        shares.insert(
+            identifier(p.id)?,
+            frost::keys::VerifyingShare::deserialize(&p.verifying_share)?,
+        );
     }
     let group = frost::VerifyingKey::deserialize(root.group_key().as_bytes())?;
-    Ok(frost::keys::PublicKeyPackage::new(shares, group, Some(u16::from(root.threshold()))))
+    Ok(frost::keys::PublicKeyPackage::new(
+        shares,
+        group,
+        Some(u16::from(root.threshold())),
+    ))
 }
 
 fn decode_package(hex_text: &str) -> Result<frost::SigningPackage, SignerError> {
-    let bytes = hex::decode(hex_text).map_err(|e| SignerError::malformed("signing package")(e.to_string()))?;
-    frost::SigningPackage::deserialize(&bytes).map_err(|e| SignerError::malformed("signing package")(e.to_string()))
+    let bytes = hex::decode(hex_text)
+        .map_err(|e| SignerError::malformed("signing package")(e.to_string()))?;
+    frost::SigningPackage::deserialize(&bytes)
+        .map_err(|e| SignerError::malformed("signing package")(e.to_string()))
 }
 
 fn index_from_identifier(root: &AppRoot, id: &frost::Identifier) -> u16 {
@@ -528,7 +657,10 @@ fn index_from_identifier(root: &AppRoot, id: &frost::Identifier) -> u16 {
 }
 
 fn sanitize(id: &str) -> String {
-    id.chars().filter(char::is_ascii_hexdigit).take(64).collect()
+    id.chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(64)
+        .collect()
 }
 
 fn short(hex_text: &str) -> &str {

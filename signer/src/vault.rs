@@ -75,15 +75,17 @@ impl Vault {
     pub fn open(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>, SignerError> {
         let sealed = fs::read(path).map_err(SignerError::io(path))?;
         let identity = age::scrypt::Identity::new(self.passphrase.secret());
-        age::decrypt(&identity, &sealed).map(Zeroizing::new).map_err(|e| match e {
-            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
-                SignerError::WrongPassphrase(path.to_path_buf())
-            }
-            other => SignerError::CorruptFile {
-                path: path.to_path_buf(),
-                detail: other.to_string(),
-            },
-        })
+        age::decrypt(&identity, &sealed)
+            .map(Zeroizing::new)
+            .map_err(|e| match e {
+                age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                    SignerError::WrongPassphrase(path.to_path_buf())
+                }
+                other => SignerError::CorruptFile {
+                    path: path.to_path_buf(),
+                    detail: other.to_string(),
+                },
+            })
     }
 }
 
@@ -91,7 +93,10 @@ impl Vault {
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SignerError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     fs::create_dir_all(dir).map_err(SignerError::io(dir))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -132,16 +137,28 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let wrong = Vault::danger_fast_for_tests(Passphrase::new("wrong horse".into()));
-        assert!(matches!(wrong.open(&path), Err(SignerError::WrongPassphrase(_))));
+        assert!(matches!(
+            wrong.open(&path),
+            Err(SignerError::WrongPassphrase(_))
+        ));
 
         let mut bytes = fs::read(&path).unwrap();
         let n = bytes.len();
         bytes[n - 5] ^= 1;
         fs::write(&path, &bytes).unwrap();
-        assert!(matches!(vault.open(&path), Err(SignerError::CorruptFile { .. })));
-        assert_eq!(format!("{:?}", Passphrase::new("x".into())), "Passphrase(..)");
+        assert!(matches!(
+            vault.open(&path),
+            Err(SignerError::CorruptFile { .. })
+        ));
+        assert_eq!(
+            format!("{:?}", Passphrase::new("x".into())),
+            "Passphrase(..)"
+        );
     }
 }

@@ -1,0 +1,229 @@
+//! The keyholder CLI as a new user meets it: the README walk-through script end
+//! to end (five homes, dealerless key generation, three sign, OpenSSL checks),
+//! then the refusals a keyholder can hit at the command line.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_quince-signer")
+}
+
+fn signer(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .env("QUINCE_PASSPHRASE", "demo passphrase")
+        .env("QUINCE_DANGER_FAST_KDF", "1")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn the_readme_walkthrough_runs_and_the_cli_refuses_what_it_must() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed; the walk-through ends with an OpenSSL check");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/five-keyholders.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(work.path())
+        .env("QUINCE_SIGNER", bin())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("signed by participants 1, 3, 5"), "{all}");
+    assert!(
+        all.contains("valid: signed by participants 1, 3, 5 of 5"),
+        "{all}"
+    );
+    assert!(all.contains("Signature Verified Successfully"), "{all}");
+    let w = work.path();
+
+    // Responding a second time to the same package would reuse a nonce: refused.
+    let o = signer(
+        w,
+        &[
+            "--home",
+            "homes/ana",
+            "sign",
+            "respond",
+            "--package",
+            "package.json",
+            "--out",
+            "again",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("refusing to sign twice with one nonce"),
+        "{}",
+        text(&o)
+    );
+
+    // Without a terminal and without --yes, nobody signs by accident.
+    let o = signer(
+        w,
+        &[
+            "--home",
+            "homes/bo",
+            "sign",
+            "commit",
+            "--request",
+            "request.json",
+            "--out",
+            "c2",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("pass --yes"), "{}", text(&o));
+
+    // A wrong passphrase opens nothing.
+    let o = Command::new(bin())
+        .current_dir(w)
+        .env("QUINCE_PASSPHRASE", "not it")
+        .args([
+            "--home",
+            "homes/bo",
+            "sign",
+            "commit",
+            "--yes",
+            "--request",
+            "request.json",
+            "--out",
+            "c2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
+
+    // A keyholder with no share of this key refuses.
+    let o = signer(
+        w,
+        &["--home", "homes/stranger", "init", "--name", "stranger"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = signer(
+        w,
+        &[
+            "--home",
+            "homes/stranger",
+            "sign",
+            "commit",
+            "--yes",
+            "--request",
+            "request.json",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("you hold no share"), "{}", text(&o));
+
+    // The backup phrase restores a share in a fresh home, and the restored share signs.
+    let words = signer(w, &["--home", "homes/di", "backup", "--root", "root.bin"]);
+    assert!(words.status.success());
+    std::fs::write(w.join("words.txt"), &words.stdout).unwrap();
+    let o = signer(
+        w,
+        &[
+            "--home",
+            "homes/di2",
+            "restore",
+            "--root",
+            "root.bin",
+            "--index",
+            "4",
+            "--words-file",
+            "words.txt",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = signer(
+        w,
+        &[
+            "--home",
+            "homes/di2",
+            "sign",
+            "commit",
+            "--yes",
+            "--request",
+            "request.json",
+            "--out",
+            "c4",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // The same words do not restore participant 2.
+    let o = signer(
+        w,
+        &[
+            "--home",
+            "homes/x",
+            "restore",
+            "--root",
+            "root.bin",
+            "--index",
+            "2",
+            "--words-file",
+            "words.txt",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("not participant 2's share"),
+        "{}",
+        text(&o)
+    );
+
+    // A tampered signature share is named at aggregation.
+    let share = std::fs::read_to_string(w.join("shares/share-3.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&share).unwrap();
+    let mut bytes = hex::decode(v["share"].as_str().unwrap()).unwrap();
+    bytes[1] ^= 1;
+    let tampered = share.replace(v["share"].as_str().unwrap(), &hex::encode(bytes));
+    std::fs::create_dir_all(w.join("bad")).unwrap();
+    for i in [1, 5] {
+        std::fs::copy(
+            w.join(format!("shares/share-{i}.json")),
+            w.join(format!("bad/share-{i}.json")),
+        )
+        .unwrap();
+    }
+    std::fs::write(w.join("bad/share-3.json"), tampered).unwrap();
+    let o = signer(
+        w,
+        &[
+            "sign",
+            "aggregate",
+            "--root",
+            "root.bin",
+            "--package",
+            "package.json",
+            "--out",
+            "bad.note",
+            "bad",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("signature share from participant 3 does not verify"),
+        "{}",
+        text(&o)
+    );
+    assert!(!w.join("bad.note").exists());
+}
