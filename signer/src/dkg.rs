@@ -40,6 +40,10 @@ pub struct Roster {
     pub threshold: u16,
     /// The keyholders; participant `i` is `participants[i - 1]`.
     pub participants: Vec<Card>,
+    /// For a signer rotation: the existing app (hex id) the new key will sign for.
+    /// Absent for an app's first key, whose root defines a new app id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotates_app: Option<String>,
 }
 
 impl Roster {
@@ -53,13 +57,27 @@ impl Roster {
             app_name: app_name.to_string(),
             threshold,
             participants,
+            rotates_app: None,
         };
         roster.check()?;
         Ok(roster)
     }
 
+    /// The same roster, for a new key that replaces the signers of `app`.
+    pub fn rotating(mut self, app: &quince_protocol::root::AppId) -> Roster {
+        self.rotates_app = Some(app.to_string());
+        self
+    }
+
     /// Checks a roster read from a file.
     pub fn check(&self) -> Result<(), SignerError> {
+        if let Some(app) = &self.rotates_app {
+            app.parse::<quince_protocol::root::AppId>()
+                .map_err(|e| SignerError::Malformed {
+                    what: "roster",
+                    detail: format!("rotates_app: {e}"),
+                })?;
+        }
         let n = self.participants.len();
         if self.threshold < 2 || usize::from(self.threshold) > n || n > 32 {
             return Err(SignerError::Malformed {
@@ -399,7 +417,14 @@ impl Round2Pending {
         let (key, public) =
             dkg::part3(&self.secret, &self.round1, &received).map_err(|e| blame(e, "round 2"))?;
         let root = root_from(&self.roster, &public)?;
-        KeyShare::new(root, self.me, key)
+        let share = KeyShare::new(root, self.me, key)?;
+        Ok(match &self.roster.rotates_app {
+            Some(app) => share.for_app(app.parse().map_err(|e| SignerError::Malformed {
+                what: "roster",
+                detail: format!("{e}"),
+            })?),
+            None => share,
+        })
     }
 
     /// The state as bytes, to be sealed in the keyholder's vault between runs.

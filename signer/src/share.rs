@@ -21,6 +21,7 @@ use crate::vault::Vault;
 
 /// A keyholder's share of an app's signing key. Prints as `KeyShare(..)`.
 pub struct KeyShare {
+    app: AppId,
     root: AppRoot,
     index: u16,
     key: frost::keys::KeyPackage,
@@ -42,6 +43,7 @@ impl Drop for StoredShare {
 
 impl KeyShare {
     /// A share for participant `index` of `root`; checks that they belong together.
+    /// The app it signs for is the one `root` defines; see [`KeyShare::for_app`].
     pub fn new(
         root: AppRoot,
         index: u16,
@@ -62,17 +64,29 @@ impl KeyShare {
                 root.app_id()
             )));
         }
-        Ok(KeyShare { root, index, key })
+        Ok(KeyShare {
+            app: root.app_id(),
+            root,
+            index,
+            key,
+        })
     }
 
-    /// The app's root (for a first key generation, it defines the app id).
+    /// The same share, signing for `app`: a key generated to replace the signers
+    /// of an existing app (a rotation) signs that app's checkpoints.
+    pub fn for_app(mut self, app: AppId) -> KeyShare {
+        self.app = app;
+        self
+    }
+
+    /// The root of this key generation (for an app's first one, it defines the app id).
     pub fn root(&self) -> &AppRoot {
         &self.root
     }
 
-    /// The app id the root defines.
+    /// The app this share signs for.
     pub fn app_id(&self) -> AppId {
-        self.root.app_id()
+        self.app
     }
 
     /// This keyholder's participant index.
@@ -113,7 +127,11 @@ impl KeyShare {
             Zeroizing::new(hex::decode(&stored.key).map_err(|e| corrupt(e.to_string()))?);
         let key =
             frost::keys::KeyPackage::deserialize(&key_bytes).map_err(|e| corrupt(e.to_string()))?;
-        KeyShare::new(root, stored.index, key)
+        let app = stored
+            .app
+            .parse()
+            .map_err(|e: quince_protocol::DecodeError| corrupt(e.to_string()))?;
+        Ok(KeyShare::new(root, stored.index, key)?.for_app(app))
     }
 
     /// The 24-word backup of the secret share. Write it on paper; never store it

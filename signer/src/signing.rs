@@ -599,7 +599,7 @@ pub fn verify_transcript(root: &AppRoot, transcript: &Transcript) -> Result<Vec<
 }
 
 fn check_request_for(share: &KeyShare, request: &SigningRequest) -> Result<(), SignerError> {
-    if request.app != share.app_id().to_string() && request.kind == MessageKind::Checkpoint {
+    if request.app != share.app_id().to_string() {
         return Err(SignerError::WrongSession {
             what: "signing request",
             other: format!("app {}", short(&request.app)),

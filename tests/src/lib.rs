@@ -4,4 +4,4 @@
 
 #![forbid(unsafe_code)]
 
-pub mod frost_fixture;
+pub mod ceremony;

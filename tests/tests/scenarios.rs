@@ -20,47 +20,103 @@ mod demo {
     }
 }
 
-mod frost_checkpoints {
-    use quince_protocol::checkpoint::{Checkpoint, VerifiedCheckpoint};
-    use quince_protocol::note::{Note, NoteSignature};
+mod rotation {
+    use quince_packager::LogDir;
+    use quince_protocol::checkpoint::Checkpoint;
+    use quince_protocol::codec::Encode;
+    use quince_protocol::merkle;
+    use quince_protocol::note::Note;
+    use quince_protocol::record::{LogEntry, ReleaseRecord, RotationRecord};
+    use quince_protocol::root::AppId;
+    use quince_protocol::state::{Advance, Refusal, TrustedState};
     use quince_protocol::Hash;
-    use quince_tests::frost_fixture::DealerGroup;
+    use quince_tests::ceremony::Group;
 
-    /// Every 3 of the 5 keyholders make a checkpoint signature that the client's
-    /// plain Ed25519 note verifier accepts; no 2 of them can sign at all.
+    fn release(app: AppId, version: &str) -> Vec<u8> {
+        LogEntry::Release(ReleaseRecord {
+            app,
+            version: version.parse().unwrap(),
+            platforms: vec!["linux-x86_64".parse().unwrap()],
+            manifest: Hash::of(version.as_bytes()),
+            size: 1,
+            time: 0,
+        })
+        .to_bytes()
+    }
+
+    fn follow(client: &TrustedState, log: &LogDir, note: &[u8]) -> Result<TrustedState, Refusal> {
+        let size = Checkpoint::parse(Note::parse(note).unwrap().text())
+            .unwrap()
+            .size;
+        let tiles = log.read_tiles(size).unwrap();
+        let proof = merkle::consistency_proof(&tiles, client.size(), size).unwrap();
+        match client.advance(note, &proof)? {
+            Advance::Advanced(next) => Ok(*next),
+            Advance::Unchanged => Ok(client.clone()),
+        }
+    }
+
+    /// A keyholder leaves: five new keyholders generate a new key, sign their
+    /// new root, the old group signs the checkpoint that announces it, and from
+    /// then on only the new group's checkpoints are accepted. The app id, and so
+    /// the link, does not change.
     #[test]
-    fn every_three_of_five_sign_and_no_two_can() {
-        let group = DealerGroup::new(3, 5).unwrap();
-        let root = group.root("FROST test", 3).unwrap();
-        let app = root.app_id();
-        let key = root.checkpoint_verifier(&app);
-        let body = Checkpoint {
-            origin: app.origin(),
-            size: 9,
-            root: Hash::of(b"tree"),
-            extensions: vec![],
-        }
-        .to_text();
-        let mut subsets = 0;
-        for a in 1..=5u16 {
-            for b in a + 1..=5 {
-                for c in b + 1..=5 {
-                    let sig = group.sign(&[a, b, c], body.as_bytes()).unwrap();
-                    let mut note = Note::unsigned(&body).unwrap();
-                    note.add_signature(
-                        NoteSignature::new(&app.origin(), key.key_id(), sig.to_vec()).unwrap(),
-                    )
-                    .unwrap();
-                    VerifiedCheckpoint::verify(&note.to_bytes(), &app.origin(), &key)
-                        .unwrap_or_else(|e| panic!("signers {a},{b},{c}: {e}"));
-                    subsets += 1;
-                }
-                assert!(
-                    group.sign(&[a, b], body.as_bytes()).is_err(),
-                    "{a},{b} signed"
-                );
-            }
-        }
-        assert_eq!(subsets, 10);
+    fn signer_rotation_keeps_the_app_id_and_moves_trust_to_the_new_group() {
+        let old = Group::generate("Rotating", &["a", "b", "c", "d", "e"], 3).unwrap();
+        let app = old.root().app_id();
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogDir::create(dir.path(), old.root()).unwrap();
+        let mut client = TrustedState::new(app, old.root().clone()).unwrap();
+
+        let p = log.append(&[release(app, "1.0.0")]).unwrap();
+        let note = old.sign_checkpoint(&app, &p.body, &[1, 2, 3]).unwrap().0;
+        log.publish(&note).unwrap();
+        client = follow(&client, &log, &note).unwrap();
+
+        // The new group (e left, f joined) signs its own root for this app.
+        let new =
+            Group::generate_for("Rotating", &["a", "b", "c", "d", "f"], 3, Some(&app)).unwrap();
+        assert_ne!(
+            new.root().app_id(),
+            app,
+            "a new key generation alone would be a new app"
+        );
+        let signature = new.sign_rotation(&app, &[2, 4, 5]).unwrap();
+        let entry = LogEntry::Rotation(Box::new(RotationRecord {
+            app,
+            root: new.root().clone(),
+            root_signature: signature,
+        }))
+        .to_bytes();
+        let p = log.append(std::slice::from_ref(&entry)).unwrap();
+        // The checkpoint that contains the rotation is signed by the OLD group.
+        assert!(log
+            .publish(&new.sign_checkpoint(&app, &p.body, &[1, 2, 3]).unwrap().0)
+            .is_err());
+        let note = old.sign_checkpoint(&app, &p.body, &[3, 4, 5]).unwrap().0;
+        log.publish(&note).unwrap();
+        client = follow(&client, &log, &note).unwrap();
+        let tiles = log.read_tiles(client.size()).unwrap();
+        let proof = merkle::inclusion_proof(&tiles, 1, client.size()).unwrap();
+        client = client.apply_rotation(1, &entry, &proof).unwrap();
+        assert_eq!(client.root(), new.root());
+        assert_eq!(client.app(), &app);
+
+        // After it, the old group can no longer sign for the app.
+        let p = log.append(&[release(app, "1.1.0")]).unwrap();
+        let by_old = old.sign_checkpoint(&app, &p.body, &[1, 2, 3]).unwrap().0;
+        assert!(log.publish(&by_old).is_err());
+        // The signature is checked before any proof: the client refuses it too.
+        assert!(matches!(
+            client.advance(&by_old, &[]),
+            Err(Refusal::BadSignature(_))
+        ));
+        let by_new = new.sign_checkpoint(&app, &p.body, &[1, 3, 5]).unwrap().0;
+        log.publish(&by_new).unwrap();
+        client = follow(&client, &log, &by_new).unwrap();
+        assert_eq!(client.size(), 3);
+        // The stored state survives a restart.
+        assert_eq!(TrustedState::load(&client.to_bytes()).unwrap(), client);
+        LogDir::open(dir.path()).unwrap().verify().unwrap();
     }
 }

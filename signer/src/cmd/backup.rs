@@ -22,6 +22,10 @@ pub struct RestoreArgs {
     /// The app root (public; any keyholder or the publisher has it).
     #[arg(long, default_value = "root.bin")]
     root: PathBuf,
+    /// The app the share signs for, if the root came from a signer rotation
+    /// (default: the app the root itself defines).
+    #[arg(long)]
+    app: Option<String>,
     /// Your participant number.
     #[arg(long)]
     index: u16,
@@ -55,7 +59,10 @@ pub fn restore(ctx: &Context, args: RestoreArgs) -> Result<()> {
             s
         }
     });
-    let share = KeyShare::restore(root, args.index, &words)?;
+    let mut share = KeyShare::restore(root, args.index, &words)?;
+    if let Some(app) = &args.app {
+        share = share.for_app(app.parse()?);
+    }
     let vault = ctx.vault(true)?;
     let path = ctx.home.share(&root_hash(share.root()));
     if path.exists() {

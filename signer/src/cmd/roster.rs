@@ -16,6 +16,9 @@ pub struct Args {
     /// Signatures needed.
     #[arg(long, default_value_t = 3)]
     threshold: u16,
+    /// For a signer rotation: the existing app id that the new key will sign for.
+    #[arg(long)]
+    rotates_app: Option<String>,
     /// Where to write the roster.
     #[arg(long, default_value = "roster.json")]
     out: PathBuf,
@@ -30,7 +33,10 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|p| read_json::<Card>(p))
         .collect::<Result<Vec<_>>>()?;
-    let roster = Roster::new(&args.app_name, args.threshold, cards)?;
+    let mut roster = Roster::new(&args.app_name, args.threshold, cards)?;
+    if let Some(app) = &args.rotates_app {
+        roster = roster.rotating(&app.parse()?);
+    }
     write_json(&args.out, &roster)?;
     println!(
         "roster for {} ({} of {}) written to {}",
