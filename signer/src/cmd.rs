@@ -61,15 +61,20 @@ pub fn read_root(path: &Path) -> Result<AppRoot> {
     AppRoot::from_bytes(&bytes).with_context(|| format!("{} is not an app root", path.display()))
 }
 
-/// Expands arguments that are folders into the `*.json` files inside them.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Expands arguments that are folders into the `<prefix>*.json` files inside them
+/// (files named on the command line are taken as they are).
+pub fn expand(paths: &[PathBuf], prefix: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("reading {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .filter(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+                })
                 .collect();
             inside.sort();
             out.extend(inside);

@@ -227,3 +227,136 @@ fn the_readme_walkthrough_runs_and_the_cli_refuses_what_it_must() {
     );
     assert!(!w.join("bad.note").exists());
 }
+
+#[test]
+fn a_rotation_by_command_line_produces_a_rotation_entry_signed_by_the_new_group() {
+    use quince_protocol::codec::Decode;
+    use quince_protocol::record::LogEntry;
+
+    let w = tempfile::tempdir().unwrap();
+    let w = w.path();
+    let app = "7d1e5b1f0c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4";
+    let names = ["fa", "fb", "fc", "fd", "fe"];
+    let mut cards = Vec::new();
+    for n in names {
+        let o = signer(w, &["--home", &format!("h/{n}"), "init", "--name", n]);
+        assert!(o.status.success(), "{}", text(&o));
+        cards.push(format!("h/{n}/card.json"));
+    }
+    let mut args = vec![
+        "roster",
+        "--app-name",
+        "Rotated",
+        "--rotates-app",
+        app,
+        "--out",
+        "roster.json",
+    ];
+    args.extend(cards.iter().map(String::as_str));
+    assert!(signer(w, &args).status.success());
+    for step in ["round1", "round2", "finish"] {
+        for n in names {
+            let home = format!("h/{n}");
+            let mut a = vec![
+                "--home",
+                home.as_str(),
+                "dkg",
+                step,
+                "--roster",
+                "roster.json",
+            ];
+            match step {
+                "round1" => a.extend(["--out", "."]),
+                "round2" => a.extend(["--out", ".", "."]),
+                _ => a.extend(["--root-out", "new-root.bin", "."]),
+            }
+            let o = signer(w, &a);
+            assert!(o.status.success(), "{step} {n}: {}", text(&o));
+        }
+    }
+    let o = signer(
+        w,
+        &[
+            "sign",
+            "rotation-request",
+            "--new-root",
+            "new-root.bin",
+            "--app",
+            app,
+            "--out",
+            "rot.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for n in ["fa", "fc", "fe"] {
+        let o = signer(
+            w,
+            &[
+                "--home",
+                &format!("h/{n}"),
+                "sign",
+                "commit",
+                "--yes",
+                "--request",
+                "rot.json",
+                "--out",
+                "rc",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("signer rotation of app"), "{}", text(&o));
+    }
+    assert!(signer(
+        w,
+        &[
+            "sign",
+            "package",
+            "--root",
+            "new-root.bin",
+            "--request",
+            "rot.json",
+            "--out",
+            "rp.json",
+            "rc"
+        ]
+    )
+    .status
+    .success());
+    for n in ["fa", "fc", "fe"] {
+        let o = signer(
+            w,
+            &[
+                "--home",
+                &format!("h/{n}"),
+                "sign",
+                "respond",
+                "--package",
+                "rp.json",
+                "--out",
+                "rs",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = signer(
+        w,
+        &[
+            "sign",
+            "aggregate",
+            "--root",
+            "new-root.bin",
+            "--package",
+            "rp.json",
+            "--out",
+            "rotation.entry",
+            "rs",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let entry = LogEntry::from_bytes(&std::fs::read(w.join("rotation.entry")).unwrap()).unwrap();
+    let LogEntry::Rotation(record) = entry else {
+        panic!("not a rotation entry")
+    };
+    assert_eq!(record.app.to_string(), app);
+    assert!(record.new_root_signature_is_valid());
+}

@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
                     .open(&state)
                     .context("no round-1 state: run `dkg round1` first")?,
             )?;
-            let messages = expand(&round1)?
+            let messages = expand(&round1, "round1-")?
                 .iter()
                 .map(|p| read_json::<Round1Message>(p))
                 .collect::<Result<Vec<_>>>()?;
@@ -107,7 +107,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
                     .open(&state)
                     .context("no round-2 state: run `dkg round2` first")?,
             )?;
-            let messages = expand(&round2)?
+            let messages = expand(&round2, "round2-")?
                 .iter()
                 .map(|p| read_json::<Round2Message>(p))
                 .collect::<Result<Vec<_>>>()?;

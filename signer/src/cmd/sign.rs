@@ -145,7 +145,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         } => {
             let root = read_root(&root)?;
             let request: SigningRequest = read_json(&request)?;
-            let commitments = expand(&commitments)?
+            let commitments = expand(&commitments, "commit-")?
                 .iter()
                 .map(|p| read_json::<CommitmentMessage>(p))
                 .collect::<Result<Vec<_>>>()?;
@@ -181,7 +181,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         } => {
             let root = read_root(&root)?;
             let package: PackageMessage = read_json(&package)?;
-            let shares = expand(&shares)?
+            let shares = expand(&shares, "share-")?
                 .iter()
                 .map(|p| read_json::<ShareMessage>(p))
                 .collect::<Result<Vec<_>>>()?;
