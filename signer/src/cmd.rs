@@ -5,6 +5,7 @@ pub mod dkg;
 pub mod init;
 pub mod inspect;
 pub mod roster;
+pub mod serve;
 pub mod sign;
 pub mod transcript;
 

@@ -16,8 +16,12 @@ pub mod dkg;
 pub mod error;
 pub mod home;
 pub mod keyholder;
+pub mod net;
 pub mod share;
 pub mod signing;
 pub mod vault;
+
+#[cfg(test)]
+mod testutil;
 
 pub use error::SignerError;

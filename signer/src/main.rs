@@ -42,6 +42,8 @@ enum Command {
     /// Sign a checkpoint or a rotation with the other keyholders.
     #[command(subcommand)]
     Sign(cmd::sign::Command),
+    /// Answer signing requests from a coordinator over the network (libp2p).
+    Serve(cmd::serve::Args),
     /// Check a signing transcript and print which keyholders signed.
     Transcript(cmd::transcript::Args),
     /// Show an app root: app id, group key, verifier key, fingerprint.
@@ -61,6 +63,7 @@ fn main() {
         Command::Backup(a) => cmd::backup::backup(&ctx, a),
         Command::Restore(a) => cmd::backup::restore(&ctx, a),
         Command::Sign(c) => cmd::sign::run(&ctx, c),
+        Command::Serve(a) => cmd::serve::run(&ctx, a),
         Command::Transcript(a) => cmd::transcript::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
     };

@@ -226,6 +226,85 @@ fn the_readme_walkthrough_runs_and_the_cli_refuses_what_it_must() {
         text(&o)
     );
     assert!(!w.join("bad.note").exists());
+
+    // Online: three keyholders serve over libp2p on loopback, the coordinator signs.
+    let mut servers = Vec::new();
+    let mut peers = Vec::new();
+    for who in ["bo", "cy", "ed"] {
+        let mut child = Command::new(bin())
+            .current_dir(w)
+            .env("QUINCE_PASSPHRASE", "demo passphrase")
+            .env("QUINCE_DANGER_FAST_KDF", "1")
+            .args([
+                "--home",
+                &format!("homes/{who}"),
+                "serve",
+                "--yes",
+                "--root",
+                "root.bin",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        servers.push(child);
+        peers.push(addr);
+    }
+    let mut args = vec![
+        "sign",
+        "online",
+        "--root",
+        "root.bin",
+        "--checkpoint",
+        "checkpoint.body",
+        "--out",
+        "online.note",
+        "--timeout",
+        "30",
+    ];
+    for p in &peers {
+        args.extend(["--peer", p.as_str()]);
+    }
+    let o = signer(w, &args);
+    for mut s in servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("signed online by participants 2, 3, 5"),
+        "{}",
+        text(&o)
+    );
+    let o = signer(
+        w,
+        &[
+            "transcript",
+            "--root",
+            "root.bin",
+            "online.note.transcript.json",
+        ],
+    );
+    assert!(
+        text(&o).contains("valid: signed by participants 2, 3, 5 of 5"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

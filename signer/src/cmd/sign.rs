@@ -71,6 +71,23 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Coordinator: run both rounds over the network with keyholders running `serve`.
+    Online {
+        #[arg(long, default_value = "root.bin")]
+        root: PathBuf,
+        /// The checkpoint text to sign.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// A keyholder's address as `serve` printed it (repeat for each).
+        #[arg(long = "peer", required = true)]
+        peers: Vec<String>,
+        /// The signed checkpoint note.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds to wait for the keyholders in each round.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Coordinator: check the shares, aggregate, verify, and write the result.
     Aggregate {
         #[arg(long, default_value = "root.bin")]
@@ -170,6 +187,46 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
             println!(
                 "signature share written to {}; send it to the coordinator",
                 file.display()
+            );
+        }
+        Command::Online {
+            root,
+            checkpoint,
+            peers,
+            out,
+            timeout,
+        } => {
+            let root = read_root(&root)?;
+            let body = std::fs::read_to_string(&checkpoint)
+                .with_context(|| format!("reading {}", checkpoint.display()))?;
+            let app = root.app_id();
+            let request = SigningRequest::checkpoint(&root, &app, &body)?;
+            let peers = peers
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<Vec<libp2p::Multiaddr>, _>>()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let (signature, record) = runtime.block_on(quince_signer::net::coordinate(
+                &root,
+                &request,
+                &peers,
+                std::time::Duration::from_secs(timeout),
+            ))?;
+            quince_signer::vault::write_public(
+                &out,
+                &signing::signed_checkpoint(&root, &app, &body, &signature)?,
+            )?;
+            let transcript = PathBuf::from(format!("{}.transcript.json", out.display()));
+            write_json(&transcript, &record)?;
+            let who: Vec<String> = record.shares.keys().map(u16::to_string).collect();
+            println!(
+                "signed online by participants {}; verified under the group key",
+                who.join(", ")
+            );
+            println!(
+                "written to {}; transcript in {}",
+                out.display(),
+                transcript.display()
             );
         }
         Command::Aggregate {
