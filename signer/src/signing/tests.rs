@@ -391,3 +391,39 @@ fn nonces_are_used_once() {
         Err(SignerError::NonceReused { .. })
     ));
 }
+
+#[test]
+fn two_keyholders_cannot_sign_even_with_a_coordinator_that_skips_the_checks() {
+    let (_, shares) = ceremony("Two");
+    let root = shares[0].root().clone();
+    let request =
+        SigningRequest::checkpoint(&root, &root.app_id(), &body_for(&shares[0], 2)).unwrap();
+    let (k1, c1) = commit(&shares[0], &request).unwrap();
+    let (_, c2) = commit(&shares[1], &request).unwrap();
+    // A hostile coordinator builds a two-signer FROST package directly.
+    let mut map = BTreeMap::new();
+    for c in [&c1, &c2] {
+        let bytes = hex::decode(&c.commitments).unwrap();
+        map.insert(
+            identifier(c.from).unwrap(),
+            frost::round1::SigningCommitments::deserialize(&bytes).unwrap(),
+        );
+    }
+    let raw = frost::SigningPackage::new(map, &request.message().unwrap());
+    let package = PackageMessage {
+        request: request.clone(),
+        package: hex::encode(raw.serialize().unwrap()),
+    };
+    let err = k1.respond(&shares[0], &package).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignerError::TooFew {
+                got: 2,
+                needed: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
