@@ -13,12 +13,14 @@
 pub mod codec;
 pub mod hash;
 pub mod limits;
+pub mod manifest;
 pub mod merkle;
 
 pub use codec::DecodeError;
 pub use hash::Hash;
 pub mod checkpoint;
 pub mod note;
+pub mod path;
 pub mod record;
 pub mod root;
 pub mod state;

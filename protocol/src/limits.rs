@@ -58,3 +58,26 @@ pub const MAX_VERSION_BYTES: usize = 32;
 
 /// Largest serialized trusted state (two roots, checkpoint note and a few numbers).
 pub const MAX_STATE_BYTES: usize = 2 * MAX_ROOT_BYTES + MAX_NOTE_BYTES + 64;
+
+/// Longest path of a file in a release (UTF-8 bytes).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest single path component.
+pub const MAX_PATH_COMPONENT_BYTES: usize = 255;
+/// Most entries (files, directories, links) in one manifest.
+pub const MAX_MANIFEST_ENTRIES: usize = 1_000_000;
+/// Largest encoded manifest.
+pub const MAX_MANIFEST_BYTES: usize = 256 * 1024 * 1024;
+/// Largest single file in a release (1 TiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 40;
+/// Content-defined chunking: smallest, average and largest chunk (raw bytes).
+pub const CHUNK_MIN_BYTES: u32 = 64 * 1024;
+/// Average chunk size the chunker aims for.
+pub const CHUNK_AVG_BYTES: u32 = 256 * 1024;
+/// Largest chunk; also the cap when decompressing one.
+pub const MAX_CHUNK_BYTES: u32 = 1024 * 1024;
+/// Largest compressed chunk we accept (zstd's worst case is a little above raw).
+pub const MAX_COMPRESSED_CHUNK_BYTES: usize = MAX_CHUNK_BYTES as usize + 64 * 1024;
+/// Most entries in a delta index.
+pub const MAX_DELTAS: usize = 100_000;
+/// Largest delta patch (compressed).
+pub const MAX_PATCH_BYTES: u64 = 1 << 32;

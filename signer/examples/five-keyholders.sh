@@ -31,7 +31,7 @@ signer roster --app-name "Example App" --threshold 3 --out roster.json card-ana.
 
 echo "== 3. key generation, round 1 (broadcast)"
 mkdir -p outbox
-for who in ana bo cy di ed; do signer --home "homes/$who" dkg round1 --roster roster.json --out outbox | head -n 1; done
+for who in ana bo cy di ed; do signer --home "homes/$who" dkg round1 --roster roster.json --out outbox | sed -n 1p; done
 
 echo "== 4. round 2 (one encrypted message per recipient)"
 for who in ana bo cy di ed; do signer --home "homes/$who" dkg round2 --roster roster.json --out outbox outbox/round1-*.json >/dev/null; done

@@ -1,0 +1,199 @@
+//! Manifest tests: canonical round trips and every hostile shape refused.
+
+use super::*;
+
+fn p(s: &str) -> RelPath {
+    RelPath::parse(s).unwrap()
+}
+
+fn file(path: &str, data: &[u8]) -> Entry {
+    let chunks = if data.is_empty() {
+        vec![]
+    } else {
+        vec![ChunkRef {
+            id: ChunkId([7; 32]),
+            size: data.len() as u32,
+        }]
+    };
+    Entry {
+        path: p(path),
+        platforms: vec![],
+        kind: EntryKind::File {
+            executable: path.starts_with("bin/"),
+            size: data.len() as u64,
+            sha256: Hash::of(data),
+            chunks,
+        },
+    }
+}
+
+fn dir(path: &str) -> Entry {
+    Entry {
+        path: p(path),
+        platforms: vec![],
+        kind: EntryKind::Dir,
+    }
+}
+
+fn sample() -> Manifest {
+    let linux: Platform = "linux-x86_64".parse().unwrap();
+    let mut only_linux = file("bin/app-linux", b"elf");
+    only_linux.platforms = vec![linux.clone()];
+    Manifest::new(
+        vec!["linux-aarch64".parse().unwrap(), linux],
+        vec![
+            file("README", b"hello"),
+            dir("bin"),
+            file("bin/app", b"#!/bin/sh\n"),
+            only_linux,
+            dir("empty"),
+            file("empty-file", b""),
+            Entry {
+                path: p("bin/latest"),
+                platforms: vec![],
+                kind: EntryKind::Symlink {
+                    target: "app".into(),
+                },
+            },
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn manifests_round_trip_canonically_and_verify_by_hash() {
+    let m = sample();
+    let bytes = m.to_bytes();
+    assert_eq!(Manifest::from_bytes(&bytes).unwrap(), m);
+    let v = Manifest::verify(&bytes, &m.hash()).unwrap();
+    assert_eq!(v.total_size(), 5 + 10 + 3);
+    // Entry order does not matter to the encoding.
+    let mut shuffled = m.entries().to_vec();
+    shuffled.reverse();
+    assert_eq!(
+        Manifest::new(m.platforms().to_vec(), shuffled)
+            .unwrap()
+            .to_bytes(),
+        bytes
+    );
+    let err = Manifest::verify(&bytes, &Hash::of(b"other")).unwrap_err();
+    assert!(err.to_string().contains("release record says"), "{err}");
+    let sums = m.sha256sums(Some(&"linux-aarch64".parse().unwrap()));
+    assert!(
+        sums.contains("  bin/app\n") && !sums.contains("app-linux"),
+        "{sums}"
+    );
+}
+
+#[test]
+fn hostile_manifests_are_refused() {
+    let cases: Vec<(Vec<Entry>, &str)> = vec![
+        (vec![file("a", b"1"), file("a", b"2")], "duplicate"),
+        (vec![file("x/y", b"1")], "no directory entry"),
+        (
+            vec![file("Readme", b"1"), file("README", b"2")],
+            "only in case",
+        ),
+        (
+            vec![Entry {
+                path: p("l"),
+                platforms: vec![],
+                kind: EntryKind::Symlink {
+                    target: "../../etc".into(),
+                },
+            }],
+            "leaves the release",
+        ),
+        (
+            vec![Entry {
+                path: p("l"),
+                platforms: vec![],
+                kind: EntryKind::Symlink {
+                    target: "/etc".into(),
+                },
+            }],
+            "absolute",
+        ),
+        (
+            vec![
+                dir("d"),
+                Entry {
+                    path: p("l"),
+                    platforms: vec![],
+                    kind: EntryKind::Symlink { target: "d".into() },
+                },
+                dir("l/x"),
+            ],
+            "inside the symlink",
+        ),
+        (
+            vec![Entry {
+                path: p("f"),
+                platforms: vec![],
+                kind: EntryKind::File {
+                    executable: false,
+                    size: 10,
+                    sha256: Hash::of(b""),
+                    chunks: vec![ChunkRef {
+                        id: ChunkId([0; 32]),
+                        size: 9,
+                    }],
+                },
+            }],
+            "do not add up",
+        ),
+    ];
+    for (entries, why) in cases {
+        let err = Manifest::new(vec![], entries).unwrap_err().to_string();
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}
+
+#[test]
+fn hostile_encodings_are_refused() {
+    let good = sample().to_bytes();
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert!(matches!(
+        Manifest::from_bytes(&trailing),
+        Err(DecodeError::TrailingBytes { .. })
+    ));
+    assert!(Manifest::from_bytes(&good[..good.len() - 1]).is_err());
+    // A path spelled with `..` inside otherwise valid bytes.
+    let evil = Manifest {
+        platforms: vec![],
+        entries: vec![file("a", b"x")],
+    }
+    .to_bytes();
+    let at = evil.windows(1).position(|w| w == b"a").unwrap();
+    let mut bytes = evil[..at - 2].to_vec();
+    bytes.extend_from_slice(&4u16.to_be_bytes());
+    bytes.extend_from_slice(b"../a");
+    bytes.extend_from_slice(&evil[at + 1..]);
+    let err = Manifest::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("`..`"), "{err}");
+    // A huge entry count with no bytes behind it.
+    let mut huge = MANIFEST_MAGIC.to_vec();
+    huge.push(0);
+    huge.extend_from_slice(&(MAX_MANIFEST_ENTRIES as u32).to_be_bytes());
+    assert!(Manifest::from_bytes(&huge).is_err());
+}
+
+#[test]
+fn delta_index_round_trips_and_refuses_unsorted_paths() {
+    let d = |path: &str| Delta {
+        path: p(path),
+        from: Hash::of(b"a"),
+        to: Hash::of(b"b"),
+        patch: ChunkId([1; 32]),
+        patch_size: 10,
+    };
+    let idx = DeltaIndex {
+        deltas: vec![d("a"), d("b")],
+    };
+    assert_eq!(DeltaIndex::from_bytes(&idx.to_bytes()).unwrap(), idx);
+    let bad = DeltaIndex {
+        deltas: vec![d("b"), d("a")],
+    };
+    assert!(DeltaIndex::from_bytes(&bad.to_bytes()).is_err());
+}
