@@ -53,6 +53,27 @@ impl Hash {
     }
 }
 
+/// SHA-256 over data that arrives in pieces (a file written chunk by chunk).
+#[derive(Clone, Default)]
+pub struct Sha256Stream(Sha256);
+
+impl Sha256Stream {
+    /// A fresh digest.
+    pub fn new() -> Self {
+        Sha256Stream(Sha256::new())
+    }
+
+    /// Adds data.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> Hash {
+        Hash(self.0.finalize().into())
+    }
+}
+
 impl fmt::Debug for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Hash({})", self.to_hex())

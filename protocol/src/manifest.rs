@@ -194,7 +194,8 @@ impl Manifest {
             ));
         }
         codec::check_len("manifest entries", self.entries.len(), MAX_MANIFEST_ENTRIES)?;
-        let mut dirs: HashSet<&str> = HashSet::new();
+        let mut dirs: std::collections::HashMap<&str, &[Platform]> =
+            std::collections::HashMap::new();
         let mut links: Vec<&RelPath> = Vec::new();
         let mut collisions: HashSet<String> = HashSet::new();
         for (i, e) in self.entries.iter().enumerate() {
@@ -217,10 +218,20 @@ impl Manifest {
                 ));
             }
             if let Some(parent) = e.path.parent() {
-                if !dirs.contains(parent.as_str()) {
+                let Some(parent_platforms) = dirs.get(parent.as_str()) else {
                     return Err(DecodeError::invalid(
                         "manifest",
                         format!("`{}` has no directory entry for its parent", e.path),
+                    ));
+                };
+                // An entry is installed only where its folder is.
+                let inside = parent_platforms.is_empty()
+                    || (!e.platforms.is_empty()
+                        && e.platforms.iter().all(|p| parent_platforms.contains(p)));
+                if !inside {
+                    return Err(DecodeError::invalid(
+                        "manifest",
+                        format!("`{}` is for platforms its folder is not for", e.path),
                     ));
                 }
             }
@@ -240,7 +251,7 @@ impl Manifest {
             }
             match &e.kind {
                 EntryKind::Dir => {
-                    dirs.insert(e.path.as_str());
+                    dirs.insert(e.path.as_str(), &e.platforms);
                 }
                 EntryKind::File { size, chunks, .. } => {
                     if *size > MAX_FILE_BYTES {

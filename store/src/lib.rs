@@ -1,1 +1,83 @@
-//! store
+//! Client-side storage shared by the packager and the updater: the
+//! content-addressed chunk store ([`Store`]) and the verified unpacker
+//! ([`unpack`]). It never links the packager or the signer, so the bootstrap
+//! can use it.
+//!
+//! Chunks are stored zstd-compressed under their BLAKE3 address, written to a
+//! temporary name, fsynced, then renamed: a crash never leaves a chunk whose
+//! bytes do not match its address, and every read checks the address again
+//! with decompression capped at the size the manifest declares.
+
+#![forbid(unsafe_code)]
+
+mod chunks;
+mod patch;
+mod unpack;
+
+pub use chunks::{decompress_capped, Store};
+pub use patch::{apply_patch, make_patch};
+pub use unpack::{unpack, UnpackStats};
+
+use std::path::PathBuf;
+
+use quince_protocol::manifest::ChunkId;
+use quince_protocol::Hash;
+
+/// What went wrong in the store or while unpacking. Whatever it is, the
+/// staging folder may be half-written and is to be thrown away; nothing
+/// outside it was touched.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store lacks a chunk (fetch it from a peer).
+    #[error("chunk {0} is not in the store")]
+    MissingChunk(ChunkId),
+    /// A chunk's bytes do not match its address, or do not decompress within the declared size.
+    #[error("chunk {id} is corrupt: {reason}")]
+    CorruptChunk {
+        /// The chunk.
+        id: ChunkId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A rebuilt file does not have the hash the manifest declares.
+    #[error("{path}: content hash {got} does not match the manifest's {expected}")]
+    FileHashMismatch {
+        /// The file.
+        path: String,
+        /// What the manifest says.
+        expected: Hash,
+        /// What was written.
+        got: Hash,
+    },
+    /// A path would be written somewhere unsafe (outside staging, through a link, over something).
+    #[error("refusing to write {path}: {reason}")]
+    UnsafePath {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A delta patch did not rebuild the expected file (fall back to chunks).
+    #[error("patch for {path} failed: {reason}")]
+    BadPatch {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,282 @@
+//! The chunk store: `chunks/<2 hex>/<64 hex>.zst` files, one per chunk, plus
+//! `manifests/<sha-256 hex>` and raw `blobs/<blake3 hex>` (delta patches).
+
+use std::fs::{self, File};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use quince_protocol::limits::{MAX_COMPRESSED_CHUNK_BYTES, MAX_MANIFEST_BYTES};
+use quince_protocol::manifest::{ChunkId, ChunkRef};
+use quince_protocol::Hash;
+
+use crate::{io_err, StoreError};
+
+/// A content-addressed store in a folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        for sub in ["chunks", "manifests", "blobs", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).map_err(io_err(dir))?;
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Compresses and stores `raw` (if not there yet); returns its address and
+    /// the compressed size.
+    pub fn put_chunk(&self, raw: &[u8], level: i32) -> Result<(ChunkId, u64), StoreError> {
+        let id = ChunkId(*blake3::hash(raw).as_bytes());
+        let path = self.chunk_path(&id);
+        if let Ok(meta) = fs::metadata(&path) {
+            return Ok((id, meta.len()));
+        }
+        let compressed = zstd::bulk::compress(raw, level).map_err(io_err(&path))?;
+        self.write_atomic(&path, &compressed)?;
+        Ok((id, compressed.len() as u64))
+    }
+
+    /// Stores a compressed chunk received from elsewhere, after checking that it
+    /// decompresses to exactly `raw_size` bytes with the right address.
+    pub fn put_compressed(&self, chunk: &ChunkRef, compressed: &[u8]) -> Result<(), StoreError> {
+        if compressed.len() > MAX_COMPRESSED_CHUNK_BYTES {
+            return Err(StoreError::CorruptChunk {
+                id: chunk.id,
+                reason: format!("{} compressed bytes", compressed.len()),
+            });
+        }
+        let raw = decompress_capped(compressed, chunk.size as usize).map_err(|reason| {
+            StoreError::CorruptChunk {
+                id: chunk.id,
+                reason,
+            }
+        })?;
+        if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
+            return Err(StoreError::CorruptChunk {
+                id: chunk.id,
+                reason: "content does not match its address".into(),
+            });
+        }
+        let path = self.chunk_path(&chunk.id);
+        if !path.exists() {
+            self.write_atomic(&path, compressed)?;
+        }
+        Ok(())
+    }
+
+    /// True if the chunk is stored.
+    pub fn has(&self, id: &ChunkId) -> bool {
+        self.chunk_path(id).exists()
+    }
+
+    /// The stored compressed bytes (for serving to peers; they verify themselves).
+    pub fn compressed(&self, id: &ChunkId) -> Result<Vec<u8>, StoreError> {
+        let path = self.chunk_path(id);
+        read_capped(&path, MAX_COMPRESSED_CHUNK_BYTES).map_err(|e| missing_or(e, *id))
+    }
+
+    /// Size of the stored compressed chunk.
+    pub fn compressed_size(&self, id: &ChunkId) -> Result<u64, StoreError> {
+        fs::metadata(self.chunk_path(id))
+            .map(|m| m.len())
+            .map_err(|e| {
+                missing_or(
+                    StoreError::Io {
+                        path: self.chunk_path(id),
+                        source: e,
+                    },
+                    *id,
+                )
+            })
+    }
+
+    /// The raw chunk, checked against its address and declared size.
+    pub fn chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, StoreError> {
+        let compressed = self.compressed(&chunk.id)?;
+        let raw = decompress_capped(&compressed, chunk.size as usize).map_err(|reason| {
+            StoreError::CorruptChunk {
+                id: chunk.id,
+                reason,
+            }
+        })?;
+        if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
+            return Err(StoreError::CorruptChunk {
+                id: chunk.id,
+                reason: "content does not match its address".into(),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// Stores a manifest under its SHA-256.
+    pub fn put_manifest(&self, bytes: &[u8]) -> Result<Hash, StoreError> {
+        let hash = Hash::of(bytes);
+        let path = self.dir.join("manifests").join(hash.to_hex());
+        if !path.exists() {
+            self.write_atomic(&path, bytes)?;
+        }
+        Ok(hash)
+    }
+
+    /// A stored manifest's bytes (the caller verifies them against a record).
+    pub fn manifest(&self, hash: &Hash) -> Result<Vec<u8>, StoreError> {
+        read_capped(
+            &self.dir.join("manifests").join(hash.to_hex()),
+            MAX_MANIFEST_BYTES,
+        )
+    }
+
+    /// Stores a raw blob (a delta patch) under its BLAKE3 address.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<ChunkId, StoreError> {
+        let id = ChunkId(*blake3::hash(bytes).as_bytes());
+        let path = self.dir.join("blobs").join(id.to_hex());
+        if !path.exists() {
+            self.write_atomic(&path, bytes)?;
+        }
+        Ok(id)
+    }
+
+    /// A blob, checked against its address, at most `max` bytes.
+    pub fn blob(&self, id: &ChunkId, max: usize) -> Result<Vec<u8>, StoreError> {
+        let bytes = read_capped(&self.dir.join("blobs").join(id.to_hex()), max)
+            .map_err(|e| missing_or(e, *id))?;
+        if blake3::hash(&bytes).as_bytes() != &id.0 {
+            return Err(StoreError::CorruptChunk {
+                id: *id,
+                reason: "blob does not match its address".into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn chunk_path(&self, id: &ChunkId) -> PathBuf {
+        let hex = id.to_hex();
+        self.dir
+            .join("chunks")
+            .join(&hex[..2])
+            .join(format!("{hex}.zst"))
+    }
+
+    /// Write to `tmp/`, fsync, rename into place, fsync the folder.
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = path.parent().unwrap_or(&self.dir);
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let tmp = self.dir.join("tmp").join(format!(
+            "{}.{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+            std::process::id()
+        ));
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(bytes).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        fs::rename(&tmp, path).map_err(io_err(path))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))
+    }
+}
+
+/// Decompresses a zstd frame, refusing more than `raw_size` bytes or fewer.
+pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, String> {
+    let decoder = zstd::stream::read::Decoder::new(compressed).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(raw_size);
+    decoder
+        .take(raw_size as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("does not decompress: {e}"))?;
+    if out.len() != raw_size {
+        return Err(format!(
+            "decompresses to {}{} bytes, not the declared {raw_size}",
+            out.len(),
+            if out.len() > raw_size { "+" } else { "" }
+        ));
+    }
+    Ok(out)
+}
+
+fn read_capped(path: &Path, max: usize) -> Result<Vec<u8>, StoreError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let mut out = Vec::new();
+    f.take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(io_err(path))?;
+    if out.len() > max {
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!("larger than {max} bytes")),
+        });
+    }
+    Ok(out)
+}
+
+fn missing_or(e: StoreError, id: ChunkId) -> StoreError {
+    match e {
+        StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            StoreError::MissingChunk(id)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_round_trip_and_corruption_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let raw = b"hello quince ".repeat(1000);
+        let (id, _) = store.put_chunk(&raw, 3).unwrap();
+        let r = ChunkRef {
+            id,
+            size: raw.len() as u32,
+        };
+        assert_eq!(store.chunk(&r).unwrap(), raw);
+        // Declared size smaller than the real content: the cap refuses it.
+        let err = store.chunk(&ChunkRef { id, size: 10 }).unwrap_err();
+        assert!(err.to_string().contains("declared 10"), "{err}");
+        // Bytes on disk replaced by another valid frame: the address check refuses it.
+        let other = zstd::bulk::compress(&b"x".repeat(raw.len()), 3).unwrap();
+        fs::write(store.chunk_path(&id), &other).unwrap();
+        let err = store.chunk(&r).unwrap_err();
+        assert!(
+            err.to_string().contains("does not match its address"),
+            "{err}"
+        );
+        assert!(matches!(
+            store.chunk(&ChunkRef {
+                id: ChunkId([9; 32]),
+                size: 1
+            }),
+            Err(StoreError::MissingChunk(_))
+        ));
+        // A received chunk that does not match is never stored.
+        let bad = ChunkRef {
+            id: ChunkId([8; 32]),
+            size: raw.len() as u32,
+        };
+        assert!(store.put_compressed(&bad, &other).is_err());
+        assert!(!store.has(&bad.id));
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_declared_size() {
+        let bomb = zstd::bulk::compress(&vec![0u8; 50 * 1024 * 1024], 19).unwrap();
+        assert!(bomb.len() < 10_000);
+        let err = decompress_capped(&bomb, 1024).unwrap_err();
+        assert!(err.contains("not the declared 1024"), "{err}");
+    }
+}

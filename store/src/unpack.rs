@@ -1,0 +1,207 @@
+//! Materialises a verified manifest into a fresh staging folder.
+//!
+//! Every chunk is checked against its address as it is read, every file
+//! against its SHA-256 when it is complete, and every path is written only
+//! below the staging folder: parents are folders this function created itself
+//! (checked with `symlink_metadata`, never followed), files are created with
+//! `create_new`, and symlinks (whose targets the manifest already confined to
+//! the release) are made last, so nothing is ever written through one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use quince_protocol::hash::Sha256Stream;
+use quince_protocol::manifest::{EntryKind, VerifiedManifest};
+use quince_protocol::path::RelPath;
+use quince_protocol::record::Platform;
+
+use crate::chunks::Store;
+use crate::{io_err, StoreError};
+
+/// What an unpack wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnpackStats {
+    /// Files written.
+    pub files: u64,
+    /// Folders created (besides the staging folder itself).
+    pub dirs: u64,
+    /// Symlinks created.
+    pub links: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Writes the entries of `manifest` for `platform` into `staging`, which must
+/// not exist yet (its parent must). On error, `staging` is left for the caller
+/// to delete; nothing outside it is touched.
+pub fn unpack(
+    manifest: &VerifiedManifest,
+    platform: &Platform,
+    store: &Store,
+    staging: &Path,
+) -> Result<UnpackStats, StoreError> {
+    create_private_dir(staging)?;
+    let mut stats = UnpackStats::default();
+    let mut links = Vec::new();
+    for entry in manifest.entries_for(platform) {
+        let target = place(staging, &entry.path)?;
+        match &entry.kind {
+            EntryKind::Dir => {
+                fs::create_dir(&target).map_err(io_err(&target))?;
+                set_mode(&target, 0o755)?;
+                stats.dirs += 1;
+            }
+            EntryKind::File {
+                executable,
+                size,
+                sha256,
+                chunks,
+            } => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&target)
+                    .map_err(io_err(&target))?;
+                let mut hasher = Sha256Stream::new();
+                for chunk in chunks {
+                    let raw = store.chunk(chunk)?;
+                    hasher.update(&raw);
+                    file.write_all(&raw).map_err(io_err(&target))?;
+                }
+                file.sync_all().map_err(io_err(&target))?;
+                let got = hasher.finish();
+                if got != *sha256 {
+                    return Err(StoreError::FileHashMismatch {
+                        path: entry.path.to_string(),
+                        expected: *sha256,
+                        got,
+                    });
+                }
+                set_mode(&target, if *executable { 0o755 } else { 0o644 })?;
+                stats.files += 1;
+                stats.bytes += size;
+            }
+            EntryKind::Symlink { target: link_to } => {
+                links.push((target, link_to.clone(), entry.path.clone()))
+            }
+        }
+    }
+    for (at, to, path) in links {
+        make_symlink(&to, &at, &path)?;
+        stats.links += 1;
+    }
+    sync_tree(staging)?;
+    Ok(stats)
+}
+
+/// The on-disk place of `path` below `root`, after checking that every parent
+/// is a real folder (not a link, not a file) and the place itself is free.
+fn place(root: &Path, path: &RelPath) -> Result<PathBuf, StoreError> {
+    let mut at = root.to_path_buf();
+    let parts: Vec<&str> = path.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let last = i + 1 == parts.len();
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if last => {
+                return Err(StoreError::UnsafePath {
+                    path: path.to_string(),
+                    reason: format!("something already exists there ({:?})", meta.file_type()),
+                })
+            }
+            Ok(meta) if !meta.file_type().is_dir() => {
+                return Err(StoreError::UnsafePath {
+                    path: path.to_string(),
+                    reason: format!("`{}` is not a real folder", parts[..=i].join("/")),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && last => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::UnsafePath {
+                    path: path.to_string(),
+                    reason: "its folder was not created first".into(),
+                })
+            }
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: at,
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok(at)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::create_dir(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            StoreError::UnsafePath {
+                path: dir.display().to_string(),
+                reason: "the staging folder already exists".into(),
+            }
+        } else {
+            StoreError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            }
+        }
+    })?;
+    set_mode(dir, 0o700)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> Result<(), StoreError> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_symlink(to: &str, at: &Path, path: &RelPath) -> Result<(), StoreError> {
+    // `place` checked the parents when the entry was seen; check again now that
+    // every file exists, then create the link without following anything.
+    let parent = at.parent().unwrap_or(at);
+    if fs::symlink_metadata(parent)
+        .map(|m| !m.file_type().is_dir())
+        .unwrap_or(true)
+        || fs::symlink_metadata(at).is_ok()
+    {
+        return Err(StoreError::UnsafePath {
+            path: path.to_string(),
+            reason: "its place changed during unpacking".into(),
+        });
+    }
+    std::os::unix::fs::symlink(to, at).map_err(io_err(at))
+}
+
+#[cfg(not(unix))]
+fn make_symlink(_to: &str, _at: &Path, path: &RelPath) -> Result<(), StoreError> {
+    Err(StoreError::UnsafePath {
+        path: path.to_string(),
+        reason: "symlinks are not supported on this platform yet".into(),
+    })
+}
+
+/// Fsyncs every folder below `root` (files were synced as they were written).
+fn sync_tree(root: &Path) -> Result<(), StoreError> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&dir))?;
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            if entry.file_type().map_err(io_err(&dir))?.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
