@@ -11,7 +11,7 @@
 //! patches between releases; it is not signed, because every patched file is
 //! checked against the manifest's hash after rebuilding.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::codec::{self, Decode, DecodeError, Encode, Reader};
@@ -115,10 +115,18 @@ pub struct VerifiedManifest {
 }
 
 impl Manifest {
-    /// A manifest; entries are sorted by path and every rule is checked.
-    pub fn new(platforms: Vec<Platform>, mut entries: Vec<Entry>) -> Result<Manifest, DecodeError> {
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        let m = Manifest { platforms, entries };
+    /// A manifest; entries are sorted (by path, then platform set) and every rule is checked.
+    pub fn new(platforms: Vec<Platform>, entries: Vec<Entry>) -> Result<Manifest, DecodeError> {
+        let mut m = Manifest {
+            platforms,
+            entries: Vec::new(),
+        };
+        let mut keyed: Vec<(u16, Entry)> = entries
+            .into_iter()
+            .map(|e| (m.mask(&e.platforms), e))
+            .collect();
+        keyed.sort_by(|a, b| (&a.1.path, a.0).cmp(&(&b.1.path, b.0)));
+        m.entries = keyed.into_iter().map(|(_, e)| e).collect();
         m.check()?;
         Ok(m)
     }
@@ -185,6 +193,14 @@ impl Manifest {
         out
     }
 
+    /// Bit i set for each of `platforms` that is the manifest's i-th platform.
+    fn mask(&self, platforms: &[Platform]) -> u16 {
+        platforms
+            .iter()
+            .filter_map(|p| self.platforms.iter().position(|q| q == p))
+            .fold(0, |m, i| m | (1 << i))
+    }
+
     fn check(&self) -> Result<(), DecodeError> {
         codec::check_len("manifest platforms", self.platforms.len(), MAX_PLATFORMS)?;
         if self.platforms.windows(2).any(|w| w[0] >= w[1]) {
@@ -194,23 +210,39 @@ impl Manifest {
             ));
         }
         codec::check_len("manifest entries", self.entries.len(), MAX_MANIFEST_ENTRIES)?;
-        let mut dirs: std::collections::HashMap<&str, &[Platform]> =
-            std::collections::HashMap::new();
+        let mut dirs: HashMap<&str, &[Platform]> = HashMap::new();
         let mut links: Vec<&RelPath> = Vec::new();
-        let mut collisions: HashSet<String> = HashSet::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            if i > 0 && self.entries[i - 1].path >= e.path {
+        // Paths that collide (equal, or equal but for case) must be for disjoint
+        // platform sets, so that each platform's install has unique names.
+        let mut collisions: HashMap<String, Vec<u16>> = HashMap::new();
+        let mut previous: Option<(&RelPath, u16)> = None;
+        for e in &self.entries {
+            for p in &e.platforms {
+                if !self.platforms.contains(p) {
+                    return Err(DecodeError::invalid(
+                        "manifest",
+                        format!("`{}` names platform {p} the manifest does not list", e.path),
+                    ));
+                }
+            }
+            let mask = self.mask(&e.platforms);
+            if previous.is_some_and(|prev| prev >= (&e.path, mask)) {
                 return Err(DecodeError::invalid(
                     "manifest",
                     format!("duplicate or unsorted path `{}`", e.path),
                 ));
             }
-            if !collisions.insert(e.path.collision_key()) {
+            previous = Some((&e.path, mask));
+            let seen = collisions.entry(e.path.collision_key()).or_default();
+            if seen.iter().any(|m| *m == 0 || mask == 0 || m & mask != 0)
+                || (!seen.is_empty() && matches!(e.kind, EntryKind::Dir))
+            {
                 return Err(DecodeError::invalid(
                     "manifest",
-                    format!("`{}` differs from another path only in case", e.path),
+                    format!("`{}` is listed twice for one platform (or differs from another path only in case)", e.path),
                 ));
             }
+            seen.push(mask);
             if let Some(link) = links.iter().find(|l| e.path.is_within(l)) {
                 return Err(DecodeError::invalid(
                     "manifest",
@@ -232,14 +264,6 @@ impl Manifest {
                     return Err(DecodeError::invalid(
                         "manifest",
                         format!("`{}` is for platforms its folder is not for", e.path),
-                    ));
-                }
-            }
-            for p in &e.platforms {
-                if !self.platforms.contains(p) {
-                    return Err(DecodeError::invalid(
-                        "manifest",
-                        format!("`{}` names platform {p} the manifest does not list", e.path),
                     ));
                 }
             }
@@ -316,12 +340,7 @@ impl Encode for Manifest {
                 EntryKind::Symlink { .. } => 2,
             });
             codec::put_bytes_u16(out, e.path.as_str().as_bytes());
-            let mask: u16 = e
-                .platforms
-                .iter()
-                .filter_map(|p| self.platforms.iter().position(|q| q == p))
-                .fold(0, |m, i| m | (1 << i));
-            out.extend_from_slice(&mask.to_be_bytes());
+            out.extend_from_slice(&self.mask(&e.platforms).to_be_bytes());
             match &e.kind {
                 EntryKind::Dir => {}
                 EntryKind::File {
