@@ -33,17 +33,17 @@ impl Store {
         &self.dir
     }
 
-    /// Compresses and stores `raw` (if not there yet); returns its address and
-    /// the compressed size.
-    pub fn put_chunk(&self, raw: &[u8], level: i32) -> Result<(ChunkId, u64), StoreError> {
+    /// Compresses and stores `raw` (if not there yet); returns its address, the
+    /// compressed size, and whether it was new to the store.
+    pub fn put_chunk(&self, raw: &[u8], level: i32) -> Result<(ChunkId, u64, bool), StoreError> {
         let id = ChunkId(*blake3::hash(raw).as_bytes());
         let path = self.chunk_path(&id);
         if let Ok(meta) = fs::metadata(&path) {
-            return Ok((id, meta.len()));
+            return Ok((id, meta.len(), false));
         }
         let compressed = zstd::bulk::compress(raw, level).map_err(io_err(&path))?;
         self.write_atomic(&path, &compressed)?;
-        Ok((id, compressed.len() as u64))
+        Ok((id, compressed.len() as u64, true))
     }
 
     /// Stores a compressed chunk received from elsewhere, after checking that it
@@ -239,7 +239,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let raw = b"hello quince ".repeat(1000);
-        let (id, _) = store.put_chunk(&raw, 3).unwrap();
+        let (id, _, new) = store.put_chunk(&raw, 3).unwrap();
+        assert!(new);
+        assert!(!store.put_chunk(&raw, 3).unwrap().2);
         let r = ChunkRef {
             id,
             size: raw.len() as u32,

@@ -200,17 +200,38 @@ fn delta_index_round_trips_and_refuses_unsorted_paths() {
 
 #[test]
 fn one_path_may_have_one_entry_per_platform_but_not_two_for_the_same() {
-    let (a, b): (Platform, Platform) = ("linux-aarch64".parse().unwrap(), "linux-x86_64".parse().unwrap());
+    let (a, b): (Platform, Platform) = (
+        "linux-aarch64".parse().unwrap(),
+        "linux-x86_64".parse().unwrap(),
+    );
     let tagged = |data: &[u8], ps: &[&Platform]| {
         let mut f = file("app", data);
         f.platforms = ps.iter().map(|p| (*p).clone()).collect();
         f
     };
-    let m = Manifest::new(vec![a.clone(), b.clone()], vec![tagged(b"arm", &[&a]), tagged(b"x86", &[&b])]).unwrap();
+    let m = Manifest::new(
+        vec![a.clone(), b.clone()],
+        vec![tagged(b"arm", &[&a]), tagged(b"x86", &[&b])],
+    )
+    .unwrap();
     assert_eq!(m.entries_for(&a).count(), 1);
     assert_eq!(Manifest::from_bytes(&m.to_bytes()).unwrap(), m);
-    let err = Manifest::new(vec![a.clone(), b.clone()], vec![tagged(b"arm", &[&a]), tagged(b"both", &[&a, &b])]).unwrap_err();
-    assert!(err.to_string().contains("listed twice for one platform"), "{err}");
-    let err = Manifest::new(vec![a.clone(), b.clone()], vec![tagged(b"arm", &[&a]), file("app", b"all")]).unwrap_err();
-    assert!(err.to_string().contains("listed twice for one platform"), "{err}");
+    let err = Manifest::new(
+        vec![a.clone(), b.clone()],
+        vec![tagged(b"arm", &[&a]), tagged(b"both", &[&a, &b])],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("listed twice for one platform"),
+        "{err}"
+    );
+    let err = Manifest::new(
+        vec![a.clone(), b.clone()],
+        vec![tagged(b"arm", &[&a]), file("app", b"all")],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("listed twice for one platform"),
+        "{err}"
+    );
 }

@@ -1,0 +1,328 @@
+//! Directory to release: walks one or more source folders, refuses anything
+//! that cannot be installed safely, cuts every file into content-defined
+//! chunks (FastCDC, pinned version), stores them zstd-compressed, and returns
+//! the canonical manifest.
+//!
+//! The walk is sorted and ignores mtimes, owners and creation order, so the
+//! same tree gives the same manifest bytes on any machine. A file that changes
+//! while it is read is refused, as are device files, sockets, FIFOs, hard
+//! links, symlinks that leave the tree, names that are not UTF-8 and names
+//! that collide after NFC normalisation.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use quince_protocol::hash::Sha256Stream;
+use quince_protocol::limits::{CHUNK_AVG_BYTES, CHUNK_MIN_BYTES, MAX_CHUNK_BYTES};
+use quince_protocol::manifest::{ChunkRef, Entry, EntryKind, Manifest};
+use quince_protocol::path::{self, RelPath};
+use quince_protocol::record::Platform;
+use quince_store::Store;
+
+/// A folder to pack, for every platform or for one.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `None`: its files are for every platform.
+    pub platform: Option<Platform>,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildStats {
+    /// Files packed.
+    pub files: u64,
+    /// Raw bytes of all files.
+    pub bytes: u64,
+    /// Chunks referenced (with repeats).
+    pub chunks: u64,
+    /// Chunks that were new to the store.
+    pub new_chunks: u64,
+    /// Compressed bytes of the new chunks.
+    pub new_compressed_bytes: u64,
+}
+
+/// Why a tree cannot be packed. Nothing was added to the log; chunks already
+/// written to the store are harmless (content-addressed, unreferenced).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A file or folder could not be read, or the store could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Something in the tree cannot be installed safely.
+    #[error("refusing {path}: {reason}")]
+    Unsafe {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file changed while it was being packed.
+    #[error("{0} changed while it was being packed; pack again when the tree is still")]
+    Changed(PathBuf),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] quince_store::StoreError),
+}
+
+/// Packs `sources` into `store` and returns the manifest.
+pub fn build(
+    sources: &[Source],
+    store: &Store,
+    level: i32,
+) -> Result<(Manifest, BuildStats), BuildError> {
+    let mut stats = BuildStats::default();
+    // (path, platform) -> entry; folders seen in several sources are merged.
+    let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
+    let mut dirs: BTreeMap<RelPath, Vec<Option<Platform>>> = BTreeMap::new();
+    for source in sources {
+        let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
+        if !meta.is_dir() {
+            return Err(BuildError::Unsafe {
+                path: source.dir.clone(),
+                reason: "not a folder".into(),
+            });
+        }
+        walk(
+            &source.dir,
+            None,
+            &source.platform,
+            store,
+            level,
+            &mut entries,
+            &mut dirs,
+            &mut stats,
+        )?;
+    }
+    let platforms: Vec<Platform> = {
+        let mut ps: Vec<Platform> = sources.iter().filter_map(|s| s.platform.clone()).collect();
+        ps.sort();
+        ps.dedup();
+        ps
+    };
+    let mut out = Vec::new();
+    for (path, owners) in dirs {
+        let tags = if owners.iter().any(Option::is_none) {
+            vec![]
+        } else {
+            let mut t: Vec<Platform> = owners.into_iter().flatten().collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        out.push(Entry {
+            path,
+            platforms: tags,
+            kind: EntryKind::Dir,
+        });
+    }
+    for ((path, platform), kind) in entries {
+        out.push(Entry {
+            path,
+            platforms: platform.into_iter().collect(),
+            kind,
+        });
+    }
+    let manifest = Manifest::new(platforms, out).map_err(|e| BuildError::Unsafe {
+        path: PathBuf::from("."),
+        reason: e.to_string(),
+    })?;
+    Ok((manifest, stats))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    root: &Path,
+    rel: Option<&RelPath>,
+    platform: &Option<Platform>,
+    store: &Store,
+    level: i32,
+    entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
+    dirs: &mut BTreeMap<RelPath, Vec<Option<Platform>>>,
+    stats: &mut BuildStats,
+) -> Result<(), BuildError> {
+    let dir = rel.map_or_else(|| root.to_path_buf(), |r| root.join(r.as_str()));
+    let mut children: Vec<(RelPath, PathBuf)> = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for item in fs::read_dir(&dir).map_err(io(&dir))? {
+        let item = item.map_err(io(&dir))?;
+        let on_disk = item.path();
+        let name = item.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(BuildError::Unsafe {
+                path: on_disk,
+                reason: "the name is not UTF-8".into(),
+            });
+        };
+        let joined = match rel {
+            Some(r) => format!("{r}/{name}"),
+            None => name.to_string(),
+        };
+        let path = RelPath::normalise(&joined).map_err(|e| BuildError::Unsafe {
+            path: on_disk.clone(),
+            reason: e.to_string(),
+        })?;
+        let key = path.collision_key();
+        if let Some(other) = seen.insert(key, name.to_string()) {
+            return Err(BuildError::Unsafe {
+                path: on_disk,
+                reason: format!("its name collides with `{other}` after normalisation (Unicode NFC or letter case)"),
+            });
+        }
+        children.push((path, on_disk));
+    }
+    children.sort();
+    for (path, on_disk) in children {
+        let meta = fs::symlink_metadata(&on_disk).map_err(io(&on_disk))?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            dirs.entry(path.clone()).or_default().push(platform.clone());
+            walk(
+                root,
+                Some(&path),
+                platform,
+                store,
+                level,
+                entries,
+                dirs,
+                stats,
+            )?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&on_disk).map_err(io(&on_disk))?;
+            let Some(target) = target.to_str() else {
+                return Err(BuildError::Unsafe {
+                    path: on_disk,
+                    reason: "the link target is not UTF-8".into(),
+                });
+            };
+            path::link_target(&path, target).map_err(|e| BuildError::Unsafe {
+                path: on_disk.clone(),
+                reason: e.to_string(),
+            })?;
+            insert(
+                entries,
+                path,
+                platform,
+                EntryKind::Symlink {
+                    target: target.to_string(),
+                },
+                &on_disk,
+            )?;
+        } else if ft.is_file() {
+            if nlink(&meta) > 1 {
+                return Err(BuildError::Unsafe {
+                    path: on_disk,
+                    reason: "it is a hard link (has several names); copy it instead".into(),
+                });
+            }
+            let kind = pack_file(&on_disk, &meta, store, level, stats)?;
+            insert(entries, path, platform, kind, &on_disk)?;
+        } else {
+            return Err(BuildError::Unsafe {
+                path: on_disk,
+                reason: "device files, sockets and FIFOs cannot be installed".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn insert(
+    entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
+    path: RelPath,
+    platform: &Option<Platform>,
+    kind: EntryKind,
+    on_disk: &Path,
+) -> Result<(), BuildError> {
+    if entries.insert((path, platform.clone()), kind).is_some() {
+        return Err(BuildError::Unsafe {
+            path: on_disk.to_path_buf(),
+            reason: "the same path comes from two sources".into(),
+        });
+    }
+    Ok(())
+}
+
+fn pack_file(
+    path: &Path,
+    before: &fs::Metadata,
+    store: &Store,
+    level: i32,
+    stats: &mut BuildStats,
+) -> Result<EntryKind, BuildError> {
+    let file = File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256Stream::new();
+    let mut chunks = Vec::new();
+    let mut size = 0u64;
+    for chunk in
+        fastcdc::v2020::StreamCDC::new(file, CHUNK_MIN_BYTES, CHUNK_AVG_BYTES, MAX_CHUNK_BYTES)
+    {
+        let chunk = chunk.map_err(|e| BuildError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!("{e:?}")),
+        })?;
+        hasher.update(&chunk.data);
+        let (id, compressed, new) = store.put_chunk(&chunk.data, level)?;
+        if new {
+            stats.new_chunks += 1;
+            stats.new_compressed_bytes += compressed;
+        }
+        stats.chunks += 1;
+        size += chunk.length as u64;
+        chunks.push(ChunkRef {
+            id,
+            size: chunk.length as u32,
+        });
+    }
+    let after = fs::symlink_metadata(path).map_err(io(path))?;
+    if after.len() != before.len()
+        || after.len() != size
+        || after.modified().ok() != before.modified().ok()
+    {
+        return Err(BuildError::Changed(path.to_path_buf()));
+    }
+    stats.files += 1;
+    stats.bytes += size;
+    Ok(EntryKind::File {
+        executable: is_executable(before),
+        size,
+        sha256: hasher.finish(),
+        chunks,
+    })
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &fs::Metadata) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn nlink(meta: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink()
+}
+
+#[cfg(not(unix))]
+fn nlink(_meta: &fs::Metadata) -> u64 {
+    1
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
