@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+pub mod delta;
 pub mod fsio;
 pub mod logdir;
+pub mod release;
 
 pub use logdir::{LogDir, LogError, PendingAppend};

@@ -1,1 +1,60 @@
-fn main() {}
+//! `quince-packager`: the publisher's tool. Parses arguments, runs one
+//! subcommand from `cmd/`, and turns its result into an exit code and one clear
+//! line on error.
+
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Turn a folder into a signed Quince release: build (chunks and manifest),
+/// release (append to the app's log, ready to sign), publish (attach the
+/// keyholders' signature). Also diff, inspect and unpack releases.
+#[derive(Parser, Debug)]
+#[command(name = "quince-packager", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create an app's empty log from its root (from the keyholders' key generation).
+    Init(cmd::log::InitArgs),
+    /// Pack folders into the store and write the release manifest.
+    Build(cmd::build::Args),
+    /// Append a release for a manifest to the log; prints the checkpoint to sign.
+    Release(cmd::log::ReleaseArgs),
+    /// Attach the keyholders' signed checkpoint and publish the staged release.
+    Publish(cmd::log::PublishArgs),
+    /// Drop a staged release that will not be signed.
+    Abandon(cmd::log::LogArg),
+    /// Show the log: size, releases, anything staged.
+    Status(cmd::log::StatusArgs),
+    /// Compare two manifests: files added, changed, removed, and download sizes.
+    Diff(cmd::inspect::DiffArgs),
+    /// Show a manifest; optionally write SHA256SUMS for `sha256sum -c`.
+    Inspect(cmd::inspect::InspectArgs),
+    /// Write a manifest's files for one platform into a new folder (verified).
+    Unpack(cmd::inspect::UnpackArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(a) => cmd::log::init(a),
+        Command::Build(a) => cmd::build::run(a),
+        Command::Release(a) => cmd::log::release(a),
+        Command::Publish(a) => cmd::log::publish(a),
+        Command::Abandon(a) => cmd::log::abandon(a),
+        Command::Status(a) => cmd::log::status(a),
+        Command::Diff(a) => cmd::inspect::diff(a),
+        Command::Inspect(a) => cmd::inspect::inspect(a),
+        Command::Unpack(a) => cmd::inspect::unpack(a),
+    };
+    if let Err(e) = result {
+        eprintln!("quince-packager: error: {e:#}");
+        std::process::exit(1);
+    }
+}

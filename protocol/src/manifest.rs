@@ -485,7 +485,8 @@ pub struct Delta {
     pub patch_size: u64,
 }
 
-/// Patches from the previous release to this one, sorted by path.
+/// Patches from the previous release to this one, sorted by path then result
+/// hash (a path can have one variant per platform).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct DeltaIndex {
     /// The patches.
@@ -538,10 +539,13 @@ impl Decode for DeltaIndex {
                     format!("{}", d.patch_size),
                 ));
             }
-            if deltas.last().is_some_and(|prev| prev.path >= d.path) {
+            if deltas
+                .last()
+                .is_some_and(|prev| (&prev.path, prev.to) >= (&d.path, d.to))
+            {
                 return Err(DecodeError::non_canonical(
                     "deltas",
-                    "paths must be sorted and unique",
+                    "must be sorted and unique by path and result",
                 ));
             }
             deltas.push(d);

@@ -95,6 +95,18 @@ impl FromStr for Version {
 pub struct Platform(String);
 
 impl Platform {
+    /// The platform name of a release that runs everywhere.
+    pub const ANY: &'static str = "any";
+
+    /// The platform this program was built for, such as `linux-x86_64`.
+    pub fn current() -> Platform {
+        Platform(format!(
+            "{}-{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ))
+    }
+
     /// The platform's name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -162,9 +174,10 @@ impl ReleaseRecord {
         Ok(())
     }
 
-    /// True if this release serves `platform`.
+    /// True if this release serves `platform` (a release for `any` serves every platform).
     pub fn serves(&self, platform: &Platform) -> bool {
         self.platforms.binary_search(platform).is_ok()
+            || self.platforms.iter().any(|p| p.as_str() == Platform::ANY)
     }
 
     fn to_text(&self) -> String {

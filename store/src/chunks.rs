@@ -20,7 +20,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        for sub in ["chunks", "manifests", "blobs", "tmp"] {
+        for sub in ["chunks", "manifests", "blobs", "deltas", "tmp"] {
             fs::create_dir_all(dir.join(sub)).map_err(io_err(dir))?;
         }
         Ok(Store {
@@ -134,6 +134,20 @@ impl Store {
             &self.dir.join("manifests").join(hash.to_hex()),
             MAX_MANIFEST_BYTES,
         )
+    }
+
+    /// Stores the delta index that leads to the release with manifest `manifest`.
+    pub fn put_deltas(&self, manifest: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_atomic(&self.dir.join("deltas").join(manifest.to_hex()), bytes)
+    }
+
+    /// The delta index leading to the release with manifest `manifest`, if any.
+    pub fn deltas(&self, manifest: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.dir.join("deltas").join(manifest.to_hex());
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_capped(&path, MAX_MANIFEST_BYTES).map(Some)
     }
 
     /// Stores a raw blob (a delta patch) under its BLAKE3 address.

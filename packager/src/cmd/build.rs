@@ -1,0 +1,70 @@
+//! `quince-packager build`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use quince_packager::build::{build, Source};
+use quince_protocol::codec::Encode;
+use quince_store::Store;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folder whose files go to every platform.
+    dir: Option<PathBuf>,
+    /// A folder for one platform only, as PLATFORM=DIR (repeat per platform).
+    #[arg(long = "platform-dir", value_name = "PLATFORM=DIR")]
+    platform_dirs: Vec<String>,
+    /// The content store (created if missing).
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// Where to write the manifest.
+    #[arg(long, default_value = "manifest.bin")]
+    out: PathBuf,
+    /// zstd level for new chunks (1 fast .. 19 small).
+    #[arg(long, default_value_t = 19)]
+    level: i32,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut sources = Vec::new();
+    if let Some(dir) = args.dir {
+        sources.push(Source {
+            dir,
+            platform: None,
+        });
+    }
+    for spec in &args.platform_dirs {
+        let (p, d) = spec
+            .split_once('=')
+            .with_context(|| format!("`{spec}` is not PLATFORM=DIR"))?;
+        sources.push(Source {
+            dir: PathBuf::from(d),
+            platform: Some(p.parse()?),
+        });
+    }
+    anyhow::ensure!(
+        !sources.is_empty(),
+        "name a folder to pack (or --platform-dir PLATFORM=DIR)"
+    );
+    let store = Store::open(&args.store)?;
+    let (manifest, stats) = build(&sources, &store, args.level)?;
+    std::fs::write(&args.out, manifest.to_bytes())
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"manifest": args.out, "sha256": manifest.hash().to_hex(), "files": stats.files, "bytes": stats.bytes,
+                "chunks": stats.chunks, "new_chunks": stats.new_chunks, "new_compressed_bytes": stats.new_compressed_bytes})
+        );
+    } else {
+        println!(
+            "packed {} files, {} bytes, in {} chunks ({} new, {} compressed bytes new)",
+            stats.files, stats.bytes, stats.chunks, stats.new_chunks, stats.new_compressed_bytes
+        );
+        println!("manifest {} sha256 {}", args.out.display(), manifest.hash());
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! `quince-packager init | release | publish | abandon | status`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use quince_packager::{release, LogDir};
+use quince_protocol::codec::Decode;
+use quince_protocol::record::{LogEntry, Platform};
+use quince_protocol::root::AppRoot;
+use quince_store::Store;
+
+use super::read_manifest;
+
+#[derive(clap::Args, Debug)]
+pub struct LogArg {
+    /// The app's log folder.
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// The app root (root.bin from `quince-signer dkg finish`).
+    #[arg(long, default_value = "root.bin")]
+    root: PathBuf,
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReleaseArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// The manifest from `build`.
+    #[arg(long, default_value = "manifest.bin")]
+    manifest: PathBuf,
+    /// The release's version, MAJOR.MINOR.PATCH, greater than the last one.
+    #[arg(long)]
+    version: String,
+    /// Platforms served, when the build has no per-platform folders (`any` for all).
+    #[arg(long = "platform")]
+    platforms: Vec<String>,
+    /// zstd level for delta patches.
+    #[arg(long, default_value_t = 19)]
+    level: i32,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    /// The signed checkpoint (from `quince-signer sign aggregate`).
+    note: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn init(args: InitArgs) -> Result<()> {
+    let bytes =
+        std::fs::read(&args.root).with_context(|| format!("reading {}", args.root.display()))?;
+    let root = AppRoot::from_bytes(&bytes)
+        .with_context(|| format!("{} is not an app root", args.root.display()))?;
+    let log = LogDir::create(&args.log, &root)?;
+    println!(
+        "log for app \"{}\" created in {}",
+        root.name(),
+        args.log.display()
+    );
+    println!("app id: {}", log.app());
+    Ok(())
+}
+
+pub fn release(args: ReleaseArgs) -> Result<()> {
+    let log = LogDir::open(&args.log)?;
+    let store = Store::open(&args.store)?;
+    let manifest = read_manifest(&args.manifest)?;
+    let platforms = args
+        .platforms
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let staged = release::stage(
+        &log,
+        &store,
+        &manifest,
+        args.version.parse()?,
+        &platforms,
+        now,
+        args.level,
+    )?;
+    let body = args.log.join("pending/checkpoint.body");
+    println!(
+        "release {} staged as log entry {} ({} patches from the previous release)",
+        staged.record.version,
+        staged.pending.size - 1,
+        staged.deltas.deltas.len()
+    );
+    println!("checkpoint to sign: {}", body.display());
+    println!(
+        "next: quince-signer sign request --root root.bin --checkpoint {}",
+        body.display()
+    );
+    println!(
+        "then: quince-packager publish --log {} <signed checkpoint>",
+        args.log.display()
+    );
+    Ok(())
+}
+
+pub fn publish(args: PublishArgs) -> Result<()> {
+    let log = LogDir::open(&args.log)?;
+    let note =
+        std::fs::read(&args.note).with_context(|| format!("reading {}", args.note.display()))?;
+    let cp = log.publish(&note)?;
+    println!(
+        "published checkpoint of size {} for app {}",
+        cp.size(),
+        log.app()
+    );
+    Ok(())
+}
+
+pub fn abandon(args: LogArg) -> Result<()> {
+    let log = LogDir::open(&args.log)?;
+    log.abandon()?;
+    println!("nothing is staged any more; the published log is unchanged");
+    Ok(())
+}
+
+pub fn status(args: StatusArgs) -> Result<()> {
+    let log = LogDir::open(&args.log)?;
+    let entries = log.entries()?;
+    let mut releases = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        match LogEntry::from_bytes(e)? {
+            LogEntry::Release(r) => releases.push(serde_json::json!({"entry": i, "version": r.version.to_string(),
+                "manifest": r.manifest.to_hex(), "size": r.size, "platforms": r.platforms.iter().map(Platform::as_str).collect::<Vec<_>>()})),
+            LogEntry::Rotation(r) => releases.push(serde_json::json!({"entry": i, "rotation": r.root.fingerprint()})),
+        }
+    }
+    let pending = log.pending()?.map(|p| p.size);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"app": log.app().to_string(), "size": entries.len(), "entries": releases, "pending_size": pending})
+        );
+        return Ok(());
+    }
+    println!("app {} — {} entries published", log.app(), entries.len());
+    for r in &releases {
+        println!("  {r}");
+    }
+    match pending {
+        Some(size) => println!("staged: an append to size {size} waits for its signature"),
+        None => println!("nothing staged"),
+    }
+    Ok(())
+}

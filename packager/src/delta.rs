@@ -1,0 +1,192 @@
+//! Between two releases: which files changed, what a client would download,
+//! and zstd patches (`--patch-from` style) for large changed files, kept only
+//! when smaller than the new chunks they replace.
+
+use std::collections::{BTreeMap, HashSet};
+
+use quince_protocol::manifest::{ChunkId, ChunkRef, Delta, DeltaIndex, EntryKind, Manifest};
+use quince_protocol::path::RelPath;
+use quince_protocol::record::Platform;
+use quince_protocol::Hash;
+use quince_store::{Store, StoreError};
+use serde::Serialize;
+
+/// Files at least this large get a patch attempt.
+pub const DELTA_MIN_BYTES: u64 = 1024 * 1024;
+
+/// What changed from one release to the next, and what it costs to download.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DiffReport {
+    /// Paths only in the new release.
+    pub added: Vec<String>,
+    /// Paths whose content or mode changed.
+    pub changed: Vec<String>,
+    /// Paths only in the old release.
+    pub removed: Vec<String>,
+    /// Compressed bytes of the new chunks a client holding the old release fetches.
+    pub download_without_deltas: u64,
+    /// The same when patches replace the chunks of the files they cover.
+    pub download_with_deltas: u64,
+    /// Compressed bytes of the whole new release (a fresh install).
+    pub full_download: u64,
+}
+
+type Key = (RelPath, Vec<Platform>);
+
+fn files(
+    m: &Manifest,
+    platform: Option<&Platform>,
+) -> BTreeMap<Key, (Hash, bool, u64, Vec<ChunkRef>)> {
+    m.entries()
+        .iter()
+        .filter(|e| platform.is_none_or(|p| e.is_for(p)))
+        .filter_map(|e| match &e.kind {
+            EntryKind::File {
+                executable,
+                size,
+                sha256,
+                chunks,
+            } => Some((
+                (e.path.clone(), e.platforms.clone()),
+                (*sha256, *executable, *size, chunks.clone()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Makes patches for the large files that changed from `old` to `new`, keeps
+/// those smaller than the new chunks they would replace, stores them, and
+/// returns the index (also stored next to the new manifest).
+pub fn make_deltas(
+    store: &Store,
+    old: &Manifest,
+    new: &Manifest,
+    level: i32,
+) -> Result<DeltaIndex, StoreError> {
+    let before = files(old, None);
+    let after = files(new, None);
+    let old_chunks: HashSet<ChunkId> = before
+        .values()
+        .flat_map(|f| f.3.iter().map(|c| c.id))
+        .collect();
+    let mut deltas = Vec::new();
+    for (key, (sha, _, size, chunks)) in &after {
+        let Some((old_sha, _, old_size, old_file_chunks)) = before.get(key) else {
+            continue;
+        };
+        if old_sha == sha || *size < DELTA_MIN_BYTES || *old_size == 0 {
+            continue;
+        }
+        let new_cost: u64 = chunks
+            .iter()
+            .filter(|c| !old_chunks.contains(&c.id))
+            .map(|c| store.compressed_size(&c.id))
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .sum();
+        let old_bytes = assemble(store, old_file_chunks)?;
+        let new_bytes = assemble(store, chunks)?;
+        let patch = quince_store::make_patch(&old_bytes, &new_bytes, level).map_err(|e| {
+            StoreError::BadPatch {
+                path: key.0.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        if (patch.len() as u64) < new_cost {
+            let id = store.put_blob(&patch)?;
+            deltas.push(Delta {
+                path: key.0.clone(),
+                from: *old_sha,
+                to: *sha,
+                patch: id,
+                patch_size: patch.len() as u64,
+            });
+        }
+    }
+    deltas.sort_by(|a, b| (&a.path, a.to).cmp(&(&b.path, b.to)));
+    deltas.dedup_by(|a, b| a.path == b.path && a.to == b.to);
+    let index = DeltaIndex { deltas };
+    store.put_deltas(
+        &new.hash(),
+        &quince_protocol::codec::Encode::to_bytes(&index),
+    )?;
+    Ok(index)
+}
+
+/// Compares two releases (for one platform, or all) and prices the update.
+pub fn diff(
+    store: &Store,
+    old: &Manifest,
+    new: &Manifest,
+    deltas: &DeltaIndex,
+    platform: Option<&Platform>,
+) -> Result<DiffReport, StoreError> {
+    let before = files(old, platform);
+    let after = files(new, platform);
+    let mut report = DiffReport::default();
+    let by_path = |m: &BTreeMap<Key, (Hash, bool, u64, Vec<ChunkRef>)>| -> BTreeMap<String, Vec<(Hash, bool)>> {
+        let mut out: BTreeMap<String, Vec<(Hash, bool)>> = BTreeMap::new();
+        for ((p, _), (h, x, _, _)) in m {
+            out.entry(p.to_string()).or_default().push((*h, *x));
+        }
+        out
+    };
+    let (b, a) = (by_path(&before), by_path(&after));
+    for (p, v) in &a {
+        match b.get(p) {
+            None => report.added.push(p.clone()),
+            Some(old) if old != v => report.changed.push(p.clone()),
+            Some(_) => {}
+        }
+    }
+    report.removed = b.keys().filter(|p| !a.contains_key(*p)).cloned().collect();
+
+    let old_chunks: HashSet<ChunkId> = before
+        .values()
+        .flat_map(|f| f.3.iter().map(|c| c.id))
+        .collect();
+    let mut all: HashSet<ChunkId> = HashSet::new();
+    let mut plain: HashSet<ChunkId> = HashSet::new();
+    let mut patched: HashSet<ChunkId> = HashSet::new();
+    let mut patch_bytes = 0u64;
+    let mut used_patches: HashSet<ChunkId> = HashSet::new();
+    for ((path, _), (sha, _, _, chunks)) in &after {
+        all.extend(chunks.iter().map(|c| c.id));
+        let new_ids = chunks
+            .iter()
+            .map(|c| c.id)
+            .filter(|id| !old_chunks.contains(id));
+        let delta = deltas
+            .deltas
+            .iter()
+            .find(|d| &d.path == path && d.to == *sha);
+        match delta {
+            Some(d) if before.values().any(|f| f.0 == d.from) => {
+                patched.extend(new_ids);
+                if used_patches.insert(d.patch) {
+                    patch_bytes += d.patch_size;
+                }
+            }
+            _ => plain.extend(new_ids),
+        }
+    }
+    let size = |ids: &HashSet<ChunkId>| -> Result<u64, StoreError> {
+        ids.iter().map(|id| store.compressed_size(id)).sum()
+    };
+    let unpatched_only: HashSet<ChunkId> = plain.clone();
+    let mut without: HashSet<ChunkId> = plain;
+    without.extend(patched);
+    report.download_without_deltas = size(&without)?;
+    report.download_with_deltas = size(&unpatched_only)? + patch_bytes;
+    report.full_download = size(&all)?;
+    Ok(report)
+}
+
+fn assemble(store: &Store, chunks: &[ChunkRef]) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend_from_slice(&store.chunk(c)?);
+    }
+    Ok(out)
+}
