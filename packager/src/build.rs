@@ -18,7 +18,7 @@ use quince_protocol::limits::{CHUNK_AVG_BYTES, CHUNK_MIN_BYTES, MAX_CHUNK_BYTES}
 use quince_protocol::manifest::{ChunkRef, Entry, EntryKind, Manifest};
 use quince_protocol::path::{self, RelPath};
 use quince_protocol::record::Platform;
-use quince_store::Store;
+use quince_store::{Batch, Store};
 
 /// A folder to pack, for every platform or for one.
 #[derive(Debug, Clone)]
@@ -79,6 +79,7 @@ pub fn build(
     level: i32,
 ) -> Result<(Manifest, BuildStats), BuildError> {
     let mut stats = BuildStats::default();
+    let mut batch = store.batch();
     // (path, platform) -> entry; folders seen in several sources are merged.
     let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
     let mut dirs: BTreeMap<RelPath, Vec<Option<Platform>>> = BTreeMap::new();
@@ -94,13 +95,15 @@ pub fn build(
             &source.dir,
             None,
             &source.platform,
-            store,
+            &mut batch,
             level,
             &mut entries,
             &mut dirs,
             &mut stats,
         )?;
     }
+    // Only a complete build's chunks become visible, in one durable step.
+    batch.finish()?;
     let platforms: Vec<Platform> = {
         let mut ps: Vec<Platform> = sources.iter().filter_map(|s| s.platform.clone()).collect();
         ps.sort();
@@ -142,7 +145,7 @@ fn walk(
     root: &Path,
     rel: Option<&RelPath>,
     platform: &Option<Platform>,
-    store: &Store,
+    batch: &mut Batch<'_>,
     level: i32,
     entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
     dirs: &mut BTreeMap<RelPath, Vec<Option<Platform>>>,
@@ -188,7 +191,7 @@ fn walk(
                 root,
                 Some(&path),
                 platform,
-                store,
+                batch,
                 level,
                 entries,
                 dirs,
@@ -222,7 +225,7 @@ fn walk(
                     reason: "it is a hard link (has several names); copy it instead".into(),
                 });
             }
-            let kind = pack_file(&on_disk, &meta, store, level, stats)?;
+            let kind = pack_file(&on_disk, &meta, batch, level, stats)?;
             insert(entries, path, platform, kind, &on_disk)?;
         } else {
             return Err(BuildError::Unsafe {
@@ -253,7 +256,7 @@ fn insert(
 fn pack_file(
     path: &Path,
     before: &fs::Metadata,
-    store: &Store,
+    batch: &mut Batch<'_>,
     level: i32,
     stats: &mut BuildStats,
 ) -> Result<EntryKind, BuildError> {
@@ -269,7 +272,7 @@ fn pack_file(
             source: std::io::Error::other(format!("{e:?}")),
         })?;
         hasher.update(&chunk.data);
-        let (id, compressed, new) = store.put_chunk(&chunk.data, level)?;
+        let (id, compressed, new) = batch.put_chunk(&chunk.data, level)?;
         if new {
             stats.new_chunks += 1;
             stats.new_compressed_bytes += compressed;

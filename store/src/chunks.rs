@@ -74,6 +74,18 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a batch of chunk writes made durable together by
+    /// [`Batch::finish`]: two file-system syncs for the whole batch instead of
+    /// one per chunk. Until `finish`, nothing of the batch is visible in the store.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            store: self,
+            pending: Vec::new(),
+            ids: std::collections::HashSet::new(),
+            counter: 0,
+        }
+    }
+
     /// True if the chunk is stored.
     pub fn has(&self, id: &ChunkId) -> bool {
         self.chunk_path(id).exists()
@@ -202,6 +214,68 @@ impl Store {
     }
 }
 
+/// Chunk writes that become durable and visible together.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    store: &'a Store,
+    pending: Vec<(PathBuf, PathBuf)>,
+    ids: std::collections::HashSet<ChunkId>,
+    counter: u64,
+}
+
+impl Batch<'_> {
+    /// Like [`Store::put_chunk`], but durable only after [`Batch::finish`].
+    pub fn put_chunk(
+        &mut self,
+        raw: &[u8],
+        level: i32,
+    ) -> Result<(ChunkId, u64, bool), StoreError> {
+        let id = ChunkId(*blake3::hash(raw).as_bytes());
+        let path = self.store.chunk_path(&id);
+        if let Ok(meta) = fs::metadata(&path) {
+            return Ok((id, meta.len(), false));
+        }
+        let compressed = zstd::bulk::compress(raw, level).map_err(io_err(&path))?;
+        if !self.ids.insert(id) {
+            return Ok((id, compressed.len() as u64, false));
+        }
+        self.counter += 1;
+        let tmp = self.store.dir.join("tmp").join(format!(
+            "batch-{}-{}",
+            std::process::id(),
+            self.counter
+        ));
+        fs::write(&tmp, &compressed).map_err(io_err(&tmp))?;
+        self.pending.push((tmp, path));
+        Ok((id, compressed.len() as u64, true))
+    }
+
+    /// Makes every chunk of the batch durable, then moves them into place:
+    /// sync, rename all, sync again. A crash before the end leaves only
+    /// temporary files, never a chunk with wrong bytes under its address.
+    pub fn finish(self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        crate::sync_paths(
+            &self.store.dir,
+            self.pending.iter().map(|(tmp, _)| tmp.as_path()),
+        )?;
+        for (tmp, path) in &self.pending {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+            }
+            fs::rename(tmp, path).map_err(io_err(path))?;
+        }
+        let dirs: std::collections::BTreeSet<&Path> = self
+            .pending
+            .iter()
+            .filter_map(|(_, p)| p.parent())
+            .collect();
+        crate::sync_paths(&self.store.dir, dirs.into_iter())
+    }
+}
+
 /// Decompresses a zstd frame, refusing more than `raw_size` bytes or fewer.
 pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, String> {
     let decoder = zstd::stream::read::Decoder::new(compressed).map_err(|e| e.to_string())?;
@@ -253,6 +327,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let raw = b"hello quince ".repeat(1000);
+        let mut batch = store.batch();
+        let (bid, _, _) = batch.put_chunk(b"batched", 3).unwrap();
+        assert!(!store.has(&bid), "a batch is invisible until it finishes");
+        batch.finish().unwrap();
+        assert_eq!(
+            store.chunk(&ChunkRef { id: bid, size: 7 }).unwrap(),
+            b"batched"
+        );
         let (id, _, new) = store.put_chunk(&raw, 3).unwrap();
         assert!(new);
         assert!(!store.put_chunk(&raw, 3).unwrap().2);

@@ -14,7 +14,7 @@ mod chunks;
 mod patch;
 mod unpack;
 
-pub use chunks::{decompress_capped, Store};
+pub use chunks::{decompress_capped, Batch, Store};
 pub use patch::{apply_patch, make_patch};
 pub use unpack::{unpack, UnpackStats};
 
@@ -79,5 +79,33 @@ pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Store
     move |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// Makes the given files and folders durable: one `syncfs` of the file system
+/// holding `anchor` on Linux (much cheaper than one fsync per file), an fsync of
+/// each path elsewhere.
+pub(crate) fn sync_paths<'p>(
+    anchor: &std::path::Path,
+    paths: impl Iterator<Item = &'p std::path::Path>,
+) -> Result<(), StoreError> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = paths;
+        let dir = std::fs::File::open(anchor).map_err(io_err(anchor))?;
+        rustix::fs::syncfs(&dir).map_err(|e| StoreError::Io {
+            path: anchor.to_path_buf(),
+            source: e.into(),
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = anchor;
+        for p in paths {
+            std::fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(p))?;
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! `create_new`, and symlinks (whose targets the manifest already confined to
 //! the release) are made last, so nothing is ever written through one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -44,12 +44,14 @@ pub fn unpack(
     create_private_dir(staging)?;
     let mut stats = UnpackStats::default();
     let mut links = Vec::new();
+    let mut written = vec![staging.to_path_buf()];
     for entry in manifest.entries_for(platform) {
         let target = place(staging, &entry.path)?;
         match &entry.kind {
             EntryKind::Dir => {
                 fs::create_dir(&target).map_err(io_err(&target))?;
                 set_mode(&target, 0o755)?;
+                written.push(target.clone());
                 stats.dirs += 1;
             }
             EntryKind::File {
@@ -69,7 +71,6 @@ pub fn unpack(
                     hasher.update(&raw);
                     file.write_all(&raw).map_err(io_err(&target))?;
                 }
-                file.sync_all().map_err(io_err(&target))?;
                 let got = hasher.finish();
                 if got != *sha256 {
                     return Err(StoreError::FileHashMismatch {
@@ -79,6 +80,7 @@ pub fn unpack(
                     });
                 }
                 set_mode(&target, if *executable { 0o755 } else { 0o644 })?;
+                written.push(target);
                 stats.files += 1;
                 stats.bytes += size;
             }
@@ -91,7 +93,8 @@ pub fn unpack(
         make_symlink(&to, &at, &path)?;
         stats.links += 1;
     }
-    sync_tree(staging)?;
+    // Everything must be on disk before the caller switches to it.
+    crate::sync_paths(staging, written.iter().map(PathBuf::as_path))?;
     Ok(stats)
 }
 
@@ -187,21 +190,4 @@ fn make_symlink(_to: &str, _at: &Path, path: &RelPath) -> Result<(), StoreError>
         path: path.to_string(),
         reason: "symlinks are not supported on this platform yet".into(),
     })
-}
-
-/// Fsyncs every folder below `root` (files were synced as they were written).
-fn sync_tree(root: &Path) -> Result<(), StoreError> {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&dir))?;
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let entry = entry.map_err(io_err(&dir))?;
-            if entry.file_type().map_err(io_err(&dir))?.is_dir() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    Ok(())
 }
