@@ -39,24 +39,33 @@ PY
 du -sm tree | sed 's/^/tree MiB: /'
 level=3
 t_sha=$(timed bash -c 'find tree -type f -print0 | xargs -0 sha256sum')
+sync
 t_tar=$(timed bash -c "tar cf - tree | zstd -q -$level -T1 -o tree.tar.zst")
+rm -f tree.tar.zst; sync
+# The same made durable, as quince's store is (it syncs before it is done).
+t_tar_sync=$(timed bash -c "tar cf - tree | zstd -q -$level -T1 -o tree.tar.zst && sync")
+sync
 t_build=$(timed "$pk" build tree --store store --out m.bin --level $level)
 size_tar=$(stat -c %s tree.tar.zst)
 size_store=$(du -sb store/chunks | cut -f1)
-t_untar=$(timed bash -c 'mkdir -p untar && zstd -q -d -c tree.tar.zst | tar xf - -C untar')
+sync
+t_untar=$(timed bash -c 'mkdir -p untar && zstd -q -d -c tree.tar.zst | tar xf - -C untar && sync')
+sync
 t_unpack=$(timed "$pk" unpack --store store --manifest m.bin --platform linux-x86_64 --out unpacked)
-python3 - "$t_sha" "$t_tar" "$t_build" "$t_untar" "$t_unpack" "$size_tar" "$size_store" <<'PY'
+python3 - "$t_sha" "$t_tar" "$t_tar_sync" "$t_build" "$t_untar" "$t_unpack" "$size_tar" "$size_store" <<'PY'
 import sys
-sha, tar, build, untar, unpack, st, ss = map(float, sys.argv[1:])
-mib = 100.0
-print(f"build  : {build:.2f}s  tar|zstd -3: {tar:.2f}s  sha256sum: {sha:.2f}s  -> build/tar = {build/tar:.2f}x, build/sha256sum = {build/sha:.2f}x")
-print(f"unpack : {unpack:.2f}s  zstd -d|tar x: {untar:.2f}s  -> unpack/untar = {unpack/untar:.2f}x")
+sha, tar, tars, build, untar, unpack, st, ss = map(float, sys.argv[1:])
+print(f"build  : {build:.2f}s  | tar|zstd -3: {tar:.2f}s, with sync: {tars:.2f}s | sha256sum: {sha:.2f}s")
+print(f"         build/(tar|zstd) = {build/tar:.2f}x, build/(tar|zstd+sync) = {build/tars:.2f}x, build/sha256sum = {build/sha:.2f}x")
+print(f"unpack : {unpack:.2f}s  | zstd -d|tar x + sync: {untar:.2f}s  -> unpack/untar = {unpack/untar:.2f}x")
 print(f"size   : store {ss/2**20:.1f} MiB  tar.zst {st/2**20:.1f} MiB  -> store/tar.zst = {ss/st:.2f}x")
 PY
 
 echo "== update of a real program: ruff 0.6.0 -> 0.6.1 (Linux x86_64 binary from PyPI wheels)"
 mkdir -p wheels
-pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 --python-version 3.11 -d wheels ruff==0.6.0 ruff==0.6.1
+for v in 0.6.0 0.6.1; do
+  pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 --python-version 3.11 -d wheels "ruff==$v"
+done
 python3 - <<'PY'
 import zipfile, glob, os
 for w in sorted(glob.glob("wheels/*.whl")):
