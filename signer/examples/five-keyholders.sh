@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # The README's keyholder walk-through, runnable: five keyholders (each with their
-# own home folder, as if on five machines) generate a 3-of-5 key with no dealer,
-# then three of them sign a checkpoint. Files are passed by copying them into a
-# shared "outbox" folder, which stands for USB sticks, mail or chat.
+# own home folder, as if on five machines) generate a 3-of-5 key with no dealer;
+# the publisher builds release 1.0.0 of a small app with quince-packager; three
+# keyholders sign its checkpoint and the publisher publishes it. Files are passed
+# by copying them into a shared "outbox" folder, which stands for USB sticks,
+# mail or chat.
 #
 #   bash signer/examples/five-keyholders.sh [WORKDIR]
 #
-# QUINCE_SIGNER (the binary) defaults to a `cargo build` of it.
+# QUINCE_SIGNER and QUINCE_PACKAGER (the binaries) default to `cargo build`s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [ -z "${QUINCE_SIGNER:-}" ]; then
-  cargo build -q -p quince-signer
+if [ -z "${QUINCE_SIGNER:-}" ] || [ -z "${QUINCE_PACKAGER:-}" ]; then
+  cargo build -q -p quince-signer -p quince-packager
   QUINCE_SIGNER="$PWD/target/debug/quince-signer"
+  QUINCE_PACKAGER="$PWD/target/debug/quince-packager"
 fi
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work" && cd "$work"
 signer() { "$QUINCE_SIGNER" "$@"; }
+packager() { "$QUINCE_PACKAGER" "$@"; }
 # Each keyholder would type their own passphrase at a prompt; here it comes from
 # the environment. QUINCE_DANGER_FAST_KDF=1 makes scrypt cheap: demo only.
 export QUINCE_PASSPHRASE="demo passphrase" QUINCE_DANGER_FAST_KDF=1
@@ -46,9 +50,12 @@ signer inspect root.bin
 echo "== 6. each keyholder writes down a 24-word backup (shown for ana only)"
 signer --home homes/ana backup --root root.bin 2>/dev/null | wc -w | sed 's/^/words: /'
 
-echo "== 7. the publisher asks for a signature on a checkpoint"
-app=$(signer inspect --json root.bin | sed 's/.*"app_id":"\([0-9a-f]*\)".*/\1/')
-printf 'quince.app/%s\n1\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n' "$app" > checkpoint.body
+echo "== 7. the publisher builds release 1.0.0 and asks for a signature on its checkpoint"
+mkdir -p app/bin && printf '#!/bin/sh\necho hello from 1.0.0\n' > app/bin/hello && chmod +x app/bin/hello
+packager init --root root.bin --log log
+packager build app --store store --out manifest.bin
+packager release --manifest manifest.bin --version 1.0.0 --platform any | sed -n 1p
+cp log/pending/checkpoint.body checkpoint.body
 signer sign request --root root.bin --checkpoint checkpoint.body --out request.json
 
 echo "== 8. three keyholders (ana, cy, ed) read it and commit"
@@ -63,6 +70,7 @@ echo "== 10. the coordinator aggregates: one Ed25519 signature, checked"
 signer sign aggregate --root root.bin --package package.json --out checkpoint shares
 cat checkpoint
 signer transcript --root root.bin checkpoint.transcript.json
+packager publish --log log checkpoint
 
 echo "== 11. anyone can check it with OpenSSL"
 group=$(signer inspect --json root.bin | sed 's/.*"group_key":"\([0-9a-f]*\)".*/\1/')

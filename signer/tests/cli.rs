@@ -11,6 +11,19 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_quince-signer")
 }
 
+/// The packager binary, built beside ours by `cargo test --workspace` (or now).
+fn packager() -> std::path::PathBuf {
+    let path = Path::new(bin()).with_file_name("quince-packager");
+    if !path.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "quince-packager"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    path
+}
+
 fn signer(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .current_dir(dir)
@@ -42,6 +55,7 @@ fn the_readme_walkthrough_runs_and_the_cli_refuses_what_it_must() {
         .arg(&script)
         .arg(work.path())
         .env("QUINCE_SIGNER", bin())
+        .env("QUINCE_PACKAGER", packager())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -53,6 +67,7 @@ fn the_readme_walkthrough_runs_and_the_cli_refuses_what_it_must() {
         "{all}"
     );
     assert!(all.contains("Signature Verified Successfully"), "{all}");
+    assert!(all.contains("published checkpoint of size 1"), "{all}");
     let w = work.path();
 
     // Responding a second time to the same package would reuse a nonce: refused.
