@@ -374,3 +374,61 @@ fn zstd_frame(data: &[u8]) -> Vec<u8> {
     let (id, _, _) = s.put_chunk(data, 3).unwrap();
     s.compressed(&id).unwrap()
 }
+
+/// Unmounts a tmpfs when the test ends, however it ends.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_gives_a_clear_error_and_no_partial_chunk() {
+    let t = tempfile::tempdir().unwrap();
+    let small = t.path().join("small");
+    fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(&small)
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!(
+            "SKIPPED: cannot mount a small tmpfs here (needs root); the full-disk case did not run"
+        );
+        return;
+    }
+    let _guard = Mount(small.clone());
+    let src = t.path().join("src");
+    // xorshift64: incompressible, so the chunks cannot fit in 512 KiB.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    write(&src, "big.bin", &noise, 0o644);
+    let store = Store::open(&small.join("store")).unwrap();
+    let err = build(
+        &[Source {
+            dir: src,
+            platform: None,
+        }],
+        &store,
+        1,
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("No space left on device") || text.contains("os error 28"),
+        "{text}"
+    );
+    // Nothing half-written is visible under a chunk address.
+    let chunks: Vec<_> = fs::read_dir(small.join("store/chunks")).unwrap().collect();
+    assert!(chunks.is_empty(), "no chunk may appear from a failed batch");
+}
