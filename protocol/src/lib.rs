@@ -25,6 +25,7 @@ pub mod record;
 pub mod root;
 pub mod state;
 pub mod tile;
+pub mod wire;
 
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod testkit;

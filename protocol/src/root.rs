@@ -33,6 +33,19 @@ impl AppId {
         format!("{ORIGIN_PREFIX}{self}")
     }
 
+    /// The DHT key under which peers that hold this app announce themselves: a
+    /// SHA-256 multihash (`0x12 0x20` + digest, the only key shape public libp2p
+    /// DHTs accept) of a domain-separated hash of the app id, so DHT nodes never
+    /// see the app id itself.
+    pub fn provider_key(&self) -> [u8; 34] {
+        let digest = Hash::of_parts(&[b"quince provider v1\n", &self.0]);
+        let mut key = [0u8; 34];
+        key[0] = 0x12;
+        key[1] = 0x20;
+        key[2..].copy_from_slice(&digest.0);
+        key
+    }
+
     /// The app id named by an origin line, if it is a Quince origin.
     pub fn from_origin(origin: &str) -> Result<AppId, DecodeError> {
         let hex_text = origin.strip_prefix(ORIGIN_PREFIX).ok_or_else(|| {

@@ -1,5 +1,14 @@
-//! The client: libp2p node, verified fetch, install, rollback, seeding and
-//! audit. Only its crate skeleton exists so far; the network and install issues
-//! build it. Everything it verifies is decided by `quince-protocol`.
+//! The Quince client: a libp2p node ([`node`]) that serves what it holds
+//! ([`library`]) and fetches apps from peers, verifying everything before it is
+//! stored ([`fetch`]). Install, update, rollback and audit come with later
+//! issues. It never links the packager or the signer.
 
 #![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod fetch;
+pub mod library;
+pub mod node;
+
+pub use library::{Library, Serve};
+pub use node::{NetError, Node, NodeConfig};

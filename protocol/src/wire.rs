@@ -1,0 +1,176 @@
+//! The transfer protocol's messages between peers: what one peer asks another
+//! for (an app's root, checkpoint, tiles and entry bundles, manifests, delta
+//! indexes, chunks and patches) and the answer. Encoded with the bounded codec;
+//! the network layer (`updater`) frames them and caps their size before they
+//! reach these decoders. Nothing received this way is trusted until it is
+//! verified against the app id, a signed checkpoint or a content address.
+
+use crate::codec::{self, Decode, DecodeError, Encode, Reader};
+use crate::hash::Hash;
+use crate::limits::MAX_TILE_PATH_BYTES;
+use crate::manifest::ChunkId;
+use crate::root::AppId;
+
+/// Largest request on the wire.
+pub const MAX_WIRE_REQUEST_BYTES: usize = 1024;
+/// Largest response on the wire (a manifest of many thousand files fits).
+pub const MAX_WIRE_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A request to a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// The app's first root (its hash is the app id).
+    Root(AppId),
+    /// The app's newest signed checkpoint.
+    Checkpoint(AppId),
+    /// A tile or entry bundle of the app's log, by its tlog-tiles path.
+    Tile(AppId, String),
+    /// A manifest, by SHA-256.
+    Manifest(Hash),
+    /// The delta index leading to the release with this manifest.
+    Deltas(Hash),
+    /// A compressed chunk, by BLAKE3 address.
+    Chunk(ChunkId),
+    /// A patch, by BLAKE3 address.
+    Blob(ChunkId),
+}
+
+/// A peer's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// The bytes asked for (not yet verified by anyone).
+    Data(Vec<u8>),
+    /// The peer does not have it.
+    NotFound,
+    /// The peer is at its upload limit; ask someone else.
+    Busy,
+}
+
+impl Encode for Request {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Request::Root(app) => {
+                out.push(0);
+                out.extend_from_slice(&app.0);
+            }
+            Request::Checkpoint(app) => {
+                out.push(1);
+                out.extend_from_slice(&app.0);
+            }
+            Request::Tile(app, path) => {
+                out.push(2);
+                out.extend_from_slice(&app.0);
+                codec::put_bytes_u8(out, path.as_bytes());
+            }
+            Request::Manifest(h) => {
+                out.push(3);
+                out.extend_from_slice(&h.0);
+            }
+            Request::Deltas(h) => {
+                out.push(4);
+                out.extend_from_slice(&h.0);
+            }
+            Request::Chunk(id) => {
+                out.push(5);
+                out.extend_from_slice(&id.0);
+            }
+            Request::Blob(id) => {
+                out.push(6);
+                out.extend_from_slice(&id.0);
+            }
+        }
+    }
+}
+
+impl Decode for Request {
+    const WHAT: &'static str = "request";
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        codec::check_len("request", r.remaining(), MAX_WIRE_REQUEST_BYTES)?;
+        Ok(match r.u8("request kind")? {
+            0 => Request::Root(AppId(r.array("app id")?)),
+            1 => Request::Checkpoint(AppId(r.array("app id")?)),
+            2 => {
+                let app = AppId(r.array("app id")?);
+                let path = r.str_u8(MAX_TILE_PATH_BYTES, "tile path")?;
+                crate::tile::TilePath::parse(path)?;
+                Request::Tile(app, path.to_string())
+            }
+            3 => Request::Manifest(Hash(r.array("manifest hash")?)),
+            4 => Request::Deltas(Hash(r.array("manifest hash")?)),
+            5 => Request::Chunk(ChunkId(r.array("chunk id")?)),
+            6 => Request::Blob(ChunkId(r.array("blob id")?)),
+            other => return Err(DecodeError::invalid("request kind", format!("{other}"))),
+        })
+    }
+}
+
+impl Encode for Response {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Response::Data(bytes) => {
+                out.push(0);
+                out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                out.extend_from_slice(bytes);
+            }
+            Response::NotFound => out.push(1),
+            Response::Busy => out.push(2),
+        }
+    }
+}
+
+impl Decode for Response {
+    const WHAT: &'static str = "response";
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.u8("response kind")? {
+            0 => Response::Data(
+                r.bytes_u32(MAX_WIRE_RESPONSE_BYTES, "response data")?
+                    .to_vec(),
+            ),
+            1 => Response::NotFound,
+            2 => Response::Busy,
+            other => return Err(DecodeError::invalid("response kind", format!("{other}"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_bad_ones_are_refused() {
+        let app = AppId([3; 32]);
+        for req in [
+            Request::Root(app),
+            Request::Checkpoint(app),
+            Request::Tile(app, "tile/0/x001/002.p/3".into()),
+            Request::Manifest(Hash([1; 32])),
+            Request::Deltas(Hash([1; 32])),
+            Request::Chunk(ChunkId([2; 32])),
+            Request::Blob(ChunkId([2; 32])),
+        ] {
+            assert_eq!(Request::from_bytes(&req.to_bytes()).unwrap(), req);
+        }
+        for resp in [
+            Response::Data(vec![1, 2, 3]),
+            Response::NotFound,
+            Response::Busy,
+        ] {
+            assert_eq!(Response::from_bytes(&resp.to_bytes()).unwrap(), resp);
+        }
+        let bad_path = Request::Tile(app, "../../etc/passwd".into()).to_bytes();
+        assert!(Request::from_bytes(&bad_path).is_err());
+        assert!(Request::from_bytes(&[9]).is_err());
+        let mut trailing = Request::Root(app).to_bytes();
+        trailing.push(0);
+        assert!(Request::from_bytes(&trailing).is_err());
+        let mut huge = vec![0u8];
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            Response::from_bytes(&huge),
+            Err(DecodeError::TooLong { .. })
+        ));
+    }
+}

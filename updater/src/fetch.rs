@@ -1,0 +1,507 @@
+//! Fetching an app from peers, trusting none of them.
+//!
+//! [`sync_log`] gets the app's root (checked against the app id), asks every
+//! peer for its checkpoint, and accepts the newest one that verifies under the
+//! root in force and is consistent with the trusted state, checked with tiles
+//! fetched from that peer. Entry bundles are checked against the tiles, signer
+//! rotations are applied, and the verified log is mirrored to a folder so this
+//! node can serve it. [`fetch_release`] gets the manifest (checked against the
+//! release record) and every missing chunk, several peers at once with a
+//! window per peer; each chunk is checked against its address before it is
+//! stored, and a peer that sends a bad one is dropped and not asked again.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use libp2p::PeerId;
+use quince_protocol::checkpoint::Checkpoint;
+use quince_protocol::codec::Decode;
+use quince_protocol::manifest::{ChunkId, ChunkRef, EntryKind, Manifest, VerifiedManifest};
+use quince_protocol::merkle;
+use quince_protocol::note::Note;
+use quince_protocol::record::{LogEntry, Platform, ReleaseRecord};
+use quince_protocol::root::{AppId, AppRoot};
+use quince_protocol::state::{Advance, Equivocation, Refusal, TrustedState};
+use quince_protocol::tile::{self, TileSet};
+use quince_protocol::wire::{Request, Response};
+use quince_store::{Store, StoreError};
+
+use crate::node::{NetError, Node};
+
+/// Why a fetch did not complete. The trusted state and the store hold only
+/// what was verified before the error.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No usable peer is left.
+    #[error("no peer could provide {what} for app {app}: {details}")]
+    Exhausted {
+        /// The app.
+        app: AppId,
+        /// What was missing.
+        what: String,
+        /// What each peer did wrong.
+        details: String,
+    },
+    /// The app's signers published two inconsistent histories: updates stop.
+    #[error("equivocation: app {app}'s signers published two inconsistent checkpoints; updating is stopped")]
+    Equivocation {
+        /// The app.
+        app: AppId,
+        /// The evidence.
+        evidence: Box<Equivocation>,
+    },
+    /// The log has no release for this platform.
+    #[error("app {app} has no release for {platform}")]
+    NoRelease {
+        /// The app.
+        app: AppId,
+        /// The platform.
+        platform: Platform,
+    },
+    /// Writing locally failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the log mirror failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The peers a fetch may use, and those it dropped with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    usable: Vec<PeerId>,
+    dropped: HashMap<PeerId, String>,
+    served: HashMap<PeerId, u64>,
+}
+
+impl Peers {
+    /// Starts with `peers`.
+    pub fn new(peers: impl IntoIterator<Item = PeerId>) -> Peers {
+        let mut usable: Vec<PeerId> = peers.into_iter().collect();
+        usable.sort();
+        usable.dedup();
+        Peers {
+            usable,
+            dropped: HashMap::new(),
+            served: HashMap::new(),
+        }
+    }
+
+    /// Peers not dropped.
+    pub fn usable(&self) -> &[PeerId] {
+        &self.usable
+    }
+
+    /// Peers dropped, with why.
+    pub fn dropped(&self) -> &HashMap<PeerId, String> {
+        &self.dropped
+    }
+
+    /// How many verified chunks each peer served.
+    pub fn served(&self) -> &HashMap<PeerId, u64> {
+        &self.served
+    }
+
+    /// Drops `peer` for good.
+    pub fn drop_peer(&mut self, peer: PeerId, reason: String) {
+        self.usable.retain(|p| *p != peer);
+        self.dropped.entry(peer).or_insert(reason);
+    }
+
+    fn details(&self, extra: &[String]) -> String {
+        let mut all: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(p, r)| format!("{p}: {r}"))
+            .collect();
+        all.extend_from_slice(extra);
+        if all.is_empty() {
+            "no peers".into()
+        } else {
+            all.join("; ")
+        }
+    }
+}
+
+/// A verified log: the new trusted state and every entry it covers.
+#[derive(Debug, Clone)]
+pub struct SyncedLog {
+    /// The trusted state after the sync.
+    pub state: TrustedState,
+    /// The log's entries, in order.
+    pub entries: Vec<Vec<u8>>,
+}
+
+impl SyncedLog {
+    /// The newest release that serves `platform`.
+    pub fn latest_release(&self, platform: &Platform) -> Option<ReleaseRecord> {
+        self.entries
+            .iter()
+            .rev()
+            .find_map(|e| match LogEntry::from_bytes(e) {
+                Ok(LogEntry::Release(r)) if r.serves(platform) => Some(r),
+                _ => None,
+            })
+    }
+}
+
+async fn ask(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, String> {
+    match node.request(peer, request).await {
+        Ok(Response::Data(bytes)) => Ok(bytes),
+        Ok(Response::NotFound) => Err("does not have it".into()),
+        Ok(Response::Busy) => Err("busy".into()),
+        Err(NetError::Request { reason, .. }) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Brings the trusted state of `app` up to the newest checkpoint any peer can
+/// prove, and mirrors the verified log into `mirror` (a tlog-tiles folder).
+pub async fn sync_log(
+    node: &Node,
+    app: AppId,
+    peers: &mut Peers,
+    state: Option<TrustedState>,
+    mirror: &Path,
+) -> Result<SyncedLog, FetchError> {
+    let exhausted = |peers: &Peers, what: &str, extra: &[String]| FetchError::Exhausted {
+        app,
+        what: what.into(),
+        details: peers.details(extra),
+    };
+    let mut state = match state {
+        Some(s) => s,
+        None => {
+            let mut found = None;
+            for peer in peers.usable().to_vec() {
+                match ask(node, peer, Request::Root(app)).await {
+                    Ok(bytes) => match AppRoot::from_bytes(&bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| TrustedState::new(app, r).map_err(|e| e.to_string()))
+                    {
+                        Ok(s) => {
+                            write_file(&mirror.join("root"), &bytes)?;
+                            found = Some(s);
+                            break;
+                        }
+                        Err(e) => peers.drop_peer(peer, format!("bad root: {e}")),
+                    },
+                    Err(e) => peers.drop_peer(peer, e),
+                }
+            }
+            found.ok_or_else(|| exhausted(peers, "the app's root", &[]))?
+        }
+    };
+
+    // Every peer's checkpoint, newest first.
+    let mut candidates = Vec::new();
+    let mut skipped = Vec::new();
+    let asks: FuturesUnordered<_> = peers
+        .usable()
+        .iter()
+        .map(|&p| async move { (p, ask(node, p, Request::Checkpoint(app)).await) })
+        .collect();
+    for (peer, result) in asks.collect::<Vec<_>>().await {
+        match result.and_then(|note| checkpoint_size(&note).map(|size| (size, note))) {
+            Ok((size, note)) => candidates.push((size, peer, note)),
+            Err(e) => skipped.push(format!("{peer}: checkpoint: {e}")),
+        }
+    }
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+
+    for (size, peer, note) in candidates {
+        if size < state.size() {
+            skipped.push(format!(
+                "{peer}: serves an older checkpoint ({size} < {})",
+                state.size()
+            ));
+            continue;
+        }
+        let tiles = match fetch_tiles(node, app, peer, size).await {
+            Ok(t) => t,
+            Err(e) => {
+                peers.drop_peer(peer, format!("tiles: {e}"));
+                continue;
+            }
+        };
+        let proof = match merkle::consistency_proof(&tiles, state.size(), size) {
+            Ok(p) => p,
+            Err(e) => {
+                peers.drop_peer(peer, format!("tiles do not give a proof: {e}"));
+                continue;
+            }
+        };
+        let old_size = state.size();
+        let next = match state.advance(&note, &proof) {
+            Ok(Advance::Advanced(next)) => *next,
+            Ok(Advance::Unchanged) => state.clone(),
+            Err(Refusal::Equivocation(evidence)) => {
+                return Err(FetchError::Equivocation { app, evidence })
+            }
+            // Possibly signed by a group that rotated in after our state: not proof of malice.
+            Err(Refusal::BadSignature(e)) => {
+                skipped.push(format!(
+                    "{peer}: checkpoint not signed by the signers we trust: {e}"
+                ));
+                continue;
+            }
+            Err(e) => {
+                peers.drop_peer(peer, e.to_string());
+                continue;
+            }
+        };
+        let root = next.tree_root();
+        if let Err(e) = tiles.verify(size, &root) {
+            peers.drop_peer(peer, format!("tiles: {e}"));
+            continue;
+        }
+        let entries = match fetch_entries(node, app, peer, size, &tiles).await {
+            Ok(e) => e,
+            Err(e) => {
+                peers.drop_peer(peer, format!("entries: {e}"));
+                continue;
+            }
+        };
+        let mut next = next;
+        for (i, entry) in entries.iter().enumerate().skip(old_size as usize) {
+            if let Ok(LogEntry::Rotation(_)) = LogEntry::from_bytes(entry) {
+                let incl = merkle::inclusion_proof(&tiles, i as u64, size)
+                    .map_err(|e| FetchError::Io(e.to_string()))?;
+                next = next
+                    .apply_rotation(i as u64, entry, &incl)
+                    .map_err(|e| exhausted(peers, "a valid rotation", &[e.to_string()]))?;
+            }
+        }
+        mirror_log(mirror, &tiles, size, &entries, &note)?;
+        state = next;
+        return Ok(SyncedLog { state, entries });
+    }
+    exhausted_or_current(state, mirror, peers, app, &skipped).await
+}
+
+async fn exhausted_or_current(
+    state: TrustedState,
+    mirror: &Path,
+    peers: &Peers,
+    app: AppId,
+    skipped: &[String],
+) -> Result<SyncedLog, FetchError> {
+    // Nothing newer: keep what we had, if we had anything.
+    if state.size() > 0 {
+        let entries = read_mirror_entries(mirror, state.size()).unwrap_or_default();
+        return Ok(SyncedLog { state, entries });
+    }
+    Err(FetchError::Exhausted {
+        app,
+        what: "a valid checkpoint".into(),
+        details: peers.details(skipped),
+    })
+}
+
+fn checkpoint_size(note: &[u8]) -> Result<u64, String> {
+    let n = Note::parse(note).map_err(|e| e.to_string())?;
+    Ok(Checkpoint::parse(n.text()).map_err(|e| e.to_string())?.size)
+}
+
+async fn fetch_tiles(node: &Node, app: AppId, peer: PeerId, size: u64) -> Result<TileSet, String> {
+    let mut set = TileSet::new();
+    for id in tile::tiles_for_size(size) {
+        let bytes = ask(node, peer, Request::Tile(app, id.path())).await?;
+        set.insert(id, &bytes).map_err(|e| format!("{id}: {e}"))?;
+    }
+    Ok(set)
+}
+
+async fn fetch_entries(
+    node: &Node,
+    app: AppId,
+    peer: PeerId,
+    size: u64,
+    tiles: &TileSet,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    for id in tile::bundles_for_size(size) {
+        let bytes = ask(node, peer, Request::Tile(app, id.path())).await?;
+        let entries = tile::decode_bundle(id, &bytes).map_err(|e| format!("{id}: {e}"))?;
+        tiles
+            .check_bundle(id, &entries)
+            .map_err(|e| e.to_string())?;
+        out.extend(entries.into_iter().map(<[u8]>::to_vec));
+    }
+    Ok(out)
+}
+
+/// Writes the verified log as a tlog-tiles folder; the checkpoint goes last.
+fn mirror_log(
+    mirror: &Path,
+    tiles: &TileSet,
+    size: u64,
+    entries: &[Vec<u8>],
+    note: &[u8],
+) -> Result<(), FetchError> {
+    for id in tile::tiles_for_size(size) {
+        let data = tile::tile_data(tiles, id).map_err(|e| FetchError::Io(e.to_string()))?;
+        write_file(&mirror.join(id.path()), &data)?;
+    }
+    for id in tile::bundles_for_size(size) {
+        let first = id.first_entry() as usize;
+        let bundle = tile::encode_bundle(&entries[first..first + usize::from(id.width)])
+            .map_err(|e| FetchError::Io(e.to_string()))?;
+        write_file(&mirror.join(id.path()), &bundle)?;
+    }
+    write_file(&mirror.join("checkpoint"), note)
+}
+
+fn read_mirror_entries(mirror: &Path, size: u64) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for id in tile::bundles_for_size(size) {
+        let bytes = std::fs::read(mirror.join(id.path())).ok()?;
+        out.extend(
+            tile::decode_bundle(id, &bytes)
+                .ok()?
+                .into_iter()
+                .map(<[u8]>::to_vec),
+        );
+    }
+    Some(out)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
+    let io = |e: std::io::Error| FetchError::Io(format!("{}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(path);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f")
+    ));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Gets the manifest `record` names and every chunk `platform` needs.
+pub async fn fetch_release(
+    node: &Node,
+    app: AppId,
+    peers: &mut Peers,
+    record: &ReleaseRecord,
+    platform: &Platform,
+    store: &Store,
+    window: usize,
+) -> Result<VerifiedManifest, FetchError> {
+    let mut manifest = None;
+    for peer in peers.usable().to_vec() {
+        match ask(node, peer, Request::Manifest(record.manifest)).await {
+            Ok(bytes) => match Manifest::verify(&bytes, &record.manifest) {
+                Ok(m) => {
+                    store.put_manifest(&bytes)?;
+                    manifest = Some(m);
+                    break;
+                }
+                Err(e) => peers.drop_peer(peer, format!("manifest: {e}")),
+            },
+            Err(e) => {
+                let _ = e;
+            }
+        }
+    }
+    let manifest = manifest.ok_or_else(|| FetchError::Exhausted {
+        app,
+        what: "the release's manifest".into(),
+        details: peers.details(&[]),
+    })?;
+    let mut seen = HashSet::new();
+    let needed: Vec<ChunkRef> = manifest
+        .entries_for(platform)
+        .filter_map(|e| match &e.kind {
+            EntryKind::File { chunks, .. } => Some(chunks.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|c| seen.insert(c.id) && !store.has(&c.id))
+        .collect();
+    fetch_chunks(node, app, peers, needed, store, window).await?;
+    Ok(manifest)
+}
+
+/// Fetches `chunks` into `store` from the usable peers, at most `window` in
+/// flight per peer. Each chunk is verified before it is stored; a peer that
+/// sends a bad chunk is dropped; a chunk a peer lacks goes to another peer.
+pub async fn fetch_chunks(
+    node: &Node,
+    app: AppId,
+    peers: &mut Peers,
+    chunks: Vec<ChunkRef>,
+    store: &Store,
+    window: usize,
+) -> Result<u64, FetchError> {
+    let mut queue: VecDeque<ChunkRef> = chunks.into();
+    let mut tried: HashMap<ChunkId, HashSet<PeerId>> = HashMap::new();
+    let mut load: HashMap<PeerId, usize> = HashMap::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut fetched = 0u64;
+    loop {
+        // Hand out work: each chunk to the least loaded peer that has not failed it.
+        let mut waiting = VecDeque::new();
+        while let Some(chunk) = queue.pop_front() {
+            let failed = tried.entry(chunk.id).or_default();
+            if peers.usable().iter().all(|p| failed.contains(p)) {
+                return Err(FetchError::Exhausted {
+                    app,
+                    what: format!("chunk {}", chunk.id),
+                    details: peers.details(&[]),
+                });
+            }
+            let choice = peers
+                .usable()
+                .iter()
+                .filter(|p| !failed.contains(p) && load.get(p).copied().unwrap_or(0) < window)
+                .min_by_key(|p| load.get(p).copied().unwrap_or(0))
+                .copied();
+            match choice {
+                Some(peer) => {
+                    *load.entry(peer).or_default() += 1;
+                    let node = node.clone();
+                    in_flight.push(async move {
+                        (
+                            peer,
+                            chunk,
+                            ask(&node, peer, Request::Chunk(chunk.id)).await,
+                        )
+                    });
+                }
+                None => waiting.push_back(chunk),
+            }
+        }
+        queue = waiting;
+        let Some((peer, chunk, result)) = in_flight.next().await else {
+            if queue.is_empty() {
+                return Ok(fetched);
+            }
+            continue;
+        };
+        if let Some(l) = load.get_mut(&peer) {
+            *l = l.saturating_sub(1);
+        }
+        match result {
+            Ok(bytes) => match store.put_compressed(&chunk, &bytes) {
+                Ok(()) => {
+                    fetched += 1;
+                    *peers.served.entry(peer).or_default() += 1;
+                }
+                Err(StoreError::CorruptChunk { reason, .. }) => {
+                    peers.drop_peer(peer, format!("sent a bad chunk {}: {reason}", chunk.id));
+                    queue.push_back(chunk);
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => {
+                tried.entry(chunk.id).or_default().insert(peer);
+                queue.push_back(chunk);
+            }
+        }
+    }
+}

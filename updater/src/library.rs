@@ -1,0 +1,116 @@
+//! What a node serves: the apps it holds (each a tlog-tiles log folder) and its
+//! content store. Every installed copy is a library, so every installed copy
+//! seeds. Answers are plain bytes; the asking peer verifies them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use quince_protocol::limits::MAX_PATCH_BYTES;
+use quince_protocol::root::AppId;
+use quince_protocol::wire::{Request, Response, MAX_WIRE_RESPONSE_BYTES};
+use quince_store::Store;
+
+/// Anything that answers transfer requests (the [`Library`]; tests add hostile ones).
+pub trait Serve: Send + Sync + 'static {
+    /// Answers one request.
+    fn answer(&self, request: &Request) -> Response;
+}
+
+impl Serve for Library {
+    fn answer(&self, request: &Request) -> Response {
+        Library::answer(self, request)
+    }
+}
+
+/// The apps and content a node serves. Cheap to clone; shared with the node.
+#[derive(Debug, Clone)]
+pub struct Library {
+    inner: Arc<RwLock<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    logs: HashMap<AppId, PathBuf>,
+    store: Store,
+}
+
+impl Library {
+    /// A library serving content from `store`.
+    pub fn new(store: Store) -> Library {
+        Library {
+            inner: Arc::new(RwLock::new(Inner {
+                logs: HashMap::new(),
+                store,
+            })),
+        }
+    }
+
+    /// Serves `app` from the log folder `log`.
+    pub fn add_app(&self, app: AppId, log: PathBuf) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.logs.insert(app, log);
+        }
+    }
+
+    /// The apps served.
+    pub fn apps(&self) -> Vec<AppId> {
+        self.inner
+            .read()
+            .map(|i| i.logs.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Store {
+        match self.inner.read() {
+            Ok(i) => i.store.clone(),
+            Err(poisoned) => poisoned.into_inner().store.clone(),
+        }
+    }
+
+    /// Answers one request.
+    pub fn answer(&self, request: &Request) -> Response {
+        let Ok(inner) = self.inner.read() else {
+            return Response::Busy;
+        };
+        let file = |app: &AppId, rel: &str| -> Response {
+            match inner.logs.get(app) {
+                // `rel` is a fixed name or a path the wire decoder already parsed as a tile path.
+                Some(dir) => read_limited(&dir.join(rel)),
+                None => Response::NotFound,
+            }
+        };
+        let data = |r: Result<Vec<u8>, quince_store::StoreError>| match r {
+            Ok(bytes) => Response::Data(bytes),
+            Err(_) => Response::NotFound,
+        };
+        match request {
+            Request::Root(app) => file(app, "root"),
+            Request::Checkpoint(app) => file(app, "checkpoint"),
+            Request::Tile(app, path) => file(app, path),
+            Request::Manifest(hash) => data(inner.store.manifest(hash)),
+            Request::Deltas(hash) => match inner.store.deltas(hash) {
+                Ok(Some(bytes)) => Response::Data(bytes),
+                _ => Response::NotFound,
+            },
+            Request::Chunk(id) => data(inner.store.compressed(id)),
+            Request::Blob(id) => data(inner.store.blob(
+                id,
+                MAX_PATCH_BYTES.min(MAX_WIRE_RESPONSE_BYTES as u64) as usize,
+            )),
+        }
+    }
+}
+
+fn read_limited(path: &std::path::Path) -> Response {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() <= MAX_WIRE_RESPONSE_BYTES as u64 => {
+            match std::fs::read(path) {
+                Ok(bytes) => Response::Data(bytes),
+                Err(_) => Response::NotFound,
+            }
+        }
+        _ => Response::NotFound,
+    }
+}

@@ -1,0 +1,349 @@
+//! The libp2p node: TCP + noise + yamux, identify, ping, Kademlia (protocol
+//! name configurable, provider keys are SHA-256 multihashes) and the transfer
+//! protocol. It runs as a task; [`Node`] is the handle the rest of the client
+//! uses to ask peers for data, find providers and announce apps.
+//!
+//! Every request has a timeout; every message is size-capped by the codec.
+//! Incoming requests are answered from the node's [`Library`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    identify, identity, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+    SwarmBuilder,
+};
+use quince_protocol::root::AppId;
+use quince_protocol::wire::{Request, Response};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{TransferCodec, TRANSFER_PROTOCOL};
+use crate::library::Serve;
+
+/// The Kademlia protocol name Quince's own DHT uses.
+pub const DEFAULT_KAD_PROTOCOL: &str = "/quince/kad/1.0.0";
+
+/// How a node starts.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join the DHT through (each ending in `/p2p/<id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Kademlia protocol name (use `/ipfs/kad/1.0.0` to join the public DHT).
+    pub kad_protocol: String,
+    /// Timeout of one request to one peer.
+    pub request_timeout: Duration,
+    /// The node's identity; a new one if `None` (the updater persists it).
+    pub keypair: Option<identity::Keypair>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            listen: vec!["/ip4/0.0.0.0/tcp/0"
+                .parse()
+                .expect("a valid literal address")],
+            bootstrap: Vec::new(),
+            kad_protocol: DEFAULT_KAD_PROTOCOL.to_string(),
+            request_timeout: Duration::from_secs(30),
+            keypair: None,
+        }
+    }
+}
+
+/// Why a network operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetError {
+    /// The node could not start.
+    #[error("network setup: {0}")]
+    Setup(String),
+    /// The request to a peer failed (timeout, connection, protocol).
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// The node has stopped.
+    #[error("the network node has stopped")]
+    Stopped,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<MemoryStore>,
+    transfer: request_response::Behaviour<TransferCodec>,
+}
+
+enum Command {
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    Provide {
+        app: AppId,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Providers {
+        app: AppId,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    AddPeer {
+        addr: Multiaddr,
+    },
+    Addresses {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Shutdown,
+}
+
+/// A handle to a running node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Node {
+    /// Starts a node answering requests with `library`; returns once it listens.
+    pub async fn start(
+        config: NodeConfig,
+        library: std::sync::Arc<dyn Serve>,
+    ) -> Result<Node, NetError> {
+        let keypair = config
+            .keypair
+            .clone()
+            .unwrap_or_else(identity::Keypair::generate_ed25519);
+        let peer_id = keypair.public().to_peer_id();
+        let kad_protocol = StreamProtocol::try_from_owned(config.kad_protocol.clone())
+            .map_err(|e| NetError::Setup(format!("Kademlia protocol name: {e}")))?;
+        let timeout = config.request_timeout;
+        let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| NetError::Setup(e.to_string()))?
+            .with_behaviour(|key| {
+                let mut kad_config = kad::Config::new(kad_protocol);
+                kad_config.set_query_timeout(Duration::from_secs(30));
+                let mut kad =
+                    kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+                // Loopback and LAN tests have no AutoNAT yet: act as a DHT server.
+                kad.set_mode(Some(kad::Mode::Server));
+                Behaviour {
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        "/quince/id/1".into(),
+                        key.public(),
+                    )),
+                    ping: ping::Behaviour::default(),
+                    kad,
+                    transfer: request_response::Behaviour::new(
+                        [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
+                        request_response::Config::default()
+                            .with_request_timeout(timeout)
+                            .with_max_concurrent_streams(256),
+                    ),
+                }
+            })
+            .map_err(|e| NetError::Setup(e.to_string()))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        for addr in &config.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
+        }
+        // Wait until every listener has an address, so callers can share them.
+        let mut listening = 0;
+        while listening < config.listen.len() {
+            if let SwarmEvent::NewListenAddr { .. } = swarm.select_next_some().await {
+                listening += 1;
+            }
+        }
+        for addr in &config.bootstrap {
+            add_peer(&mut swarm, addr.clone());
+        }
+        if !config.bootstrap.is_empty() {
+            let _ = swarm.behaviour_mut().kad.bootstrap();
+        }
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(run(swarm, rx, library));
+        Ok(Node {
+            peer_id,
+            commands: tx,
+        })
+    }
+
+    /// The node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses it listens on, each with `/p2p/<id>`.
+    pub async fn addresses(&self) -> Vec<Multiaddr> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Addresses { reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Asks `peer` for something.
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Request {
+                peer,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Announces in the DHT that this node holds `app`.
+    pub async fn provide(&self, app: AppId) -> Result<(), NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Provide { app, reply })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Finds peers that announced `app`.
+    pub async fn providers(&self, app: AppId) -> Vec<PeerId> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Providers { app, reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Adds a known peer address (from a link, a config file, the last run).
+    pub async fn add_peer(&self, addr: Multiaddr) {
+        let _ = self.commands.send(Command::AddPeer { addr }).await;
+    }
+
+    /// Stops the node.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}
+
+fn add_peer(swarm: &mut Swarm<Behaviour>, addr: Multiaddr) {
+    if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+        swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        let _ = swarm.dial(addr);
+    }
+}
+
+async fn run(
+    mut swarm: Swarm<Behaviour>,
+    mut commands: mpsc::Receiver<Command>,
+    library: std::sync::Arc<dyn Serve>,
+) {
+    let mut requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>> =
+        HashMap::new();
+    let mut provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>> = HashMap::new();
+    let mut lookups: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)> =
+        HashMap::new();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None | Some(Command::Shutdown) => return,
+                Some(Command::Request { peer, request, reply }) => {
+                    let id = swarm.behaviour_mut().transfer.send_request(&peer, request);
+                    requests.insert(id, reply);
+                }
+                Some(Command::Provide { app, reply }) => {
+                    match swarm.behaviour_mut().kad.start_providing(RecordKey::new(&app.provider_key())) {
+                        Ok(id) => { provides.insert(id, reply); }
+                        Err(e) => { let _ = reply.send(Err(NetError::Setup(format!("provide: {e}")))); }
+                    }
+                }
+                Some(Command::Providers { app, reply }) => {
+                    let id = swarm.behaviour_mut().kad.get_providers(RecordKey::new(&app.provider_key()));
+                    lookups.insert(id, (Vec::new(), reply));
+                }
+                Some(Command::AddPeer { addr }) => add_peer(&mut swarm, addr),
+                Some(Command::Addresses { reply }) => {
+                    let me = *swarm.local_peer_id();
+                    let _ = reply.send(swarm.listeners().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(me))).collect());
+                }
+            },
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => match event {
+                    request_response::Event::Message { message, .. } => match message {
+                        request_response::Message::Request { request, channel, .. } => {
+                            let answer = library.answer(&request);
+                            let _ = swarm.behaviour_mut().transfer.send_response(channel, answer);
+                        }
+                        request_response::Message::Response { request_id, response } => {
+                            if let Some(reply) = requests.remove(&request_id) {
+                                let _ = reply.send(Ok(response));
+                            }
+                        }
+                    },
+                    request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
+                        if let Some(reply) = requests.remove(&request_id) {
+                            let _ = reply.send(Err(NetError::Request { peer, reason: error.to_string() }));
+                        }
+                    }
+                    _ => {}
+                },
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                    for addr in info.listen_addrs {
+                        swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => match result {
+                    QueryResult::StartProviding(r) => {
+                        if let Some(reply) = provides.remove(&id) {
+                            let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Setup(format!("provide: {e:?}"))));
+                        }
+                    }
+                    QueryResult::GetProviders(r) => {
+                        if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
+                            if let Some((found, _)) = lookups.get_mut(&id) {
+                                found.extend(providers);
+                            }
+                        }
+                        if step.last {
+                            if let Some((mut found, reply)) = lookups.remove(&id) {
+                                found.sort();
+                                found.dedup();
+                                let _ = reply.send(found);
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            },
+        }
+    }
+}

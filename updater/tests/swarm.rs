@@ -1,0 +1,317 @@
+//! Real libp2p nodes on loopback: a publisher, peers that fetch a release from
+//! each other through the DHT, a late joiner after the publisher has gone, and
+//! hostile peers that the honest ones route around.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quince_packager::build::{build, Source};
+use quince_packager::{release, LogDir};
+use quince_protocol::note::Note;
+use quince_protocol::record::Platform;
+use quince_protocol::root::AppId;
+use quince_protocol::wire::{Request, Response};
+use quince_store::Store;
+use quince_updater::fetch::{self, Peers};
+use quince_updater::{Library, Node, NodeConfig, Serve};
+
+struct Published {
+    app: AppId,
+    log: PathBuf,
+    store: PathBuf,
+    source: PathBuf,
+    key: ed25519_dalek::SigningKey,
+}
+
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Builds and publishes release `version` of a test app of about `mib` MiB.
+fn publish(dir: &Path, mib: usize, version: &str, seed: u64) -> Published {
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("Swarm app", 11);
+    let source = dir.join(format!("src-{version}"));
+    std::fs::create_dir_all(source.join("bin")).unwrap();
+    std::fs::write(source.join("bin/app"), noise(mib * 1024 * 1024, seed)).unwrap();
+    std::fs::write(source.join("README"), format!("release {version}\n")).unwrap();
+    let store_dir = dir.join("publisher-store");
+    let store = Store::open(&store_dir).unwrap();
+    let (manifest, _) = build(
+        &[Source {
+            dir: source.clone(),
+            platform: None,
+        }],
+        &store,
+        1,
+    )
+    .unwrap();
+    let log_dir = dir.join("publisher-log");
+    let log = if log_dir.join("root").exists() {
+        LogDir::open(&log_dir).unwrap()
+    } else {
+        LogDir::create(&log_dir, &root).unwrap()
+    };
+    let staged = release::stage(
+        &log,
+        &store,
+        &manifest,
+        version.parse().unwrap(),
+        &["any".parse().unwrap()],
+        0,
+        1,
+    )
+    .unwrap();
+    let mut note = Note::unsigned(&staged.pending.body).unwrap();
+    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
+    log.publish(&note.to_bytes()).unwrap();
+    Published {
+        app: root.app_id(),
+        log: log_dir,
+        store: store_dir,
+        source,
+        key,
+    }
+}
+
+fn loopback() -> NodeConfig {
+    NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        request_timeout: Duration::from_secs(10),
+        ..NodeConfig::default()
+    }
+}
+
+async fn start_node(library: Arc<dyn Serve>, bootstrap: Vec<libp2p::Multiaddr>) -> Node {
+    Node::start(
+        NodeConfig {
+            bootstrap,
+            ..loopback()
+        },
+        library,
+    )
+    .await
+    .unwrap()
+}
+
+/// A peer: its own store and log mirror, served by its own node.
+struct Peer {
+    node: Node,
+    library: Library,
+    dir: PathBuf,
+}
+
+async fn new_peer(dir: &Path, name: &str, bootstrap: Vec<libp2p::Multiaddr>) -> Peer {
+    let dir = dir.join(name);
+    let library = Library::new(Store::open(&dir.join("store")).unwrap());
+    let node = start_node(Arc::new(library.clone()), bootstrap).await;
+    Peer { node, library, dir }
+}
+
+/// Finds providers, syncs the log, fetches and unpacks the latest release,
+/// then serves the app too. Returns who served it.
+async fn install(peer: &Peer, app: AppId, expected_source: &Path) -> Peers {
+    let mut providers = Vec::new();
+    for _ in 0..20 {
+        providers = peer.node.providers(app).await;
+        if !providers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!providers.is_empty(), "no providers found");
+    let mut peers = Peers::new(providers);
+    let mirror = peer.dir.join("log");
+    let synced = fetch::sync_log(&peer.node, app, &mut peers, None, &mirror)
+        .await
+        .unwrap();
+    let platform = Platform::current();
+    let record = synced.latest_release(&platform).unwrap();
+    let store = peer.library.store();
+    let manifest = fetch::fetch_release(&peer.node, app, &mut peers, &record, &platform, &store, 8)
+        .await
+        .unwrap();
+    let out = peer.dir.join(format!("installed-{}", record.version));
+    quince_store::unpack(&manifest, &platform, &store, &out).unwrap();
+    assert_eq!(
+        std::fs::read(out.join("bin/app")).unwrap(),
+        std::fs::read(expected_source.join("bin/app")).unwrap()
+    );
+    peer.library.add_app(app, mirror);
+    peer.node.provide(app).await.unwrap();
+    peers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_nodes_spread_a_20_mib_release_and_a_late_joiner_needs_no_publisher() {
+    let t = tempfile::tempdir().unwrap();
+    let published = publish(t.path(), 20, "1.0.0", 42);
+    let lib = Library::new(Store::open(&published.store).unwrap());
+    lib.add_app(published.app, published.log.clone());
+    let publisher = start_node(Arc::new(lib), vec![]).await;
+    publisher.provide(published.app).await.unwrap();
+    let boot = publisher.addresses().await;
+
+    // First three peers, then seven more that also find the first three.
+    let mut peers = Vec::new();
+    for i in 0..3 {
+        let p = new_peer(t.path(), &format!("peer{i}"), boot.clone()).await;
+        install(&p, published.app, &published.source).await;
+        peers.push(p);
+    }
+    let mut wave = Vec::new();
+    for i in 3..10 {
+        wave.push(new_peer(t.path(), &format!("peer{i}"), boot.clone()).await);
+    }
+    let results = futures::future::join_all(
+        wave.iter()
+            .map(|p| install(p, published.app, &published.source)),
+    )
+    .await;
+    let from_publisher: u64 = results
+        .iter()
+        .map(|r| r.served().get(&publisher.peer_id()).copied().unwrap_or(0))
+        .sum();
+    let total: u64 = results
+        .iter()
+        .map(|r| r.served().values().sum::<u64>())
+        .sum();
+    assert!(total > 0);
+    assert!(from_publisher < total, "the second wave fetched from peers too, not only from the publisher ({from_publisher} of {total} chunks)");
+    peers.extend(wave);
+
+    // The publisher goes offline; a late joiner bootstraps from a peer.
+    publisher.shutdown().await;
+    let first_peer = peers[0].node.addresses().await;
+    let late = new_peer(t.path(), "late", first_peer).await;
+    let used = install(&late, published.app, &published.source).await;
+    assert_eq!(
+        used.served().get(&publisher.peer_id()),
+        None,
+        "the publisher is offline"
+    );
+    assert!(
+        used.served().values().sum::<u64>() > 0,
+        "the late joiner fetched from peers"
+    );
+    assert_eq!(peers.len(), 10);
+}
+
+/// A hostile peer that serves flipped chunks, an old checkpoint, or too much.
+struct Hostile {
+    honest: Library,
+    mode: &'static str,
+    old_checkpoint: Vec<u8>,
+}
+
+impl Serve for Hostile {
+    fn answer(&self, request: &Request) -> Response {
+        match (self.mode, request, self.honest.answer(request)) {
+            ("tamper", Request::Chunk(_), Response::Data(mut bytes)) => {
+                let n = bytes.len();
+                bytes[n / 2] ^= 0x55;
+                Response::Data(bytes)
+            }
+            ("stale", Request::Checkpoint(_), _) => Response::Data(self.old_checkpoint.clone()),
+            ("endless", Request::Chunk(_), _) => Response::Data(vec![0u8; 65 * 1024 * 1024]),
+            (_, _, honest) => honest,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let v1 = publish(t.path(), 3, "1.0.0", 7);
+    let old_checkpoint = std::fs::read(v1.log.join("checkpoint")).unwrap();
+    let v2 = publish(t.path(), 3, "1.1.0", 8);
+    let _ = &v1.key;
+
+    let honest = Library::new(Store::open(&v2.store).unwrap());
+    honest.add_app(v2.app, v2.log.clone());
+    let honest_node = start_node(Arc::new(honest.clone()), vec![]).await;
+    let boot = honest_node.addresses().await;
+    let mut hostile_ids = Vec::new();
+    let mut hostile_nodes = Vec::new();
+    for mode in ["tamper", "stale", "endless"] {
+        let n = start_node(
+            Arc::new(Hostile {
+                honest: honest.clone(),
+                mode,
+                old_checkpoint: old_checkpoint.clone(),
+            }),
+            boot.clone(),
+        )
+        .await;
+        hostile_ids.push((mode, n.peer_id()));
+        hostile_nodes.push(n);
+    }
+    let client = new_peer(t.path(), "client", boot.clone()).await;
+    for n in &hostile_nodes {
+        for a in n.addresses().await {
+            client.node.add_peer(a).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut peers = Peers::new(
+        hostile_ids
+            .iter()
+            .map(|(_, id)| *id)
+            .chain([honest_node.peer_id()]),
+    );
+    let synced = fetch::sync_log(
+        &client.node,
+        v2.app,
+        &mut peers,
+        None,
+        &client.dir.join("log"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        synced.state.size(),
+        2,
+        "the newest checkpoint wins over the stale one"
+    );
+    let platform = Platform::current();
+    let record = synced.latest_release(&platform).unwrap();
+    assert_eq!(record.version.to_string(), "1.1.0");
+    let store = client.library.store();
+    let manifest = fetch::fetch_release(
+        &client.node,
+        v2.app,
+        &mut peers,
+        &record,
+        &platform,
+        &store,
+        4,
+    )
+    .await
+    .unwrap();
+    let out = client.dir.join("installed");
+    quince_store::unpack(&manifest, &platform, &store, &out).unwrap();
+    assert_eq!(
+        std::fs::read(out.join("bin/app")).unwrap(),
+        std::fs::read(v2.source.join("bin/app")).unwrap()
+    );
+    let tamperer = hostile_ids.iter().find(|(m, _)| *m == "tamper").unwrap().1;
+    assert!(
+        peers
+            .dropped()
+            .get(&tamperer)
+            .is_some_and(|why| why.contains("bad chunk")),
+        "{:?}",
+        peers.dropped()
+    );
+    assert!(!peers.usable().contains(&tamperer));
+}
