@@ -147,14 +147,30 @@ impl SyncedLog {
 }
 
 async fn ask(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, String> {
+    ask_raw(node, peer, request).await.map_err(|e| match e {
+        Asked::Busy => "busy".to_string(),
+        Asked::Failed(why) => why,
+    })
+}
+
+/// Why a peer gave no data: busy (ask again later) or anything else.
+enum Asked {
+    Busy,
+    Failed(String),
+}
+
+async fn ask_raw(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, Asked> {
     match node.request(peer, request).await {
         Ok(Response::Data(bytes)) => Ok(bytes),
-        Ok(Response::NotFound) => Err("does not have it".into()),
-        Ok(Response::Busy) => Err("busy".into()),
-        Err(NetError::Request { reason, .. }) => Err(reason),
-        Err(e) => Err(e.to_string()),
+        Ok(Response::NotFound) => Err(Asked::Failed("does not have it".into())),
+        Ok(Response::Busy) => Err(Asked::Busy),
+        Err(NetError::Request { reason, .. }) => Err(Asked::Failed(reason)),
+        Err(e) => Err(Asked::Failed(e.to_string())),
     }
 }
+
+/// How many times one chunk may meet a busy peer before that peer counts as failing it.
+const BUSY_RETRIES: u32 = 200;
 
 /// Brings the trusted state of `app` up to the newest checkpoint any peer can
 /// prove, and mirrors the verified log into `mirror` (a tlog-tiles folder).
@@ -441,6 +457,7 @@ pub async fn fetch_chunks(
     let mut queue: VecDeque<ChunkRef> = chunks.into();
     let mut tried: HashMap<ChunkId, HashSet<PeerId>> = HashMap::new();
     let mut load: HashMap<PeerId, usize> = HashMap::new();
+    let mut busy: HashMap<(ChunkId, PeerId), u32> = HashMap::new();
     let mut in_flight = FuturesUnordered::new();
     let mut fetched = 0u64;
     loop {
@@ -466,11 +483,12 @@ pub async fn fetch_chunks(
                     *load.entry(peer).or_default() += 1;
                     let node = node.clone();
                     in_flight.push(async move {
-                        (
-                            peer,
-                            chunk,
-                            ask(&node, peer, Request::Chunk(chunk.id)).await,
-                        )
+                        let result = ask_raw(&node, peer, Request::Chunk(chunk.id)).await;
+                        if matches!(result, Err(Asked::Busy)) {
+                            // Back off before this chunk is handed out again.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        (peer, chunk, result)
                     });
                 }
                 None => waiting.push_back(chunk),
@@ -498,7 +516,15 @@ pub async fn fetch_chunks(
                 }
                 Err(e) => return Err(e.into()),
             },
-            Err(_) => {
+            Err(Asked::Busy) => {
+                let n = busy.entry((chunk.id, peer)).or_default();
+                *n += 1;
+                if *n > BUSY_RETRIES {
+                    tried.entry(chunk.id).or_default().insert(peer);
+                }
+                queue.push_back(chunk);
+            }
+            Err(Asked::Failed(_)) => {
                 tried.entry(chunk.id).or_default().insert(peer);
                 queue.push_back(chunk);
             }

@@ -38,8 +38,12 @@ pub struct NodeConfig {
     pub kad_protocol: String,
     /// Timeout of one request to one peer.
     pub request_timeout: Duration,
-    /// The node's identity; a new one if `None` (the updater persists it).
+    /// The node's identity; a new one if `None` (see [`load_or_create_identity`]).
     pub keypair: Option<identity::Keypair>,
+    /// Most chunk and patch bytes per second this node uploads (answers `Busy` beyond it).
+    pub upload_rate: Option<u64>,
+    /// Most distinct peers served chunks in any 10-second window.
+    pub max_peers: Option<usize>,
 }
 
 impl Default for NodeConfig {
@@ -52,7 +56,82 @@ impl Default for NodeConfig {
             kad_protocol: DEFAULT_KAD_PROTOCOL.to_string(),
             request_timeout: Duration::from_secs(30),
             keypair: None,
+            upload_rate: None,
+            max_peers: None,
         }
+    }
+}
+
+/// The node identity stored at `path` (protobuf-encoded, mode 0600), created on
+/// first use, so that a node keeps its peer id across restarts.
+pub fn load_or_create_identity(path: &std::path::Path) -> Result<identity::Keypair, NetError> {
+    let setup = |e: String| NetError::Setup(format!("{}: {e}", path.display()));
+    if let Ok(bytes) = std::fs::read(path) {
+        return identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| setup(e.to_string()));
+    }
+    let key = identity::Keypair::generate_ed25519();
+    let bytes = key
+        .to_protobuf_encoding()
+        .map_err(|e| setup(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| setup(e.to_string()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).map_err(|e| setup(e.to_string()))?;
+    std::io::Write::write_all(&mut f, &bytes).map_err(|e| setup(e.to_string()))?;
+    f.sync_all().map_err(|e| setup(e.to_string()))?;
+    Ok(key)
+}
+
+/// Upload limits: a token bucket for bytes and a window of distinct peers.
+struct Limits {
+    rate: Option<u64>,
+    tokens: f64,
+    last: std::time::Instant,
+    max_peers: Option<usize>,
+    recent: HashMap<PeerId, std::time::Instant>,
+}
+
+impl Limits {
+    fn new(rate: Option<u64>, max_peers: Option<usize>) -> Limits {
+        Limits {
+            rate,
+            tokens: rate.unwrap_or(0) as f64,
+            last: std::time::Instant::now(),
+            max_peers,
+            recent: HashMap::new(),
+        }
+    }
+
+    /// May `peer` be sent `bytes` now?
+    fn admit(&mut self, peer: PeerId, bytes: usize) -> bool {
+        let now = std::time::Instant::now();
+        if let Some(max) = self.max_peers {
+            self.recent
+                .retain(|_, t| now.duration_since(*t) < Duration::from_secs(10));
+            if !self.recent.contains_key(&peer) && self.recent.len() >= max {
+                return false;
+            }
+        }
+        if let Some(rate) = self.rate {
+            self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate as f64)
+                .min(rate as f64 * 2.0);
+            self.last = now;
+            // A message larger than one second of budget is allowed when the bucket is full.
+            let cost = (bytes as f64).min(rate as f64 * 2.0);
+            if self.tokens < cost {
+                return false;
+            }
+            self.tokens -= cost;
+        }
+        self.recent.insert(peer, now);
+        true
     }
 }
 
@@ -179,7 +258,12 @@ impl Node {
             let _ = swarm.behaviour_mut().kad.bootstrap();
         }
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(run(swarm, rx, library));
+        tokio::spawn(run(
+            swarm,
+            rx,
+            library,
+            Limits::new(config.upload_rate, config.max_peers),
+        ));
         Ok(Node {
             peer_id,
             commands: tx,
@@ -265,6 +349,7 @@ async fn run(
     mut swarm: Swarm<Behaviour>,
     mut commands: mpsc::Receiver<Command>,
     library: std::sync::Arc<dyn Serve>,
+    mut limits: Limits,
 ) {
     let mut requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>> =
         HashMap::new();
@@ -297,9 +382,17 @@ async fn run(
             },
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => match event {
-                    request_response::Event::Message { message, .. } => match message {
+                    request_response::Event::Message { message, peer, .. } => match message {
                         request_response::Message::Request { request, channel, .. } => {
-                            let answer = library.answer(&request);
+                            let mut answer = library.answer(&request);
+                            // Limits apply to bulk data; the log and manifests are small
+                            // and needed first, so they are always answered.
+                            let bulk = matches!(request, Request::Chunk(_) | Request::Blob(_));
+                            if let (true, Response::Data(bytes)) = (bulk, &answer) {
+                                if !limits.admit(peer, bytes.len()) {
+                                    answer = Response::Busy;
+                                }
+                            }
                             let _ = swarm.behaviour_mut().transfer.send_response(channel, answer);
                         }
                         request_response::Message::Response { request_id, response } => {

@@ -315,3 +315,37 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     );
     assert!(!peers.usable().contains(&tamperer));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_with_upload_limits_still_serves_everyone_in_turn() {
+    let t = tempfile::tempdir().unwrap();
+    let p = publish(t.path(), 3, "1.0.0", 99);
+    let lib = Library::new(Store::open(&p.store).unwrap());
+    lib.add_app(p.app, p.log.clone());
+    let config = NodeConfig {
+        upload_rate: Some(2 * 1024 * 1024),
+        max_peers: Some(1),
+        ..loopback()
+    };
+    let seeder = Node::start(config, Arc::new(lib)).await.unwrap();
+    seeder.provide(p.app).await.unwrap();
+    let boot = seeder.addresses().await;
+    let a = new_peer(t.path(), "a", boot.clone()).await;
+    let b = new_peer(t.path(), "b", boot.clone()).await;
+    let (ra, rb) = tokio::join!(install(&a, p.app, &p.source), install(&b, p.app, &p.source));
+    assert!(ra.served().values().sum::<u64>() > 0 && rb.served().values().sum::<u64>() > 0);
+}
+
+#[test]
+fn a_node_keeps_its_identity_across_restarts() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("node/identity.key");
+    let first = quince_updater::load_or_create_identity(&path).unwrap();
+    let again = quince_updater::load_or_create_identity(&path).unwrap();
+    assert_eq!(first.public().to_peer_id(), again.public().to_peer_id());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
