@@ -11,8 +11,10 @@ use crate::limits::MAX_TILE_PATH_BYTES;
 use crate::manifest::ChunkId;
 use crate::root::AppId;
 
-/// Largest request on the wire.
-pub const MAX_WIRE_REQUEST_BYTES: usize = 1024;
+/// Largest request on the wire (an announcement carries a signed checkpoint).
+pub const MAX_WIRE_REQUEST_BYTES: usize = 16 * 1024;
+/// Largest checkpoint note in an announcement.
+pub const MAX_ANNOUNCED_NOTE_BYTES: usize = 8 * 1024;
 /// Largest response on the wire (a manifest of many thousand files fits).
 pub const MAX_WIRE_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -33,6 +35,9 @@ pub enum Request {
     Chunk(ChunkId),
     /// A patch, by BLAKE3 address.
     Blob(ChunkId),
+    /// A push: "here is a new checkpoint of this app". Answered `NotFound`
+    /// (nothing to return); the receiver verifies it before acting on it.
+    Announce(AppId, Vec<u8>),
 }
 
 /// A peer's answer.
@@ -78,6 +83,11 @@ impl Encode for Request {
                 out.push(6);
                 out.extend_from_slice(&id.0);
             }
+            Request::Announce(app, note) => {
+                out.push(7);
+                out.extend_from_slice(&app.0);
+                codec::put_bytes_u16(out, note);
+            }
         }
     }
 }
@@ -100,6 +110,11 @@ impl Decode for Request {
             4 => Request::Deltas(Hash(r.array("manifest hash")?)),
             5 => Request::Chunk(ChunkId(r.array("chunk id")?)),
             6 => Request::Blob(ChunkId(r.array("blob id")?)),
+            7 => Request::Announce(
+                AppId(r.array("app id")?),
+                r.bytes_u16(MAX_ANNOUNCED_NOTE_BYTES, "announced note")?
+                    .to_vec(),
+            ),
             other => return Err(DecodeError::invalid("request kind", format!("{other}"))),
         })
     }
@@ -150,6 +165,7 @@ mod tests {
             Request::Deltas(Hash([1; 32])),
             Request::Chunk(ChunkId([2; 32])),
             Request::Blob(ChunkId([2; 32])),
+            Request::Announce(app, b"note".to_vec()),
         ] {
             assert_eq!(Request::from_bytes(&req.to_bytes()).unwrap(), req);
         }

@@ -11,4 +11,4 @@ pub mod library;
 pub mod node;
 
 pub use library::{Library, Serve};
-pub use node::{load_or_create_identity, NetError, Node, NodeConfig};
+pub use node::{load_or_create_identity, Announcement, NetError, Node, NodeConfig};

@@ -99,6 +99,8 @@ impl Library {
                 id,
                 MAX_PATCH_BYTES.min(MAX_WIRE_RESPONSE_BYTES as u64) as usize,
             )),
+            // Announcements go to the node's subscribers; nothing to send back.
+            Request::Announce(..) => Response::NotFound,
         }
     }
 }

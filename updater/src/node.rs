@@ -162,6 +162,17 @@ struct Behaviour {
     transfer: request_response::Behaviour<TransferCodec>,
 }
 
+/// A checkpoint a peer pushed to us (not verified yet).
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    /// Who pushed it.
+    pub peer: PeerId,
+    /// For which app.
+    pub app: AppId,
+    /// The signed checkpoint note.
+    pub note: Vec<u8>,
+}
+
 enum Command {
     Request {
         peer: PeerId,
@@ -179,6 +190,10 @@ enum Command {
     AddPeer {
         addr: Multiaddr,
     },
+    Announce {
+        app: AppId,
+        note: Vec<u8>,
+    },
     Addresses {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
@@ -190,6 +205,7 @@ enum Command {
 pub struct Node {
     peer_id: PeerId,
     commands: mpsc::Sender<Command>,
+    announcements: tokio::sync::broadcast::Sender<Announcement>,
 }
 
 impl Node {
@@ -258,15 +274,19 @@ impl Node {
             let _ = swarm.behaviour_mut().kad.bootstrap();
         }
         let (tx, rx) = mpsc::channel(256);
+        let (announcements, _) = tokio::sync::broadcast::channel(64);
+        let pushes = announcements.clone();
         tokio::spawn(run(
             swarm,
             rx,
             library,
             Limits::new(config.upload_rate, config.max_peers),
+            pushes,
         ));
         Ok(Node {
             peer_id,
             commands: tx,
+            announcements,
         })
     }
 
@@ -332,6 +352,17 @@ impl Node {
         let _ = self.commands.send(Command::AddPeer { addr }).await;
     }
 
+    /// Pushes a new checkpoint of `app` to every connected peer. Call it only
+    /// with a checkpoint this node verified (so junk is never amplified).
+    pub async fn announce(&self, app: AppId, note: Vec<u8>) {
+        let _ = self.commands.send(Command::Announce { app, note }).await;
+    }
+
+    /// Checkpoints that peers push to this node, as they arrive.
+    pub fn announcements(&self) -> tokio::sync::broadcast::Receiver<Announcement> {
+        self.announcements.subscribe()
+    }
+
     /// Stops the node.
     pub async fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown).await;
@@ -350,6 +381,7 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     library: std::sync::Arc<dyn Serve>,
     mut limits: Limits,
+    pushes: tokio::sync::broadcast::Sender<Announcement>,
 ) {
     let mut requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>> =
         HashMap::new();
@@ -375,6 +407,12 @@ async fn run(
                     lookups.insert(id, (Vec::new(), reply));
                 }
                 Some(Command::AddPeer { addr }) => add_peer(&mut swarm, addr),
+                Some(Command::Announce { app, note }) => {
+                    let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+                    for peer in peers {
+                        let _ = swarm.behaviour_mut().transfer.send_request(&peer, Request::Announce(app, note.clone()));
+                    }
+                }
                 Some(Command::Addresses { reply }) => {
                     let me = *swarm.local_peer_id();
                     let _ = reply.send(swarm.listeners().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(me))).collect());
@@ -383,6 +421,10 @@ async fn run(
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => match event {
                     request_response::Event::Message { message, peer, .. } => match message {
+                        request_response::Message::Request { request: Request::Announce(app, note), channel, .. } => {
+                            let _ = pushes.send(Announcement { peer, app, note });
+                            let _ = swarm.behaviour_mut().transfer.send_response(channel, Response::NotFound);
+                        }
                         request_response::Message::Request { request, channel, .. } => {
                             let mut answer = library.answer(&request);
                             // Limits apply to bulk data; the log and manifests are small

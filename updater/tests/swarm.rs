@@ -121,6 +121,14 @@ async fn new_peer(dir: &Path, name: &str, bootstrap: Vec<libp2p::Multiaddr>) -> 
 /// Finds providers, syncs the log, fetches and unpacks the latest release,
 /// then serves the app too. Returns who served it.
 async fn install(peer: &Peer, app: AppId, expected_source: &Path) -> Peers {
+    install_with_state(peer, app, expected_source).await.0
+}
+
+async fn install_with_state(
+    peer: &Peer,
+    app: AppId,
+    expected_source: &Path,
+) -> (Peers, quince_protocol::state::TrustedState) {
     let mut providers = Vec::new();
     for _ in 0..20 {
         providers = peer.node.providers(app).await;
@@ -149,7 +157,7 @@ async fn install(peer: &Peer, app: AppId, expected_source: &Path) -> Peers {
     );
     peer.library.add_app(app, mirror);
     peer.node.provide(app).await.unwrap();
-    peers
+    (peers, synced.state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,4 +356,58 @@ fn a_node_keeps_its_identity_across_restarts() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_release_is_pushed_to_peers_without_polling() {
+    let t = tempfile::tempdir().unwrap();
+    let v1 = publish(t.path(), 1, "1.0.0", 5);
+    let lib = Library::new(Store::open(&v1.store).unwrap());
+    lib.add_app(v1.app, v1.log.clone());
+    let publisher = start_node(Arc::new(lib), vec![]).await;
+    publisher.provide(v1.app).await.unwrap();
+    let boot = publisher.addresses().await;
+    let mut peers = Vec::new();
+    for i in 0..3 {
+        let p = new_peer(t.path(), &format!("p{i}"), boot.clone()).await;
+        let (_, state) = install_with_state(&p, v1.app, &v1.source).await;
+        let rx = p.node.announcements();
+        peers.push((p, state, rx));
+    }
+    let v2 = publish(t.path(), 1, "1.1.0", 6);
+    let note = std::fs::read(v2.log.join("checkpoint")).unwrap();
+    publisher.announce(v2.app, note).await;
+    let platform = Platform::current();
+    for (p, state, rx) in &mut peers {
+        let pushed = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("no push within 10 s")
+            .unwrap();
+        assert_eq!(pushed.app, v2.app);
+        assert_eq!(pushed.peer, publisher.peer_id());
+        // The push only says where to look; the peer verifies by syncing.
+        let mut from = Peers::new([pushed.peer]);
+        let synced = fetch::sync_log(
+            &p.node,
+            v2.app,
+            &mut from,
+            Some(state.clone()),
+            &p.dir.join("log"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            synced
+                .latest_release(&platform)
+                .unwrap()
+                .version
+                .to_string(),
+            "1.1.0"
+        );
+        // A forged push changes nothing.
+        let mut forged = pushed.note.clone();
+        let at = forged.len() - 10;
+        forged[at] ^= 1;
+        assert!(synced.state.advance(&forged, &[]).is_err());
+    }
 }
