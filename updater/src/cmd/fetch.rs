@@ -1,0 +1,129 @@
+//! `quince fetch`: one app's newest release from peers, verified and unpacked.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
+use quince_protocol::record::Platform;
+use quince_protocol::root::AppId;
+use quince_store::Store;
+use quince_updater::fetch::{self, Peers};
+use quince_updater::{Library, Node};
+
+use super::NetArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    net: NetArgs,
+    /// The app id (64 hex digits).
+    #[arg(long)]
+    app: String,
+    /// A peer known to hold the app, ending in /p2p/<id> (repeat).
+    #[arg(long)]
+    peer: Vec<String>,
+    /// The content store to fill.
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// Where to keep the verified copy of the app's log.
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    /// A new folder to unpack the release into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Platform to fetch (default: this machine's).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Chunk requests in flight per peer.
+    #[arg(long, default_value_t = 8)]
+    window: usize,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let app: AppId = args.app.parse()?;
+    let platform = match &args.platform {
+        Some(p) => p.parse()?,
+        None => Platform::current(),
+    };
+    let store = Store::open(&args.store)?;
+    let library = Library::new(store.clone());
+    let mut config = args.net.config()?;
+    let direct: Vec<Multiaddr> = args
+        .peer
+        .iter()
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    config.bootstrap.extend(direct.iter().cloned());
+    let node = Node::start(config, Arc::new(library)).await?;
+    let mut providers: Vec<libp2p::PeerId> = direct
+        .iter()
+        .filter_map(|a| match a.iter().last() {
+            Some(Protocol::P2p(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    for _ in 0..10 {
+        providers.extend(node.providers(app).await);
+        if !providers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if providers.is_empty() {
+        bail!("no peer holds app {app}: give --peer or --bootstrap addresses");
+    }
+    eprintln!("{} peer(s) hold app {app}", providers.len());
+    let mut peers = Peers::new(providers);
+    let synced = fetch::sync_log(&node, app, &mut peers, None, &args.log).await?;
+    let Some(record) = synced.latest_release(&platform) else {
+        bail!("app {app} has no release for {platform}");
+    };
+    eprintln!(
+        "log verified at size {}; release {} ({} bytes)",
+        synced.state.size(),
+        record.version,
+        record.size
+    );
+    let manifest = fetch::fetch_release(
+        &node,
+        app,
+        &mut peers,
+        &record,
+        &platform,
+        &store,
+        args.window,
+    )
+    .await?;
+    let stats = quince_store::unpack(&manifest, &platform, &store, &args.out)?;
+    node.shutdown().await;
+    if args.json {
+        let served: serde_json::Map<String, serde_json::Value> = peers
+            .served()
+            .iter()
+            .map(|(p, n)| (p.to_string(), (*n).into()))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"app": app.to_string(), "version": record.version.to_string(), "files": stats.files, "bytes": stats.bytes, "chunks_from": served})
+        );
+    } else {
+        println!(
+            "fetched and verified {} {} ({} files, {} bytes) into {}",
+            app,
+            record.version,
+            stats.files,
+            stats.bytes,
+            args.out.display()
+        );
+        for (p, why) in peers.dropped() {
+            println!("dropped peer {p}: {why}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! `quince seed` and `quince fetch` as separate processes on loopback.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
+
+use std::io::BufRead as _;
+use std::process::{Command, Stdio};
+
+use quince_packager::build::{build, Source};
+use quince_packager::{release, LogDir};
+use quince_protocol::note::Note;
+use quince_store::Store;
+
+#[test]
+fn one_process_seeds_and_another_fetches_and_verifies() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("CLI net", 21);
+    std::fs::create_dir_all(w.join("src/bin")).unwrap();
+    std::fs::write(w.join("src/bin/tool"), vec![7u8; 700_000]).unwrap();
+    let store = Store::open(&w.join("store")).unwrap();
+    let (manifest, _) = build(
+        &[Source {
+            dir: w.join("src"),
+            platform: None,
+        }],
+        &store,
+        1,
+    )
+    .unwrap();
+    let log = LogDir::create(&w.join("log"), &root).unwrap();
+    let staged = release::stage(
+        &log,
+        &store,
+        &manifest,
+        "2.0.0".parse().unwrap(),
+        &["any".parse().unwrap()],
+        0,
+        1,
+    )
+    .unwrap();
+    let mut note = Note::unsigned(&staged.pending.body).unwrap();
+    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
+    log.publish(&note.to_bytes()).unwrap();
+
+    let mut seeder = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .current_dir(w)
+        .args([
+            "seed",
+            "--log",
+            "log",
+            "--store",
+            "store",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(seeder.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("seeder exited").unwrap();
+        if let Some(a) = line.strip_prefix("listening on ") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let app = root.app_id().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .current_dir(w)
+        .args([
+            "fetch",
+            "--app",
+            &app,
+            "--peer",
+            &addr,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .args([
+            "--store",
+            "client-store",
+            "--log",
+            "client-log",
+            "--out",
+            "installed",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["version"], "2.0.0");
+    assert_eq!(
+        std::fs::read(w.join("installed/bin/tool")).unwrap(),
+        vec![7u8; 700_000]
+    );
+    // The client kept a verified copy of the log it can serve in turn.
+    LogDir::open(&w.join("client-log"))
+        .unwrap()
+        .verify()
+        .unwrap();
+
+    // Fetching an app nobody holds fails with a clear message.
+    let other = "00".repeat(32);
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .current_dir(w)
+        .args([
+            "fetch",
+            "--app",
+            &other,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--out",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no peer holds app"));
+}
