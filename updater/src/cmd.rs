@@ -19,7 +19,7 @@ pub struct NetArgs {
     /// Address to listen on (repeat for several).
     #[arg(long, default_value = "/ip4/0.0.0.0/tcp/0")]
     listen: Vec<String>,
-    /// A peer to join the DHT through, ending in /p2p/<id> (repeat).
+    /// A peer to join the DHT through, ending in /p2p/PEER_ID (repeat).
     #[arg(long)]
     bootstrap: Vec<String>,
     /// File holding this node's identity (created on first use).

@@ -4,7 +4,7 @@
 //! uses to ask peers for data, find providers and announce apps.
 //!
 //! Every request has a timeout; every message is size-capped by the codec.
-//! Incoming requests are answered from the node's [`Library`].
+//! Incoming requests are answered from the node's [`Library`](crate::Library).
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -22,7 +22,7 @@ pub struct Args {
     /// The app id (64 hex digits).
     #[arg(long)]
     app: String,
-    /// A peer known to hold the app, ending in /p2p/<id> (repeat).
+    /// A peer known to hold the app, ending in /p2p/PEER_ID (repeat).
     #[arg(long)]
     peer: Vec<String>,
     /// The content store to fill.
