@@ -13,13 +13,12 @@ use futures::StreamExt as _;
 use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    identify, identity, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
-    SwarmBuilder,
-};
+use libp2p::{identify, identity, noise, ping, tcp, yamux, StreamProtocol, Swarm, SwarmBuilder};
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
+
+pub use libp2p::{Multiaddr, PeerId};
 
 use crate::codec::{TransferCodec, TRANSFER_PROTOCOL};
 use crate::library::Serve;
