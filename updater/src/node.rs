@@ -99,9 +99,11 @@ struct Limits {
 
 impl Limits {
     fn new(rate: Option<u64>, max_peers: Option<usize>) -> Limits {
+        // The bucket holds at most one second of budget, so a limited node
+        // never sends much faster than its rate, even in a burst.
         Limits {
             rate,
-            tokens: rate.unwrap_or(0) as f64,
+            tokens: 0.0,
             last: std::time::Instant::now(),
             max_peers,
             recent: HashMap::new(),
@@ -120,10 +122,10 @@ impl Limits {
         }
         if let Some(rate) = self.rate {
             self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate as f64)
-                .min(rate as f64 * 2.0);
+                .min(rate as f64);
             self.last = now;
-            // A message larger than one second of budget is allowed when the bucket is full.
-            let cost = (bytes as f64).min(rate as f64 * 2.0);
+            // A message larger than one second of budget goes when the bucket is full.
+            let cost = (bytes as f64).min(rate as f64);
             if self.tokens < cost {
                 return false;
             }

@@ -1,0 +1,125 @@
+//! Benchmark helper (not a test): builds a release of one random file of
+//! `--mib` MiB, serves it from `--seeders` nodes on loopback (each optionally
+//! limited to `--rate` bytes/s), fetches it with a fresh node, verifies and
+//! unpacks it, and prints the seconds the fetch took. `bench/network.sh` runs
+//! it next to its baselines.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quince_packager::build::{build, Source};
+use quince_packager::{release, LogDir};
+use quince_protocol::note::Note;
+use quince_protocol::record::Platform;
+use quince_store::Store;
+use quince_updater::fetch::{self, Peers};
+use quince_updater::{Library, Node, NodeConfig};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn config(rate: Option<u64>, bootstrap: Vec<quince_updater::node::Multiaddr>) -> NodeConfig {
+    NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("literal")],
+        bootstrap,
+        request_timeout: Duration::from_secs(60),
+        upload_rate: rate,
+        ..NodeConfig::default()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mib = arg("--mib", 100) as usize;
+    let seeders = arg("--seeders", 1) as usize;
+    let rate = Some(arg("--rate", 0)).filter(|r| *r > 0);
+    let window = arg("--window", 16) as usize;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    let file = std::env::args().skip_while(|a| a != "--file").nth(1);
+    match file {
+        Some(path) => {
+            std::fs::copy(path, src.join("payload")).expect("copy payload");
+        }
+        None => {
+            let mut x = 0x1234_5678_9abc_def1u64;
+            let data: Vec<u8> = (0..mib * 1024 * 1024)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 24) as u8
+                })
+                .collect();
+            std::fs::write(src.join("payload"), data).expect("payload");
+        }
+    }
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("Bench", 5);
+    let app = root.app_id();
+    let mut seeder_nodes = Vec::new();
+    let mut boot = Vec::new();
+    for i in 0..seeders {
+        let sdir = dir.path().join(format!("seeder{i}"));
+        let store = Store::open(&sdir.join("store")).expect("store");
+        let (manifest, _) = build(
+            &[Source {
+                dir: src.clone(),
+                platform: None,
+            }],
+            &store,
+            1,
+        )
+        .expect("build");
+        let log = LogDir::create(&sdir.join("log"), &root).expect("log");
+        let staged = release::stage(
+            &log,
+            &store,
+            &manifest,
+            "1.0.0".parse().expect("v"),
+            &["any".parse().expect("p")],
+            0,
+            1,
+        )
+        .expect("stage");
+        let mut note = Note::unsigned(&staged.pending.body).expect("note");
+        note.sign_ed25519(&app.origin(), &key).expect("sign");
+        log.publish(&note.to_bytes()).expect("publish");
+        let lib = Library::new(store);
+        lib.add_app(app, sdir.join("log"));
+        let node = Node::start(config(rate, boot.clone()), Arc::new(lib))
+            .await
+            .expect("seeder");
+        boot.extend(node.addresses().await);
+        seeder_nodes.push(node);
+    }
+    let cdir = dir.path().join("client");
+    let store = Store::open(&cdir.join("store")).expect("store");
+    let client = Node::start(
+        config(None, boot.clone()),
+        Arc::new(Library::new(store.clone())),
+    )
+    .await
+    .expect("client");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let mut peers = Peers::new(seeder_nodes.iter().map(Node::peer_id));
+    let synced = fetch::sync_log(&client, app, &mut peers, None, &cdir.join("log"))
+        .await
+        .expect("sync");
+    let platform = Platform::current();
+    let record = synced.latest_release(&platform).expect("release");
+    let manifest =
+        fetch::fetch_release(&client, app, &mut peers, &record, &platform, &store, window)
+            .await
+            .expect("fetch");
+    quince_store::unpack(&manifest, &platform, &store, &cdir.join("out")).expect("unpack");
+    let secs = started.elapsed().as_secs_f64();
+    println!("{secs:.3}");
+}
