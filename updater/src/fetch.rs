@@ -169,8 +169,9 @@ async fn ask_raw(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>,
     }
 }
 
-/// How many times one chunk may meet a busy peer before that peer counts as failing it.
-const BUSY_RETRIES: u32 = 200;
+/// How many times one chunk may meet a busy peer before that peer counts as
+/// failing it (with backoff growing to one second, about two minutes).
+const BUSY_RETRIES: u32 = 150;
 
 /// Brings the trusted state of `app` up to the newest checkpoint any peer can
 /// prove, and mirrors the verified log into `mirror` (a tlog-tiles folder).
@@ -482,12 +483,14 @@ pub async fn fetch_chunks(
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;
                     let node = node.clone();
+                    let backoff = busy.get(&(chunk.id, peer)).copied().unwrap_or(0);
                     in_flight.push(async move {
-                        let result = ask_raw(&node, peer, Request::Chunk(chunk.id)).await;
-                        if matches!(result, Err(Asked::Busy)) {
-                            // Back off before this chunk is handed out again.
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        if backoff > 0 {
+                            // This peer was busy for this chunk: wait longer each time, up to 1 s.
+                            let ms = (50u64 << (backoff / 8).min(5)).min(1000);
+                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                         }
+                        let result = ask_raw(&node, peer, Request::Chunk(chunk.id)).await;
                         (peer, chunk, result)
                     });
                 }
