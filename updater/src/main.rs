@@ -25,6 +25,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // Diagnostics on stderr, quiet unless RUST_LOG asks (e.g. RUST_LOG=libp2p_dcutr=debug).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

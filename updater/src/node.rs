@@ -1,19 +1,31 @@
-//! The libp2p node: TCP + noise + yamux, identify, ping, Kademlia (protocol
-//! name configurable, provider keys are SHA-256 multihashes) and the transfer
-//! protocol. It runs as a task; [`Node`] is the handle the rest of the client
-//! uses to ask peers for data, find providers and announce apps.
+//! The libp2p node: TCP and QUIC, noise + yamux, identify, ping, Kademlia
+//! (protocol name configurable, provider keys are SHA-256 multihashes), relay
+//! v2 (client always; server when asked, with limits big enough to carry a
+//! release), DCUtR hole punching, AutoNAT, mDNS and the transfer protocol. It
+//! runs as a task; [`Node`] is the handle the rest of the client uses to ask
+//! peers for data, find providers and announce apps.
+//!
+//! A node behind a NAT keeps a reservation on a relay: on the relays it was
+//! given, and on any connected relay once AutoNAT finds it unreachable. Its
+//! relayed address is what it announces; peers that connect through it are
+//! upgraded to a direct connection by DCUtR when the NATs allow.
 //!
 //! Every request has a timeout; every message is size-capped by the codec.
 //! Incoming requests are answered from the node's [`Library`](crate::Library).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, identity, noise, ping, tcp, yamux, StreamProtocol, Swarm, SwarmBuilder};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    autonat, dcutr, identify, identity, mdns, noise, ping, relay, tcp, yamux, StreamProtocol,
+    Swarm, SwarmBuilder,
+};
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
@@ -43,7 +55,29 @@ pub struct NodeConfig {
     pub upload_rate: Option<u64>,
     /// Most distinct peers served chunks in any 10-second window.
     pub max_peers: Option<usize>,
+    /// Act as a relay for peers behind NATs (only useful on a reachable node).
+    pub relay_server: bool,
+    /// Relays to keep a reservation on, so peers can reach this node through them.
+    pub relays: Vec<Multiaddr>,
+    /// Addresses this node is known to be reachable at (a public server's own
+    /// address); a relay server needs at least one.
+    pub external_addresses: Vec<Multiaddr>,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Let AutoNAT treat private (RFC 1918) addresses as reachable: for LANs and
+    /// test labs whose "public" network uses private addresses.
+    pub private_addresses_reachable: bool,
+    /// Take part in the DHT as a server (answer queries, store records). Nodes
+    /// that nobody can dial should be clients.
+    pub dht_server: bool,
 }
+
+/// Limits of this node's relay service: large enough to carry a release when
+/// hole punching fails (libp2p's defaults, 2 minutes and 128 KiB per circuit,
+/// are not).
+pub const RELAY_CIRCUIT_BYTES: u64 = 1 << 30;
+/// How long one relayed circuit may live.
+pub const RELAY_CIRCUIT_DURATION: Duration = Duration::from_secs(60 * 60);
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -57,8 +91,42 @@ impl Default for NodeConfig {
             keypair: None,
             upload_rate: None,
             max_peers: None,
+            relay_server: false,
+            relays: Vec::new(),
+            external_addresses: Vec::new(),
+            mdns: false,
+            private_addresses_reachable: false,
+            dht_server: true,
         }
     }
+}
+
+/// One open connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its address on this connection.
+    pub address: Multiaddr,
+    /// Whether the connection goes through a relay.
+    pub relayed: bool,
+}
+
+/// What the node knows about its connectivity.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStatus {
+    /// Open connections.
+    pub connections: Vec<ConnectionInfo>,
+    /// Peers with which a relayed connection was upgraded to a direct one.
+    pub hole_punched: Vec<PeerId>,
+    /// Peers with which hole punching failed, with why.
+    pub hole_punch_failures: Vec<(PeerId, String)>,
+    /// Relayed addresses this node holds a reservation for.
+    pub reservations: Vec<Multiaddr>,
+    /// AutoNAT's verdict: "public ADDRESS", "private" or "unknown".
+    pub nat: String,
+    /// Peers found on the local network by mDNS.
+    pub lan_peers: Vec<PeerId>,
 }
 
 /// The node identity stored at `path` (protobuf-encoded, mode 0600), created on
@@ -161,6 +229,11 @@ struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<MemoryStore>,
     transfer: request_response::Behaviour<TransferCodec>,
+    relay_client: relay::client::Behaviour,
+    relay_server: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
 /// A checkpoint a peer pushed to us (not verified yet).
@@ -198,6 +271,9 @@ enum Command {
     Addresses {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
     Shutdown,
 }
 
@@ -223,6 +299,33 @@ impl Node {
         let kad_protocol = StreamProtocol::try_from_owned(config.kad_protocol.clone())
             .map_err(|e| NetError::Setup(format!("Kademlia protocol name: {e}")))?;
         let timeout = config.request_timeout;
+        let mdns = if config.mdns {
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(|e| NetError::Setup(format!("mDNS: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let relay_server = config.relay_server.then(|| {
+            let limits = relay::Config {
+                max_circuit_bytes: RELAY_CIRCUIT_BYTES,
+                max_circuit_duration: RELAY_CIRCUIT_DURATION,
+                max_circuits: 64,
+                max_circuits_per_peer: 8,
+                ..relay::Config::default()
+            };
+            relay::Behaviour::new(peer_id, limits)
+        });
+        let autonat_config = autonat::Config {
+            boot_delay: Duration::from_secs(2),
+            retry_interval: Duration::from_secs(10),
+            refresh_interval: Duration::from_secs(60),
+            throttle_server_period: Duration::from_secs(5),
+            only_global_ips: !config.private_addresses_reachable,
+            ..autonat::Config::default()
+        };
+        let dht_server = config.dht_server;
         let mut swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
@@ -231,14 +334,25 @@ impl Node {
                 yamux::Config::default,
             )
             .map_err(|e| NetError::Setup(e.to_string()))?
-            .with_behaviour(|key| {
+            .with_quic()
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| NetError::Setup(e.to_string()))?
+            .with_behaviour(|key, relay_client| {
                 let mut kad_config = kad::Config::new(kad_protocol);
                 kad_config.set_query_timeout(Duration::from_secs(30));
                 let mut kad =
                     kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
-                // Loopback and LAN tests have no AutoNAT yet: act as a DHT server.
-                kad.set_mode(Some(kad::Mode::Server));
+                kad.set_mode(Some(if dht_server {
+                    kad::Mode::Server
+                } else {
+                    kad::Mode::Client
+                }));
                 Behaviour {
+                    relay_client,
+                    relay_server: relay_server.into(),
+                    dcutr: dcutr::Behaviour::new(peer_id),
+                    autonat: autonat::Behaviour::new(peer_id, autonat_config),
+                    mdns: mdns.into(),
                     identify: identify::Behaviour::new(identify::Config::new(
                         "/quince/id/1".into(),
                         key.public(),
@@ -262,14 +376,29 @@ impl Node {
                 .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
         }
         // Wait until every listener has an address, so callers can share them.
-        let mut listening = 0;
-        while listening < config.listen.len() {
-            if let SwarmEvent::NewListenAddr { .. } = swarm.select_next_some().await {
-                listening += 1;
+        let mut listening = HashSet::new();
+        while listening.len() < config.listen.len() {
+            if let SwarmEvent::NewListenAddr { listener_id, .. } = swarm.select_next_some().await {
+                listening.insert(listener_id);
             }
+        }
+        for addr in &config.external_addresses {
+            swarm.add_external_address(addr.clone());
         }
         for addr in &config.bootstrap {
             add_peer(&mut swarm, addr.clone());
+        }
+        let mut relayed = HashSet::new();
+        for relay in &config.relays {
+            if let Some(Protocol::P2p(id)) = relay.iter().last() {
+                swarm.behaviour_mut().autonat.add_server(id, Some(relay.clone()));
+                reserve(&mut swarm, relay.clone());
+                relayed.insert(id);
+            } else {
+                return Err(NetError::Setup(format!(
+                    "relay address {relay} must end in /p2p/PEER_ID"
+                )));
+            }
         }
         if !config.bootstrap.is_empty() {
             let _ = swarm.behaviour_mut().kad.bootstrap();
@@ -277,12 +406,17 @@ impl Node {
         let (tx, rx) = mpsc::channel(256);
         let (announcements, _) = tokio::sync::broadcast::channel(64);
         let pushes = announcements.clone();
+        let state = RunState {
+            relayed,
+            ..RunState::default()
+        };
         tokio::spawn(run(
             swarm,
             rx,
             library,
             Limits::new(config.upload_rate, config.max_peers),
             pushes,
+            state,
         ));
         Ok(Node {
             peer_id,
@@ -306,6 +440,20 @@ impl Node {
             .is_err()
         {
             return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Connections, hole punches, reservations and NAT status.
+    pub async fn status(&self) -> NodeStatus {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Status { reply })
+            .await
+            .is_err()
+        {
+            return NodeStatus::default();
         }
         rx.await.unwrap_or_default()
     }
@@ -371,9 +519,70 @@ impl Node {
 }
 
 fn add_peer(swarm: &mut Swarm<Behaviour>, addr: Multiaddr) {
-    if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
         swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
         let _ = swarm.dial(addr);
+    }
+}
+
+/// Listens through `relay` (an address ending in `/p2p/RELAY`): a reservation.
+fn reserve(swarm: &mut Swarm<Behaviour>, relay: Multiaddr) {
+    if let Err(e) = swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
+        tracing::warn!("cannot reserve a slot on relay {relay}: {e}");
+    }
+}
+
+fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+/// What the event loop tracks besides the swarm.
+#[derive(Default)]
+struct RunState {
+    /// Relays this node holds (or asked for) a reservation on.
+    relayed: HashSet<PeerId>,
+    /// Peers that offer the relay service, with an address.
+    relays_seen: HashMap<PeerId, Multiaddr>,
+    connections: HashMap<ConnectionId, ConnectionInfo>,
+    hole_punched: Vec<PeerId>,
+    hole_punch_failures: Vec<(PeerId, String)>,
+    reservations: Vec<Multiaddr>,
+    private: bool,
+    nat: String,
+    lan_peers: Vec<PeerId>,
+}
+
+impl RunState {
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            connections: self.connections.values().cloned().collect(),
+            hole_punched: self.hole_punched.clone(),
+            hole_punch_failures: self.hole_punch_failures.clone(),
+            reservations: self.reservations.clone(),
+            nat: if self.nat.is_empty() {
+                "unknown".into()
+            } else {
+                self.nat.clone()
+            },
+            lan_peers: self.lan_peers.clone(),
+        }
+    }
+
+    /// Once AutoNAT says this node is unreachable, reserve on up to two relays.
+    fn reserve_if_private(&mut self, swarm: &mut Swarm<Behaviour>) {
+        if !self.private || self.relayed.len() >= 2 {
+            return;
+        }
+        let candidates: Vec<(PeerId, Multiaddr)> = self
+            .relays_seen
+            .iter()
+            .filter(|(p, _)| !self.relayed.contains(p))
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (peer, addr) in candidates.into_iter().take(2 - self.relayed.len()) {
+            self.relayed.insert(peer);
+            reserve(swarm, addr.with(Protocol::P2p(peer)));
+        }
     }
 }
 
@@ -383,6 +592,7 @@ async fn run(
     library: std::sync::Arc<dyn Serve>,
     mut limits: Limits,
     pushes: tokio::sync::broadcast::Sender<Announcement>,
+    mut state: RunState,
 ) {
     let mut requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>> =
         HashMap::new();
@@ -416,8 +626,13 @@ async fn run(
                 }
                 Some(Command::Addresses { reply }) => {
                     let me = *swarm.local_peer_id();
-                    let _ = reply.send(swarm.listeners().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(me))).collect());
+                    let mut all: Vec<Multiaddr> = swarm.listeners().cloned().collect();
+                    all.extend(swarm.external_addresses().cloned());
+                    all.sort();
+                    all.dedup();
+                    let _ = reply.send(all.into_iter().map(|a| if is_relayed(&a) { a } else { a.with(Protocol::P2p(me)) }).collect());
                 }
+                Some(Command::Status { reply }) => { let _ = reply.send(state.status()); }
             },
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => match event {
@@ -452,9 +667,47 @@ async fn run(
                     _ => {}
                 },
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                    let hop = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
                     for addr in info.listen_addrs {
+                        if hop && !is_relayed(&addr) && !addr.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback())) {
+                            state.relays_seen.entry(peer_id).or_insert_with(|| addr.clone());
+                        }
                         swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                     }
+                    state.reserve_if_private(&mut swarm);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. })) => {
+                    state.private = matches!(new, autonat::NatStatus::Private);
+                    state.nat = match new {
+                        autonat::NatStatus::Public(a) => format!("public {a}"),
+                        autonat::NatStatus::Private => "private".into(),
+                        autonat::NatStatus::Unknown => "unknown".into(),
+                    };
+                    state.reserve_if_private(&mut swarm);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => match result {
+                    Ok(_) => state.hole_punched.push(remote_peer_id),
+                    Err(e) => state.hole_punch_failures.push((remote_peer_id, e.to_string())),
+                },
+                SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                    for (peer, addr) in found {
+                        if !state.lan_peers.contains(&peer) {
+                            state.lan_peers.push(peer);
+                        }
+                        swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                        let _ = swarm.dial(addr.with(Protocol::P2p(peer)));
+                    }
+                }
+                SwarmEvent::NewListenAddr { address, .. } if is_relayed(&address) => {
+                    state.reservations.push(address);
+                }
+                SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                    let address = endpoint.get_remote_address().clone();
+                    let relayed = endpoint.is_relayed();
+                    state.connections.insert(connection_id, ConnectionInfo { peer: peer_id, address, relayed });
+                }
+                SwarmEvent::ConnectionClosed { connection_id, .. } => {
+                    state.connections.remove(&connection_id);
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => match result {
                     QueryResult::StartProviding(r) => {
@@ -464,6 +717,13 @@ async fn run(
                     }
                     QueryResult::GetProviders(r) => {
                         if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
+                            // Dial now, while the query still holds the providers'
+                            // addresses (a relayed one, for a peer behind a NAT).
+                            for p in &providers {
+                                if p != swarm.local_peer_id() && !swarm.is_connected(p) {
+                                    let _ = swarm.dial(*p);
+                                }
+                            }
                             if let Some((found, _)) = lookups.get_mut(&id) {
                                 found.extend(providers);
                             }

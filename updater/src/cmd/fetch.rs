@@ -43,6 +43,12 @@ pub struct Args {
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
+    /// After the fetch, keep running and serve the app to others.
+    #[arg(long)]
+    then_seed: bool,
+    /// Seconds to look for peers before giving up.
+    #[arg(long, default_value_t = 20)]
+    find_for: u64,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -60,7 +66,7 @@ pub async fn run(args: Args) -> Result<()> {
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     config.bootstrap.extend(direct.iter().cloned());
-    let node = Node::start(config, Arc::new(library)).await?;
+    let node = Node::start(config, Arc::new(library.clone())).await?;
     let mut providers: Vec<libp2p::PeerId> = direct
         .iter()
         .filter_map(|a| match a.iter().last() {
@@ -68,15 +74,23 @@ pub async fn run(args: Args) -> Result<()> {
             _ => None,
         })
         .collect();
-    for _ in 0..10 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.find_for);
+    loop {
         providers.extend(node.providers(app).await);
-        if !providers.is_empty() {
+        // Peers on the same network (mDNS) are asked too; one that lacks the
+        // app says so and is left out.
+        providers.extend(node.status().await.lan_peers);
+        providers.retain(|p| *p != node.peer_id());
+        if !providers.is_empty() || tokio::time::Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     if providers.is_empty() {
-        bail!("no peer holds app {app}: give --peer or --bootstrap addresses");
+        bail!(
+            "no peer holds app {app} (looked for {} s): give --peer or --bootstrap addresses",
+            args.find_for
+        );
     }
     eprintln!("{} peer(s) hold app {app}", providers.len());
     let mut peers = Peers::new(providers);
@@ -101,7 +115,6 @@ pub async fn run(args: Args) -> Result<()> {
     )
     .await?;
     let stats = quince_store::unpack(&manifest, &platform, &store, &args.out)?;
-    node.shutdown().await;
     if args.json {
         let served: serde_json::Map<String, serde_json::Value> = peers
             .served()
@@ -110,7 +123,7 @@ pub async fn run(args: Args) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"app": app.to_string(), "version": record.version.to_string(), "files": stats.files, "bytes": stats.bytes, "chunks_from": served})
+            serde_json::json!({"app": app.to_string(), "version": record.version.to_string(), "files": stats.files, "bytes": stats.bytes, "chunks_from": served, "network": super::status_json(&node.status().await)})
         );
     } else {
         println!(
@@ -125,5 +138,16 @@ pub async fn run(args: Args) -> Result<()> {
             println!("dropped peer {p}: {why}");
         }
     }
+    if args.then_seed {
+        use std::io::Write as _;
+        library.add_app(app, args.log.clone());
+        if let Err(e) = node.provide(app).await {
+            println!("DHT announcement failed: {e}");
+        }
+        println!("seeding app {app}; stop with Ctrl-C or SIGTERM");
+        let _ = std::io::stdout().flush();
+        return super::until_stopped(&node).await;
+    }
+    node.shutdown().await;
     Ok(())
 }

@@ -15,8 +15,9 @@ use super::NetArgs;
 pub struct Args {
     #[command(flatten)]
     net: NetArgs,
-    /// An app's log folder to serve (repeat for several apps).
-    #[arg(long = "log", required = true)]
+    /// An app's log folder to serve (repeat for several apps; none for a node
+    /// that only helps others: a bootstrap node or relay).
+    #[arg(long = "log")]
     logs: Vec<PathBuf>,
     /// The content store holding the apps' manifests and chunks.
     #[arg(long, default_value = "store")]
@@ -55,8 +56,7 @@ pub async fn run(args: Args) -> Result<()> {
             node.announce(*app, note).await;
         }
     }
-    println!("seeding; stop with Ctrl-C");
-    tokio::signal::ctrl_c().await?;
-    node.shutdown().await;
+    println!("seeding; stop with Ctrl-C or SIGTERM");
+    super::until_stopped(&node).await?;
     Ok(())
 }
