@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
@@ -123,6 +123,8 @@ pub struct NodeStatus {
     pub hole_punch_failures: Vec<(PeerId, String)>,
     /// Relayed addresses this node holds a reservation for.
     pub reservations: Vec<Multiaddr>,
+    /// Reservations that failed or ended, with why.
+    pub reservation_failures: Vec<String>,
     /// AutoNAT's verdict: "public ADDRESS", "private" or "unknown".
     pub nat: String,
     /// Peers found on the local network by mDNS.
@@ -299,6 +301,7 @@ impl Node {
         let kad_protocol = StreamProtocol::try_from_owned(config.kad_protocol.clone())
             .map_err(|e| NetError::Setup(format!("Kademlia protocol name: {e}")))?;
         let timeout = config.request_timeout;
+        let kad_protocol_name = kad_protocol.clone();
         let mdns = if config.mdns {
             Some(
                 mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
@@ -389,10 +392,16 @@ impl Node {
             add_peer(&mut swarm, addr.clone());
         }
         let mut relayed = HashSet::new();
+        let mut pending_relays = HashMap::new();
         for relay in &config.relays {
             if let Some(Protocol::P2p(id)) = relay.iter().last() {
-                swarm.behaviour_mut().autonat.add_server(id, Some(relay.clone()));
-                reserve(&mut swarm, relay.clone());
+                // Reserve once connected and identified (see the event loop).
+                swarm
+                    .behaviour_mut()
+                    .autonat
+                    .add_server(id, Some(relay.clone()));
+                add_peer(&mut swarm, relay.clone());
+                pending_relays.insert(id, relay.clone());
                 relayed.insert(id);
             } else {
                 return Err(NetError::Setup(format!(
@@ -408,6 +417,7 @@ impl Node {
         let pushes = announcements.clone();
         let state = RunState {
             relayed,
+            pending_relays,
             ..RunState::default()
         };
         tokio::spawn(run(
@@ -417,6 +427,7 @@ impl Node {
             Limits::new(config.upload_rate, config.max_peers),
             pushes,
             state,
+            kad_protocol_name,
         ));
         Ok(Node {
             peer_id,
@@ -447,12 +458,7 @@ impl Node {
     /// Connections, hole punches, reservations and NAT status.
     pub async fn status(&self) -> NodeStatus {
         let (reply, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Status { reply })
-            .await
-            .is_err()
-        {
+        if self.commands.send(Command::Status { reply }).await.is_err() {
             return NodeStatus::default();
         }
         rx.await.unwrap_or_default()
@@ -526,9 +532,16 @@ fn add_peer(swarm: &mut Swarm<Behaviour>, addr: Multiaddr) {
 }
 
 /// Listens through `relay` (an address ending in `/p2p/RELAY`): a reservation.
-fn reserve(swarm: &mut Swarm<Behaviour>, relay: Multiaddr) {
-    if let Err(e) = swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
-        tracing::warn!("cannot reserve a slot on relay {relay}: {e}");
+fn reserve(
+    swarm: &mut Swarm<Behaviour>,
+    relay: Multiaddr,
+) -> Option<libp2p::core::transport::ListenerId> {
+    match swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!("cannot reserve a slot on relay {relay}: {e}");
+            None
+        }
     }
 }
 
@@ -541,12 +554,16 @@ fn is_relayed(addr: &Multiaddr) -> bool {
 struct RunState {
     /// Relays this node holds (or asked for) a reservation on.
     relayed: HashSet<PeerId>,
+    /// Relays to reserve on once connected to them.
+    pending_relays: HashMap<PeerId, Multiaddr>,
     /// Peers that offer the relay service, with an address.
     relays_seen: HashMap<PeerId, Multiaddr>,
     connections: HashMap<ConnectionId, ConnectionInfo>,
     hole_punched: Vec<PeerId>,
     hole_punch_failures: Vec<(PeerId, String)>,
     reservations: Vec<Multiaddr>,
+    reservation_failures: Vec<String>,
+    circuit_listeners: HashSet<libp2p::core::transport::ListenerId>,
     private: bool,
     nat: String,
     lan_peers: Vec<PeerId>,
@@ -559,6 +576,7 @@ impl RunState {
             hole_punched: self.hole_punched.clone(),
             hole_punch_failures: self.hole_punch_failures.clone(),
             reservations: self.reservations.clone(),
+            reservation_failures: self.reservation_failures.clone(),
             nat: if self.nat.is_empty() {
                 "unknown".into()
             } else {
@@ -581,7 +599,9 @@ impl RunState {
             .collect();
         for (peer, addr) in candidates.into_iter().take(2 - self.relayed.len()) {
             self.relayed.insert(peer);
-            reserve(swarm, addr.with(Protocol::P2p(peer)));
+            if let Some(id) = reserve(swarm, addr.with(Protocol::P2p(peer))) {
+                self.circuit_listeners.insert(id);
+            }
         }
     }
 }
@@ -593,6 +613,7 @@ async fn run(
     mut limits: Limits,
     pushes: tokio::sync::broadcast::Sender<Announcement>,
     mut state: RunState,
+    kad_protocol: StreamProtocol,
 ) {
     let mut requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>> =
         HashMap::new();
@@ -668,11 +689,20 @@ async fn run(
                 },
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                     let hop = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
+                    if let Some(addr) = state.pending_relays.remove(&peer_id) {
+                        if let Some(id) = reserve(&mut swarm, addr) {
+                            state.circuit_listeners.insert(id);
+                        }
+                    }
+                    // Only DHT servers belong in the routing table.
+                    let dht = info.protocols.contains(&kad_protocol);
                     for addr in info.listen_addrs {
                         if hop && !is_relayed(&addr) && !addr.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback())) {
                             state.relays_seen.entry(peer_id).or_insert_with(|| addr.clone());
                         }
-                        swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                        if dht {
+                            swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                        }
                     }
                     state.reserve_if_private(&mut swarm);
                 }
@@ -686,7 +716,7 @@ async fn run(
                     state.reserve_if_private(&mut swarm);
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => match result {
-                    Ok(_) => state.hole_punched.push(remote_peer_id),
+                    Ok(_) => if !state.hole_punched.contains(&remote_peer_id) { state.hole_punched.push(remote_peer_id) },
                     Err(e) => state.hole_punch_failures.push((remote_peer_id, e.to_string())),
                 },
                 SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
@@ -700,6 +730,14 @@ async fn run(
                 }
                 SwarmEvent::NewListenAddr { address, .. } if is_relayed(&address) => {
                     state.reservations.push(address);
+                }
+                SwarmEvent::ListenerClosed { listener_id, addresses, reason } if state.circuit_listeners.remove(&listener_id) => {
+                    state.reservations.retain(|a| !addresses.contains(a));
+                    let why = match reason { Ok(()) => "closed".to_string(), Err(e) => e.to_string() };
+                    state.reservation_failures.push(format!("relay reservation ended: {why}"));
+                }
+                SwarmEvent::ListenerError { listener_id, error } if state.circuit_listeners.contains(&listener_id) => {
+                    state.reservation_failures.push(format!("relay reservation: {error}"));
                 }
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
                     let address = endpoint.get_remote_address().clone();

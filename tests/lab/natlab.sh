@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The NAT lab: a small internet in network namespaces, for tests and demos.
+#
+#   natlab.sh up PREFIX     build it (namespaces are named PREFIX-*)
+#   natlab.sh down PREFIX   remove every namespace named PREFIX-* (always safe)
+#   natlab.sh check         exit 0 if this machine can build it (root, netns, iptables)
+#
+# Layout (all addresses exist only inside the namespaces):
+#
+#   PREFIX-net    a bridge: the "internet", 10.200.0.0/24
+#   PREFIX-relay  10.200.0.2   bootstrap node and relay
+#   PREFIX-pub    10.200.0.3   publisher
+#   PREFIX-r1     10.200.0.11  NAT router, restricted cone: endpoint-independent
+#                 mapping (source ports kept) and address-dependent filtering
+#                 (inbound allowed from any port of an address the host has sent to)
+#   PREFIX-r2     10.200.0.12  NAT router, port-restricted cone: endpoint-independent
+#                 mapping, inbound only as replies (Linux conntrack)
+#   PREFIX-r3     10.200.0.13  NAT router, symmetric: a random port per mapping
+#   PREFIX-h1..3  192.168.N.2 behind rN (default route via 192.168.N.1)
+set -euo pipefail
+
+cmd=${1:-}
+P=${2:-qlab}
+NAMES="net relay pub r1 r2 r3 h1 h2 h3"
+
+in_ns() { local n=$1; shift; ip netns exec "$P-$n" "$@"; }
+
+down() {
+    for n in $NAMES; do
+        if ip netns list | grep -qw "$P-$n"; then
+            # Stop anything still running inside, then remove the namespace.
+            for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+            ip netns del "$P-$n" 2>/dev/null || true
+        fi
+    done
+}
+
+# attach NAME ADDR: a veth from namespace NAME to the bridge, with ADDR/24.
+attach() {
+    ip link add wan netns "$P-$1" type veth peer name "p-$1" netns "$P-net"
+    in_ns net ip link set "p-$1" master br0 up
+    in_ns "$1" ip addr add "$2/24" dev wan
+    in_ns "$1" ip link set wan up
+}
+
+# router N KIND: router rN with host hN behind it.
+router() {
+    local n=$1 kind=$2 r="r$1" h="h$1"
+    attach "$r" "10.200.0.1$n"
+    ip link add lan netns "$P-$r" type veth peer name eth0 netns "$P-$h"
+    in_ns "$r" ip addr add "192.168.$n.1/24" dev lan
+    in_ns "$r" ip link set lan up
+    in_ns "$h" ip addr add "192.168.$n.2/24" dev eth0
+    in_ns "$h" ip link set eth0 up
+    in_ns "$h" ip route add default via "192.168.$n.1"
+    in_ns "$r" sysctl -qw net.ipv4.ip_forward=1
+    in_ns "$r" iptables -P FORWARD DROP
+    in_ns "$r" iptables -A FORWARD -i lan -o wan -j ACCEPT
+    in_ns "$r" iptables -A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    case "$kind" in
+    restricted)
+        in_ns "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+        # Remember every address the host sends to; let those addresses in on any port.
+        in_ns "$r" iptables -t mangle -A FORWARD -i lan -o wan -m recent --name contacted --rdest --set
+        in_ns "$r" iptables -t nat -A PREROUTING -i wan -m recent --name contacted --rsource --rcheck \
+            -j DNAT --to-destination "192.168.$n.2"
+        in_ns "$r" iptables -A FORWARD -i wan -o lan -m conntrack --ctstate DNAT -j ACCEPT
+        ;;
+    port-restricted)
+        in_ns "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+        ;;
+    symmetric)
+        in_ns "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully
+        ;;
+    esac
+}
+
+up() {
+    down
+    trap 'down' ERR
+    for n in $NAMES; do
+        ip netns add "$P-$n"
+        in_ns "$n" ip link set lo up
+    done
+    in_ns net ip link add br0 type bridge
+    in_ns net ip link set br0 up
+    attach relay 10.200.0.2
+    attach pub 10.200.0.3
+    router 1 restricted
+    router 2 port-restricted
+    router 3 symmetric
+    # The lab must be sealed: no host can reach a private host directly.
+    if in_ns pub ip route get 192.168.1.2 >/dev/null 2>&1; then
+        echo "natlab: a private host is reachable from outside: lab is broken" >&2
+        exit 1
+    fi
+    trap - ERR
+}
+
+check() {
+    [ "$(id -u)" = 0 ] || { echo "natlab: needs root (network namespaces)"; exit 1; }
+    command -v ip >/dev/null || { echo "natlab: needs iproute2 (ip)"; exit 1; }
+    command -v iptables >/dev/null || { echo "natlab: needs iptables"; exit 1; }
+    local t="qchk$$"
+    ip netns add "$t" 2>/dev/null || { echo "natlab: cannot create network namespaces here"; exit 1; }
+    ip netns del "$t"
+}
+
+case "$cmd" in
+up) up ;;
+down) down ;;
+check) check ;;
+*) echo "usage: $0 up|down PREFIX | check" >&2; exit 2 ;;
+esac
