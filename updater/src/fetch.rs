@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use libp2p::PeerId;
@@ -146,18 +147,52 @@ impl SyncedLog {
     }
 }
 
+/// How long a peer may take over a small request (root, checkpoint, tile).
+pub const SMALL_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a peer may take over a manifest.
+pub const MANIFEST_DEADLINE: Duration = Duration::from_secs(60);
+/// A chunk request in flight longer than this (or than eight times the median
+/// chunk so far, if longer) is stalled: it is asked of another peer too.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+/// A peer with this many stalled chunk requests, and fewer chunks served, is dropped.
+const STALL_STRIKES: u32 = 3;
+
+/// What a peer said that names it too slow, so callers can drop it.
+const TOO_SLOW: &str = "too slow";
+
 async fn ask(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, String> {
-    ask_raw(node, peer, request).await.map_err(|e| match e {
-        Asked::Busy => "busy".to_string(),
-        Asked::Failed(why) => why,
-    })
+    ask_within(node, peer, request, SMALL_DEADLINE).await
 }
 
-/// Why a peer gave no data: busy (ask again later) or anything else.
+async fn ask_within(
+    node: &Node,
+    peer: PeerId,
+    request: Request,
+    deadline: Duration,
+) -> Result<Vec<u8>, String> {
+    match tokio::time::timeout(deadline, ask_raw(node, peer, request)).await {
+        Err(_) => Err(format!(
+            "{TOO_SLOW}: no answer within {} s",
+            deadline.as_secs()
+        )),
+        Ok(r) => r.map_err(|e| match e {
+            Asked::Busy => "busy".to_string(),
+            Asked::Violation(why) => format!("{VIOLATION}: {why}"),
+            Asked::Failed(why) => why,
+        }),
+    }
+}
+
+/// Why a peer gave no data: busy (ask again later), a protocol violation
+/// (drop it), or anything else.
 enum Asked {
     Busy,
+    Violation(String),
     Failed(String),
 }
+
+/// What a peer did that names it hostile, so callers can drop it.
+const VIOLATION: &str = "broke the protocol";
 
 async fn ask_raw(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, Asked> {
     match node.request(peer, request).await {
@@ -165,6 +200,7 @@ async fn ask_raw(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>,
         Ok(Response::NotFound) => Err(Asked::Failed("does not have it".into())),
         Ok(Response::Busy) => Err(Asked::Busy),
         Err(NetError::Request { reason, .. }) => Err(Asked::Failed(reason)),
+        Err(NetError::Violation { reason, .. }) => Err(Asked::Violation(reason)),
         Err(e) => Err(Asked::Failed(e.to_string())),
     }
 }
@@ -222,10 +258,14 @@ pub async fn sync_log(
     for (peer, result) in asks.collect::<Vec<_>>().await {
         match result.and_then(|note| checkpoint_size(&note).map(|size| (size, note))) {
             Ok((size, note)) => candidates.push((size, peer, note)),
+            Err(e) if e.starts_with(TOO_SLOW) || e.starts_with(VIOLATION) => {
+                peers.drop_peer(peer, format!("checkpoint: {e}"))
+            }
             Err(e) => skipped.push(format!("{peer}: checkpoint: {e}")),
         }
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let offered: Vec<(u64, PeerId)> = candidates.iter().map(|c| (c.0, c.1)).collect();
 
     for (size, peer, note) in candidates {
         if size < state.size() {
@@ -291,6 +331,15 @@ pub async fn sync_log(
             }
         }
         mirror_log(mirror, &tiles, size, &entries, &note)?;
+        // Peers that offered only an older checkpoint cannot serve this release.
+        for (older, stale_peer) in &offered {
+            if *older < size {
+                peers.drop_peer(
+                    *stale_peer,
+                    format!("serves an older checkpoint (size {older} < {size})"),
+                );
+            }
+        }
         state = next;
         return Ok(SyncedLog { state, entries });
     }
@@ -411,7 +460,14 @@ pub async fn fetch_release(
 ) -> Result<VerifiedManifest, FetchError> {
     let mut manifest = None;
     for peer in peers.usable().to_vec() {
-        match ask(node, peer, Request::Manifest(record.manifest)).await {
+        match ask_within(
+            node,
+            peer,
+            Request::Manifest(record.manifest),
+            MANIFEST_DEADLINE,
+        )
+        .await
+        {
             Ok(bytes) => match Manifest::verify(&bytes, &record.manifest) {
                 Ok(m) => {
                     store.put_manifest(&bytes)?;
@@ -420,9 +476,10 @@ pub async fn fetch_release(
                 }
                 Err(e) => peers.drop_peer(peer, format!("manifest: {e}")),
             },
-            Err(e) => {
-                let _ = e;
+            Err(e) if e.starts_with(TOO_SLOW) || e.starts_with(VIOLATION) => {
+                peers.drop_peer(peer, format!("manifest: {e}"))
             }
+            Err(_) => {}
         }
     }
     let manifest = manifest.ok_or_else(|| FetchError::Exhausted {
@@ -447,6 +504,9 @@ pub async fn fetch_release(
 /// Fetches `chunks` into `store` from the usable peers, at most `window` in
 /// flight per peer. Each chunk is verified before it is stored; a peer that
 /// sends a bad chunk is dropped; a chunk a peer lacks goes to another peer.
+/// A request that stalls (see [`STALL_AFTER`]) is also asked of another peer,
+/// and a peer that keeps stalling without serving is dropped as too slow.
+/// Returns once every chunk is stored, without waiting for stalled requests.
 pub async fn fetch_chunks(
     node: &Node,
     app: AppId,
@@ -455,16 +515,26 @@ pub async fn fetch_chunks(
     store: &Store,
     window: usize,
 ) -> Result<u64, FetchError> {
+    let mut remaining: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
     let mut queue: VecDeque<ChunkRef> = chunks.into();
     let mut tried: HashMap<ChunkId, HashSet<PeerId>> = HashMap::new();
     let mut load: HashMap<PeerId, usize> = HashMap::new();
     let mut busy: HashMap<(ChunkId, PeerId), u32> = HashMap::new();
+    // Requests in flight: when each started, and whether it was already hedged.
+    let mut started: HashMap<(ChunkId, PeerId), (ChunkRef, Instant, bool)> = HashMap::new();
+    let mut strikes: HashMap<PeerId, u32> = HashMap::new();
+    let mut durations: Vec<Duration> = Vec::new();
     let mut in_flight = FuturesUnordered::new();
     let mut fetched = 0u64;
-    loop {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !remaining.is_empty() {
         // Hand out work: each chunk to the least loaded peer that has not failed it.
         let mut waiting = VecDeque::new();
         while let Some(chunk) = queue.pop_front() {
+            if !remaining.contains(&chunk.id) {
+                continue;
+            }
             let failed = tried.entry(chunk.id).or_default();
             if peers.usable().iter().all(|p| failed.contains(p)) {
                 return Err(FetchError::Exhausted {
@@ -476,19 +546,24 @@ pub async fn fetch_chunks(
             let choice = peers
                 .usable()
                 .iter()
-                .filter(|p| !failed.contains(p) && load.get(p).copied().unwrap_or(0) < window)
+                .filter(|p| {
+                    !failed.contains(p)
+                        && !started.contains_key(&(chunk.id, **p))
+                        && load.get(p).copied().unwrap_or(0) < window
+                })
                 .min_by_key(|p| load.get(p).copied().unwrap_or(0))
                 .copied();
             match choice {
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;
+                    started.insert((chunk.id, peer), (chunk, Instant::now(), false));
                     let node = node.clone();
                     let backoff = busy.get(&(chunk.id, peer)).copied().unwrap_or(0);
                     in_flight.push(async move {
                         if backoff > 0 {
                             // This peer was busy for this chunk: wait longer each time, up to 1 s.
                             let ms = (50u64 << (backoff / 8).min(5)).min(1000);
-                            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
                         }
                         let result = ask_raw(&node, peer, Request::Chunk(chunk.id)).await;
                         (peer, chunk, result)
@@ -498,20 +573,47 @@ pub async fn fetch_chunks(
             }
         }
         queue = waiting;
-        let Some((peer, chunk, result)) = in_flight.next().await else {
-            if queue.is_empty() {
-                return Ok(fetched);
+        let next = tokio::select! {
+            next = in_flight.next(), if !in_flight.is_empty() => next,
+            _ = tick.tick() => None,
+        };
+        let Some((peer, chunk, result)) = next else {
+            if in_flight.is_empty() && queue.is_empty() && !remaining.is_empty() {
+                // Nothing in flight and nothing to hand out: every chunk left is
+                // waiting for a peer; this cannot progress.
+                return Err(FetchError::Exhausted {
+                    app,
+                    what: format!("{} chunks", remaining.len()),
+                    details: peers.details(&[]),
+                });
             }
+            hedge_stalled(
+                peers,
+                &mut started,
+                &mut strikes,
+                &durations,
+                &mut tried,
+                &mut queue,
+                &remaining,
+            );
             continue;
         };
         if let Some(l) = load.get_mut(&peer) {
             *l = l.saturating_sub(1);
         }
+        let began = started.remove(&(chunk.id, peer));
+        if !remaining.contains(&chunk.id) {
+            continue; // another peer already delivered it
+        }
         match result {
             Ok(bytes) => match store.put_compressed(&chunk, &bytes) {
                 Ok(()) => {
                     fetched += 1;
+                    remaining.remove(&chunk.id);
                     *peers.served.entry(peer).or_default() += 1;
+                    if let Some((_, t, _)) = began {
+                        durations.push(t.elapsed());
+                    }
                 }
                 Err(StoreError::CorruptChunk { reason, .. }) => {
                     peers.drop_peer(peer, format!("sent a bad chunk {}: {reason}", chunk.id));
@@ -527,10 +629,67 @@ pub async fn fetch_chunks(
                 }
                 queue.push_back(chunk);
             }
+            Err(Asked::Violation(why)) => {
+                peers.drop_peer(peer, format!("{VIOLATION}: {why}"));
+                queue.push_back(chunk);
+            }
             Err(Asked::Failed(_)) => {
                 tried.entry(chunk.id).or_default().insert(peer);
                 queue.push_back(chunk);
             }
+        }
+    }
+    Ok(fetched)
+}
+
+/// Asks another peer for every chunk whose request has stalled, and drops a
+/// peer that keeps stalling without serving.
+fn hedge_stalled(
+    peers: &mut Peers,
+    started: &mut HashMap<(ChunkId, PeerId), (ChunkRef, Instant, bool)>,
+    strikes: &mut HashMap<PeerId, u32>,
+    durations: &[Duration],
+    tried: &mut HashMap<ChunkId, HashSet<PeerId>>,
+    queue: &mut VecDeque<ChunkRef>,
+    remaining: &HashSet<ChunkId>,
+) {
+    let limit = {
+        let mut d = durations.to_vec();
+        d.sort();
+        d.get(d.len() / 2)
+            .map_or(STALL_AFTER, |median| (*median * 8).max(STALL_AFTER))
+    };
+    let mut stalled = Vec::new();
+    for ((chunk, peer), (cref, t, hedged)) in started.iter_mut() {
+        if !*hedged && t.elapsed() > limit && remaining.contains(chunk) {
+            // Only worth it if some other usable peer has not failed this chunk.
+            let failed = tried.entry(*chunk).or_default();
+            let others = peers
+                .usable()
+                .iter()
+                .any(|p| p != peer && !failed.contains(p));
+            if others {
+                *hedged = true;
+                failed.insert(*peer);
+                stalled.push((*cref, *peer));
+            }
+        }
+    }
+    for (chunk, peer) in stalled {
+        if !queue.iter().any(|c| c.id == chunk.id) {
+            queue.push_back(chunk);
+        }
+        let n = strikes.entry(peer).or_default();
+        *n += 1;
+        let served = peers.served().get(&peer).copied().unwrap_or(0);
+        if *n >= STALL_STRIKES && served < u64::from(*n) && peers.usable().len() > 1 {
+            peers.drop_peer(
+                peer,
+                format!(
+                    "{TOO_SLOW}: {n} chunk requests stalled for over {} s",
+                    limit.as_secs()
+                ),
+            );
         }
     }
 }

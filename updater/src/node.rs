@@ -220,6 +220,14 @@ pub enum NetError {
         /// Why.
         reason: String,
     },
+    /// The peer broke the protocol (an oversized or malformed answer).
+    #[error("{peer} broke the protocol: {reason}")]
+    Violation {
+        /// The peer.
+        peer: PeerId,
+        /// How.
+        reason: String,
+    },
     /// The node has stopped.
     #[error("the network node has stopped")]
     Stopped,
@@ -682,7 +690,14 @@ async fn run(
                     },
                     request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
                         if let Some(reply) = requests.remove(&request_id) {
-                            let _ = reply.send(Err(NetError::Request { peer, reason: error.to_string() }));
+                            let failure = match &error {
+                                // Oversized or undecodable answers break the protocol.
+                                request_response::OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                                    NetError::Violation { peer, reason: e.to_string() }
+                                }
+                                _ => NetError::Request { peer, reason: error.to_string() },
+                            };
+                            let _ = reply.send(Err(failure));
                         }
                     }
                     _ => {}

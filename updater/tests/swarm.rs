@@ -322,6 +322,207 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
         peers.dropped()
     );
     assert!(!peers.usable().contains(&tamperer));
+    // The endless peer is cut by the size cap or, if its flood is slower than
+    // the stall limit, by the stall detector: either way it is dropped.
+    for (mode, expected) in [
+        ("stale", &["older checkpoint"][..]),
+        ("endless", &["broke the protocol", "too slow"][..]),
+    ] {
+        let id = hostile_ids.iter().find(|(m, _)| *m == mode).unwrap().1;
+        assert!(
+            peers
+                .dropped()
+                .get(&id)
+                .is_some_and(|why| expected.iter().any(|e| why.contains(e))),
+            "{mode} peer not dropped for {expected:?}: {:?}",
+            peers.dropped()
+        );
+    }
+    assert_eq!(peers.usable(), &[honest_node.peer_id()]);
+}
+
+/// The transfer protocol, answered honestly but one byte per second.
+#[derive(Clone, Default)]
+struct Dribble;
+
+impl libp2p::request_response::Codec for Dribble {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, p: &Self::Protocol, io: &mut T) -> std::io::Result<Request>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        quince_updater::codec::TransferCodec
+            .read_request(p, io)
+            .await
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        p: &Self::Protocol,
+        io: &mut T,
+    ) -> std::io::Result<Response>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        quince_updater::codec::TransferCodec
+            .read_response(p, io)
+            .await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        p: &Self::Protocol,
+        io: &mut T,
+        r: Request,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        quince_updater::codec::TransferCodec
+            .write_request(p, io, r)
+            .await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        r: Response,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        use futures::AsyncWriteExt as _;
+        use quince_protocol::codec::Encode as _;
+        for byte in r.to_bytes() {
+            io.write_all(&[byte]).await?;
+            io.flush().await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        io.close().await
+    }
+}
+
+/// A real libp2p node that speaks only the transfer protocol, at one byte per second.
+async fn start_dribbler(library: Library) -> libp2p::Multiaddr {
+    use futures::StreamExt as _;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    let codec = Dribble;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                codec,
+                [(
+                    quince_updater::codec::TRANSFER_PROTOCOL,
+                    ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(3600)),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    let me = *swarm.local_peer_id();
+    tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                let answer = library.answer(&request);
+                let _ = swarm.behaviour_mut().send_response(channel, answer);
+            }
+        }
+    });
+    addr.with(libp2p::multiaddr::Protocol::P2p(me))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_answering_one_byte_per_second_is_dropped_and_the_fetch_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let p = publish(t.path(), 3, "1.0.0", 31);
+    let honest = Library::new(Store::open(&p.store).unwrap());
+    honest.add_app(p.app, p.log.clone());
+    let honest_node = start_node(Arc::new(honest.clone()), vec![]).await;
+    let slow_addr = start_dribbler(honest.clone()).await;
+    let slow_id = match slow_addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(id)) => id,
+        _ => unreachable!(),
+    };
+    let client = new_peer(t.path(), "client", honest_node.addresses().await).await;
+    client.node.add_peer(slow_addr).await;
+    let mut peers = Peers::new([slow_id, honest_node.peer_id()]);
+    let began = std::time::Instant::now();
+    let synced = fetch::sync_log(
+        &client.node,
+        p.app,
+        &mut peers,
+        None,
+        &client.dir.join("log"),
+    )
+    .await
+    .unwrap();
+    let platform = Platform::current();
+    let record = synced.latest_release(&platform).unwrap();
+    let store = client.library.store();
+    // Give the slow peer chunks to stall on, even if it survived the log phase.
+    if !peers.usable().contains(&slow_id) {
+        peers = Peers::new([slow_id, honest_node.peer_id()]);
+    }
+    let manifest = fetch::fetch_release(
+        &client.node,
+        p.app,
+        &mut peers,
+        &record,
+        &platform,
+        &store,
+        4,
+    )
+    .await
+    .unwrap();
+    let out = client.dir.join("installed");
+    quince_store::unpack(&manifest, &platform, &store, &out).unwrap();
+    assert_eq!(
+        std::fs::read(out.join("bin/app")).unwrap(),
+        std::fs::read(p.source.join("bin/app")).unwrap()
+    );
+    assert!(
+        peers
+            .dropped()
+            .get(&slow_id)
+            .is_some_and(|why| why.contains("too slow")),
+        "the slow peer was not dropped: {:?}",
+        peers.dropped()
+    );
+    assert_eq!(
+        peers.served().get(&slow_id),
+        None,
+        "a 1 byte/s peer cannot have served a chunk"
+    );
+    eprintln!("completed in {:?} despite the slow peer", began.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
