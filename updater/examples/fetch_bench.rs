@@ -3,6 +3,10 @@
 //! limited to `--rate` bytes/s), fetches it with a fresh node, verifies and
 //! unpacks it, and prints the seconds the fetch took. `bench/network.sh` runs
 //! it next to its baselines.
+//!
+//! With `--prepare DIR` it only writes the published app for each seeder to
+//! `DIR/seeder<i>/{store,log}`, prints the app id and exits (the `tc` bench
+//! then runs real `quince seed` processes in network namespaces).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,8 +44,14 @@ async fn main() {
     let seeders = arg("--seeders", 1) as usize;
     let rate = Some(arg("--rate", 0)).filter(|r| *r > 0);
     let window = arg("--window", 16) as usize;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let src = dir.path().join("src");
+    let prepare = std::env::args()
+        .skip_while(|a| a != "--prepare")
+        .nth(1)
+        .map(std::path::PathBuf::from);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir_path = prepare.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = &dir_path;
+    let src = dir.join("src");
     std::fs::create_dir_all(&src).expect("src");
     let file = std::env::args().skip_while(|a| a != "--file").nth(1);
     match file {
@@ -66,7 +76,7 @@ async fn main() {
     let mut seeder_nodes = Vec::new();
     let mut boot = Vec::new();
     for i in 0..seeders {
-        let sdir = dir.path().join(format!("seeder{i}"));
+        let sdir = dir.join(format!("seeder{i}"));
         let store = Store::open(&sdir.join("store")).expect("store");
         let (manifest, _) = build(
             &[Source {
@@ -91,6 +101,9 @@ async fn main() {
         let mut note = Note::unsigned(&staged.pending.body).expect("note");
         note.sign_ed25519(&app.origin(), &key).expect("sign");
         log.publish(&note.to_bytes()).expect("publish");
+        if prepare.is_some() {
+            continue;
+        }
         let lib = Library::new(store);
         lib.add_app(app, sdir.join("log"));
         let node = Node::start(config(rate, boot.clone()), Arc::new(lib))
@@ -99,7 +112,11 @@ async fn main() {
         boot.extend(node.addresses().await);
         seeder_nodes.push(node);
     }
-    let cdir = dir.path().join("client");
+    if prepare.is_some() {
+        println!("{app}");
+        return;
+    }
+    let cdir = dir.join("client");
     let store = Store::open(&cdir.join("store")).expect("store");
     let client = Node::start(
         config(None, boot.clone()),

@@ -81,6 +81,8 @@ pub async fn run(args: Args) -> Result<()> {
         // app says so and is left out.
         providers.extend(node.status().await.lan_peers);
         providers.retain(|p| *p != node.peer_id());
+        providers.sort();
+        providers.dedup();
         if !providers.is_empty() || tokio::time::Instant::now() >= deadline {
             break;
         }
