@@ -79,7 +79,7 @@ addrs=()
 for i in 0 1 2 3; do
     join "s$i" "10.201.0.1$i"
     ip netns exec "$P-s$i" tc qdisc add dev wan root tbf rate "${mbit}mbit" burst 32kb latency 100ms
-    ip netns exec "$P-s$i" "$quince" seed --no-mdns --listen "/ip4/10.201.0.1$i/tcp/4001" \
+    QUINCE_HOME="$work/home-s$i" ip netns exec "$P-s$i" "$quince" seed --no-mdns --listen "/ip4/10.201.0.1$i/tcp/4001" \
         --log "$work/tc/seeder$i/log" --store "$work/tc/seeder$i/store" >"$work/s$i.out" 2>&1 &
 done
 for i in 0 1 2 3; do
@@ -91,7 +91,7 @@ fetch_from() { # fetch_from N: seconds to fetch from the first N seeders
     for a in "${addrs[@]:0:$n}"; do args+=(--peer "$a"); done
     local t0 t1
     t0=$(date +%s.%N)
-    ip netns exec "$P-c" "$quince" fetch --no-mdns --listen /ip4/10.201.0.2/tcp/0 --app "$app" \
+    QUINCE_HOME="$d/home" ip netns exec "$P-c" "$quince" fetch --no-mdns --listen /ip4/10.201.0.2/tcp/0 --app "$app" \
         "${args[@]}" --store "$d/store" --log "$d/log" --out "$d/out" --window 16 >/dev/null
     t1=$(date +%s.%N)
     cmp -s "$d/out/payload" "$work/tc/src/payload" || { echo "fetched bytes differ" >&2; exit 1; }

@@ -19,12 +19,20 @@ pub struct NetArgs {
     /// Address to listen on (repeat for several; default: any port, TCP and QUIC).
     #[arg(long, default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"])]
     listen: Vec<String>,
-    /// A peer to join the DHT through, ending in /p2p/PEER_ID (repeat).
+    /// A peer to join the DHT through, ending in /p2p/PEER_ID (repeat). Given,
+    /// it replaces the built-in list, config.json's list and remembered peers.
     #[arg(long)]
     bootstrap: Vec<String>,
-    /// File holding this node's identity (created on first use).
+    /// Quince's folder for this user: the node identity, peers remembered from
+    /// the last run (peers.json) and an optional config.json.
+    #[arg(long, env = "QUINCE_HOME")]
+    home: Option<PathBuf>,
+    /// File holding this node's identity (default: HOME/identity; created on first use).
     #[arg(long)]
     identity: Option<PathBuf>,
+    /// Neither use nor update the peers remembered from earlier runs.
+    #[arg(long)]
+    no_remember: bool,
     /// Kademlia protocol name (/ipfs/kad/1.0.0 joins the public libp2p DHT).
     #[arg(long, default_value = quince_updater::node::DEFAULT_KAD_PROTOCOL)]
     kad_protocol: String,
@@ -53,19 +61,122 @@ pub struct NetArgs {
     dht_client: bool,
 }
 
+/// `HOME/config.json`: settings that replace the built-in defaults (flags
+/// replace both).
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// Replaces the built-in bootstrap list.
+    bootstrap: Option<Vec<String>>,
+    /// Relays to keep a reservation on.
+    #[serde(default)]
+    relays: Vec<String>,
+}
+
+/// How many remembered peers are kept.
+const REMEMBER: usize = 64;
+
+/// The default home: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
+pub fn default_home() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("quince"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
+}
+
 impl NetArgs {
+    /// The user's Quince folder, if any.
+    pub fn home(&self) -> Option<PathBuf> {
+        self.home.clone().or_else(default_home)
+    }
+
+    fn remembered(&self) -> Vec<Multiaddr> {
+        let Some(home) = self.home().filter(|_| !self.no_remember) else {
+            return Vec::new();
+        };
+        std::fs::read(home.join("peers.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
+    /// Remembers the DHT peers `node` met, newest first, for the next start.
+    pub async fn remember(&self, node: &quince_updater::Node) {
+        let Some(home) = self.home().filter(|_| !self.no_remember) else {
+            return;
+        };
+        let mut all: Vec<String> = node
+            .status()
+            .await
+            .known_peers
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        for old in self.remembered() {
+            let old = old.to_string();
+            if !all.contains(&old) {
+                all.push(old);
+            }
+        }
+        all.truncate(REMEMBER);
+        let Ok(json) = serde_json::to_vec_pretty(&all) else {
+            return;
+        };
+        let tmp = home.join("peers.json.tmp");
+        let written = std::fs::create_dir_all(&home)
+            .and_then(|()| std::fs::write(&tmp, json))
+            .and_then(|()| std::fs::rename(&tmp, home.join("peers.json")));
+        if let Err(e) = written {
+            eprintln!(
+                "quince: could not remember peers in {}: {e}",
+                home.display()
+            );
+        }
+    }
+
     pub fn config(&self) -> Result<NodeConfig> {
         let parse = |v: &[String]| {
             v.iter()
-                .map(|a| a.parse::<Multiaddr>())
-                .collect::<Result<Vec<_>, _>>()
+                .map(|a| {
+                    a.parse::<Multiaddr>()
+                        .map_err(|e| anyhow::anyhow!("bad address {a:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>>>()
         };
-        let mut bootstrap = parse(&self.bootstrap)?;
-        bootstrap.extend(COMPILED_BOOTSTRAP.iter().filter_map(|a| a.parse().ok()));
-        let keypair = match &self.identity {
-            Some(path) => Some(quince_updater::load_or_create_identity(path)?),
+        let home = self.home();
+        let file: ConfigFile = match home.as_ref().map(|h| h.join("config.json")) {
+            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(&path)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            _ => ConfigFile::default(),
+        };
+        let bootstrap = if self.bootstrap.is_empty() {
+            let mut b = match &file.bootstrap {
+                Some(list) => parse(list)?,
+                None => parse(
+                    &COMPILED_BOOTSTRAP
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>(),
+                )?,
+            };
+            b.extend(self.remembered());
+            b
+        } else {
+            parse(&self.bootstrap)?
+        };
+        let identity = self
+            .identity
+            .clone()
+            .or_else(|| home.as_ref().map(|h| h.join("identity")));
+        let keypair = match identity {
+            Some(path) => Some(quince_updater::load_or_create_identity(&path)?),
             None => None,
         };
+        let mut relays = parse(&file.relays)?;
+        relays.extend(parse(&self.relay)?);
         Ok(NodeConfig {
             listen: parse(&self.listen)?,
             bootstrap,
@@ -73,7 +184,7 @@ impl NetArgs {
             request_timeout: Duration::from_secs(self.timeout),
             keypair,
             relay_server: self.relay_server,
-            relays: parse(&self.relay)?,
+            relays,
             external_addresses: parse(&self.external)?,
             mdns: !self.no_mdns,
             private_addresses_reachable: self.private_addresses_reachable,
@@ -85,11 +196,12 @@ impl NetArgs {
 
 /// Waits for Ctrl-C or SIGTERM, printing the node's connectivity as it changes
 /// (hole punches, relay reservations, NAT status), then stops the node.
-pub async fn until_stopped(node: &quince_updater::Node) -> Result<()> {
+pub async fn until_stopped(node: &quince_updater::Node, net: &NetArgs) -> Result<()> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut seen = std::collections::HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut ticks = 0u64;
     loop {
         #[cfg(unix)]
         let terminated = term.recv();
@@ -99,6 +211,10 @@ pub async fn until_stopped(node: &quince_updater::Node) -> Result<()> {
             r = tokio::signal::ctrl_c() => { r?; break; }
             _ = terminated => break,
             _ = tick.tick() => {
+                ticks += 1;
+                if ticks % 120 == 20 {
+                    net.remember(node).await; // after 10 s, then every minute
+                }
                 let status = node.status().await;
                 let mut lines: Vec<String> = status.reservations.iter().map(|a| format!("reserved relayed address {a}")).collect();
                 lines.extend(status.hole_punched.iter().map(|p| format!("hole punched a direct connection with {p}")));
@@ -112,6 +228,7 @@ pub async fn until_stopped(node: &quince_updater::Node) -> Result<()> {
             }
         }
     }
+    net.remember(node).await;
     node.shutdown().await;
     Ok(())
 }

@@ -129,6 +129,9 @@ pub struct NodeStatus {
     pub nat: String,
     /// Peers found on the local network by mDNS.
     pub lan_peers: Vec<PeerId>,
+    /// Dialable addresses (ending in `/p2p/PEER`) of DHT servers this node has
+    /// met: what a client remembers for its next start.
+    pub known_peers: Vec<Multiaddr>,
 }
 
 /// The node identity stored at `path` (protobuf-encoded, mode 0600), created on
@@ -575,6 +578,7 @@ struct RunState {
     private: bool,
     nat: String,
     lan_peers: Vec<PeerId>,
+    known: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl RunState {
@@ -591,6 +595,11 @@ impl RunState {
                 self.nat.clone()
             },
             lan_peers: self.lan_peers.clone(),
+            known_peers: self
+                .known
+                .iter()
+                .flat_map(|(p, addrs)| addrs.iter().map(|a| a.clone().with(Protocol::P2p(*p))))
+                .collect(),
         }
     }
 
@@ -716,6 +725,12 @@ async fn run(
                             state.relays_seen.entry(peer_id).or_insert_with(|| addr.clone());
                         }
                         if dht {
+                            if !is_relayed(&addr) {
+                                let known = state.known.entry(peer_id).or_default();
+                                if !known.contains(&addr) && known.len() < 8 {
+                                    known.push(addr.clone());
+                                }
+                            }
                             swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                         }
                     }

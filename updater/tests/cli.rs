@@ -44,6 +44,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
 
     let mut seeder = Command::new(env!("CARGO_BIN_EXE_quince"))
         .current_dir(w)
+        .env("QUINCE_HOME", w.join("seeder-home"))
         .args([
             "seed",
             "--log",
@@ -68,6 +69,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
     let app = root.app_id().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
         .current_dir(w)
+        .env("QUINCE_HOME", w.join("client-home"))
         .args([
             "fetch",
             "--app",
@@ -88,8 +90,6 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
         ])
         .output()
         .unwrap();
-    let _ = seeder.kill();
-    let _ = seeder.wait();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -108,10 +108,34 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
         .verify()
         .unwrap();
 
+    // The client remembered the seeder, so a second run needs no address.
+    let remembered = std::fs::read_to_string(w.join("client-home/peers.json")).unwrap();
+    let seeder_id = addr.rsplit('/').next().unwrap();
+    assert!(remembered.contains(seeder_id), "{remembered}");
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .current_dir(w)
+        .env("QUINCE_HOME", w.join("client-home"))
+        .args(["fetch", "--app", &app, "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--store", "store2", "--log", "log2", "--out", "installed2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fetch from remembered peers: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(w.join("installed2/bin/tool")).unwrap(),
+        vec![7u8; 700_000]
+    );
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+
     // Fetching an app nobody holds fails with a clear message.
     let other = "00".repeat(32);
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
         .current_dir(w)
+        .env("QUINCE_HOME", w.join("client-home"))
         .args([
             "fetch",
             "--app",
@@ -120,9 +144,43 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
             "/ip4/127.0.0.1/tcp/0",
             "--out",
             "x",
+            "--find-for",
+            "2",
+            "--no-remember",
         ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no peer holds app"));
+}
+
+#[test]
+fn a_bad_config_file_is_named_in_the_error() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("config.json"),
+        r#"{"bootstrap": ["not an address"]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_HOME", t.path())
+        .args(["fetch", "--app", &"11".repeat(32), "--out"])
+        .arg(t.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad address \"not an address\""), "{err}");
+    std::fs::write(t.path().join("config.json"), r#"{"bootstrapp": []}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_HOME", t.path())
+        .args(["fetch", "--app", &"11".repeat(32), "--out"])
+        .arg(t.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.json") && err.contains("unknown field"),
+        "{err}"
+    );
 }

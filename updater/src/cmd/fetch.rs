@@ -148,8 +148,9 @@ pub async fn run(args: Args) -> Result<()> {
         }
         println!("seeding app {app}; stop with Ctrl-C or SIGTERM");
         let _ = std::io::stdout().flush();
-        return super::until_stopped(&node).await;
+        return super::until_stopped(&node, &args.net).await;
     }
+    args.net.remember(&node).await;
     node.shutdown().await;
     Ok(())
 }

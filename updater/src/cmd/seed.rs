@@ -57,6 +57,6 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     println!("seeding; stop with Ctrl-C or SIGTERM");
-    super::until_stopped(&node).await?;
+    super::until_stopped(&node, &args.net).await?;
     Ok(())
 }
