@@ -52,7 +52,9 @@ impl Lab {
         if !check.status.success() {
             return Err(String::from_utf8_lossy(&check.stdout).trim().to_string());
         }
-        let prefix = format!("ql{}", std::process::id() % 100_000);
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("ql{}x{n}", std::process::id() % 100_000);
         let lab = Lab {
             prefix,
             stops: Vec::new(),

@@ -39,9 +39,10 @@ pub struct NetArgs {
     /// Seconds before a request to one peer gives up.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
-    /// Relay circuits for peers behind NATs (for a node others can reach).
+    /// Never relay for peers behind NATs (by default a node relays once it
+    /// knows it is reachable: an --external address or AutoNAT's verdict).
     #[arg(long)]
-    relay_server: bool,
+    no_relay_server: bool,
     /// A relay to keep a reservation on, ending in /p2p/PEER_ID (repeat). Without
     /// one, a node that AutoNAT finds unreachable picks connected relays itself.
     #[arg(long)]
@@ -183,7 +184,7 @@ impl NetArgs {
             kad_protocol: self.kad_protocol.clone(),
             request_timeout: Duration::from_secs(self.timeout),
             keypair,
-            relay_server: self.relay_server,
+            relay_server: !self.no_relay_server,
             relays,
             external_addresses: parse(&self.external)?,
             mdns: !self.no_mdns,

@@ -55,7 +55,10 @@ pub struct NodeConfig {
     pub upload_rate: Option<u64>,
     /// Most distinct peers served chunks in any 10-second window.
     pub max_peers: Option<usize>,
-    /// Act as a relay for peers behind NATs (only useful on a reachable node).
+    /// Offer to relay for peers behind NATs. libp2p's relay advertises and
+    /// accepts only while the node has a confirmed external address (given in
+    /// `external_addresses`, or confirmed by AutoNAT), so in effect only
+    /// publicly reachable nodes relay.
     pub relay_server: bool,
     /// Relays to keep a reservation on, so peers can reach this node through them.
     pub relays: Vec<Multiaddr>,
@@ -91,7 +94,7 @@ impl Default for NodeConfig {
             keypair: None,
             upload_rate: None,
             max_peers: None,
-            relay_server: false,
+            relay_server: true,
             relays: Vec::new(),
             external_addresses: Vec::new(),
             mdns: false,
@@ -579,9 +582,45 @@ struct RunState {
     nat: String,
     lan_peers: Vec<PeerId>,
     known: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Peers this node reached through a relay, with the relayed address.
+    relayed_dials: HashMap<PeerId, Multiaddr>,
+    /// How many times a fresh relayed connection was made to retry DCUtR.
+    punch_retries: HashMap<PeerId, u32>,
 }
 
+/// How many fresh relayed connections are made to retry hole punching.
+const PUNCH_RETRIES: u32 = 3;
+
 impl RunState {
+    /// For each peer reached only through a relay, open a fresh relayed
+    /// connection now and then: DCUtR runs on each new relayed connection, so
+    /// a hole punch that failed (timing, a busy machine) gets another chance.
+    fn retry_hole_punches(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let direct: HashSet<PeerId> = self
+            .connections
+            .values()
+            .filter(|c| !c.relayed)
+            .map(|c| c.peer)
+            .collect();
+        let connected: HashSet<PeerId> = self.connections.values().map(|c| c.peer).collect();
+        for (peer, addr) in &self.relayed_dials {
+            if direct.contains(peer) || !connected.contains(peer) {
+                continue;
+            }
+            let tries = self.punch_retries.entry(*peer).or_default();
+            if *tries >= PUNCH_RETRIES {
+                continue;
+            }
+            *tries += 1;
+            let _ = swarm.dial(
+                libp2p::swarm::dial_opts::DialOpts::peer_id(*peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                    .build(),
+            );
+        }
+    }
+
     fn status(&self) -> NodeStatus {
         NodeStatus {
             connections: self.connections.values().cloned().collect(),
@@ -637,8 +676,11 @@ async fn run(
     let mut provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>> = HashMap::new();
     let mut lookups: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)> =
         HashMap::new();
+    let mut upgrade = tokio::time::interval(Duration::from_secs(10));
+    upgrade.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = upgrade.tick() => state.retry_hole_punches(&mut swarm),
             command = commands.recv() => match command {
                 None | Some(Command::Shutdown) => return,
                 Some(Command::Request { peer, request, reply }) => {
@@ -772,6 +814,9 @@ async fn run(
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
                     let address = endpoint.get_remote_address().clone();
                     let relayed = endpoint.is_relayed();
+                    if relayed && endpoint.is_dialer() {
+                        state.relayed_dials.insert(peer_id, address.clone());
+                    }
                     state.connections.insert(connection_id, ConnectionInfo { peer: peer_id, address, relayed });
                 }
                 SwarmEvent::ConnectionClosed { connection_id, .. } => {
