@@ -70,6 +70,7 @@ impl Store {
         let path = self.chunk_path(&chunk.id);
         if !path.exists() {
             self.write_atomic(&path, compressed)?;
+            crate::crash::point("chunk stored");
         }
         Ok(())
     }

@@ -14,6 +14,8 @@ mod chunks;
 mod patch;
 mod unpack;
 
+pub mod crash;
+
 pub use chunks::{decompress_capped, Batch, Store};
 pub use patch::{apply_patch, make_patch};
 pub use unpack::{unpack, UnpackStats};

@@ -83,6 +83,7 @@ pub fn unpack(
                 written.push(target);
                 stats.files += 1;
                 stats.bytes += size;
+                crate::crash::point("file unpacked");
             }
             EntryKind::Symlink { target: link_to } => {
                 links.push((target, link_to.clone(), entry.path.clone()))

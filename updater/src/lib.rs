@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod fetch;
 pub mod library;
+pub mod link;
 pub mod node;
 
 pub use library::{Library, Serve};
