@@ -45,7 +45,8 @@ pub fn point(label: &str) {
         }
     }
     if plan.at == Some(n) {
-        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         // SIGKILL cannot be caught; should the call fail, stop as abruptly anyway.
         std::process::abort();
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the network options they share.
 
 pub mod fetch;
+pub mod install;
 pub mod seed;
 
 use std::path::PathBuf;

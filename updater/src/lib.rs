@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod fetch;
+pub mod install;
 pub mod library;
 pub mod link;
 pub mod node;

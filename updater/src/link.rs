@@ -148,7 +148,8 @@ mod tests {
     use super::*;
 
     const ID: &str = "7e91ee8ae9d24ed3921c1ba9ee18b588ea2f8b34ba7da950cf097a4a7c0d7ad7";
-    const PEER: &str = "/ip4/192.0.2.7/udp/4771/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    const PEER: &str =
+        "/ip4/192.0.2.7/udp/4771/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
 
     #[test]
     fn round_trips() {
@@ -176,11 +177,23 @@ mod tests {
             (format!("quince://{ID}?"), "empty query"),
             (format!("quince://{ID}?peer"), "not key=value"),
             (format!("quince://{ID}?peer="), "has no value"),
-            (format!("quince://{ID}?peer=/ip4/1.2.3.4/tcp/1"), "must end in /p2p/"),
-            (format!("quince://{ID}?peer=not-an-addr"), "peer \"not-an-addr\""),
-            (format!("quince://{ID}?peer={PEER}&peer={PEER}"), "given twice"),
+            (
+                format!("quince://{ID}?peer=/ip4/1.2.3.4/tcp/1"),
+                "must end in /p2p/",
+            ),
+            (
+                format!("quince://{ID}?peer=not-an-addr"),
+                "peer \"not-an-addr\"",
+            ),
+            (
+                format!("quince://{ID}?peer={PEER}&peer={PEER}"),
+                "given twice",
+            ),
             (format!("quince://{ID}?version=1.2"), "version \"1.2\""),
-            (format!("quince://{ID}?version=1.2.3&version=1.2.4"), "version given twice"),
+            (
+                format!("quince://{ID}?version=1.2.3&version=1.2.4"),
+                "version given twice",
+            ),
             (format!("quince://{ID}?channel=beta"), "unknown key"),
             (format!("quince://{ID}?peer=%2Fip4"), "percent"),
             ("x".repeat(MAX_LINK_BYTES + 1), "longer than"),

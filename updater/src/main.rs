@@ -21,6 +21,18 @@ enum Command {
     Seed(cmd::seed::Args),
     /// Fetch an app's newest release from peers, verify it, and unpack it.
     Fetch(cmd::fetch::Args),
+    /// Install an app from its link, health-check it, and seed it.
+    Install(cmd::install::InstallArgs),
+    /// Update installed apps (once, or --watch to keep following and seeding).
+    Update(cmd::install::UpdateArgs),
+    /// Run an installed app's current version.
+    Run(cmd::install::RunArgs),
+    /// Go back to an app's previous version (and pin it there).
+    Rollback(cmd::install::AppArgs),
+    /// Pin an app at a version, or "none" to follow releases again.
+    Pin(cmd::install::PinArgs),
+    /// List installed apps.
+    List(cmd::install::ListArgs),
 }
 
 fn main() {
@@ -43,6 +55,12 @@ fn main() {
         match cli.command {
             Command::Seed(a) => cmd::seed::run(a).await,
             Command::Fetch(a) => cmd::fetch::run(a).await,
+            Command::Install(a) => cmd::install::install(a).await,
+            Command::Update(a) => cmd::install::update(a).await,
+            Command::Run(a) => cmd::install::run(a),
+            Command::Rollback(a) => cmd::install::rollback(a),
+            Command::Pin(a) => cmd::install::pin(a),
+            Command::List(a) => cmd::install::list(a),
         }
     });
     if let Err(e) = result {

@@ -1,0 +1,367 @@
+//! `quince install`, `update`, `run`, `rollback`, `pin`, `list`: installed apps
+//! in the home folder (see `quince_updater::install`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use quince_protocol::record::Version;
+use quince_protocol::root::AppId;
+use quince_updater::fetch::Peers;
+use quince_updater::install::{Apps, Outcome, UpdateOptions};
+use quince_updater::link::Link;
+use quince_updater::{Library, Node};
+
+use super::NetArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// The app's link: quince://APP_ID, optionally ?peer=ADDR&version=X.Y.Z.
+    link: String,
+    /// The program to run and health-check, relative to the app's folder (e.g. bin/app).
+    #[arg(long)]
+    run: Option<String>,
+    /// Seconds a new version must keep running (or exit 0 within) to be kept.
+    #[arg(long)]
+    health_seconds: Option<u64>,
+    /// Seconds to look for peers before giving up.
+    #[arg(long, default_value_t = 20)]
+    find_for: u64,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// Apps to update (default: every installed app).
+    apps: Vec<String>,
+    /// Keep running: seed every installed app and install new releases as they
+    /// are announced (and at least every --interval seconds).
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between checks when watching.
+    #[arg(long, default_value_t = 300)]
+    interval: u64,
+    /// Seconds to look for peers before giving up on an app.
+    #[arg(long, default_value_t = 20)]
+    find_for: u64,
+    /// Print each outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AppArgs {
+    /// Quince's folder for this user.
+    #[arg(long, env = "QUINCE_HOME")]
+    home: Option<std::path::PathBuf>,
+    /// The app id (or its link).
+    app: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Arguments for the app.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PinArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The version to stay at, or "none" to follow new releases again.
+    version: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// Quince's folder for this user.
+    #[arg(long, env = "QUINCE_HOME")]
+    home: Option<std::path::PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_app(text: &str) -> Result<AppId> {
+    if text.starts_with(quince_updater::link::SCHEME) {
+        return Ok(text.parse::<Link>()?.app);
+    }
+    text.parse()
+        .with_context(|| format!("{text:?} is neither an app id nor a quince:// link"))
+}
+
+fn home_of(home: &Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    home.clone()
+        .or_else(super::default_home)
+        .context("no home folder: set --home or QUINCE_HOME")
+}
+
+/// A node serving every installed app from the home folder.
+async fn start(net: &NetArgs, apps: &Apps, hints: &[libp2p::Multiaddr]) -> Result<(Node, Library)> {
+    let library = Library::new(apps.store()?);
+    for app in apps.installed() {
+        if apps.log_dir(&app).join("checkpoint").exists() {
+            library.add_app(app, apps.log_dir(&app));
+        }
+    }
+    let mut config = net.config()?;
+    config.bootstrap.extend(hints.iter().cloned());
+    let node = Node::start(config, Arc::new(library.clone())).await?;
+    Ok((node, library))
+}
+
+/// Peers for `app`: the link's hints, DHT providers and LAN peers.
+async fn find_peers(
+    node: &Node,
+    app: AppId,
+    hints: &[libp2p::Multiaddr],
+    secs: u64,
+) -> Vec<libp2p::PeerId> {
+    let mut peers: Vec<libp2p::PeerId> = hints
+        .iter()
+        .filter_map(|a| match a.iter().last() {
+            Some(libp2p::multiaddr::Protocol::P2p(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        peers.extend(node.providers(app).await);
+        peers.extend(node.status().await.lan_peers);
+        peers.retain(|p| *p != node.peer_id());
+        peers.sort();
+        peers.dedup();
+        if !peers.is_empty() || tokio::time::Instant::now() >= deadline {
+            return peers;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn report(app: AppId, outcome: &Outcome, json: bool) {
+    if json {
+        let v = match outcome {
+            Outcome::Installed { version, previous } => serde_json::json!({
+                "app": app.to_string(), "outcome": "installed", "version": version.to_string(),
+                "previous": previous.as_ref().map(ToString::to_string),
+            }),
+            Outcome::UpToDate(v) => serde_json::json!({
+                "app": app.to_string(), "outcome": "up-to-date", "version": v.to_string(),
+            }),
+            Outcome::RolledBack {
+                refused,
+                reason,
+                current,
+            } => serde_json::json!({
+                "app": app.to_string(), "outcome": "rolled-back", "refused": refused.to_string(),
+                "reason": reason, "version": current.as_ref().map(ToString::to_string),
+            }),
+        };
+        println!("{v}");
+        return;
+    }
+    match outcome {
+        Outcome::Installed { version, previous: Some(p) } => {
+            println!("updated app {app} from {p} to {version}")
+        }
+        Outcome::Installed { version, previous: None } => {
+            println!("installed app {app} {version}")
+        }
+        Outcome::UpToDate(v) => println!("app {app} is up to date at {v}"),
+        Outcome::RolledBack { refused, reason, current } => println!(
+            "app {app}: release {refused} failed its health check ({reason}); rolled back to {}; it will not be tried again",
+            current.as_ref().map_or("nothing".to_string(), ToString::to_string)
+        ),
+    }
+}
+
+async fn update_one(
+    node: &Node,
+    library: &Library,
+    apps: &Apps,
+    app: AppId,
+    hints: &[libp2p::Multiaddr],
+    options: &UpdateOptions,
+    find_for: u64,
+) -> Result<Outcome> {
+    let found = find_peers(node, app, hints, find_for).await;
+    if found.is_empty() {
+        bail!("no peer holds app {app} (looked for {find_for} s): add peers to the link or --bootstrap");
+    }
+    eprintln!("{} peer(s) for app {app}", found.len());
+    let mut peers = Peers::new(found);
+    let outcome = apps.update(node, app, &mut peers, options).await?;
+    // What we hold, we serve.
+    library.add_app(app, apps.log_dir(&app));
+    let _ = node.provide(app).await;
+    for (p, why) in peers.dropped() {
+        eprintln!("dropped peer {p}: {why}");
+    }
+    Ok(outcome)
+}
+
+pub async fn install(args: InstallArgs) -> Result<()> {
+    let link: Link = args.link.parse()?;
+    let apps = Apps::open(&home_of(&args.net.home)?)?;
+    let (node, library) = start(&args.net, &apps, &link.peers).await?;
+    let options = UpdateOptions {
+        version: link.version,
+        run: args.run.clone(),
+        health_seconds: args.health_seconds,
+        window: 8,
+    };
+    let result = update_one(
+        &node,
+        &library,
+        &apps,
+        link.app,
+        &link.peers,
+        &options,
+        args.find_for,
+    )
+    .await;
+    args.net.remember(&node).await;
+    node.shutdown().await;
+    let outcome = result?;
+    report(link.app, &outcome, args.json);
+    if matches!(outcome, Outcome::RolledBack { current: None, .. }) {
+        bail!(
+            "app {} was not installed: its release failed the health check",
+            link.app
+        );
+    }
+    Ok(())
+}
+
+pub async fn update(args: UpdateArgs) -> Result<()> {
+    let apps = Apps::open(&home_of(&args.net.home)?)?;
+    let chosen: Vec<AppId> = if args.apps.is_empty() {
+        apps.installed()
+    } else {
+        args.apps
+            .iter()
+            .map(|a| parse_app(a))
+            .collect::<Result<_>>()?
+    };
+    if chosen.is_empty() {
+        bail!("no apps installed; install one with: quince install quince://APP_ID");
+    }
+    let (node, library) = start(&args.net, &apps, &[]).await?;
+    let options = UpdateOptions {
+        window: 8,
+        ..UpdateOptions::default()
+    };
+    let mut failed = 0;
+    let mut announcements = node.announcements();
+    loop {
+        for app in &chosen {
+            match update_one(&node, &library, &apps, *app, &[], &options, args.find_for).await {
+                Ok(outcome) => report(*app, &outcome, args.json),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("quince: app {app}: {e:#}");
+                }
+            }
+        }
+        if !args.watch {
+            break;
+        }
+        // Wait for a pushed checkpoint of one of our apps, or the interval.
+        let wait = tokio::time::sleep(Duration::from_secs(args.interval));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                a = announcements.recv() => match a {
+                    Ok(a) if chosen.contains(&a.app) => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(_) => break,
+                },
+                r = tokio::signal::ctrl_c() => { r?; args.net.remember(&node).await; node.shutdown().await; return Ok(()); }
+            }
+        }
+    }
+    args.net.remember(&node).await;
+    node.shutdown().await;
+    if failed > 0 {
+        bail!("{failed} app(s) could not be updated");
+    }
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let apps = Apps::open(&home_of(&args.app.home)?)?;
+    let app = parse_app(&args.app.app)?;
+    let program = apps.program(&app)?;
+    let status = std::process::Command::new(&program)
+        .args(&args.args)
+        .status()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+pub fn rollback(args: AppArgs) -> Result<()> {
+    let apps = Apps::open(&home_of(&args.home)?)?;
+    let app = parse_app(&args.app)?;
+    let v = apps.rollback(&app)?;
+    println!("app {app} rolled back to {v} and pinned there (quince pin {app} none to follow releases again)");
+    Ok(())
+}
+
+pub fn pin(args: PinArgs) -> Result<()> {
+    let apps = Apps::open(&home_of(&args.app.home)?)?;
+    let app = parse_app(&args.app.app)?;
+    if args.version == "none" {
+        apps.pin(&app, None)?;
+        println!("app {app} follows new releases again");
+    } else {
+        let v: Version = args.version.parse()?;
+        apps.pin(&app, Some(&v))?;
+        println!("app {app} pinned at {v} (installed at the next update)");
+    }
+    Ok(())
+}
+
+pub fn list(args: ListArgs) -> Result<()> {
+    let apps = Apps::open(&home_of(&args.home)?)?;
+    let mut rows = Vec::new();
+    for app in apps.installed() {
+        let Some(state) = apps.state(&app)? else {
+            continue;
+        };
+        rows.push(serde_json::json!({
+            "app": app.to_string(), "current": state.current, "previous": state.previous,
+            "pinned": state.pinned, "refused": state.refused, "run": state.run,
+            "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
+        }));
+        if !args.json {
+            println!(
+                "{app}  {}{}{}",
+                state.current.as_deref().unwrap_or("(none)"),
+                state
+                    .pinned
+                    .as_ref()
+                    .map_or(String::new(), |p| format!("  pinned at {p}")),
+                if state.refused.is_empty() {
+                    String::new()
+                } else {
+                    format!("  refused {}", state.refused.join(", "))
+                }
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    Ok(())
+}

@@ -1,0 +1,641 @@
+//! Installed apps on disk: the layout, the trusted state, the atomic switch
+//! between versions, health checks and rollback.
+//!
+//! ```text
+//! HOME/store/                   the content store shared by every app
+//! HOME/apps/APP_ID/state.json   trusted state, current/previous/trial version,
+//!                               refused versions, pin, run command (fsync + rename)
+//! HOME/apps/APP_ID/log/         the verified log (served to peers)
+//! HOME/apps/APP_ID/versions/V/  one folder per installed version
+//! HOME/apps/APP_ID/current      symlink to versions/V, switched by one rename
+//! HOME/apps/APP_ID/staging/     where a version is unpacked and verified first
+//! HOME/apps/APP_ID/lock         held while anything changes the app
+//! ```
+//!
+//! Crash safety: a version folder appears by one rename only after it was
+//! unpacked, verified and synced; `state.json` is replaced by one rename after
+//! an fsync; `current` is replaced by one rename. The order is: version folder,
+//! state (naming the version as on trial), symlink, health check, state
+//! (trial over). [`Apps::recover`] runs first in every operation and brings the
+//! symlink back in line with the state, so a crash at any point leaves an app
+//! that starts, at the old or the new version, and a rerun completes.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quince_protocol::codec::Decode as _;
+use quince_protocol::record::{LogEntry, Platform, ReleaseRecord, Version};
+use quince_protocol::root::AppId;
+use quince_protocol::state::TrustedState;
+use quince_store::{crash, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::{self, FetchError, Peers};
+use crate::node::Node;
+
+/// How long a new version must run (or exit 0 within) to count as healthy.
+pub const DEFAULT_HEALTH_SECONDS: u64 = 3;
+/// Environment variable a program sees during its health check.
+pub const HEALTH_ENV: &str = "QUINCE_HEALTH_CHECK";
+
+/// Why an install, update or switch failed. Nothing installed is changed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// Fetching or verifying failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] quince_store::StoreError),
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// What.
+        source: std::io::Error,
+    },
+    /// The app's state file is unreadable.
+    #[error("{path}: damaged state: {reason}")]
+    State {
+        /// Which file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The app is not installed.
+    #[error("app {0} is not installed")]
+    NotInstalled(AppId),
+    /// The asked-for version is not in the app's log for this platform.
+    #[error("app {app} has no release {version} for {platform}")]
+    NoSuchVersion {
+        /// The app.
+        app: AppId,
+        /// The version.
+        version: Version,
+        /// The platform.
+        platform: Platform,
+    },
+    /// There is nothing to roll back to.
+    #[error("app {0} has no previous version to roll back to")]
+    NoPrevious(AppId),
+    /// No program to run is known.
+    #[error("app {0} has no run command: install with --run PATH (relative to the app's folder)")]
+    NoRunCommand(AppId),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
+    move |source| InstallError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What is recorded about one installed app.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AppState {
+    /// The app id (hex).
+    pub app: String,
+    /// The trusted state (root, newest verified checkpoint), hex of its bytes.
+    pub trusted: String,
+    /// The version `current` points to, if any.
+    pub current: Option<String>,
+    /// The version before it, kept for rollback.
+    pub previous: Option<String>,
+    /// A version switched to whose health check has not passed yet.
+    pub trial: Option<String>,
+    /// Versions that failed their health check or were rolled back: never
+    /// installed again automatically.
+    pub refused: Vec<String>,
+    /// Stay at this version.
+    pub pinned: Option<String>,
+    /// The program to run, relative to the version's folder.
+    pub run: Option<String>,
+    /// Seconds a new version must survive its health check.
+    pub health_seconds: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl AppState {
+    fn new(trusted: &TrustedState) -> AppState {
+        AppState {
+            app: trusted.app().to_string(),
+            trusted: hex(&trusted.to_bytes()),
+            current: None,
+            previous: None,
+            trial: None,
+            refused: Vec::new(),
+            pinned: None,
+            run: None,
+            health_seconds: DEFAULT_HEALTH_SECONDS,
+        }
+    }
+
+    /// The trusted state recorded.
+    pub fn trusted(&self) -> Result<TrustedState, String> {
+        let bytes = unhex(&self.trusted).ok_or("trusted state is not hex")?;
+        TrustedState::load(&bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new version was installed and passed its health check (or has no run command).
+    Installed {
+        /// The version now current.
+        version: Version,
+        /// The one before, if any.
+        previous: Option<Version>,
+    },
+    /// Nothing newer (or the pinned version is current already).
+    UpToDate(Version),
+    /// The new version failed its health check; the previous one is back.
+    RolledBack {
+        /// The version refused.
+        refused: Version,
+        /// Why it failed.
+        reason: String,
+        /// The version current again, if any.
+        current: Option<Version>,
+    },
+}
+
+/// Options of an install or update.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOptions {
+    /// Install exactly this version (from a link); otherwise the newest, or the pin.
+    pub version: Option<Version>,
+    /// Set the run command (relative path inside the app).
+    pub run: Option<String>,
+    /// Set the health check's duration.
+    pub health_seconds: Option<u64>,
+    /// Chunk requests in flight per peer.
+    pub window: usize,
+}
+
+/// The installed apps under one home folder.
+#[derive(Debug, Clone)]
+pub struct Apps {
+    home: PathBuf,
+}
+
+/// The app's lock, held while anything changes it.
+#[derive(Debug)]
+pub struct AppLock {
+    _file: fs::File,
+    app: AppId,
+}
+
+impl Apps {
+    /// The apps under `home` (created if needed).
+    pub fn open(home: &Path) -> Result<Apps, InstallError> {
+        fs::create_dir_all(home.join("apps")).map_err(io(home))?;
+        Ok(Apps {
+            home: home.to_path_buf(),
+        })
+    }
+
+    /// The shared content store.
+    pub fn store(&self) -> Result<Store, InstallError> {
+        Ok(Store::open(&self.home.join("store"))?)
+    }
+
+    /// The app's folder.
+    pub fn dir(&self, app: &AppId) -> PathBuf {
+        self.home.join("apps").join(app.to_string())
+    }
+
+    /// The folder of the app's verified log.
+    pub fn log_dir(&self, app: &AppId) -> PathBuf {
+        self.dir(app).join("log")
+    }
+
+    /// The installed apps.
+    pub fn installed(&self) -> Vec<AppId> {
+        let mut out: Vec<AppId> = fs::read_dir(self.home.join("apps"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("state.json").exists())
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        out.sort_by_key(|a| a.to_string());
+        out
+    }
+
+    /// Takes the app's lock, waiting for another process that holds it.
+    pub fn lock(&self, app: &AppId) -> Result<AppLock, InstallError> {
+        let dir = self.dir(app);
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        Ok(AppLock {
+            _file: file,
+            app: *app,
+        })
+    }
+
+    /// The app's recorded state, if installed.
+    pub fn state(&self, app: &AppId) -> Result<Option<AppState>, InstallError> {
+        let path = self.dir(app).join("state.json");
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let state: AppState =
+                    serde_json::from_slice(&bytes).map_err(|e| InstallError::State {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if state.app != app.to_string() {
+                    return Err(InstallError::State {
+                        path,
+                        reason: format!("it is the state of app {}", state.app),
+                    });
+                }
+                state.trusted().map_err(|reason| InstallError::State {
+                    path: path.clone(),
+                    reason,
+                })?;
+                Ok(Some(state))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(InstallError::Io { path, source: e }),
+        }
+    }
+
+    fn save(&self, lock: &AppLock, state: &AppState) -> Result<(), InstallError> {
+        let dir = self.dir(&lock.app);
+        let tmp = dir.join("state.json.tmp");
+        let json = serde_json::to_vec_pretty(state).map_err(|e| InstallError::State {
+            path: tmp.clone(),
+            reason: e.to_string(),
+        })?;
+        {
+            let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&json).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        crash::point("state written");
+        let path = dir.join("state.json");
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&dir)?;
+        crash::point("state replaced");
+        Ok(())
+    }
+
+    /// Points `current` at `versions/VERSION` (or removes it) with one rename.
+    fn point_current(&self, lock: &AppLock, version: Option<&str>) -> Result<(), InstallError> {
+        let dir = self.dir(&lock.app);
+        let link = dir.join("current");
+        match version {
+            Some(v) => {
+                let tmp = dir.join("current.tmp");
+                let _ = fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(Path::new("versions").join(v), &tmp)
+                    .map_err(io(&tmp))?;
+                crash::point("new link made");
+                fs::rename(&tmp, &link).map_err(io(&link))?;
+            }
+            None => match fs::remove_file(&link) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(InstallError::Io {
+                        path: link,
+                        source: e,
+                    })
+                }
+            },
+        }
+        sync_dir(&dir)?;
+        crash::point("current switched");
+        Ok(())
+    }
+
+    /// The version `current` points to.
+    pub fn current_link(&self, app: &AppId) -> Option<String> {
+        let target = fs::read_link(self.dir(app).join("current")).ok()?;
+        Some(target.file_name()?.to_str()?.to_string())
+    }
+
+    /// The folder of an installed version.
+    pub fn version_dir(&self, app: &AppId, version: &str) -> PathBuf {
+        self.dir(app).join("versions").join(version)
+    }
+
+    /// Brings the app back in line with its state after a crash: `current`
+    /// points at the state's current version; half-made staging and temporary
+    /// files go. Returns the state (None if never installed).
+    pub fn recover(&self, lock: &AppLock) -> Result<Option<AppState>, InstallError> {
+        let dir = self.dir(&lock.app);
+        let _ = fs::remove_dir_all(dir.join("staging"));
+        let _ = fs::remove_file(dir.join("current.tmp"));
+        let _ = fs::remove_file(dir.join("state.json.tmp"));
+        let Some(mut state) = self.state(&lock.app)? else {
+            return Ok(None);
+        };
+        // A version the state names but whose folder is gone cannot be current.
+        for slot in [&mut state.current, &mut state.previous, &mut state.trial] {
+            if slot
+                .as_ref()
+                .is_some_and(|v| !self.version_dir(&lock.app, v).is_dir())
+            {
+                *slot = None;
+            }
+        }
+        if self.current_link(&lock.app) != state.current {
+            self.point_current(lock, state.current.as_deref())?;
+        }
+        Ok(Some(state))
+    }
+
+    /// Installs or updates `app` from `peers`: syncs the log, picks the
+    /// release (the link's version, the pin, or the newest not refused),
+    /// fetches and verifies it, unpacks it into staging, switches to it and
+    /// runs its health check, rolling back if it fails.
+    pub async fn update(
+        &self,
+        node: &Node,
+        app: AppId,
+        peers: &mut Peers,
+        options: &UpdateOptions,
+    ) -> Result<Outcome, InstallError> {
+        let lock = self.lock(&app)?;
+        let recovered = self.recover(&lock)?;
+        // A crash during a health check leaves a version on trial: check it again.
+        if let Some(state) = &recovered {
+            if let Some(trial) = state.trial.clone() {
+                return self.finish_trial(&lock, state.clone(), &trial);
+            }
+        }
+        let trusted = match &recovered {
+            Some(s) => Some(s.trusted().map_err(|reason| InstallError::State {
+                path: self.dir(&app).join("state.json"),
+                reason,
+            })?),
+            None => None,
+        };
+        let synced = fetch::sync_log(node, app, peers, trusted, &self.log_dir(&app)).await?;
+        let mut state = recovered.unwrap_or_else(|| AppState::new(&synced.state));
+        state.trusted = hex(&synced.state.to_bytes());
+        if let Some(run) = &options.run {
+            state.run = Some(run.clone());
+        }
+        if let Some(secs) = options.health_seconds {
+            state.health_seconds = secs;
+        }
+        self.save(&lock, &state)?;
+
+        let platform = Platform::current();
+        let releases: Vec<ReleaseRecord> = synced
+            .entries
+            .iter()
+            .filter_map(|e| match LogEntry::from_bytes(e) {
+                Ok(LogEntry::Release(r)) if r.serves(&platform) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let wanted = options
+            .version
+            .or_else(|| state.pinned.as_ref().and_then(|p| p.parse().ok()));
+        let record = match &wanted {
+            Some(v) => releases
+                .iter()
+                .find(|r| r.version == *v)
+                .cloned()
+                .ok_or_else(|| InstallError::NoSuchVersion {
+                    app,
+                    version: *v,
+                    platform: platform.clone(),
+                })?,
+            None => {
+                let current: Option<Version> = state.current.as_ref().and_then(|v| v.parse().ok());
+                match releases
+                    .iter()
+                    .rev()
+                    .find(|r| !state.refused.contains(&r.version.to_string()))
+                {
+                    Some(r) if current.as_ref().is_none_or(|c| r.version > *c) => r.clone(),
+                    _ => match current {
+                        Some(c) => return Ok(Outcome::UpToDate(c)),
+                        None => {
+                            return Err(FetchError::NoRelease { app, platform }.into());
+                        }
+                    },
+                }
+            }
+        };
+        let version = record.version.to_string();
+        if state.current.as_deref() == Some(version.as_str()) {
+            return Ok(Outcome::UpToDate(record.version));
+        }
+        if !self.version_dir(&app, &version).is_dir() {
+            let store = self.store()?;
+            let manifest = fetch::fetch_release(
+                node,
+                app,
+                peers,
+                &record,
+                &platform,
+                &store,
+                options.window.max(1),
+            )
+            .await?;
+            let staging = self.dir(&app).join("staging");
+            let _ = fs::remove_dir_all(&staging);
+            fs::create_dir_all(&staging).map_err(io(&staging))?;
+            let unpacked = staging.join(&version);
+            if let Err(e) = quince_store::unpack(&manifest, &platform, &store, &unpacked) {
+                let _ = fs::remove_dir_all(&staging);
+                return Err(e.into());
+            }
+            set_mode(&unpacked, 0o755)?;
+            let versions = self.dir(&app).join("versions");
+            fs::create_dir_all(&versions).map_err(io(&versions))?;
+            let target = versions.join(&version);
+            fs::rename(&unpacked, &target).map_err(io(&target))?;
+            sync_dir(&versions)?;
+            crash::point("version in place");
+            let _ = fs::remove_dir_all(&staging);
+        }
+        // Record the switch first, then make it: a crash between the two is
+        // repaired by `recover`.
+        let before = state.current.clone();
+        if before.as_deref() != Some(version.as_str()) {
+            state.previous = before;
+        }
+        state.current = Some(version.clone());
+        state.trial = Some(version.clone());
+        self.save(&lock, &state)?;
+        self.point_current(&lock, Some(&version))?;
+        self.finish_trial(&lock, state, &version)
+    }
+
+    /// Runs the health check of the version on trial; keeps it or rolls back.
+    fn finish_trial(
+        &self,
+        lock: &AppLock,
+        mut state: AppState,
+        version: &str,
+    ) -> Result<Outcome, InstallError> {
+        let parsed: Version = version.parse().map_err(|e| InstallError::State {
+            path: self.dir(&lock.app).join("state.json"),
+            reason: format!("version {version}: {e}"),
+        })?;
+        let verdict = match &state.run {
+            Some(run) => health_check(
+                &self.version_dir(&lock.app, version),
+                run,
+                Duration::from_secs(state.health_seconds),
+            ),
+            None => Ok(()),
+        };
+        match verdict {
+            Ok(()) => {
+                state.trial = None;
+                let previous = state.previous.as_ref().and_then(|v| v.parse().ok());
+                self.save(lock, &state)?;
+                self.prune(lock, &state);
+                Ok(Outcome::Installed {
+                    version: parsed,
+                    previous,
+                })
+            }
+            Err(reason) => {
+                state.trial = None;
+                if !state.refused.contains(&version.to_string()) {
+                    state.refused.push(version.to_string());
+                }
+                state.current = state.previous.take();
+                self.save(lock, &state)?;
+                self.point_current(lock, state.current.as_deref())?;
+                Ok(Outcome::RolledBack {
+                    refused: parsed,
+                    reason,
+                    current: state.current.as_ref().and_then(|v| v.parse().ok()),
+                })
+            }
+        }
+    }
+
+    /// Removes version folders other than current and previous.
+    fn prune(&self, lock: &AppLock, state: &AppState) {
+        let versions = self.dir(&lock.app).join("versions");
+        for entry in fs::read_dir(&versions).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if Some(&name) != state.current.as_ref() && Some(&name) != state.previous.as_ref() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    /// Switches back to the previous version by hand and pins it, so updates
+    /// do not bring the newer one back until unpinned.
+    pub fn rollback(&self, app: &AppId) -> Result<Version, InstallError> {
+        let lock = self.lock(app)?;
+        let mut state = self
+            .recover(&lock)?
+            .ok_or(InstallError::NotInstalled(*app))?;
+        let previous = state
+            .previous
+            .clone()
+            .ok_or(InstallError::NoPrevious(*app))?;
+        state.previous = state.current.take();
+        state.current = Some(previous.clone());
+        state.pinned = Some(previous.clone());
+        state.trial = None;
+        self.save(&lock, &state)?;
+        self.point_current(&lock, Some(&previous))?;
+        previous.parse().map_err(|e| InstallError::State {
+            path: self.dir(app).join("state.json"),
+            reason: format!("version {previous}: {e}"),
+        })
+    }
+
+    /// Pins `app` at `version` (installed at the next update) or unpins it.
+    pub fn pin(&self, app: &AppId, version: Option<&Version>) -> Result<(), InstallError> {
+        let lock = self.lock(app)?;
+        let mut state = self
+            .recover(&lock)?
+            .ok_or(InstallError::NotInstalled(*app))?;
+        state.pinned = version.map(ToString::to_string);
+        self.save(&lock, &state)
+    }
+
+    /// The program to run for `app`, inside its current version.
+    pub fn program(&self, app: &AppId) -> Result<PathBuf, InstallError> {
+        let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
+        let run = state.run.ok_or(InstallError::NoRunCommand(*app))?;
+        Ok(self.dir(app).join("current").join(run))
+    }
+}
+
+/// Starts `run` (relative to `dir`) with [`HEALTH_ENV`] set; healthy if it is
+/// still running after `within` (then stopped) or exits 0 before.
+pub fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), String> {
+    let rel = quince_protocol::path::RelPath::parse(run)
+        .map_err(|e| format!("run command {run:?}: {e}"))?;
+    let program = dir.join(rel.as_str());
+    let mut child = Command::new(&program)
+        .current_dir(dir)
+        .env(HEALTH_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{} does not start: {e}", program.display()))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                return Err(format!(
+                    "{} exited with {status} after {:.1} s",
+                    rel.as_str(),
+                    started.elapsed().as_secs_f64()
+                ))
+            }
+            Ok(None) if started.elapsed() >= within => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("waiting for {}: {e}", rel.as_str())),
+        }
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), InstallError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io(dir))
+}

@@ -1,0 +1,377 @@
+//! Install, update, health check, rollback, pin and crash safety, with real
+//! `quince` processes: a seeder on loopback and a user's home folder.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use quince_packager::build::{build, Source};
+use quince_packager::{release, LogDir};
+use quince_protocol::note::Note;
+use quince_protocol::root::AppRoot;
+use quince_store::Store;
+
+const QUINCE: &str = env!("CARGO_BIN_EXE_quince");
+
+/// A publisher's log and store; releases are added while the seeder runs.
+struct Publisher {
+    dir: PathBuf,
+    root: AppRoot,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl Publisher {
+    fn new(dir: &Path) -> Publisher {
+        let (root, key) = quince_protocol::testkit::danger_single_key_root("Install app", 41);
+        LogDir::create(&dir.join("log"), &root).unwrap();
+        Publisher {
+            dir: dir.to_path_buf(),
+            root,
+            key,
+        }
+    }
+
+    /// Publishes `version`, whose `bin/app` prints the version and exits with `code`.
+    fn publish(&self, version: &str, code: i32, files: usize) {
+        let src = self.dir.join(format!("src-{version}"));
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::create_dir_all(src.join("data")).unwrap();
+        let script = format!("#!/bin/sh\necho \"app {version}\"\nexit {code}\n");
+        std::fs::write(src.join("bin/app"), script).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        for i in 0..files {
+            std::fs::write(
+                src.join(format!("data/{i:03}")),
+                format!("{version} file {i} {}", "x".repeat(i * 37)),
+            )
+            .unwrap();
+        }
+        let store = Store::open(&self.dir.join("store")).unwrap();
+        let (manifest, _) = build(
+            &[Source {
+                dir: src,
+                platform: None,
+            }],
+            &store,
+            1,
+        )
+        .unwrap();
+        let log = LogDir::open(&self.dir.join("log")).unwrap();
+        let staged = release::stage(
+            &log,
+            &store,
+            &manifest,
+            version.parse().unwrap(),
+            &["any".parse().unwrap()],
+            0,
+            1,
+        )
+        .unwrap();
+        let mut note = Note::unsigned(&staged.pending.body).unwrap();
+        note.sign_ed25519(&self.root.app_id().origin(), &self.key)
+            .unwrap();
+        log.publish(&note.to_bytes()).unwrap();
+    }
+
+    /// Starts `quince seed`; returns the process and its address.
+    fn seed(&self) -> (Child, String) {
+        let mut child = Command::new(QUINCE)
+            .current_dir(&self.dir)
+            .env("QUINCE_HOME", self.dir.join("home"))
+            .args(["seed", "--log", "log", "--store", "store", "--no-mdns"])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("seeder exited").unwrap();
+            if let Some(a) = line.strip_prefix("listening on ") {
+                break a.to_string();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, addr)
+    }
+
+    fn link(&self, addr: &str, version: Option<&str>) -> String {
+        let mut l = format!("quince://{}?peer={addr}", self.root.app_id());
+        if let Some(v) = version {
+            l.push_str(&format!("&version={v}"));
+        }
+        l
+    }
+}
+
+fn quince(home: &Path, args: &[&str]) -> Output {
+    Command::new(QUINCE)
+        .env("QUINCE_HOME", home)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn net(args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    v.extend(
+        [
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--find-for",
+            "5",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    v
+}
+
+fn run_app(home: &Path, app: &str) -> Option<String> {
+    let out = quince(home, &["run", app]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn install_update_roll_back_a_broken_release_and_pin() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 3);
+    let (mut seeder, addr) = publisher.seed();
+    let home = t.path().join("user");
+    let app = publisher.root.app_id().to_string();
+
+    let link = publisher.link(&addr, None);
+    let args = net(&[
+        "install",
+        &link,
+        "--run",
+        "bin/app",
+        "--health-seconds",
+        "1",
+        "--json",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ok(&quince(&home, &args));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["outcome"], "installed");
+    assert_eq!(v["version"], "1.0.0");
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+
+    let update = net(&["update", "--json"]);
+    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+    let outcome = |home: &Path| -> serde_json::Value {
+        serde_json::from_str(ok(&quince(home, &update)).trim()).unwrap()
+    };
+    assert_eq!(outcome(&home)["outcome"], "up-to-date");
+
+    publisher.publish("1.1.0", 0, 3);
+    let v = outcome(&home);
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.1.0"))
+    );
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.1.0"));
+
+    // A release whose program exits 1 is rolled back and not retried.
+    publisher.publish("1.2.0", 1, 3);
+    let v = outcome(&home);
+    assert_eq!(v["outcome"], "rolled-back", "{v}");
+    assert_eq!(v["refused"], "1.2.0");
+    assert_eq!(v["version"], "1.1.0");
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.1.0"));
+    let v = outcome(&home);
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("up-to-date"), Some("1.1.0"))
+    );
+
+    // The next good release installs.
+    publisher.publish("1.3.0", 0, 3);
+    let v = outcome(&home);
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.3.0"))
+    );
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.3.0"));
+
+    // By hand: roll back (and stay there), then follow releases again.
+    ok(&quince(&home, &["rollback", &app]));
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.1.0"));
+    assert_eq!(outcome(&home)["version"], "1.1.0");
+    ok(&quince(&home, &["pin", &app, "none"]));
+    let v = outcome(&home);
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.3.0"))
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(ok(&quince(&home, &["list", "--json"])).trim()).unwrap();
+    assert_eq!(list[0]["current"], "1.3.0");
+    assert_eq!(list[0]["refused"][0], "1.2.0");
+    assert_eq!(list[0]["log_size"], 4);
+
+    // A link for a version the log does not have is a clear error, nothing changes.
+    let bad = publisher.link(&addr, Some("9.9.9"));
+    let args = net(&["install", &bad]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no release 9.9.9"));
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.3.0"));
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Runs `args` with a crash at point `n`; returns whether it was killed.
+fn crash_at(home: &Path, args: &[&str], n: usize) -> bool {
+    let out = Command::new(QUINCE)
+        .env("QUINCE_HOME", home)
+        .env("QUINCE_TEST_CRASH_AT", n.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    out.status.signal() == Some(9)
+}
+
+fn count_points(home: &Path, args: &[&str], scratch: &Path) -> Vec<String> {
+    let file = scratch.join("points");
+    let _ = std::fs::remove_file(&file);
+    let out = Command::new(QUINCE)
+        .env("QUINCE_HOME", home)
+        .env("QUINCE_TEST_CRASH_COUNT", &file)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    ok(&out);
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Up to `want` point numbers spread evenly over 1..=total.
+fn spread(total: usize, want: usize) -> Vec<usize> {
+    if total <= want {
+        return (1..=total).collect();
+    }
+    (0..want)
+        .map(|i| 1 + i * (total - 1) / (want - 1))
+        .collect()
+}
+
+#[test]
+fn killed_at_any_point_of_install_or_update_the_app_still_starts_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 24);
+    publisher.publish("2.0.0", 0, 24);
+    let (mut seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let scratch = t.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+
+    let install = net(&[
+        "install",
+        &publisher.link(&addr, Some("1.0.0")),
+        "--run",
+        "bin/app",
+        "--health-seconds",
+        "1",
+    ]);
+    let install: Vec<&str> = install.iter().map(String::as_str).collect();
+    let update = net(&["update"]);
+    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+
+    // The state before each trial: nothing (install), and 1.0.0 installed (update).
+    let empty = scratch.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let counted = scratch.join("counted-install");
+    copy_dir(&empty, &counted);
+    let install_points = count_points(&counted, &install, &scratch);
+    let base = scratch.join("base");
+    copy_dir(&counted, &base);
+    assert_eq!(run_app(&base, &app).as_deref(), Some("app 1.0.0"));
+    let counted = scratch.join("counted-update");
+    copy_dir(&base, &counted);
+    let update_points = count_points(&counted, &update, &scratch);
+    assert_eq!(run_app(&counted, &app).as_deref(), Some("app 2.0.0"));
+    eprintln!(
+        "crash points: install {}, update {}",
+        install_points.len(),
+        update_points.len()
+    );
+
+    let mut tried = 0;
+    for (start, args, points, old, new) in [
+        (&empty, &install, &install_points, None, "app 1.0.0"),
+        (
+            &base,
+            &update,
+            &update_points,
+            Some("app 1.0.0"),
+            "app 2.0.0",
+        ),
+    ] {
+        for n in spread(points.len(), 30) {
+            let home = scratch.join(format!("trial-{tried}"));
+            copy_dir(start, &home);
+            assert!(
+                crash_at(&home, args, n),
+                "not killed at point {n} ({})",
+                points[n - 1]
+            );
+            let now = run_app(&home, &app);
+            assert!(
+                now.as_deref() == old || now.as_deref() == Some(new),
+                "after a crash at point {n} ({}): the app runs as {now:?}",
+                points[n - 1]
+            );
+            ok(&quince(&home, args));
+            assert_eq!(
+                run_app(&home, &app).as_deref(),
+                Some(new),
+                "a rerun after a crash at point {n} ({}) did not complete",
+                points[n - 1]
+            );
+            let _ = std::fs::remove_dir_all(&home);
+            tried += 1;
+        }
+    }
+    assert!(tried >= 50, "only {tried} crash points tried");
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+}
