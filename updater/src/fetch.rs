@@ -419,7 +419,7 @@ fn mirror_log(
     write_file(&mirror.join("checkpoint"), note)
 }
 
-fn read_mirror_entries(mirror: &Path, size: u64) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn read_mirror_entries(mirror: &Path, size: u64) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     for id in tile::bundles_for_size(size) {
         let bytes = std::fs::read(mirror.join(id.path())).ok()?;

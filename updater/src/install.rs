@@ -639,3 +639,108 @@ fn sync_dir(dir: &Path) -> Result<(), InstallError> {
         .and_then(|f| f.sync_all())
         .map_err(io(dir))
 }
+
+/// What `share` wrote.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The version shared.
+    pub version: Version,
+    /// Chunks copied.
+    pub chunks: usize,
+}
+
+impl Apps {
+    /// The release record of the app's current version, from its verified log.
+    pub fn current_release(&self, app: &AppId) -> Result<ReleaseRecord, InstallError> {
+        let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
+        let trusted = state.trusted().map_err(|reason| InstallError::State {
+            path: self.dir(app).join("state.json"),
+            reason,
+        })?;
+        let current = state.current.ok_or(InstallError::NotInstalled(*app))?;
+        let damaged = |reason: String| InstallError::State {
+            path: self.log_dir(app),
+            reason,
+        };
+        let entries = fetch::read_mirror_entries(&self.log_dir(app), trusted.size())
+            .ok_or_else(|| damaged("the log mirror is incomplete".into()))?;
+        entries
+            .iter()
+            .filter_map(|e| match LogEntry::from_bytes(e) {
+                Ok(LogEntry::Release(r)) => Some(r),
+                _ => None,
+            })
+            .find(|r| r.version.to_string() == current)
+            .ok_or_else(|| damaged(format!("release {current} is not in the log")))
+    }
+
+    /// Writes an offline bundle of `app`'s current version into `folder`
+    /// (which must not exist): `log/` (the verified log), `store/` (the
+    /// manifest and this platform's chunks), `link` and `README.txt`. The
+    /// receiver trusts none of it: installing from it checks everything
+    /// against the app id in the link, exactly as from a peer.
+    pub fn share(&self, app: &AppId, folder: &Path) -> Result<Bundle, InstallError> {
+        let record = self.current_release(app)?;
+        if folder.exists() {
+            return Err(InstallError::Io {
+                path: folder.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "choose a folder that does not exist yet",
+                ),
+            });
+        }
+        fs::create_dir_all(folder).map_err(io(folder))?;
+        copy_tree(&self.log_dir(app), &folder.join("log"))?;
+        let store = self.store()?;
+        let bundle = Store::open(&folder.join("store"))?;
+        let manifest_bytes = store.manifest(&record.manifest)?;
+        bundle.put_manifest(&manifest_bytes)?;
+        let manifest =
+            quince_protocol::manifest::Manifest::verify(&manifest_bytes, &record.manifest)
+                .map_err(|e| InstallError::State {
+                    path: store.dir().to_path_buf(),
+                    reason: format!("manifest: {e}"),
+                })?;
+        let mut chunks = 0;
+        let platform = Platform::current();
+        for entry in manifest.entries_for(&platform) {
+            if let quince_protocol::manifest::EntryKind::File { chunks: refs, .. } = &entry.kind {
+                for c in refs {
+                    if !bundle.has(&c.id) {
+                        bundle.put_compressed(c, &store.compressed(&c.id)?)?;
+                        chunks += 1;
+                    }
+                }
+            }
+        }
+        let link = crate::link::Link::new(*app);
+        let text = format!(
+            "This folder holds app {app} release {} and everything needed to check it.\n\
+             Install it with no network:\n\n    ./quince install {link} --from .\n\n\
+             Nothing here is trusted: every byte is checked against the app id in the link.\n",
+            record.version
+        );
+        fs::write(folder.join("README.txt"), text).map_err(io(folder))?;
+        fs::write(folder.join("link"), format!("{link}\n")).map_err(io(folder))?;
+        Ok(Bundle {
+            version: record.version,
+            chunks,
+        })
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), InstallError> {
+    fs::create_dir_all(to).map_err(io(to))?;
+    for entry in fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let kind = entry.file_type().map_err(io(from))?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &target).map_err(io(&target))?;
+        }
+    }
+    Ok(())
+}

@@ -33,6 +33,8 @@ enum Command {
     Pin(cmd::install::PinArgs),
     /// List installed apps.
     List(cmd::install::ListArgs),
+    /// Write an app to a folder (USB stick) that installs with no network.
+    Share(cmd::install::ShareArgs),
 }
 
 fn main() {
@@ -61,6 +63,7 @@ fn main() {
             Command::Rollback(a) => cmd::install::rollback(a),
             Command::Pin(a) => cmd::install::pin(a),
             Command::List(a) => cmd::install::list(a),
+            Command::Share(a) => cmd::install::share(a),
         }
     });
     if let Err(e) = result {

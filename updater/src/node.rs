@@ -352,6 +352,19 @@ impl Node {
             )
             .map_err(|e| NetError::Setup(e.to_string()))?
             .with_quic()
+            // In-process connections (`/memory/N`): installing from a bundle
+            // on a machine with no network at all, and tests.
+            .with_other_transport(|key| {
+                use libp2p::core::upgrade::Version;
+                use libp2p::core::Transport as _;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    libp2p::core::transport::MemoryTransport::default()
+                        .upgrade(Version::V1)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default()),
+                )
+            })
+            .map_err(|e| NetError::Setup(e.to_string()))?
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(|e| NetError::Setup(e.to_string()))?
             .with_behaviour(|key, relay_client| {

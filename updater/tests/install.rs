@@ -375,3 +375,118 @@ fn killed_at_any_point_of_install_or_update_the_app_still_starts_and_a_rerun_com
     let _ = seeder.kill();
     let _ = seeder.wait();
 }
+
+/// Runs `quince` inside a fresh network namespace that has no interface but
+/// (a down) loopback, when this machine allows it; otherwise plainly.
+fn quince_offline(home: &Path, args: &[&str]) -> Output {
+    let ns = format!("qoff{}", std::process::id());
+    let isolated = Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !isolated {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must be able to create a network namespace"
+        );
+        eprintln!("SKIPPED the no-network part: cannot create a network namespace here");
+        return quince(home, args);
+    }
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, QUINCE])
+        .args(args)
+        .env("QUINCE_HOME", home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    out
+}
+
+#[test]
+fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 5);
+    let (mut seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let friend = t.path().join("friend");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&friend, &args));
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+
+    let usb = t.path().join("usb");
+    let usb_s = usb.to_str().unwrap();
+    let text = ok(&quince(&friend, &["share", &app, usb_s]));
+    assert!(text.contains("install there with"), "{text}");
+    assert!(usb.join("quince").is_file() && usb.join("link").is_file());
+
+    // A fresh machine with no network installs from the folder.
+    let link = format!("quince://{app}");
+    let me = t.path().join("me");
+    let out = quince_offline(
+        &me,
+        &[
+            "install", &link, "--from", usb_s, "--run", "bin/app", "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(ok(&out).trim()).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.0.0"))
+    );
+    assert_eq!(run_app(&me, &app).as_deref(), Some("app 1.0.0"));
+
+    // Another app's id: the bundle's root does not match it.
+    let other = t.path().join("other");
+    let out = quince_offline(
+        &other,
+        &[
+            "install",
+            &format!("quince://{}", "ab".repeat(32)),
+            "--from",
+            usb_s,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One flipped byte in one chunk: refused, nothing installed.
+    let chunk = walk(&usb.join("store/chunks"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "zst"))
+        .unwrap();
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&chunk, bytes).unwrap();
+    let tampered = t.path().join("tampered");
+    let out = quince_offline(
+        &tampered,
+        &["install", &link, "--from", usb_s, "--run", "bin/app"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad chunk"), "{err}");
+    assert_eq!(run_app(&tampered, &app), None);
+    let list = ok(&quince(&tampered, &["list", "--json"]));
+    assert!(!list.contains("1.0.0"), "{list}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

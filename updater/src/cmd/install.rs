@@ -29,9 +29,24 @@ pub struct InstallArgs {
     /// Seconds to look for peers before giving up.
     #[arg(long, default_value_t = 20)]
     find_for: u64,
+    /// Install from an offline bundle folder (written by `quince share`) with
+    /// no network at all; checked against the link's app id like any peer.
+    #[arg(long)]
+    from: Option<std::path::PathBuf>,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShareArgs {
+    /// Quince's folder for this user.
+    #[arg(long, env = "QUINCE_HOME")]
+    home: Option<std::path::PathBuf>,
+    /// The app id (or its link).
+    app: String,
+    /// A new folder (e.g. on a USB stick) to write the bundle to.
+    folder: std::path::PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -209,10 +224,62 @@ async fn update_one(
     Ok(outcome)
 }
 
+/// A node serving a bundle folder over the in-process memory transport.
+async fn serve_bundle(folder: &std::path::Path, app: AppId) -> Result<(Node, libp2p::Multiaddr)> {
+    if !folder.join("log/root").is_file() || !folder.join("store").is_dir() {
+        bail!(
+            "{} is not a Quince bundle (no log/root or store/)",
+            folder.display()
+        );
+    }
+    let library = Library::new(quince_store::Store::open(&folder.join("store"))?);
+    library.add_app(app, folder.join("log"));
+    let config = quince_updater::NodeConfig {
+        listen: vec![format!("/memory/{}", memory_port()).parse()?],
+        mdns: false,
+        relay_server: false,
+        ..quince_updater::NodeConfig::default()
+    };
+    let node = Node::start(config, Arc::new(library)).await?;
+    let addr = node
+        .addresses()
+        .await
+        .into_iter()
+        .next()
+        .context("the bundle node has no address")?;
+    Ok((node, addr))
+}
+
+fn memory_port() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() | 1
+}
+
 pub async fn install(args: InstallArgs) -> Result<()> {
-    let link: Link = args.link.parse()?;
+    let mut link: Link = args.link.parse()?;
     let apps = Apps::open(&home_of(&args.net.home)?)?;
-    let (node, library) = start(&args.net, &apps, &link.peers).await?;
+    let mut bundle = None;
+    let (node, library) = match &args.from {
+        Some(folder) => {
+            let (bundle_node, addr) = serve_bundle(folder, link.app).await?;
+            link.peers = vec![addr];
+            bundle = Some(bundle_node);
+            // No sockets at all: only the in-process connection to the bundle.
+            let library = Library::new(apps.store()?);
+            let config = quince_updater::NodeConfig {
+                listen: vec![format!("/memory/{}", memory_port() ^ 2).parse()?],
+                bootstrap: link.peers.clone(),
+                mdns: false,
+                relay_server: false,
+                ..quince_updater::NodeConfig::default()
+            };
+            let node = Node::start(config, Arc::new(library.clone())).await?;
+            (node, library)
+        }
+        None => start(&args.net, &apps, &link.peers).await?,
+    };
     let options = UpdateOptions {
         version: link.version,
         run: args.run.clone(),
@@ -229,7 +296,11 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         args.find_for,
     )
     .await;
-    args.net.remember(&node).await;
+    if let Some(b) = bundle {
+        b.shutdown().await;
+    } else {
+        args.net.remember(&node).await;
+    }
     node.shutdown().await;
     let outcome = result?;
     report(link.app, &outcome, args.json);
@@ -363,5 +434,22 @@ pub fn list(args: ListArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::Value::Array(rows));
     }
+    Ok(())
+}
+
+pub fn share(args: ShareArgs) -> Result<()> {
+    let apps = Apps::open(&home_of(&args.home)?)?;
+    let app = parse_app(&args.app)?;
+    let bundle = apps.share(&app, &args.folder)?;
+    // The receiver needs a program to install with: this one.
+    let me = std::env::current_exe().context("cannot find this program to copy")?;
+    let target = args.folder.join("quince");
+    std::fs::copy(&me, &target).with_context(|| format!("copying {}", me.display()))?;
+    println!(
+        "wrote app {app} {} ({} chunks) and the quince program to {}; install there with: ./quince install quince://{app} --from .",
+        bundle.version,
+        bundle.chunks,
+        args.folder.display()
+    );
     Ok(())
 }
