@@ -448,6 +448,21 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// How far a fetch has got, updated as it goes (for progress displays).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Chunks to fetch.
+    pub chunks_total: std::sync::atomic::AtomicU64,
+    /// Chunks fetched and verified.
+    pub chunks_done: std::sync::atomic::AtomicU64,
+    /// Raw bytes to fetch.
+    pub bytes_total: std::sync::atomic::AtomicU64,
+    /// Raw bytes fetched and verified.
+    pub bytes_done: std::sync::atomic::AtomicU64,
+    /// Peers in use.
+    pub peers: std::sync::atomic::AtomicU64,
+}
+
 /// Gets the manifest `record` names and every chunk `platform` needs.
 pub async fn fetch_release(
     node: &Node,
@@ -457,6 +472,21 @@ pub async fn fetch_release(
     platform: &Platform,
     store: &Store,
     window: usize,
+) -> Result<VerifiedManifest, FetchError> {
+    fetch_release_with(node, app, peers, record, platform, store, window, None).await
+}
+
+/// [`fetch_release`], reporting to `progress`.
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_release_with(
+    node: &Node,
+    app: AppId,
+    peers: &mut Peers,
+    record: &ReleaseRecord,
+    platform: &Platform,
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
 ) -> Result<VerifiedManifest, FetchError> {
     let mut manifest = None;
     for peer in peers.usable().to_vec() {
@@ -497,7 +527,14 @@ pub async fn fetch_release(
         .flatten()
         .filter(|c| seen.insert(c.id) && !store.has(&c.id))
         .collect();
-    fetch_chunks(node, app, peers, needed, store, window).await?;
+    if let Some(p) = progress {
+        use std::sync::atomic::Ordering::Relaxed;
+        p.chunks_total.store(needed.len() as u64, Relaxed);
+        p.bytes_total
+            .store(needed.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
+        p.peers.store(peers.usable().len() as u64, Relaxed);
+    }
+    fetch_chunks_with(node, app, peers, needed, store, window, progress).await?;
     Ok(manifest)
 }
 
@@ -514,6 +551,19 @@ pub async fn fetch_chunks(
     chunks: Vec<ChunkRef>,
     store: &Store,
     window: usize,
+) -> Result<u64, FetchError> {
+    fetch_chunks_with(node, app, peers, chunks, store, window, None).await
+}
+
+/// [`fetch_chunks`], reporting to `progress`.
+pub async fn fetch_chunks_with(
+    node: &Node,
+    app: AppId,
+    peers: &mut Peers,
+    chunks: Vec<ChunkRef>,
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
 ) -> Result<u64, FetchError> {
     let mut remaining: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
     let mut queue: VecDeque<ChunkRef> = chunks.into();
@@ -610,6 +660,12 @@ pub async fn fetch_chunks(
                 Ok(()) => {
                     fetched += 1;
                     remaining.remove(&chunk.id);
+                    if let Some(p) = progress {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        p.chunks_done.fetch_add(1, Relaxed);
+                        p.bytes_done.fetch_add(u64::from(chunk.size), Relaxed);
+                        p.peers.store(peers.usable().len() as u64, Relaxed);
+                    }
                     *peers.served.entry(peer).or_default() += 1;
                     if let Some((_, t, _)) = began {
                         durations.push(t.elapsed());

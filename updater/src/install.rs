@@ -189,6 +189,8 @@ pub struct UpdateOptions {
     pub health_seconds: Option<u64>,
     /// Chunk requests in flight per peer.
     pub window: usize,
+    /// Where to report the fetch's progress.
+    pub progress: Option<std::sync::Arc<fetch::Progress>>,
 }
 
 /// The installed apps under one home folder.
@@ -454,7 +456,7 @@ impl Apps {
         }
         if !self.version_dir(&app, &version).is_dir() {
             let store = self.store()?;
-            let manifest = fetch::fetch_release(
+            let manifest = fetch::fetch_release_with(
                 node,
                 app,
                 peers,
@@ -462,6 +464,7 @@ impl Apps {
                 &platform,
                 &store,
                 options.window.max(1),
+                options.progress.as_deref(),
             )
             .await?;
             let staging = self.dir(&app).join("staging");
@@ -489,6 +492,9 @@ impl Apps {
         }
         state.current = Some(version.clone());
         state.trial = Some(version.clone());
+        if state.run.is_none() {
+            state.run = only_program(&self.version_dir(&app, &version));
+        }
         self.save(&lock, &state)?;
         self.point_current(&lock, Some(&version))?;
         self.finish_trial(&lock, state, &version)
@@ -627,6 +633,21 @@ pub fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), Strin
             Err(e) => return Err(format!("waiting for {}: {e}", rel.as_str())),
         }
     }
+}
+
+/// `bin/NAME` if it is the only executable file in the version's `bin/`.
+fn only_program(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut found = fs::read_dir(dir.join("bin"))
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .filter_map(|e| e.file_name().to_str().map(|n| format!("bin/{n}")));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {

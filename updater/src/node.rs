@@ -18,14 +18,26 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
-use libp2p::multiaddr::Protocol;
+#[cfg(feature = "mdns")]
+use libp2p::mdns;
+pub use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    autonat, dcutr, identify, identity, mdns, noise, ping, relay, tcp, yamux, StreamProtocol,
-    Swarm, SwarmBuilder,
+    autonat, dcutr, identify, identity, noise, ping, relay, tcp, yamux, StreamProtocol, Swarm,
+    SwarmBuilder,
 };
+
+/// Whether this build speaks QUIC (the `quic` feature).
+pub const QUIC: bool = cfg!(feature = "quic");
+/// Whether this build can find LAN peers with mDNS (the `mdns` feature).
+pub const MDNS: bool = cfg!(feature = "mdns");
+
+#[cfg(feature = "mdns")]
+type Mdns = mdns::tokio::Behaviour;
+#[cfg(not(feature = "mdns"))]
+type Mdns = libp2p::swarm::dummy::Behaviour;
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
@@ -249,7 +261,7 @@ struct Behaviour {
     relay_server: Toggle<relay::Behaviour>,
     dcutr: dcutr::Behaviour,
     autonat: autonat::Behaviour,
-    mdns: Toggle<mdns::tokio::Behaviour>,
+    mdns: Toggle<Mdns>,
 }
 
 /// A checkpoint a peer pushed to us (not verified yet).
@@ -316,6 +328,7 @@ impl Node {
             .map_err(|e| NetError::Setup(format!("Kademlia protocol name: {e}")))?;
         let timeout = config.request_timeout;
         let kad_protocol_name = kad_protocol.clone();
+        #[cfg(feature = "mdns")]
         let mdns = if config.mdns {
             Some(
                 mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
@@ -324,6 +337,8 @@ impl Node {
         } else {
             None
         };
+        #[cfg(not(feature = "mdns"))]
+        let mdns: Option<Mdns> = None;
         let relay_server = config.relay_server.then(|| {
             let limits = relay::Config {
                 max_circuit_bytes: RELAY_CIRCUIT_BYTES,
@@ -343,15 +358,17 @@ impl Node {
             ..autonat::Config::default()
         };
         let dht_server = config.dht_server;
-        let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+        let builder = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),
                 noise::Config::new,
                 yamux::Config::default,
             )
-            .map_err(|e| NetError::Setup(e.to_string()))?
-            .with_quic()
+            .map_err(|e| NetError::Setup(e.to_string()))?;
+        #[cfg(feature = "quic")]
+        let builder = builder.with_quic();
+        let mut swarm = builder
             // In-process connections (`/memory/N`): installing from a bundle
             // on a machine with no network at all, and tests.
             .with_other_transport(|key| {
@@ -804,6 +821,7 @@ async fn run(
                     Ok(_) => if !state.hole_punched.contains(&remote_peer_id) { state.hole_punched.push(remote_peer_id) },
                     Err(e) => state.hole_punch_failures.push((remote_peer_id, e.to_string())),
                 },
+                #[cfg(feature = "mdns")]
                 SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                     for (peer, addr) in found {
                         if !state.lan_peers.contains(&peer) {

@@ -285,6 +285,7 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         run: args.run.clone(),
         health_seconds: args.health_seconds,
         window: 8,
+        progress: None,
     };
     let result = update_one(
         &node,

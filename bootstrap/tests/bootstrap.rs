@@ -1,0 +1,140 @@
+//! The bootstrap binary against a real seeder on loopback: a link in, an
+//! installed and started app out; and a clear one-line failure.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quince_packager::build::{build, Source};
+use quince_packager::{release, LogDir};
+use quince_protocol::note::Note;
+use quince_store::Store;
+use quince_updater::{Library, Node, NodeConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_becomes_an_installed_running_app() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("Bootstrap app", 61);
+    std::fs::create_dir_all(w.join("src/bin")).unwrap();
+    let marker = w.join("it-ran");
+    std::fs::write(
+        w.join("src/bin/hello"),
+        format!("#!/bin/sh\necho started > {}\n", marker.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(
+        w.join("src/bin/hello"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(w.join("src/data"), vec![3u8; 300_000]).unwrap();
+    let store = Store::open(&w.join("store")).unwrap();
+    let (manifest, _) = build(
+        &[Source {
+            dir: w.join("src"),
+            platform: None,
+        }],
+        &store,
+        1,
+    )
+    .unwrap();
+    let log = LogDir::create(&w.join("log"), &root).unwrap();
+    let staged = release::stage(
+        &log,
+        &store,
+        &manifest,
+        "1.0.0".parse().unwrap(),
+        &["any".parse().unwrap()],
+        0,
+        1,
+    )
+    .unwrap();
+    let mut note = Note::unsigned(&staged.pending.body).unwrap();
+    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
+    log.publish(&note.to_bytes()).unwrap();
+    let library = Library::new(store);
+    library.add_app(root.app_id(), w.join("log"));
+    let seeder = Node::start(
+        NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            ..NodeConfig::default()
+        },
+        Arc::new(library),
+    )
+    .await
+    .unwrap();
+    seeder.provide(root.app_id()).await.ok();
+    let addr = seeder.addresses().await[0].clone();
+    let link = format!("quince://{}?peer={addr}", root.app_id());
+
+    let run = |link: String, home: std::path::PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+            .arg(link)
+            .args([
+                "--no-mdns",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--find-for",
+                "3",
+            ])
+            .arg("--home")
+            .arg(home)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let home = w.join("user");
+    let out = tokio::task::spawn_blocking({
+        let link = link.clone();
+        let home = home.clone();
+        move || run(link, home)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "one final line: {stdout}");
+    assert!(
+        stdout.contains("installed app") && stdout.contains("1.0.0") && stdout.contains("started"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("peer(s) found"),
+        "progress is shown: {stderr}"
+    );
+    // The app was started (it writes its marker).
+    for _ in 0..50 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(marker.exists(), "the installed app was not started");
+    assert_eq!(
+        std::fs::read(home.join(format!("apps/{}/current/data", root.app_id()))).unwrap(),
+        vec![3u8; 300_000]
+    );
+
+    // A link to an app nobody holds: one clear failure line.
+    let out = tokio::task::spawn_blocking({
+        let home = w.join("other");
+        move || run(format!("quince://{}", "cd".repeat(32)), home)
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed: no peer holds app"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+        .arg("quince://nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad link"));
+    seeder.shutdown().await;
+}
