@@ -38,6 +38,14 @@ enum Command {
 }
 
 fn main() {
+    // Started with no arguments for a health check (our own release being
+    // checked by an older updater): prove the binary runs and stop.
+    if std::env::var_os(quince_updater::install::HEALTH_ENV).is_some()
+        && std::env::args_os().len() == 1
+    {
+        println!("quince {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
     let cli = Cli::parse();
     // Diagnostics on stderr, quiet unless RUST_LOG asks (e.g. RUST_LOG=libp2p_dcutr=debug).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

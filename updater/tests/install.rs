@@ -490,3 +490,147 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+impl Publisher {
+    /// Publishes `version` with `bin/quince` = `program` (and nothing else).
+    fn publish_program(&self, version: &str, program: &[u8]) {
+        let src = self.dir.join(format!("src-{version}"));
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(src.join("bin/quince"), program).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            src.join("bin/quince"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let store = Store::open(&self.dir.join("store")).unwrap();
+        let (manifest, _) = build(
+            &[Source {
+                dir: src,
+                platform: None,
+            }],
+            &store,
+            1,
+        )
+        .unwrap();
+        let log = LogDir::open(&self.dir.join("log")).unwrap();
+        let staged = release::stage(
+            &log,
+            &store,
+            &manifest,
+            version.parse().unwrap(),
+            &["any".parse().unwrap()],
+            0,
+            1,
+        )
+        .unwrap();
+        let mut note = Note::unsigned(&staged.pending.body).unwrap();
+        note.sign_ed25519(&self.root.app_id().origin(), &self.key)
+            .unwrap();
+        log.publish(&note.to_bytes()).unwrap();
+    }
+}
+
+/// The real quince program with `tag` appended: runs the same, differs in bytes.
+fn quince_release(tag: &str) -> Vec<u8> {
+    let mut bytes = std::fs::read(QUINCE).unwrap();
+    bytes.extend_from_slice(format!("\nquince release {tag}\n").as_bytes());
+    bytes
+}
+
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, want: &str, secs: u64) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(want);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {want:?} within {secs} s; saw {seen:#?}");
+}
+
+#[test]
+fn the_running_updater_replaces_itself_and_a_broken_self_release_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let quince_app = Publisher::new(&t.path().join("quince-publisher"));
+    quince_app.publish_program("1.0.0", &quince_release("1.0.0"));
+    let (mut seeder, addr) = quince_app.seed();
+    let home = t.path().join("user");
+    let me = quince_app.root.app_id().to_string();
+
+    // The user's installed Quince is release 1.0.0, at a path of its own.
+    let bin = t.path().join("user-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let installed = bin.join("quince");
+    std::fs::write(&installed, quince_release("1.0.0")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&installed)
+        .env("QUINCE_HOME", &home)
+        .args(net(&["install", &quince_app.link(&addr, None)]))
+        .output()
+        .unwrap();
+    ok(&out);
+
+    let mut updater = Command::new(&installed)
+        .env("QUINCE_HOME", &home)
+        .args(net(&[
+            "update",
+            "--watch",
+            "--interval",
+            "1",
+            "--self-app",
+            &me,
+        ]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = updater.id();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = updater.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for_line(&lines, "quince self release 1.0.0", 30);
+    wait_for_line(&lines, "up to date at 1.0.0", 30);
+
+    // Release 1.1.0: the running updater installs it, replaces its own binary
+    // and restarts in place (same process), now as 1.1.0.
+    quince_app.publish_program("1.1.0", &quince_release("1.1.0"));
+    wait_for_line(&lines, "replaced itself with release 1.1.0", 60);
+    wait_for_line(&lines, "quince self release 1.1.0", 30);
+    assert_eq!(std::fs::read(&installed).unwrap(), quince_release("1.1.0"));
+    assert!(updater.try_wait().unwrap().is_none(), "the updater stopped");
+    assert_eq!(updater.id(), pid);
+
+    // A broken release (its program exits 1) fails the health check: refused,
+    // and the running binary stays 1.1.0 and keeps working.
+    quince_app.publish_program("1.2.0", b"#!/bin/sh\nexit 1\n");
+    let seen = wait_for_line(&lines, "release 1.2.0 failed its health check", 60);
+    assert!(!seen
+        .iter()
+        .any(|l| l.contains("replaced itself with release 1.2.0")));
+    assert_eq!(std::fs::read(&installed).unwrap(), quince_release("1.1.0"));
+    quince_app.publish_program("1.3.0", &quince_release("1.3.0"));
+    wait_for_line(&lines, "replaced itself with release 1.3.0", 60);
+    wait_for_line(&lines, "quince self release 1.3.0", 30);
+    assert!(updater.try_wait().unwrap().is_none(), "the updater stopped");
+
+    let _ = updater.kill();
+    let _ = updater.wait();
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+}

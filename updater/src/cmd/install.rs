@@ -68,6 +68,11 @@ pub struct UpdateArgs {
     /// Print each outcome as JSON.
     #[arg(long)]
     json: bool,
+    /// The app id of Quince itself: when a new release of it installs and
+    /// passes its health check, this program replaces its own binary with it
+    /// and restarts in place (same arguments, same process id).
+    #[arg(long, env = "QUINCE_SELF_APP")]
+    self_app: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -316,18 +321,31 @@ pub async fn install(args: InstallArgs) -> Result<()> {
 
 pub async fn update(args: UpdateArgs) -> Result<()> {
     let apps = Apps::open(&home_of(&args.net.home)?)?;
-    let chosen: Vec<AppId> = if args.apps.is_empty() {
-        apps.installed()
-    } else {
-        args.apps
-            .iter()
-            .map(|a| parse_app(a))
-            .collect::<Result<_>>()?
+    let pick = |apps: &Apps| -> Result<Vec<AppId>> {
+        if args.apps.is_empty() {
+            Ok(apps.installed())
+        } else {
+            args.apps.iter().map(|a| parse_app(a)).collect()
+        }
     };
-    if chosen.is_empty() {
+    if pick(&apps)?.is_empty() {
         bail!("no apps installed; install one with: quince install quince://APP_ID");
     }
+    let self_app = match args.self_app.as_deref().or(option_env!("QUINCE_SELF_APP")) {
+        Some(a) => Some(parse_app(a)?),
+        None => None,
+    };
+    // Taken now: after a self-replace, /proc/self/exe names a deleted file.
+    let exe = std::env::current_exe().context("cannot find this program")?;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let (node, library) = start(&args.net, &apps, &[]).await?;
+    if let Some(me) = self_app {
+        let release = apps.state(&me)?.and_then(|s| s.current);
+        println!(
+            "quince self release {} (app {me})",
+            release.as_deref().unwrap_or("not installed")
+        );
+    }
     let options = UpdateOptions {
         window: 8,
         ..UpdateOptions::default()
@@ -335,9 +353,28 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
     let mut failed = 0;
     let mut announcements = node.announcements();
     loop {
+        let chosen = pick(&apps)?;
         for app in &chosen {
             match update_one(&node, &library, &apps, *app, &[], &options, args.find_for).await {
-                Ok(outcome) => report(*app, &outcome, args.json),
+                Ok(outcome) => {
+                    report(*app, &outcome, args.json);
+                    if let (Outcome::Installed { version, .. }, true) =
+                        (&outcome, Some(*app) == self_app)
+                    {
+                        let new = apps.dir(app).join("current/bin/quince");
+                        match self_replace::self_replace(&new) {
+                            Ok(()) => {
+                                println!("quince replaced itself with release {version}; restarting");
+                                args.net.remember(&node).await;
+                                node.shutdown().await;
+                                return restart(&exe, &argv);
+                            }
+                            Err(e) => eprintln!(
+                                "quince: could not replace itself with release {version}: {e}; the running version stays"
+                            ),
+                        }
+                    }
+                }
                 Err(e) => {
                     failed += 1;
                     eprintln!("quince: app {app}: {e:#}");
@@ -368,6 +405,22 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
     if failed > 0 {
         bail!("{failed} app(s) could not be updated");
     }
+    Ok(())
+}
+
+/// Replaces this process with a fresh run of `exe` (the new binary now at that path).
+#[cfg(unix)]
+fn restart(exe: &std::path::Path, argv: &[std::ffi::OsString]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    let _ = std::io::stdout().flush();
+    let err = std::process::Command::new(exe).args(argv).exec();
+    bail!("restarting {} failed: {err}", exe.display())
+}
+
+#[cfg(not(unix))]
+fn restart(exe: &std::path::Path, _argv: &[std::ffi::OsString]) -> Result<()> {
+    println!("restart {} to run the new release", exe.display());
     Ok(())
 }
 
