@@ -17,6 +17,18 @@ mod demo {
         );
         assert!(stdout.contains("quince-demo: ok."), "{stdout}");
         assert!(stdout.contains("rollback refused"), "{stdout}");
+        for version in ["1.0.0", "1.1.0"] {
+            assert!(
+                stdout.contains(&format!("->  hello from Quince Demo {version}")),
+                "{version} did not run: {stdout}"
+            );
+        }
+        assert!(
+            stdout.contains("1.2.0 failed its health check")
+                && stdout.contains("rolled back to 1.1.0"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("hello from Quince Demo 1.2.0"), "{stdout}");
     }
 }
 

@@ -1,10 +1,11 @@
 //! `quince-demo`: the README's first command. Runs, on this machine and with no
-//! setup, as much of Quince's story as exists: five keyholders generate a key
-//! with no dealer; the publisher builds release 1.0.0 and three keyholders sign
-//! it; a fresh user who knows only the app id finds the publisher through the
-//! DHT on loopback, verifies everything, installs and runs the app; release
-//! 1.1.0 is signed by three others, pushed to the user, verified, installed and
-//! run; rollbacks, tampering and two-keyholder signatures are refused.
+//! setup, Quince's story on loopback: five keyholders generate a key with no
+//! dealer; the publisher builds release 1.0.0 and three keyholders sign it; a
+//! fresh user who knows only the link installs it with the bootstrap (finding
+//! the publisher through the DHT, verifying everything) and runs it; release
+//! 1.1.0 is signed by three others, pushed to the user's updater, verified,
+//! installed and run; a broken 1.2.0 fails its health check and is rolled back
+//! by itself; rollbacks, tampering and two-keyholder signatures are refused.
 //!
 //! Usage: `quince-demo [--keep DIR]` (keep every folder in DIR to inspect it).
 
@@ -15,12 +16,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use quince_packager::build::{build, Source};
 use quince_packager::{release, LogDir};
-use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
-use quince_protocol::state::TrustedState;
 use quince_store::Store;
 use quince_tests::ceremony::Group;
-use quince_updater::fetch::{self, Peers};
+use quince_updater::fetch::Peers;
+use quince_updater::install::{Apps, Outcome, UpdateOptions};
 use quince_updater::node::{Multiaddr, PeerId};
 use quince_updater::{Library, Node, NodeConfig};
 
@@ -76,7 +76,7 @@ async fn run() -> Result<()> {
     let publisher_dir = work.join("publisher");
     let store = Store::open(&publisher_dir.join("store"))?;
     let log = LogDir::create(&publisher_dir.join("log"), &root)?;
-    let body = stage_release(&publisher_dir, &store, &log, "1.0.0")?;
+    let body = stage_release(&publisher_dir, &store, &log, "1.0.0", 0)?;
     print!("{}", indent(&body));
     let (note, transcript) = group.sign_checkpoint(&app, &body, &[1, 3, 5])?;
     log.publish(&note)?;
@@ -101,25 +101,42 @@ async fn run() -> Result<()> {
 
     step(
         4,
-        "a fresh user who knows only the link finds peers, verifies and installs 1.0.0",
+        "a fresh user runs the bootstrap with only the link: it finds peers, verifies and installs 1.0.0; it runs",
     );
     let user_dir = work.join("user");
-    let user_store = Store::open(&user_dir.join("store"))?;
-    let user_library = Library::new(user_store.clone());
-    let user = Node::start(loopback(boot.clone()), Arc::new(user_library.clone())).await?;
-    let mut pushes = user.announcements();
-    let providers = find_providers(&user, app).await?;
-    println!("      {} peer(s) hold the app", providers.len());
-    let state = install(&user, app, providers, None, &user_dir, &user_store).await?;
-    user_library.add_app(app, user_dir.join("log"));
-    user.provide(app).await?;
-    println!("      the user now seeds the app too");
+    let link = format!(
+        "quince://{app}?peer={}",
+        boot.first().context("no address")?
+    );
+    println!("      $ quince-bootstrap {link}");
+    let line = quince_bootstrap::install(quince_bootstrap::Options {
+        link: Some(link),
+        run: None,
+        launch: false,
+        home: Some(user_dir.clone()),
+        bootstrap: Vec::new(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        find_for: 10,
+        mdns: false,
+        quiet: true,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    println!("      {line}");
+    let apps = Apps::open(&user_dir)?;
+    run_app(&apps, app)?;
 
     step(
         5,
-        "release 1.1.0, signed by keyholders 2, 4 and 5, is pushed to the user",
+        "the user's updater seeds the app; release 1.1.0, signed by keyholders 2, 4 and 5, is pushed to it",
     );
-    let body = stage_release(&publisher_dir, &store, &log, "1.1.0")?;
+    let user_library = Library::new(apps.store()?);
+    user_library.add_app(app, apps.log_dir(&app));
+    let user = Node::start(loopback(boot.clone()), Arc::new(user_library.clone())).await?;
+    user.provide(app).await?;
+    let mut pushes = user.announcements();
+    let old_note = std::fs::read(apps.log_dir(&app).join("checkpoint"))?;
+    let body = stage_release(&publisher_dir, &store, &log, "1.1.0", 0)?;
     let (note, _) = group.sign_checkpoint(&app, &body, &[2, 4, 5])?;
     log.publish(&note)?;
     publisher.announce(app, note.clone()).await;
@@ -130,46 +147,58 @@ async fn run() -> Result<()> {
         "      push received from {} (not trusted until verified)",
         pushed.peer
     );
-    let old_note = state
-        .checkpoint()
-        .map(|c| c.note().to_bytes())
-        .unwrap_or_default();
-    let state = install(
-        &user,
-        app,
-        vec![pushed.peer],
-        Some(state),
-        &user_dir,
-        &user_store,
-    )
-    .await?;
+    update(&user, &apps, app, pushed.peer).await?;
+    run_app(&apps, app)?;
 
     step(
         6,
+        "a broken release 1.2.0 (its program exits 1), signed by 1, 2 and 3, is pushed: it is rolled back by itself",
+    );
+    let body12 = stage_release(&publisher_dir, &store, &log, "1.2.0", 1)?;
+    let (note12, _) = group.sign_checkpoint(&app, &body12, &[1, 2, 3])?;
+    log.publish(&note12)?;
+    publisher.announce(app, note12).await;
+    let pushed = tokio::time::timeout(Duration::from_secs(20), pushes.recv())
+        .await
+        .context("no push arrived")??;
+    match update(&user, &apps, app, pushed.peer).await? {
+        Outcome::RolledBack { .. } => {}
+        other => bail!("the broken release was not rolled back: {other:?}"),
+    }
+    run_app(&apps, app)?;
+    let state = apps.state(&app)?.context("no state")?;
+    println!(
+        "      refused for good: {:?}; a later release supersedes it",
+        state.refused
+    );
+    let trusted = state.trusted().map_err(|e| anyhow::anyhow!(e))?;
+
+    step(
+        7,
         "two keyholders alone cannot sign; a rollback and a tampered head are refused",
     );
     match group.sign_checkpoint(&app, &body, &[1, 2]) {
         Ok(_) => bail!("two keyholders produced a signature"),
         Err(e) => println!("      keyholders 1 and 2 alone: {e}"),
     }
-    match state.advance(&old_note, &[]) {
+    match trusted.advance(&old_note, &[]) {
         Ok(_) => bail!("rollback accepted"),
         Err(e) => println!("      older checkpoint from a peer: {e}"),
     }
     let tampered = String::from_utf8(note)?
         .replacen("\n2\n", "\n3\n", 1)
         .into_bytes();
-    match state.advance(&tampered, &[]) {
+    match trusted.advance(&tampered, &[]) {
         Ok(_) => bail!("tampered checkpoint accepted"),
         Err(e) => println!("      tampered checkpoint: {e}"),
     }
 
     step(
-        7,
+        8,
         "an auditor re-verifies the publisher's and the user's copies of the log",
     );
     LogDir::open(&publisher_dir.join("log"))?.verify()?;
-    LogDir::open(&user_dir.join("log"))?.verify()?;
+    LogDir::open(&apps.log_dir(&app))?.verify()?;
     println!("      every tile and entry matches the signed head, in both copies");
     println!(
         "      verifier key (C2SP note form): {}",
@@ -180,10 +209,46 @@ async fn run() -> Result<()> {
     publisher.shutdown().await;
     println!();
     println!(
-        "quince-demo: ok. Releases 1.0.0 and 1.1.0 signed by 3 of 5, installed from peers and run."
+        "quince-demo: ok. 1.0.0 installed by the bootstrap from peers, 1.1.0 pushed and installed,"
     );
-    println!("Not built yet: rollback of a bad release, self-update, the bootstrap binary, NAT");
-    println!("traversal (see the README's status section).");
+    println!("broken 1.2.0 rolled back by itself; every release signed by 3 of 5 keyholders.");
+    Ok(())
+}
+
+/// The user's updater installs what the push announced, from that peer.
+async fn update(user: &Node, apps: &Apps, app: AppId, from: PeerId) -> Result<Outcome> {
+    let mut peers = Peers::new([from]);
+    let options = UpdateOptions {
+        window: 8,
+        health_seconds: Some(2),
+        ..UpdateOptions::default()
+    };
+    let outcome = apps.update(user, app, &mut peers, &options).await?;
+    match &outcome {
+        Outcome::Installed { version, previous } => println!(
+            "      verified and installed {version} (previous {} kept for rollback); health check passed",
+            previous.as_ref().map_or("none".into(), ToString::to_string)
+        ),
+        Outcome::UpToDate(v) => println!("      already at {v}"),
+        Outcome::RolledBack { refused, reason, current } => println!(
+            "      {refused} failed its health check ({reason}); rolled back to {}",
+            current.as_ref().map_or("none".into(), ToString::to_string)
+        ),
+    }
+    Ok(outcome)
+}
+
+/// Runs the installed app's current version, as `quince run` does.
+fn run_app(apps: &Apps, app: AppId) -> Result<()> {
+    let program = apps.program(&app)?;
+    let out = std::process::Command::new(&program)
+        .output()
+        .context("running the app")?;
+    println!(
+        "      $ quince run {}…  ->  {}",
+        &app.to_string()[..12],
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     Ok(())
 }
 
@@ -199,13 +264,19 @@ fn loopback(bootstrap: Vec<Multiaddr>) -> NodeConfig {
 }
 
 /// Builds the demo app for `version` and stages its release; returns the text to sign.
-fn stage_release(dir: &Path, store: &Store, log: &LogDir, version: &str) -> Result<String> {
+fn stage_release(
+    dir: &Path,
+    store: &Store,
+    log: &LogDir,
+    version: &str,
+    exit_code: i32,
+) -> Result<String> {
     let src = dir.join(format!("src-{version}"));
     std::fs::create_dir_all(src.join("bin"))?;
     let script = src.join("bin/hello");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\necho \"hello from Quince Demo {version}\"\n"),
+        format!("#!/bin/sh\necho \"hello from Quince Demo {version}\"\nexit {exit_code}\n"),
     )?;
     #[cfg(unix)]
     {
@@ -232,59 +303,8 @@ fn stage_release(dir: &Path, store: &Store, log: &LogDir, version: &str) -> Resu
     Ok(staged.pending.body)
 }
 
-async fn find_providers(node: &Node, app: AppId) -> Result<Vec<PeerId>> {
-    for _ in 0..20 {
-        let found = node.providers(app).await;
-        if !found.is_empty() {
-            return Ok(found);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    bail!("no peer found for the app")
-}
-
-/// Syncs, fetches, unpacks into `apps/<version>` and runs `bin/hello`.
-async fn install(
-    node: &Node,
-    app: AppId,
-    from: Vec<PeerId>,
-    state: Option<TrustedState>,
-    dir: &Path,
-    store: &Store,
-) -> Result<TrustedState> {
-    let mut peers = Peers::new(from);
-    let synced = fetch::sync_log(node, app, &mut peers, state, &dir.join("log")).await?;
-    let platform = Platform::current();
-    let record = synced
-        .latest_release(&platform)
-        .context("no release for this platform")?;
-    println!(
-        "      log verified at size {}: release {}",
-        synced.state.size(),
-        record.version
-    );
-    let manifest =
-        fetch::fetch_release(node, app, &mut peers, &record, &platform, store, 8).await?;
-    std::fs::create_dir_all(dir.join("apps"))?;
-    let target = dir.join("apps").join(record.version.to_string());
-    let stats = quince_store::unpack(&manifest, &platform, store, &target)?;
-    println!(
-        "      installed {} file(s), every byte checked, in {}",
-        stats.files,
-        target.display()
-    );
-    let out = std::process::Command::new(target.join("bin/hello"))
-        .output()
-        .context("running the app")?;
-    println!(
-        "      $ bin/hello  ->  {}",
-        String::from_utf8_lossy(&out.stdout).trim()
-    );
-    Ok(synced.state)
-}
-
 fn step(n: u32, what: &str) {
-    println!("[{n}/7] {what}");
+    println!("[{n}/8] {what}");
 }
 
 fn indent(text: &str) -> String {

@@ -1,0 +1,205 @@
+//! The bootstrap's work, as a library: the `quince-bootstrap` binary parses
+//! its arguments and calls [`install`]; the README's demo calls it too.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quince_updater::fetch::{Peers, Progress};
+use quince_updater::install::{Apps, Outcome, UpdateOptions};
+use quince_updater::link::Link;
+use quince_updater::node::{Multiaddr, PeerId};
+use quince_updater::{Library, Node, NodeConfig};
+
+/// What to install and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The app's link.
+    pub link: Option<String>,
+    /// The program to start, relative to the app.
+    pub run: Option<String>,
+    /// Start it after installing.
+    pub launch: bool,
+    /// Quince's folder for this user.
+    pub home: Option<PathBuf>,
+    /// Peers to join the network through.
+    pub bootstrap: Vec<String>,
+    /// Addresses to listen on.
+    pub listen: Vec<String>,
+    /// Seconds to look for peers.
+    pub find_for: u64,
+    /// Look for peers on the LAN.
+    pub mdns: bool,
+    /// Only the final line.
+    pub quiet: bool,
+}
+
+/// The default home: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
+pub fn default_home() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("quince"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
+}
+
+fn human(bytes: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// Prints one progress line (peers, bytes, rate, time left) until stopped.
+async fn show(progress: Arc<Progress>, stop: tokio::sync::watch::Receiver<bool>) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while !*stop.borrow() {
+        tick.tick().await;
+        let total = progress.bytes_total.load(Relaxed);
+        if total == 0 {
+            continue;
+        }
+        let done = progress.bytes_done.load(Relaxed);
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        let rate = done as f64 / secs;
+        let left = if rate > 0.0 {
+            format!("{:.0} s left", (total.saturating_sub(done)) as f64 / rate)
+        } else {
+            "starting".into()
+        };
+        eprint!(
+            "\r{} peers  {} / {}  {}/s  {left}        ",
+            progress.peers.load(Relaxed),
+            human(done as f64),
+            human(total as f64),
+            human(rate)
+        );
+    }
+    eprintln!();
+}
+
+/// Joins the network, finds peers for the link's app, installs (verifying
+/// everything) and starts it. Returns the one line of success, or why not.
+pub async fn install(args: Options) -> Result<String, String> {
+    let link: Link = args
+        .link
+        .as_deref()
+        .ok_or("no link given: run quince-bootstrap quince://APP_ID")?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let home = args
+        .home
+        .clone()
+        .or_else(default_home)
+        .ok_or("no home folder: set --home or QUINCE_HOME")?;
+    let apps = Apps::open(&home).map_err(|e| e.to_string())?;
+    let store = apps.store().map_err(|e| e.to_string())?;
+    let library = Library::new(store);
+    let parse = |list: &[String]| -> Result<Vec<Multiaddr>, String> {
+        list.iter()
+            .map(|a| a.parse().map_err(|e| format!("bad address {a:?}: {e}")))
+            .collect()
+    };
+    let mut bootstrap = parse(&args.bootstrap)?;
+    bootstrap.extend(link.peers.iter().cloned());
+    let mut config = NodeConfig {
+        bootstrap,
+        mdns: args.mdns,
+        ..NodeConfig::default()
+    };
+    config.listen = if args.listen.is_empty() {
+        let mut any = vec!["/ip4/0.0.0.0/tcp/0".to_string()];
+        if quince_updater::node::QUIC {
+            any.push("/ip4/0.0.0.0/udp/0/quic-v1".into());
+        }
+        parse(&any)?
+    } else {
+        parse(&args.listen)?
+    };
+    let identity = home.join("identity");
+    config.keypair =
+        Some(quince_updater::load_or_create_identity(&identity).map_err(|e| e.to_string())?);
+    let node = Node::start(config, Arc::new(library.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let app = link.app;
+    if !args.quiet {
+        eprintln!("looking for peers that hold app {app}");
+    }
+    let mut found: Vec<PeerId> = link
+        .peers
+        .iter()
+        .filter_map(|a| match a.iter().last() {
+            Some(quince_updater::node::Protocol::P2p(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(args.find_for);
+    loop {
+        found.extend(node.providers(app).await);
+        found.extend(node.status().await.lan_peers);
+        found.sort();
+        found.dedup();
+        if !found.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if found.is_empty() {
+        node.shutdown().await;
+        return Err(format!(
+            "no peer holds app {app} (looked for {} s); ask for a link with peers in it",
+            args.find_for
+        ));
+    }
+    if !args.quiet {
+        eprintln!("{} peer(s) found; verifying the log", found.len());
+    }
+    let progress = Arc::new(Progress::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shower = (!args.quiet).then(|| tokio::spawn(show(progress.clone(), stopped)));
+    let mut peers = Peers::new(found);
+    let options = UpdateOptions {
+        version: link.version,
+        run: args.run.clone(),
+        health_seconds: None,
+        window: 8,
+        progress: Some(progress),
+    };
+    let result = apps.update(&node, app, &mut peers, &options).await;
+    let _ = stop.send(true);
+    if let Some(s) = shower {
+        let _ = s.await;
+    }
+    node.shutdown().await;
+    let outcome = result.map_err(|e| e.to_string())?;
+    let version = match outcome {
+        Outcome::Installed { version, .. } | Outcome::UpToDate(version) => version,
+        Outcome::RolledBack {
+            refused, reason, ..
+        } => {
+            return Err(format!(
+                "release {refused} does not start ({reason}); nothing installed"
+            ))
+        }
+    };
+    let dir = apps.dir(&app).join("current");
+    let mut line = format!("installed app {app} {version} into {}", dir.display());
+    if args.launch {
+        match apps.program(&app) {
+            Ok(program) => match std::process::Command::new(&program).spawn() {
+                Ok(_) => line.push_str(&format!("; started {}", program.display())),
+                Err(e) => return Err(format!("{line}, but it did not start: {e}")),
+            },
+            Err(_) => line.push_str("; no program to start (give --run PATH)"),
+        }
+    }
+    Ok(line)
+}
