@@ -52,6 +52,10 @@ pub enum FetchError {
         /// The evidence.
         evidence: Box<Equivocation>,
     },
+    /// A validly signed checkpoint whose tree does not extend the trusted one:
+    /// the app's signers published a fork. Updates stop.
+    #[error("{0}")]
+    Fork(Box<Fork>),
     /// The log has no release for this platform.
     #[error("app {app} has no release for {platform}")]
     NoRelease {
@@ -66,6 +70,25 @@ pub enum FetchError {
     /// Writing the log mirror failed.
     #[error("{0}")]
     Io(String),
+}
+
+/// Evidence of a fork: a signed checkpoint whose first `held_size` entries
+/// (per tiles that reproduce its signed root) differ from the trusted tree.
+#[derive(Debug, thiserror::Error)]
+#[error("equivocation (fork): app {app}'s signers signed a checkpoint of size {offered_size} whose first {held_size} entries have root {prefix_root}, not the trusted {held_root}; updating is stopped")]
+pub struct Fork {
+    /// The app.
+    pub app: AppId,
+    /// The trusted size.
+    pub held_size: u64,
+    /// The trusted root.
+    pub held_root: quince_protocol::Hash,
+    /// The offered checkpoint's size.
+    pub offered_size: u64,
+    /// Root of the offered tree's first `held_size` entries.
+    pub prefix_root: quince_protocol::Hash,
+    /// The offered signed note.
+    pub offered: Vec<u8>,
 }
 
 /// The peers a fetch may use, and those it dropped with the reason.
@@ -296,6 +319,29 @@ pub async fn sync_log(
             Err(Refusal::Equivocation(evidence)) => {
                 return Err(FetchError::Equivocation { app, evidence })
             }
+            // The signature verified (it is checked first). If the peer's tiles
+            // reproduce the signed root, the bad proof means the signed tree
+            // does not extend ours: a fork, not a bad peer.
+            Err(Refusal::BadProof(e)) => {
+                if let Some(signed_root) = checkpoint_root(&note) {
+                    if tiles.verify(size, &signed_root).is_ok() {
+                        if let Ok(prefix_root) = merkle::tree_root(&tiles, state.size()) {
+                            if prefix_root != state.tree_root() {
+                                return Err(FetchError::Fork(Box::new(Fork {
+                                    app,
+                                    held_size: state.size(),
+                                    held_root: state.tree_root(),
+                                    offered_size: size,
+                                    prefix_root,
+                                    offered: note,
+                                })));
+                            }
+                        }
+                    }
+                }
+                peers.drop_peer(peer, Refusal::BadProof(e).to_string());
+                continue;
+            }
             // Possibly signed by a group that rotated in after our state: not proof of malice.
             Err(Refusal::BadSignature(e)) => {
                 skipped.push(format!(
@@ -363,6 +409,12 @@ async fn exhausted_or_current(
         what: "a valid checkpoint".into(),
         details: peers.details(skipped),
     })
+}
+
+/// The root a checkpoint note states (signature not checked here).
+fn checkpoint_root(note: &[u8]) -> Option<quince_protocol::Hash> {
+    let n = Note::parse(note).ok()?;
+    Some(Checkpoint::parse(n.text()).ok()?.root)
 }
 
 fn checkpoint_size(note: &[u8]) -> Result<u64, String> {

@@ -409,7 +409,8 @@ impl Apps {
         if let Some(secs) = options.health_seconds {
             state.health_seconds = secs;
         }
-        self.save(&lock, &state)?;
+        // The new trusted state is saved with the switch (or when there is
+        // nothing to install): a failed fetch or unpack leaves state.json as it was.
 
         let platform = Platform::current();
         let releases: Vec<ReleaseRecord> = synced
@@ -442,7 +443,10 @@ impl Apps {
                 {
                     Some(r) if current.as_ref().is_none_or(|c| r.version > *c) => r.clone(),
                     _ => match current {
-                        Some(c) => return Ok(Outcome::UpToDate(c)),
+                        Some(c) => {
+                            self.save(&lock, &state)?;
+                            return Ok(Outcome::UpToDate(c));
+                        }
                         None => {
                             return Err(FetchError::NoRelease { app, platform }.into());
                         }
@@ -452,6 +456,7 @@ impl Apps {
         };
         let version = record.version.to_string();
         if state.current.as_deref() == Some(version.as_str()) {
+            self.save(&lock, &state)?;
             return Ok(Outcome::UpToDate(record.version));
         }
         if !self.version_dir(&app, &version).is_dir() {

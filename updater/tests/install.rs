@@ -77,8 +77,8 @@ impl Publisher {
         log.publish(&note.to_bytes()).unwrap();
     }
 
-    /// Starts `quince seed`; returns the process and its address.
-    fn seed(&self) -> (Child, String) {
+    /// Starts `quince seed`; returns the process (killed when dropped) and its address.
+    fn seed(&self) -> (Killed, String) {
         let mut child = Command::new(QUINCE)
             .current_dir(&self.dir)
             .env("QUINCE_HOME", self.dir.join("home"))
@@ -96,7 +96,7 @@ impl Publisher {
             }
         };
         std::thread::spawn(move || lines.for_each(drop));
-        (child, addr)
+        (Killed(child), addr)
     }
 
     fn link(&self, addr: &str, version: Option<&str>) -> String {
@@ -105,6 +105,25 @@ impl Publisher {
             l.push_str(&format!("&version={v}"));
         }
         l
+    }
+}
+
+/// A child process that is killed when dropped, also when a test fails.
+struct Killed(Child);
+
+impl Killed {
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -579,23 +598,25 @@ fn the_running_updater_replaces_itself_and_a_broken_self_release_is_refused() {
         .unwrap();
     ok(&out);
 
-    let mut updater = Command::new(&installed)
-        .env("QUINCE_HOME", &home)
-        .args(net(&[
-            "update",
-            "--watch",
-            "--interval",
-            "1",
-            "--self-app",
-            &me,
-        ]))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = updater.id();
+    let mut updater = Killed(
+        Command::new(&installed)
+            .env("QUINCE_HOME", &home)
+            .args(net(&[
+                "update",
+                "--watch",
+                "--interval",
+                "1",
+                "--self-app",
+                &me,
+            ]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = updater.0.id();
     let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = updater.stdout.take().unwrap();
+    let stdout = updater.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
             .lines()
@@ -613,8 +634,11 @@ fn the_running_updater_replaces_itself_and_a_broken_self_release_is_refused() {
     wait_for_line(&lines, "replaced itself with release 1.1.0", 60);
     wait_for_line(&lines, "quince self release 1.1.0", 30);
     assert_eq!(std::fs::read(&installed).unwrap(), quince_release("1.1.0"));
-    assert!(updater.try_wait().unwrap().is_none(), "the updater stopped");
-    assert_eq!(updater.id(), pid);
+    assert!(
+        updater.0.try_wait().unwrap().is_none(),
+        "the updater stopped"
+    );
+    assert_eq!(updater.0.id(), pid);
 
     // A broken release (its program exits 1) fails the health check: refused,
     // and the running binary stays 1.1.0 and keeps working.
@@ -627,10 +651,216 @@ fn the_running_updater_replaces_itself_and_a_broken_self_release_is_refused() {
     quince_app.publish_program("1.3.0", &quince_release("1.3.0"));
     wait_for_line(&lines, "replaced itself with release 1.3.0", 60);
     wait_for_line(&lines, "quince self release 1.3.0", 30);
-    assert!(updater.try_wait().unwrap().is_none(), "the updater stopped");
+    assert!(
+        updater.0.try_wait().unwrap().is_none(),
+        "the updater stopped"
+    );
 
     let _ = updater.kill();
     let _ = updater.wait();
     let _ = seeder.kill();
     let _ = seeder.wait();
+}
+
+impl Publisher {
+    /// A second publisher holding the same keys (a fork of the same app).
+    fn fork(&self, dir: &Path) -> Publisher {
+        LogDir::create(&dir.join("log"), &self.root).unwrap();
+        Publisher {
+            dir: dir.to_path_buf(),
+            root: self.root.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+fn state_json(home: &Path, app: &str) -> String {
+    std::fs::read_to_string(home.join(format!("apps/{app}/state.json"))).unwrap()
+}
+
+#[test]
+fn a_forked_log_stops_updates_and_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 2);
+    let (mut seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&home, &args));
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    let before = state_json(&home, &app);
+
+    // The same keys sign another history: a different 1.0.0 and then 1.1.0.
+    let fork = publisher.fork(&t.path().join("fork"));
+    fork.publish("1.0.0", 0, 3);
+    fork.publish("1.1.0", 0, 3);
+    let (mut forked, fork_addr) = fork.seed();
+    let args = net(&["update", "--bootstrap", &fork_addr]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("equivocation"), "{err}");
+    assert_eq!(state_json(&home, &app), before, "the trusted state changed");
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+    let _ = forked.kill();
+    let _ = forked.wait();
+}
+
+#[test]
+fn a_release_for_another_platform_is_a_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish_for("1.0.0", "plan9-mips");
+    let (mut seeder, addr) = publisher.seed();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None)]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no release for"), "{err}");
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+}
+
+#[test]
+fn an_unwritable_home_or_a_full_disk_is_a_clear_error_and_the_app_stays() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 2);
+    let (mut seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+
+    // Unwritable: a home folder whose apps/ cannot be written.
+    let home = t.path().join("locked");
+    std::fs::create_dir_all(home.join("apps")).unwrap();
+    std::fs::set_permissions(home.join("apps"), std::fs::Permissions::from_mode(0o500)).unwrap();
+    let args = net(&["install", &publisher.link(&addr, None)]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let is_root = rustix_is_root();
+    if !is_root {
+        let out = quince(&home, &args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Permission denied") && err.contains("apps"),
+            "{err}"
+        );
+    } else {
+        eprintln!("SKIPPED the unwritable-folder case: root can write anywhere");
+    }
+
+    // Full disk: 1.0.0 installed on a tiny file system, then a 2 MiB 1.1.0.
+    let small = t.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1536k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs as root and must test a full disk"
+        );
+        eprintln!("SKIPPED the full-disk case: cannot mount a tmpfs here");
+    } else {
+        let home = small.join("home");
+        let install = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+        let install: Vec<&str> = install.iter().map(String::as_str).collect();
+        ok(&quince(&home, &install));
+        let before = state_json(&home, &app);
+        publisher.publish_big("1.1.0", 2 * 1024 * 1024);
+        let update = net(&["update"]);
+        let update: Vec<&str> = update.iter().map(String::as_str).collect();
+        let out = quince(&home, &update);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let after = state_json(&home, &app);
+        let runs = run_app(&home, &app);
+        let _ = Command::new("umount").arg(&small).status();
+        assert!(
+            !out.status.success(),
+            "an update onto a full disk succeeded"
+        );
+        assert!(err.contains("No space left on device"), "{err}");
+        assert_eq!(after, before, "the state changed");
+        assert_eq!(runs.as_deref(), Some("app 1.0.0"));
+    }
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+}
+
+fn rustix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Publisher {
+    /// Publishes `version` for `platform` only.
+    fn publish_for(&self, version: &str, platform: &str) {
+        let src = self.dir.join(format!("src-{version}-{platform}"));
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(src.join("bin/app"), "#!/bin/sh\necho other\n").unwrap();
+        self.publish_dir(version, &src, platform);
+    }
+
+    /// Publishes `version` with `bytes` of incompressible data.
+    fn publish_big(&self, version: &str, bytes: usize) {
+        let src = self.dir.join(format!("src-{version}"));
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(
+            src.join("bin/app"),
+            format!("#!/bin/sh\necho \"app {version}\"\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..bytes)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(src.join("blob"), data).unwrap();
+        self.publish_dir(version, &src, "any");
+    }
+
+    fn publish_dir(&self, version: &str, src: &Path, platform: &str) {
+        let store = Store::open(&self.dir.join("store")).unwrap();
+        let (manifest, _) = build(
+            &[Source {
+                dir: src.to_path_buf(),
+                platform: None,
+            }],
+            &store,
+            1,
+        )
+        .unwrap();
+        let log = LogDir::open(&self.dir.join("log")).unwrap();
+        let staged = release::stage(
+            &log,
+            &store,
+            &manifest,
+            version.parse().unwrap(),
+            &[platform.parse().unwrap()],
+            0,
+            1,
+        )
+        .unwrap();
+        let mut note = Note::unsigned(&staged.pending.body).unwrap();
+        note.sign_ed25519(&self.root.app_id().origin(), &self.key)
+            .unwrap();
+        log.publish(&note.to_bytes()).unwrap();
+    }
 }
