@@ -35,6 +35,72 @@ pub struct Options {
     pub mdns: bool,
     /// Only the final line.
     pub quiet: bool,
+    /// Quince's own app id: installed too, and its updater registered to
+    /// start at login (XDG autostart) and started now.
+    pub self_app: Option<String>,
+}
+
+/// Where the XDG autostart entry for the updater goes.
+pub fn autostart_file() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(config.join("autostart/quince-updater.desktop"))
+}
+
+/// Installs Quince itself (`self_app`) from `peers` and registers its updater.
+async fn register_updater(
+    node: &Node,
+    apps: &Apps,
+    self_app: &str,
+    found: &[PeerId],
+    home: &std::path::Path,
+) -> Result<String, String> {
+    let me: quince_protocol::root::AppId = self_app
+        .parse()
+        .map_err(|e| format!("Quince's app id {self_app:?}: {e}"))?;
+    let mut peers = Peers::new(
+        node.providers(me)
+            .await
+            .into_iter()
+            .chain(found.iter().copied()),
+    );
+    let options = UpdateOptions {
+        run: Some("bin/quince".into()),
+        window: 8,
+        ..UpdateOptions::default()
+    };
+    match apps.update(node, me, &mut peers, &options).await {
+        Ok(Outcome::Installed { .. } | Outcome::UpToDate(_)) => {}
+        Ok(Outcome::RolledBack { reason, .. }) => {
+            return Err(format!("Quince's own release does not run ({reason})"))
+        }
+        Err(e) => return Err(format!("installing Quince's updater: {e}")),
+    }
+    let quince = apps.dir(&me).join("current/bin/quince");
+    let file = autostart_file().ok_or("no config folder for the autostart entry")?;
+    let entry = format!(
+        "[Desktop Entry]\nType=Application\nName=Quince updater\nComment=Keeps Quince apps up to date and shares them with peers\nExec=env QUINCE_HOME={} {} update --watch --self-app {me}\nX-GNOME-Autostart-enabled=true\n",
+        home.display(),
+        quince.display()
+    );
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&file, entry).map_err(|e| format!("{}: {e}", file.display()))?;
+    std::process::Command::new(&quince)
+        .env("QUINCE_HOME", home)
+        .args(["update", "--watch", "--self-app", &me.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the updater {}: {e}", quince.display()))?;
+    Ok(format!(
+        "updater registered in {} and started",
+        file.display()
+    ))
 }
 
 /// The default home: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
@@ -173,11 +239,18 @@ pub async fn install(args: Options) -> Result<String, String> {
         window: 8,
         progress: Some(progress),
     };
+    let found_peers = peers.usable().to_vec();
     let result = apps.update(&node, app, &mut peers, &options).await;
     let _ = stop.send(true);
     if let Some(s) = shower {
         let _ = s.await;
     }
+    let registered = match (&result, args.self_app.as_deref()) {
+        (Ok(_), Some(me)) if me != app.to_string() => {
+            Some(register_updater(&node, &apps, me, &found_peers, &home).await)
+        }
+        _ => None,
+    };
     node.shutdown().await;
     let outcome = result.map_err(|e| e.to_string())?;
     let version = match outcome {
@@ -192,6 +265,14 @@ pub async fn install(args: Options) -> Result<String, String> {
     };
     let dir = apps.dir(&app).join("current");
     let mut line = format!("installed app {app} {version} into {}", dir.display());
+    match registered {
+        Some(Ok(done)) => line.push_str(&format!("; {done}")),
+        Some(Err(e)) => return Err(format!("{line}, but {e}")),
+        None if args.self_app.is_none() => line.push_str(
+            "; no updater registered (this build names no Quince release: QUINCE_SELF_APP)",
+        ),
+        None => {}
+    }
     if args.launch {
         match apps.program(&app) {
             Ok(program) => match std::process::Command::new(&program).spawn() {

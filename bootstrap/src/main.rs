@@ -28,6 +28,10 @@ options:
   --find-for SECS    how long to look for peers (default 30)
   --no-mdns          do not look for peers on the local network
   --quiet            no progress, only the final line
+
+environment:
+  QUINCE_SELF_APP    Quince's own app id: install it too, register its updater to
+                     start at login (XDG autostart) and start it now
   --help             this text";
 
 fn parse_args() -> Result<Options, String> {
@@ -41,6 +45,9 @@ fn parse_args() -> Result<Options, String> {
         find_for: 30,
         mdns: true,
         quiet: false,
+        self_app: std::env::var("QUINCE_SELF_APP")
+            .ok()
+            .or(option_env!("QUINCE_SELF_APP").map(String::from)),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {

@@ -138,3 +138,138 @@ async fn a_link_becomes_an_installed_running_app() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad link"));
     seeder.shutdown().await;
 }
+
+/// Publishes 1.0.0 of an app made of `files` (path, content, executable) into
+/// `w/NAME-log`, with chunks in `store`; returns its id.
+fn publish(
+    w: &std::path::Path,
+    name: &str,
+    seed: u8,
+    store: &Store,
+    files: &[(&str, Vec<u8>, bool)],
+) -> quince_protocol::root::AppId {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (root, key) = quince_protocol::testkit::danger_single_key_root(name, seed);
+    let src = w.join(format!("{name}-src"));
+    for (path, bytes, exec) in files {
+        let p = src.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        let mode = if *exec { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let (manifest, _) = build(
+        &[Source {
+            dir: src,
+            platform: None,
+        }],
+        store,
+        1,
+    )
+    .unwrap();
+    let log = LogDir::create(&w.join(format!("{name}-log")), &root).unwrap();
+    let staged = release::stage(
+        &log,
+        store,
+        &manifest,
+        "1.0.0".parse().unwrap(),
+        &["any".parse().unwrap()],
+        0,
+        1,
+    )
+    .unwrap();
+    let mut note = Note::unsigned(&staged.pending.body).unwrap();
+    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
+    log.publish(&note.to_bytes()).unwrap();
+    root.app_id()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let store = Store::open(&w.join("store")).unwrap();
+    let app = publish(
+        w,
+        "app",
+        71,
+        &store,
+        &[("bin/app", b"#!/bin/sh\nexit 0\n".to_vec(), true)],
+    );
+    let marker = w.join("updater-ran");
+    let quince_script = format!(
+        "#!/bin/sh\nif [ \"$1\" = update ]; then echo \"$@\" > {}; fi\nexit 0\n",
+        marker.display()
+    );
+    let me = publish(
+        w,
+        "quince",
+        72,
+        &store,
+        &[("bin/quince", quince_script.into_bytes(), true)],
+    );
+    let library = Library::new(store);
+    library.add_app(app, w.join("app-log"));
+    library.add_app(me, w.join("quince-log"));
+    let seeder = Node::start(
+        NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            ..NodeConfig::default()
+        },
+        Arc::new(library),
+    )
+    .await
+    .unwrap();
+    seeder.provide(app).await.ok();
+    seeder.provide(me).await.ok();
+    let addr = seeder.addresses().await[0].clone();
+    let link = format!("quince://{app}?peer={addr}");
+    let home = w.join("user");
+    let config = w.join("config");
+    let out = tokio::task::spawn_blocking({
+        let (home, config) = (home.clone(), config.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+                .arg(link)
+                .args([
+                    "--no-mdns",
+                    "--no-launch",
+                    "--listen",
+                    "/ip4/127.0.0.1/tcp/0",
+                ])
+                .arg("--home")
+                .arg(&home)
+                .env("QUINCE_SELF_APP", me.to_string())
+                .env("XDG_CONFIG_HOME", &config)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("updater registered in"), "{stdout}");
+    let entry = std::fs::read_to_string(config.join("autostart/quince-updater.desktop")).unwrap();
+    let exec = entry.lines().find(|l| l.starts_with("Exec=")).unwrap();
+    assert!(
+        exec.contains(&format!(
+            "apps/{me}/current/bin/quince update --watch --self-app {me}"
+        )),
+        "{exec}"
+    );
+    for _ in 0..50 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ran = std::fs::read_to_string(&marker).expect("the updater was not started");
+    assert!(ran.contains("--watch"), "{ran}");
+    seeder.shutdown().await;
+}

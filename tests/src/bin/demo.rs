@@ -119,6 +119,7 @@ async fn run() -> Result<()> {
         find_for: 10,
         mdns: false,
         quiet: true,
+        self_app: None,
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;

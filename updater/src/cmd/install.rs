@@ -362,6 +362,18 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                         (&outcome, Some(*app) == self_app)
                     {
                         let new = apps.dir(app).join("current/bin/quince");
+                        // Running from the installed Quince app itself: the
+                        // switch already made the new binary current; restart it.
+                        let inside = std::fs::canonicalize(&exe)
+                            .ok()
+                            .zip(std::fs::canonicalize(apps.dir(app)).ok())
+                            .is_some_and(|(e, d)| e.starts_with(d));
+                        if inside {
+                            println!("quince switched itself to release {version}; restarting");
+                            args.net.remember(&node).await;
+                            node.shutdown().await;
+                            return restart(&new, &argv);
+                        }
                         match self_replace::self_replace(&new) {
                             Ok(()) => {
                                 println!("quince replaced itself with release {version}; restarting");
