@@ -864,3 +864,33 @@ impl Publisher {
         log.publish(&note.to_bytes()).unwrap();
     }
 }
+
+#[test]
+fn a_log_signed_by_the_wrong_key_is_refused_and_nothing_is_installed() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 2);
+    // Someone else's key re-signs the head: the checkpoint does not verify.
+    let (_, other_key) = quince_protocol::testkit::danger_single_key_root("Impostor", 99);
+    let path = publisher.dir.join("log/checkpoint");
+    let note = Note::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let mut forged = Note::unsigned(note.text()).unwrap();
+    forged
+        .sign_ed25519(&publisher.root.app_id().origin(), &other_key)
+        .unwrap();
+    std::fs::write(&path, forged.to_bytes()).unwrap();
+    let (_seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a valid checkpoint") && err.contains("not signed by the signers we trust"),
+        "{err}"
+    );
+    assert_eq!(run_app(&home, &app), None);
+    assert!(!home.join(format!("apps/{app}/state.json")).exists());
+}
