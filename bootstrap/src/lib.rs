@@ -35,6 +35,9 @@ pub struct Options {
     pub mdns: bool,
     /// Only the final line.
     pub quiet: bool,
+    /// Install from this offline bundle folder (from `quince share`), with
+    /// no network; verified against the link's app id like any peer.
+    pub from: Option<PathBuf>,
     /// Quince's own app id: installed too, and its updater registered to
     /// start at login (XDG autostart) and started now.
     pub self_app: Option<String>,
@@ -166,6 +169,29 @@ pub async fn install(args: Options) -> Result<String, String> {
         .or_else(default_home)
         .ok_or("no home folder: set --home or QUINCE_HOME")?;
     let apps = Apps::open(&home).map_err(|e| e.to_string())?;
+    if let Some(folder) = &args.from {
+        let store = apps.store().map_err(|e| e.to_string())?;
+        let offline = quince_updater::install::Offline::start(folder, link.app, store)
+            .await
+            .map_err(|e| e.to_string())?;
+        let options = UpdateOptions {
+            version: link.version,
+            run: args.run.clone(),
+            window: 8,
+            ..UpdateOptions::default()
+        };
+        let result = apps
+            .update(&offline.node, link.app, &mut offline.peers(), &options)
+            .await;
+        offline.shutdown().await;
+        return finish(
+            &apps,
+            link.app,
+            result.map_err(|e| e.to_string())?,
+            &args,
+            None,
+        );
+    }
     let store = apps.store().map_err(|e| e.to_string())?;
     let library = Library::new(store);
     let parse = |list: &[String]| -> Result<Vec<Multiaddr>, String> {
@@ -253,6 +279,18 @@ pub async fn install(args: Options) -> Result<String, String> {
     };
     node.shutdown().await;
     let outcome = result.map_err(|e| e.to_string())?;
+    finish(&apps, app, outcome, &args, registered)
+}
+
+/// The final line: what was installed, whether the updater was registered,
+/// and whether the app started.
+fn finish(
+    apps: &Apps,
+    app: quince_protocol::root::AppId,
+    outcome: Outcome,
+    args: &Options,
+    registered: Option<Result<String, String>>,
+) -> Result<String, String> {
     let version = match outcome {
         Outcome::Installed { version, .. } | Outcome::UpToDate(version) => version,
         Outcome::RolledBack {
@@ -268,7 +306,7 @@ pub async fn install(args: Options) -> Result<String, String> {
     match registered {
         Some(Ok(done)) => line.push_str(&format!("; {done}")),
         Some(Err(e)) => return Err(format!("{line}, but {e}")),
-        None if args.self_app.is_none() => line.push_str(
+        None if args.self_app.is_none() && args.from.is_none() => line.push_str(
             "; no updater registered (this build names no Quince release: QUINCE_SELF_APP)",
         ),
         None => {}

@@ -22,6 +22,7 @@ from peers, verifies every byte against the app id, and starts it.
 options:
   --run PATH         the program to start, relative to the app (default: bin/<only program>)
   --no-launch        install only
+  --from DIR         install from an offline bundle (quince share), no network
   --home DIR         Quince's folder (default: $QUINCE_HOME or ~/.local/share/quince)
   --bootstrap ADDR   a peer to join the network through (repeat)
   --listen ADDR      address to listen on (repeat; default: any port, TCP)
@@ -45,6 +46,7 @@ fn parse_args() -> Result<Options, String> {
         find_for: 30,
         mdns: true,
         quiet: false,
+        from: None,
         self_app: std::env::var("QUINCE_SELF_APP")
             .ok()
             .or(option_env!("QUINCE_SELF_APP").map(String::from)),
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--run" => args.run = Some(value("--run")?),
             "--no-launch" => args.launch = false,
+            "--from" => args.from = Some(PathBuf::from(value("--from")?)),
             "--home" => args.home = Some(PathBuf::from(value("--home")?)),
             "--bootstrap" => args.bootstrap.push(value("--bootstrap")?),
             "--listen" => args.listen.push(value("--listen")?),

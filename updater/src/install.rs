@@ -82,6 +82,12 @@ pub enum InstallError {
     /// There is nothing to roll back to.
     #[error("app {0} has no previous version to roll back to")]
     NoPrevious(AppId),
+    /// The folder is not an offline bundle.
+    #[error("{0} is not a Quince bundle (no log/root or store/)")]
+    NotABundle(PathBuf),
+    /// The in-process nodes for an offline install did not start.
+    #[error(transparent)]
+    Net(#[from] crate::node::NetError),
     /// No program to run is known.
     #[error("app {0} has no run command: install with --run PATH (relative to the app's folder)")]
     NoRunCommand(AppId),
@@ -743,7 +749,8 @@ impl Apps {
         let link = crate::link::Link::new(*app);
         let text = format!(
             "This folder holds app {app} release {} and everything needed to check it.\n\
-             Install it with no network:\n\n    ./quince install {link} --from .\n\n\
+             Install it with no network: run the command in INSTALL from this folder\n\
+             (the app's link is {link}).\n\n\
              Nothing here is trusted: every byte is checked against the app id in the link.\n",
             record.version
         );
@@ -769,4 +776,67 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), InstallError> {
         }
     }
     Ok(())
+}
+
+/// What installing from a bundle needs: a node serving the bundle folder and
+/// a node for the installer, joined by an in-process memory connection (no
+/// sockets, so it works with no network at all). The bundle is trusted no
+/// more than any peer: everything is verified against the app id.
+#[derive(Debug)]
+pub struct Offline {
+    /// Serves the bundle.
+    pub bundle: Node,
+    /// The installer's node: pass it to [`Apps::update`] with [`Offline::peers`].
+    pub node: Node,
+}
+
+impl Offline {
+    /// Starts both nodes for installing `app` from `folder` into `store`.
+    pub async fn start(folder: &Path, app: AppId, store: Store) -> Result<Offline, InstallError> {
+        if !folder.join("log/root").is_file() || !folder.join("store").is_dir() {
+            return Err(InstallError::NotABundle(folder.to_path_buf()));
+        }
+        let library = crate::Library::new(Store::open(&folder.join("store"))?);
+        library.add_app(app, folder.join("log"));
+        let memory = |n: u64| -> Result<crate::node::Multiaddr, InstallError> {
+            format!("/memory/{n}").parse().map_err(|e| {
+                InstallError::Net(crate::node::NetError::Setup(format!("memory address: {e}")))
+            })
+        };
+        let port = memory_port();
+        let config = |listen, bootstrap| crate::NodeConfig {
+            listen: vec![listen],
+            bootstrap,
+            mdns: false,
+            relay_server: false,
+            ..crate::NodeConfig::default()
+        };
+        let bundle =
+            Node::start(config(memory(port)?, vec![]), std::sync::Arc::new(library)).await?;
+        let addr = bundle.addresses().await;
+        let node = Node::start(
+            config(memory(port ^ 2)?, addr),
+            std::sync::Arc::new(crate::Library::new(store)),
+        )
+        .await?;
+        Ok(Offline { bundle, node })
+    }
+
+    /// The peers to install from: the bundle.
+    pub fn peers(&self) -> Peers {
+        Peers::new([self.bundle.peer_id()])
+    }
+
+    /// Stops both nodes.
+    pub async fn shutdown(&self) {
+        self.node.shutdown().await;
+        self.bundle.shutdown().await;
+    }
+}
+
+fn memory_port() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() | 1) & 0x7fff_ffff_ffff_fff1
 }

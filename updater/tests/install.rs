@@ -398,7 +398,15 @@ fn killed_at_any_point_of_install_or_update_the_app_still_starts_and_a_rerun_com
 /// Runs `quince` inside a fresh network namespace that has no interface but
 /// (a down) loopback, when this machine allows it; otherwise plainly.
 fn quince_offline(home: &Path, args: &[&str]) -> Output {
-    let ns = format!("qoff{}", std::process::id());
+    offline(home, QUINCE, args, None)
+}
+
+/// Runs `program args` (in `dir`, if given) in a fresh network namespace with
+/// no interface but a down loopback, when this machine allows it.
+fn offline(home: &Path, program: &str, args: &[&str], dir: Option<&Path>) -> Output {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ns = format!("qoff{}x{n}", std::process::id());
     let isolated = Command::new("ip")
         .args(["netns", "add", &ns])
         .status()
@@ -409,15 +417,22 @@ fn quince_offline(home: &Path, args: &[&str]) -> Output {
             "CI must be able to create a network namespace"
         );
         eprintln!("SKIPPED the no-network part: cannot create a network namespace here");
-        return quince(home, args);
+        let mut cmd = Command::new(program);
+        cmd.args(args).env("QUINCE_HOME", home).stdin(Stdio::null());
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
+        return cmd.output().unwrap();
     }
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns, QUINCE])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns, program])
         .args(args)
         .env("QUINCE_HOME", home)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().unwrap();
     let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     out
 }
@@ -440,7 +455,18 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     let usb_s = usb.to_str().unwrap();
     let text = ok(&quince(&friend, &["share", &app, usb_s]));
     assert!(text.contains("install there with"), "{text}");
-    assert!(usb.join("quince").is_file() && usb.join("link").is_file());
+    assert!(usb.join("link").is_file());
+
+    // The friend's way: the program the bundle carries, with the command in
+    // INSTALL, run from the folder on a machine with no network.
+    let install = std::fs::read_to_string(usb.join("INSTALL")).unwrap();
+    let words: Vec<&str> = install.split_whitespace().collect();
+    let program = usb.join(words[0].trim_start_matches("./"));
+    assert!(program.is_file(), "the bundle lacks {}", program.display());
+    let friend2 = t.path().join("friend2");
+    let out = offline(&friend2, program.to_str().unwrap(), &words[1..], Some(&usb));
+    ok(&out);
+    assert_eq!(run_app(&friend2, &app).as_deref(), Some("app 1.0.0"));
 
     // A fresh machine with no network installs from the folder.
     let link = format!("quince://{app}");

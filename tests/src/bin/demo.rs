@@ -120,6 +120,7 @@ async fn run() -> Result<()> {
         mdns: false,
         quiet: true,
         self_app: None,
+        from: None,
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;

@@ -229,62 +229,35 @@ async fn update_one(
     Ok(outcome)
 }
 
-/// A node serving a bundle folder over the in-process memory transport.
-async fn serve_bundle(folder: &std::path::Path, app: AppId) -> Result<(Node, libp2p::Multiaddr)> {
-    if !folder.join("log/root").is_file() || !folder.join("store").is_dir() {
-        bail!(
-            "{} is not a Quince bundle (no log/root or store/)",
-            folder.display()
-        );
-    }
-    let library = Library::new(quince_store::Store::open(&folder.join("store"))?);
-    library.add_app(app, folder.join("log"));
-    let config = quince_updater::NodeConfig {
-        listen: vec![format!("/memory/{}", memory_port()).parse()?],
-        mdns: false,
-        relay_server: false,
-        ..quince_updater::NodeConfig::default()
-    };
-    let node = Node::start(config, Arc::new(library)).await?;
-    let addr = node
-        .addresses()
-        .await
-        .into_iter()
-        .next()
-        .context("the bundle node has no address")?;
-    Ok((node, addr))
-}
-
-fn memory_port() -> u64 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish() | 1
-}
-
 pub async fn install(args: InstallArgs) -> Result<()> {
-    let mut link: Link = args.link.parse()?;
+    let link: Link = args.link.parse()?;
     let apps = Apps::open(&home_of(&args.net.home)?)?;
-    let mut bundle = None;
-    let (node, library) = match &args.from {
-        Some(folder) => {
-            let (bundle_node, addr) = serve_bundle(folder, link.app).await?;
-            link.peers = vec![addr];
-            bundle = Some(bundle_node);
-            // No sockets at all: only the in-process connection to the bundle.
-            let library = Library::new(apps.store()?);
-            let config = quince_updater::NodeConfig {
-                listen: vec![format!("/memory/{}", memory_port() ^ 2).parse()?],
-                bootstrap: link.peers.clone(),
-                mdns: false,
-                relay_server: false,
-                ..quince_updater::NodeConfig::default()
-            };
-            let node = Node::start(config, Arc::new(library.clone())).await?;
-            (node, library)
+    if let Some(folder) = &args.from {
+        // No sockets at all: only the in-process connection to the bundle.
+        let offline =
+            quince_updater::install::Offline::start(folder, link.app, apps.store()?).await?;
+        let options = UpdateOptions {
+            version: link.version,
+            run: args.run.clone(),
+            health_seconds: args.health_seconds,
+            window: 8,
+            progress: None,
+        };
+        let result = apps
+            .update(&offline.node, link.app, &mut offline.peers(), &options)
+            .await;
+        offline.shutdown().await;
+        let outcome = result?;
+        report(link.app, &outcome, args.json);
+        if matches!(outcome, Outcome::RolledBack { current: None, .. }) {
+            bail!(
+                "app {} was not installed: its release failed the health check",
+                link.app
+            );
         }
-        None => start(&args.net, &apps, &link.peers).await?,
-    };
+        return Ok(());
+    }
+    let (node, library) = start(&args.net, &apps, &link.peers).await?;
     let options = UpdateOptions {
         version: link.version,
         run: args.run.clone(),
@@ -302,11 +275,7 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         args.find_for,
     )
     .await;
-    if let Some(b) = bundle {
-        b.shutdown().await;
-    } else {
-        args.net.remember(&node).await;
-    }
+    args.net.remember(&node).await;
     node.shutdown().await;
     let outcome = result?;
     report(link.app, &outcome, args.json);
@@ -507,12 +476,28 @@ pub fn share(args: ShareArgs) -> Result<()> {
     let apps = Apps::open(&home_of(&args.home)?)?;
     let app = parse_app(&args.app)?;
     let bundle = apps.share(&app, &args.folder)?;
-    // The receiver needs a program to install with: this one.
+    // The receiver needs a program to install with: the bootstrap if it sits
+    // next to this program, else this program.
     let me = std::env::current_exe().context("cannot find this program to copy")?;
-    let target = args.folder.join("quince");
-    std::fs::copy(&me, &target).with_context(|| format!("copying {}", me.display()))?;
+    let bootstrap = me.with_file_name("quince-bootstrap");
+    let (from, name, command) = if bootstrap.is_file() {
+        (
+            bootstrap,
+            "quince-bootstrap",
+            format!("./quince-bootstrap quince://{app} --from ."),
+        )
+    } else {
+        (
+            me,
+            "quince",
+            format!("./quince install quince://{app} --from ."),
+        )
+    };
+    let target = args.folder.join(name);
+    std::fs::copy(&from, &target).with_context(|| format!("copying {}", from.display()))?;
+    std::fs::write(args.folder.join("INSTALL"), format!("{command}\n"))?;
     println!(
-        "wrote app {app} {} ({} chunks) and the quince program to {}; install there with: ./quince install quince://{app} --from .",
+        "wrote app {app} {} ({} chunks) and {name} to {}; install there with: {command}",
         bundle.version,
         bundle.chunks,
         args.folder.display()
