@@ -7,9 +7,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quince_packager::build::{build, Source};
-use quince_packager::{release, LogDir};
-use quince_protocol::note::Note;
 use quince_store::Store;
 use quince_updater::{Library, Node, NodeConfig};
 
@@ -33,29 +30,15 @@ async fn a_link_becomes_an_installed_running_app() {
     .unwrap();
     std::fs::write(w.join("src/data"), vec![3u8; 300_000]).unwrap();
     let store = Store::open(&w.join("store")).unwrap();
-    let (manifest, _) = build(
-        &[Source {
-            dir: w.join("src"),
-            platform: None,
-        }],
+    quince_packager::testkit::publish(
+        &w.join("log"),
         &store,
-        1,
-    )
-    .unwrap();
-    let log = LogDir::create(&w.join("log"), &root).unwrap();
-    let staged = release::stage(
-        &log,
-        &store,
-        &manifest,
-        "1.0.0".parse().unwrap(),
-        &["any".parse().unwrap()],
-        0,
-        1,
-    )
-    .unwrap();
-    let mut note = Note::unsigned(&staged.pending.body).unwrap();
-    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
-    log.publish(&note.to_bytes()).unwrap();
+        &root,
+        &key,
+        &w.join("src"),
+        "1.0.0",
+        "any",
+    );
     let library = Library::new(store);
     library.add_app(root.app_id(), w.join("log"));
     let seeder = Node::start(
@@ -158,29 +141,8 @@ fn publish(
         let mode = if *exec { 0o755 } else { 0o644 };
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
     }
-    let (manifest, _) = build(
-        &[Source {
-            dir: src,
-            platform: None,
-        }],
-        store,
-        1,
-    )
-    .unwrap();
-    let log = LogDir::create(&w.join(format!("{name}-log")), &root).unwrap();
-    let staged = release::stage(
-        &log,
-        store,
-        &manifest,
-        "1.0.0".parse().unwrap(),
-        &["any".parse().unwrap()],
-        0,
-        1,
-    )
-    .unwrap();
-    let mut note = Note::unsigned(&staged.pending.body).unwrap();
-    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
-    log.publish(&note.to_bytes()).unwrap();
+    let log = w.join(format!("{name}-log"));
+    quince_packager::testkit::publish(&log, store, &root, &key, &src, "1.0.0", "any");
     root.app_id()
 }
 

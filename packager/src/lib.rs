@@ -12,5 +12,7 @@ pub mod delta;
 pub mod fsio;
 pub mod logdir;
 pub mod release;
+#[cfg(feature = "test-fixtures")]
+pub mod testkit;
 
 pub use logdir::{LogDir, LogError, PendingAppend};

@@ -12,9 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quince_packager::build::{build, Source};
-use quince_packager::{release, LogDir};
-use quince_protocol::note::Note;
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
 use quince_store::Store;
@@ -44,30 +41,8 @@ fn publish(dir: &Path) -> (AppId, PathBuf, PathBuf, Vec<u8>) {
     std::fs::write(source.join("bin/app"), &payload).unwrap();
     let store_dir = dir.join("publisher-store");
     let store = Store::open(&store_dir).unwrap();
-    let (manifest, _) = build(
-        &[Source {
-            dir: source,
-            platform: None,
-        }],
-        &store,
-        1,
-    )
-    .unwrap();
     let log_dir = dir.join("publisher-log");
-    let log = LogDir::create(&log_dir, &root).unwrap();
-    let staged = release::stage(
-        &log,
-        &store,
-        &manifest,
-        "1.0.0".parse().unwrap(),
-        &["any".parse().unwrap()],
-        0,
-        1,
-    )
-    .unwrap();
-    let mut note = Note::unsigned(&staged.pending.body).unwrap();
-    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
-    log.publish(&note.to_bytes()).unwrap();
+    quince_packager::testkit::publish(&log_dir, &store, &root, &key, &source, "1.0.0", "any");
     (root.app_id(), log_dir, store_dir, payload)
 }
 

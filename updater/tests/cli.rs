@@ -5,9 +5,7 @@
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 
-use quince_packager::build::{build, Source};
-use quince_packager::{release, LogDir};
-use quince_protocol::note::Note;
+use quince_packager::LogDir;
 use quince_store::Store;
 
 #[test]
@@ -18,29 +16,15 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
     std::fs::create_dir_all(w.join("src/bin")).unwrap();
     std::fs::write(w.join("src/bin/tool"), vec![7u8; 700_000]).unwrap();
     let store = Store::open(&w.join("store")).unwrap();
-    let (manifest, _) = build(
-        &[Source {
-            dir: w.join("src"),
-            platform: None,
-        }],
+    quince_packager::testkit::publish(
+        &w.join("log"),
         &store,
-        1,
-    )
-    .unwrap();
-    let log = LogDir::create(&w.join("log"), &root).unwrap();
-    let staged = release::stage(
-        &log,
-        &store,
-        &manifest,
-        "2.0.0".parse().unwrap(),
-        &["any".parse().unwrap()],
-        0,
-        1,
-    )
-    .unwrap();
-    let mut note = Note::unsigned(&staged.pending.body).unwrap();
-    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
-    log.publish(&note.to_bytes()).unwrap();
+        &root,
+        &key,
+        &w.join("src"),
+        "2.0.0",
+        "any",
+    );
 
     let mut seeder = Command::new(env!("CARGO_BIN_EXE_quince"))
         .current_dir(w)

@@ -7,8 +7,7 @@ use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use quince_packager::build::{build, Source};
-use quince_packager::{release, LogDir};
+use quince_packager::LogDir;
 use quince_protocol::note::Note;
 use quince_protocol::root::AppRoot;
 use quince_store::Store;
@@ -50,31 +49,7 @@ impl Publisher {
             )
             .unwrap();
         }
-        let store = Store::open(&self.dir.join("store")).unwrap();
-        let (manifest, _) = build(
-            &[Source {
-                dir: src,
-                platform: None,
-            }],
-            &store,
-            1,
-        )
-        .unwrap();
-        let log = LogDir::open(&self.dir.join("log")).unwrap();
-        let staged = release::stage(
-            &log,
-            &store,
-            &manifest,
-            version.parse().unwrap(),
-            &["any".parse().unwrap()],
-            0,
-            1,
-        )
-        .unwrap();
-        let mut note = Note::unsigned(&staged.pending.body).unwrap();
-        note.sign_ed25519(&self.root.app_id().origin(), &self.key)
-            .unwrap();
-        log.publish(&note.to_bytes()).unwrap();
+        self.publish_dir(version, &src, "any");
     }
 
     /// Starts `quince seed`; returns the process (killed when dropped) and its address.
@@ -548,31 +523,7 @@ impl Publisher {
             std::fs::Permissions::from_mode(0o755),
         )
         .unwrap();
-        let store = Store::open(&self.dir.join("store")).unwrap();
-        let (manifest, _) = build(
-            &[Source {
-                dir: src,
-                platform: None,
-            }],
-            &store,
-            1,
-        )
-        .unwrap();
-        let log = LogDir::open(&self.dir.join("log")).unwrap();
-        let staged = release::stage(
-            &log,
-            &store,
-            &manifest,
-            version.parse().unwrap(),
-            &["any".parse().unwrap()],
-            0,
-            1,
-        )
-        .unwrap();
-        let mut note = Note::unsigned(&staged.pending.body).unwrap();
-        note.sign_ed25519(&self.root.app_id().origin(), &self.key)
-            .unwrap();
-        log.publish(&note.to_bytes()).unwrap();
+        self.publish_dir(version, &src, "any");
     }
 }
 
@@ -864,30 +815,15 @@ impl Publisher {
 
     fn publish_dir(&self, version: &str, src: &Path, platform: &str) {
         let store = Store::open(&self.dir.join("store")).unwrap();
-        let (manifest, _) = build(
-            &[Source {
-                dir: src.to_path_buf(),
-                platform: None,
-            }],
+        quince_packager::testkit::publish(
+            &self.dir.join("log"),
             &store,
-            1,
-        )
-        .unwrap();
-        let log = LogDir::open(&self.dir.join("log")).unwrap();
-        let staged = release::stage(
-            &log,
-            &store,
-            &manifest,
-            version.parse().unwrap(),
-            &[platform.parse().unwrap()],
-            0,
-            1,
-        )
-        .unwrap();
-        let mut note = Note::unsigned(&staged.pending.body).unwrap();
-        note.sign_ed25519(&self.root.app_id().origin(), &self.key)
-            .unwrap();
-        log.publish(&note.to_bytes()).unwrap();
+            &self.root,
+            &self.key,
+            src,
+            version,
+            platform,
+        );
     }
 }
 

@@ -8,9 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quince_packager::build::{build, Source};
-use quince_packager::{release, LogDir};
-use quince_protocol::note::Note;
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
@@ -47,34 +44,8 @@ fn publish(dir: &Path, mib: usize, version: &str, seed: u64) -> Published {
     std::fs::write(source.join("README"), format!("release {version}\n")).unwrap();
     let store_dir = dir.join("publisher-store");
     let store = Store::open(&store_dir).unwrap();
-    let (manifest, _) = build(
-        &[Source {
-            dir: source.clone(),
-            platform: None,
-        }],
-        &store,
-        1,
-    )
-    .unwrap();
     let log_dir = dir.join("publisher-log");
-    let log = if log_dir.join("root").exists() {
-        LogDir::open(&log_dir).unwrap()
-    } else {
-        LogDir::create(&log_dir, &root).unwrap()
-    };
-    let staged = release::stage(
-        &log,
-        &store,
-        &manifest,
-        version.parse().unwrap(),
-        &["any".parse().unwrap()],
-        0,
-        1,
-    )
-    .unwrap();
-    let mut note = Note::unsigned(&staged.pending.body).unwrap();
-    note.sign_ed25519(&root.app_id().origin(), &key).unwrap();
-    log.publish(&note.to_bytes()).unwrap();
+    quince_packager::testkit::publish(&log_dir, &store, &root, &key, &source, version, "any");
     Published {
         app: root.app_id(),
         log: log_dir,

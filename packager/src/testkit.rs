@@ -1,0 +1,55 @@
+//! For other crates' tests only (feature `test-fixtures`): publish a release
+//! of a folder into a log, signed by a single test key instead of a FROST
+//! group, in one call.
+
+use std::path::Path;
+
+use quince_protocol::note::Note;
+use quince_protocol::root::AppRoot;
+use quince_store::Store;
+
+use crate::build::{build, Source};
+use crate::{release, LogDir};
+
+/// Builds `src` into `store`, appends release `version` for `platform` to
+/// the log at `log_dir` (created if missing, for `root`), signs the new head
+/// with `key` and publishes it. Panics on any error: test code.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub fn publish(
+    log_dir: &Path,
+    store: &Store,
+    root: &AppRoot,
+    key: &ed25519_dalek::SigningKey,
+    src: &Path,
+    version: &str,
+    platform: &str,
+) {
+    let (manifest, _) = build(
+        &[Source {
+            dir: src.to_path_buf(),
+            platform: None,
+        }],
+        store,
+        1,
+    )
+    .expect("build");
+    let log = if log_dir.join("root").exists() {
+        LogDir::open(log_dir).expect("open log")
+    } else {
+        LogDir::create(log_dir, root).expect("create log")
+    };
+    let staged = release::stage(
+        &log,
+        store,
+        &manifest,
+        version.parse().expect("version"),
+        &[platform.parse().expect("platform")],
+        0,
+        1,
+    )
+    .expect("stage");
+    let mut note = Note::unsigned(&staged.pending.body).expect("note");
+    note.sign_ed25519(&root.app_id().origin(), key)
+        .expect("sign");
+    log.publish(&note.to_bytes()).expect("publish");
+}
