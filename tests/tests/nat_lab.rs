@@ -149,6 +149,28 @@ async fn install(
     peers
 }
 
+/// The lab and a runtime to drive the test, or None (said on stderr) where
+/// this machine cannot build the lab; under CI that is a failure.
+fn lab_or_skip() -> Option<(Lab, tokio::runtime::Runtime)> {
+    let lab = match Lab::up() {
+        Ok(lab) => lab,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "the NAT lab must run in CI, but: {why}"
+            );
+            eprintln!("SKIPPED: the NAT lab cannot run here: {why}");
+            return None;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    Some((lab, runtime))
+}
+
 fn new_library(dir: &Path) -> Library {
     Library::new(Store::open(&dir.join("store")).unwrap())
 }
@@ -162,24 +184,11 @@ fn cone_nat_peers_hole_punch_and_a_symmetric_nat_peer_still_fetches() {
             .with_test_writer()
             .try_init();
     }
-    let mut lab = match Lab::up() {
-        Ok(lab) => lab,
-        Err(why) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "the NAT lab must run in CI, but: {why}"
-            );
-            eprintln!("SKIPPED: the NAT lab cannot run here: {why}");
-            return;
-        }
+    let Some((mut lab, runtime)) = lab_or_skip() else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
     let (app, log_dir, store_dir, payload) = publish(t.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
 
     // The public side: a relay that is also the bootstrap node, and the publisher.
     let relay = lab
@@ -308,24 +317,11 @@ fn cone_nat_peers_hole_punch_and_a_symmetric_nat_peer_still_fetches() {
 
 #[test]
 fn peers_on_one_lan_find_each_other_with_mdns_and_no_bootstrap_node() {
-    let mut lab = match Lab::up() {
-        Ok(lab) => lab,
-        Err(why) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "the NAT lab must run in CI, but: {why}"
-            );
-            eprintln!("SKIPPED: the NAT lab cannot run here: {why}");
-            return;
-        }
+    let Some((mut lab, runtime)) = lab_or_skip() else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
     let (app, log_dir, store_dir, payload) = publish(t.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     // Two machines on the same segment (the lab's bridge); no bootstrap, no relay.
     let lan = |ip: &str| NodeConfig {
         listen: vec![

@@ -856,3 +856,59 @@ fn a_log_signed_by_the_wrong_key_is_refused_and_nothing_is_installed() {
     assert_eq!(run_app(&home, &app), None);
     assert!(!home.join(format!("apps/{app}/state.json")).exists());
 }
+
+#[test]
+fn the_watching_updater_installs_and_starts_a_new_release_by_itself() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 1);
+    let (_seeder, addr) = publisher.seed();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&home, &args));
+    let mut updater = Killed(
+        Command::new(QUINCE)
+            .env("QUINCE_HOME", &home)
+            .args(net(&["update", "--watch", "--interval", "1"]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = updater.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for_line(&lines, "up to date at 1.0.0", 30);
+    // 1.1.0 leaves a mark when started for real (not for its health check).
+    let marker = t.path().join("started-1.1.0");
+    let src = publisher.dir.join("src-1.1.0");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::write(
+        src.join("bin/app"),
+        format!(
+            "#!/bin/sh\n[ -z \"$QUINCE_HEALTH_CHECK\" ] && echo started > {}\nexit 0\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    publisher.publish_dir("1.1.0", &src, "any");
+    wait_for_line(&lines, "to 1.1.0", 60);
+    wait_for_line(&lines, "started", 10);
+    for _ in 0..50 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(marker.exists(), "the new version was not started");
+}

@@ -73,6 +73,9 @@ pub struct UpdateArgs {
     /// and restarts in place (same arguments, same process id).
     #[arg(long, env = "QUINCE_SELF_APP")]
     self_app: Option<String>,
+    /// When watching, do not start an app's new version after installing it.
+    #[arg(long)]
+    no_launch: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -327,6 +330,23 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
             match update_one(&node, &library, &apps, *app, &[], &options, args.find_for).await {
                 Ok(outcome) => {
                     report(*app, &outcome, args.json);
+                    if let (Outcome::Installed { .. }, true) = (
+                        &outcome,
+                        args.watch && !args.no_launch && Some(*app) != self_app,
+                    ) {
+                        // The new version passed its health check: start it.
+                        if let Ok(program) = apps.program(app) {
+                            match std::process::Command::new(&program)
+                                .stdin(std::process::Stdio::null())
+                                .spawn()
+                            {
+                                Ok(_) => println!("started {}", program.display()),
+                                Err(e) => {
+                                    eprintln!("quince: could not start {}: {e}", program.display())
+                                }
+                            }
+                        }
+                    }
                     if let (Outcome::Installed { version, .. }, true) =
                         (&outcome, Some(*app) == self_app)
                     {
