@@ -57,6 +57,11 @@ router() {
     in_ns "$r" iptables -P FORWARD DROP
     in_ns "$r" iptables -A FORWARD -i lan -o wan -j ACCEPT
     in_ns "$r" iptables -A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    # Unsolicited packets to the router itself are dropped, as home routers do.
+    # Accepted, they would leave a conntrack entry on the public port that makes
+    # the host's next outbound flow to that peer get another source port, and
+    # so defeat hole punching whenever the peer's packet arrives first.
+    in_ns "$r" iptables -A INPUT -i wan -m conntrack --ctstate NEW,INVALID -j DROP
     case "$kind" in
     restricted)
         in_ns "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE

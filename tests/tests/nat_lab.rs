@@ -149,9 +149,21 @@ async fn install(
     peers
 }
 
-/// The lab and a runtime to drive the test, or None (said on stderr) where
-/// this machine cannot build the lab; under CI that is a failure.
-fn lab_or_skip() -> Option<(Lab, tokio::runtime::Runtime)> {
+/// Lab tests run one at a time: hole punching is timing-sensitive, and two
+/// labs sharing two cores made it fail about one run in three.
+static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The lab and a runtime to drive the test (and the guard that keeps other lab
+/// tests waiting), or None (said on stderr) where this machine cannot build
+/// the lab; under CI that is a failure.
+fn lab_or_skip() -> Option<(
+    Lab,
+    tokio::runtime::Runtime,
+    std::sync::MutexGuard<'static, ()>,
+)> {
+    let guard = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = match Lab::up() {
         Ok(lab) => lab,
         Err(why) => {
@@ -168,7 +180,7 @@ fn lab_or_skip() -> Option<(Lab, tokio::runtime::Runtime)> {
         .enable_all()
         .build()
         .unwrap();
-    Some((lab, runtime))
+    Some((lab, runtime, guard))
 }
 
 fn new_library(dir: &Path) -> Library {
@@ -184,7 +196,7 @@ fn cone_nat_peers_hole_punch_and_a_symmetric_nat_peer_still_fetches() {
             .with_test_writer()
             .try_init();
     }
-    let Some((mut lab, runtime)) = lab_or_skip() else {
+    let Some((mut lab, runtime, _one_lab)) = lab_or_skip() else {
         return;
     };
     let t = tempfile::tempdir().unwrap();
@@ -317,7 +329,7 @@ fn cone_nat_peers_hole_punch_and_a_symmetric_nat_peer_still_fetches() {
 
 #[test]
 fn peers_on_one_lan_find_each_other_with_mdns_and_no_bootstrap_node() {
-    let Some((mut lab, runtime)) = lab_or_skip() else {
+    let Some((mut lab, runtime, _one_lab)) = lab_or_skip() else {
         return;
     };
     let t = tempfile::tempdir().unwrap();

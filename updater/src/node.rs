@@ -619,7 +619,7 @@ struct RunState {
 }
 
 /// How many fresh relayed connections are made to retry hole punching.
-const PUNCH_RETRIES: u32 = 3;
+const PUNCH_RETRIES: u32 = 5;
 
 impl RunState {
     /// For each peer reached only through a relay, open a fresh relayed
