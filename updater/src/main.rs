@@ -35,6 +35,8 @@ enum Command {
     List(cmd::install::ListArgs),
     /// Write an app to a folder (USB stick) that installs with no network.
     Share(cmd::install::ShareArgs),
+    /// Re-hash an installed app against its signed release; name every file that differs.
+    Verify(cmd::install::VerifyArgs),
 }
 
 fn main() {
@@ -72,6 +74,7 @@ fn main() {
             Command::Pin(a) => cmd::install::pin(a),
             Command::List(a) => cmd::install::list(a),
             Command::Share(a) => cmd::install::share(a),
+            Command::Verify(a) => cmd::install::verify(a),
         }
     });
     if let Err(e) = result {

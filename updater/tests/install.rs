@@ -912,3 +912,43 @@ fn the_watching_updater_installs_and_starts_a_new_release_by_itself() {
     }
     assert!(marker.exists(), "the new version was not started");
 }
+
+#[test]
+fn verify_names_a_modified_a_missing_and_an_extra_file() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 3);
+    let (_seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&home, &args));
+    let text = ok(&quince(&home, &["verify", &app]));
+    assert!(text.contains("every file matches"), "{text}");
+
+    let current = home.join(format!("apps/{app}/current"));
+    std::fs::write(current.join("data/001"), "changed by someone").unwrap();
+    std::fs::remove_file(current.join("data/002")).unwrap();
+    std::fs::write(current.join("data/planted"), "x").unwrap();
+    let out = quince(&home, &["verify", &app, "--json"]);
+    assert!(!out.status.success(), "verify passed a modified install");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["intact"], false);
+    let diffs: Vec<&str> = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        diffs,
+        [
+            "missing: data/002",
+            "modified: data/001",
+            "not in the release: data/planted"
+        ]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 file(s) differ"));
+}
