@@ -459,6 +459,45 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     );
     assert_eq!(run_app(&me, &app).as_deref(), Some("app 1.0.0"));
 
+    // The same bundle on read-only media (a read-only bind mount) installs too.
+    let ro = t.path().join("usb-ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let mounted = Command::new("mount")
+        .arg("--bind")
+        .arg(&usb)
+        .arg(&ro)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(&ro)
+            .status()
+            .is_ok_and(|s| s.success());
+    if mounted {
+        let reader = t.path().join("reader");
+        let out = quince_offline(
+            &reader,
+            &[
+                "install",
+                &link,
+                "--from",
+                ro.to_str().unwrap(),
+                "--run",
+                "bin/app",
+            ],
+        );
+        let _ = Command::new("umount").arg(&ro).status();
+        ok(&out);
+        assert_eq!(run_app(&reader, &app).as_deref(), Some("app 1.0.0"));
+    } else {
+        let _ = Command::new("umount").arg(&ro).status();
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs as root and must test read-only media"
+        );
+        eprintln!("SKIPPED the read-only media case: cannot bind-mount here");
+    }
+
     // Another app's id: the bundle's root does not match it.
     let other = t.path().join("other");
     let out = quince_offline(
