@@ -106,14 +106,6 @@ async fn register_updater(
     ))
 }
 
-/// The default home: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
-pub fn default_home() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("quince"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
-}
-
 fn human(bytes: f64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = bytes;
@@ -166,7 +158,7 @@ pub async fn install(args: Options) -> Result<String, String> {
     let home = args
         .home
         .clone()
-        .or_else(default_home)
+        .or_else(quince_updater::install::default_home)
         .ok_or("no home folder: set --home or QUINCE_HOME")?;
     let apps = Apps::open(&home).map_err(|e| e.to_string())?;
     if let Some(folder) = &args.from {
@@ -225,25 +217,9 @@ pub async fn install(args: Options) -> Result<String, String> {
     if !args.quiet {
         eprintln!("looking for peers that hold app {app}");
     }
-    let mut found: Vec<PeerId> = link
-        .peers
-        .iter()
-        .filter_map(|a| match a.iter().last() {
-            Some(quince_updater::node::Protocol::P2p(p)) => Some(p),
-            _ => None,
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(args.find_for);
-    loop {
-        found.extend(node.providers(app).await);
-        found.extend(node.status().await.lan_peers);
-        found.sort();
-        found.dedup();
-        if !found.is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let found = node
+        .find_peers(app, &link.peers, Duration::from_secs(args.find_for))
+        .await;
     if found.is_empty() {
         node.shutdown().await;
         return Err(format!(

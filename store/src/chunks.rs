@@ -55,18 +55,7 @@ impl Store {
                 reason: format!("{} compressed bytes", compressed.len()),
             });
         }
-        let raw = decompress_capped(compressed, chunk.size as usize).map_err(|reason| {
-            StoreError::CorruptChunk {
-                id: chunk.id,
-                reason,
-            }
-        })?;
-        if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
-            return Err(StoreError::CorruptChunk {
-                id: chunk.id,
-                reason: "content does not match its address".into(),
-            });
-        }
+        checked_raw(chunk, compressed)?;
         let path = self.chunk_path(&chunk.id);
         if !path.exists() {
             self.write_atomic(&path, compressed)?;
@@ -116,18 +105,7 @@ impl Store {
     /// The raw chunk, checked against its address and declared size.
     pub fn chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, StoreError> {
         let compressed = self.compressed(&chunk.id)?;
-        let raw = decompress_capped(&compressed, chunk.size as usize).map_err(|reason| {
-            StoreError::CorruptChunk {
-                id: chunk.id,
-                reason,
-            }
-        })?;
-        if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
-            return Err(StoreError::CorruptChunk {
-                id: chunk.id,
-                reason: "content does not match its address".into(),
-            });
-        }
+        let raw = checked_raw(chunk, &compressed)?;
         Ok(raw)
     }
 
@@ -275,6 +253,20 @@ impl Batch<'_> {
             .collect();
         crate::sync_paths(&self.store.dir, dirs.into_iter())
     }
+}
+
+/// Decompresses a chunk (capped at its declared size) and checks it against
+/// its address.
+fn checked_raw(chunk: &ChunkRef, compressed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let corrupt = |reason: String| StoreError::CorruptChunk {
+        id: chunk.id,
+        reason,
+    };
+    let raw = decompress_capped(compressed, chunk.size as usize).map_err(corrupt)?;
+    if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
+        return Err(corrupt("content does not match its address".into()));
+    }
+    Ok(raw)
 }
 
 /// Decompresses a zstd frame, refusing more than `raw_size` bytes or fewer.

@@ -78,18 +78,12 @@ struct ConfigFile {
 /// How many remembered peers are kept.
 const REMEMBER: usize = 64;
 
-/// The default home: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
-pub fn default_home() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("quince"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
-}
-
 impl NetArgs {
     /// The user's Quince folder, if any.
     pub fn home(&self) -> Option<PathBuf> {
-        self.home.clone().or_else(default_home)
+        self.home
+            .clone()
+            .or_else(quince_updater::install::default_home)
     }
 
     fn remembered(&self) -> Vec<Multiaddr> {

@@ -36,6 +36,14 @@ use serde::{Deserialize, Serialize};
 use crate::fetch::{self, FetchError, Peers};
 use crate::node::Node;
 
+/// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
+pub fn default_home() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("quince"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
+}
+
 /// How long a new version must run (or exit 0 within) to count as healthy.
 pub const DEFAULT_HEALTH_SECONDS: u64 = 3;
 /// Environment variable a program sees during its health check.

@@ -546,6 +546,37 @@ impl Node {
         rx.await.unwrap_or_default()
     }
 
+    /// Peers to ask for `app`: those named in `hints` (addresses ending in
+    /// `/p2p/PEER`), DHT providers and LAN (mDNS) peers, looking again every
+    /// half second until one is found or `within` has passed. A LAN peer that
+    /// lacks the app says so when asked and is left out then.
+    pub async fn find_peers(
+        &self,
+        app: AppId,
+        hints: &[Multiaddr],
+        within: Duration,
+    ) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = hints
+            .iter()
+            .filter_map(|a| match a.iter().last() {
+                Some(Protocol::P2p(p)) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            peers.extend(self.providers(app).await);
+            peers.extend(self.status().await.lan_peers);
+            peers.retain(|p| *p != self.peer_id);
+            peers.sort();
+            peers.dedup();
+            if !peers.is_empty() || tokio::time::Instant::now() >= deadline {
+                return peers;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Adds a known peer address (from a link, a config file, the last run).
     pub async fn add_peer(&self, addr: Multiaddr) {
         let _ = self.commands.send(Command::AddPeer { addr }).await;

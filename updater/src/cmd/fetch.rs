@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
@@ -67,27 +66,9 @@ pub async fn run(args: Args) -> Result<()> {
         .collect::<Result<_, _>>()?;
     config.bootstrap.extend(direct.iter().cloned());
     let node = Node::start(config, Arc::new(library.clone())).await?;
-    let mut providers: Vec<libp2p::PeerId> = direct
-        .iter()
-        .filter_map(|a| match a.iter().last() {
-            Some(Protocol::P2p(p)) => Some(p),
-            _ => None,
-        })
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.find_for);
-    loop {
-        providers.extend(node.providers(app).await);
-        // Peers on the same network (mDNS) are asked too; one that lacks the
-        // app says so and is left out.
-        providers.extend(node.status().await.lan_peers);
-        providers.retain(|p| *p != node.peer_id());
-        providers.sort();
-        providers.dedup();
-        if !providers.is_empty() || tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let providers = node
+        .find_peers(app, &direct, Duration::from_secs(args.find_for))
+        .await;
     if providers.is_empty() {
         bail!(
             "no peer holds app {app} (looked for {} s): give --peer or --bootstrap addresses",

@@ -124,7 +124,7 @@ fn parse_app(text: &str) -> Result<AppId> {
 
 fn home_of(home: &Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
     home.clone()
-        .or_else(super::default_home)
+        .or_else(quince_updater::install::default_home)
         .context("no home folder: set --home or QUINCE_HOME")
 }
 
@@ -140,34 +140,6 @@ async fn start(net: &NetArgs, apps: &Apps, hints: &[libp2p::Multiaddr]) -> Resul
     config.bootstrap.extend(hints.iter().cloned());
     let node = Node::start(config, Arc::new(library.clone())).await?;
     Ok((node, library))
-}
-
-/// Peers for `app`: the link's hints, DHT providers and LAN peers.
-async fn find_peers(
-    node: &Node,
-    app: AppId,
-    hints: &[libp2p::Multiaddr],
-    secs: u64,
-) -> Vec<libp2p::PeerId> {
-    let mut peers: Vec<libp2p::PeerId> = hints
-        .iter()
-        .filter_map(|a| match a.iter().last() {
-            Some(libp2p::multiaddr::Protocol::P2p(p)) => Some(p),
-            _ => None,
-        })
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        peers.extend(node.providers(app).await);
-        peers.extend(node.status().await.lan_peers);
-        peers.retain(|p| *p != node.peer_id());
-        peers.sort();
-        peers.dedup();
-        if !peers.is_empty() || tokio::time::Instant::now() >= deadline {
-            return peers;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 fn report(app: AppId, outcome: &Outcome, json: bool) {
@@ -216,7 +188,9 @@ async fn update_one(
     options: &UpdateOptions,
     find_for: u64,
 ) -> Result<Outcome> {
-    let found = find_peers(node, app, hints, find_for).await;
+    let found = node
+        .find_peers(app, hints, Duration::from_secs(find_for))
+        .await;
     if found.is_empty() {
         bail!("no peer holds app {app} (looked for {find_for} s): add peers to the link or --bootstrap");
     }
@@ -235,32 +209,6 @@ async fn update_one(
 pub async fn install(args: InstallArgs) -> Result<()> {
     let link: Link = args.link.parse()?;
     let apps = Apps::open(&home_of(&args.net.home)?)?;
-    if let Some(folder) = &args.from {
-        // No sockets at all: only the in-process connection to the bundle.
-        let offline =
-            quince_updater::install::Offline::start(folder, link.app, apps.store()?).await?;
-        let options = UpdateOptions {
-            version: link.version,
-            run: args.run.clone(),
-            health_seconds: args.health_seconds,
-            window: 8,
-            progress: None,
-        };
-        let result = apps
-            .update(&offline.node, link.app, &mut offline.peers(), &options)
-            .await;
-        offline.shutdown().await;
-        let outcome = result?;
-        report(link.app, &outcome, args.json);
-        if matches!(outcome, Outcome::RolledBack { current: None, .. }) {
-            bail!(
-                "app {} was not installed: its release failed the health check",
-                link.app
-            );
-        }
-        return Ok(());
-    }
-    let (node, library) = start(&args.net, &apps, &link.peers).await?;
     let options = UpdateOptions {
         version: link.version,
         run: args.run.clone(),
@@ -268,18 +216,35 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         window: 8,
         progress: None,
     };
-    let result = update_one(
-        &node,
-        &library,
-        &apps,
-        link.app,
-        &link.peers,
-        &options,
-        args.find_for,
-    )
-    .await;
-    args.net.remember(&node).await;
-    node.shutdown().await;
+    let result = match &args.from {
+        Some(folder) => {
+            // No sockets at all: only the in-process connection to the bundle.
+            let offline =
+                quince_updater::install::Offline::start(folder, link.app, apps.store()?).await?;
+            let result = apps
+                .update(&offline.node, link.app, &mut offline.peers(), &options)
+                .await
+                .map_err(anyhow::Error::from);
+            offline.shutdown().await;
+            result
+        }
+        None => {
+            let (node, library) = start(&args.net, &apps, &link.peers).await?;
+            let result = update_one(
+                &node,
+                &library,
+                &apps,
+                link.app,
+                &link.peers,
+                &options,
+                args.find_for,
+            )
+            .await;
+            args.net.remember(&node).await;
+            node.shutdown().await;
+            result
+        }
+    };
     let outcome = result?;
     report(link.app, &outcome, args.json);
     if matches!(outcome, Outcome::RolledBack { current: None, .. }) {
