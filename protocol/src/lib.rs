@@ -19,12 +19,15 @@ pub mod merkle;
 pub use codec::DecodeError;
 pub use hash::Hash;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod note;
 pub mod path;
 pub mod record;
 pub mod root;
 pub mod state;
 pub mod tile;
+#[cfg(feature = "frost")]
+pub mod transcript;
 pub mod wire;
 
 #[cfg(any(test, feature = "test-fixtures"))]

@@ -285,28 +285,7 @@ impl Ed25519Verifier {
 
     /// Parses the `name+hexid+base64(0x01 || key)` text form.
     pub fn parse(text: &str) -> Result<Self, DecodeError> {
-        codec::check_len("verifier key", text.len(), MAX_KEY_NAME_BYTES + 64)?;
-        let mut parts = text.split('+');
-        let (Some(name), Some(id_hex), Some(b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(DecodeError::invalid(
-                "verifier key",
-                "expected name+hexid+base64key",
-            ));
-        };
-        let id = u32::from_be_bytes(codec::parse_hex::<4>(id_hex, "verifier key id")?);
-        let raw = codec::parse_base64(b64, 33, "verifier key")?;
-        let Some((&ED25519_TYPE, key_bytes)) = raw.split_first() else {
-            return Err(DecodeError::invalid(
-                "verifier key",
-                "not an Ed25519 (type 0x01) key",
-            ));
-        };
-        let key_bytes: [u8; 32] = key_bytes
-            .try_into()
-            .map_err(|_| DecodeError::invalid("verifier key", "Ed25519 key is not 32 bytes"))?;
-        let key = verifying_key(&key_bytes, "verifier key")?;
+        let (name, id, key) = parse_vkey(text, ED25519_TYPE)?;
         let verifier = Ed25519Verifier::new(name, key)?;
         if verifier.key_id != id {
             return Err(DecodeError::invalid(
@@ -357,6 +336,39 @@ impl fmt::Debug for Ed25519Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Ed25519Verifier({})", self.to_text())
     }
+}
+
+/// Splits a C2SP verifier key `name+hexid+base64(type || key)` whose type byte
+/// must be `signature_type`; the caller checks the key id against its own rule.
+pub fn parse_vkey(
+    text: &str,
+    signature_type: u8,
+) -> Result<(&str, u32, VerifyingKey), DecodeError> {
+    codec::check_len("verifier key", text.len(), MAX_KEY_NAME_BYTES + 64)?;
+    let mut parts = text.split('+');
+    let (Some(name), Some(id_hex), Some(b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(DecodeError::invalid(
+            "verifier key",
+            "expected name+hexid+base64key",
+        ));
+    };
+    let id = u32::from_be_bytes(codec::parse_hex::<4>(id_hex, "verifier key id")?);
+    let raw = codec::parse_base64(b64, 33, "verifier key")?;
+    match raw.split_first() {
+        Some((&t, _)) if t == signature_type => {}
+        _ => {
+            return Err(DecodeError::invalid(
+                "verifier key",
+                format!("not a key of signature type 0x{signature_type:02x}"),
+            ))
+        }
+    }
+    let key_bytes: [u8; 32] = raw[1..]
+        .try_into()
+        .map_err(|_| DecodeError::invalid("verifier key", "Ed25519 key is not 32 bytes"))?;
+    Ok((name, id, verifying_key(&key_bytes, "verifier key")?))
 }
 
 /// Key id per the spec: first 4 bytes of SHA-256(name || 0x0A || type || key).

@@ -118,6 +118,60 @@ impl Equivocation {
     }
 }
 
+const EVIDENCE_MAGIC: &[u8; 8] = b"QEQUIV\x00\x01";
+/// Most proof hashes in stored evidence (a consistency proof is at most 2 log2 n).
+const MAX_EVIDENCE_PROOF: usize = 128;
+
+impl Equivocation {
+    /// The evidence as a file or wire message: magic, both notes, the proof.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = EVIDENCE_MAGIC.to_vec();
+        for note in [&self.held, &self.offered] {
+            out.extend_from_slice(&(note.len() as u32).to_be_bytes());
+            out.extend_from_slice(note);
+        }
+        out.push(self.proof.len().min(MAX_EVIDENCE_PROOF) as u8);
+        for h in self.proof.iter().take(MAX_EVIDENCE_PROOF) {
+            out.extend_from_slice(&h.0);
+        }
+        out
+    }
+
+    /// Reads evidence written by [`Equivocation::to_bytes`]. The sizes come from
+    /// the notes; nothing is trusted until [`Equivocation::verify`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Equivocation, DecodeError> {
+        let mut r = Reader::new(bytes);
+        if &r.array::<8>("evidence magic")? != EVIDENCE_MAGIC {
+            return Err(DecodeError::invalid(
+                "evidence magic",
+                "not a Quince equivocation proof (version 1)",
+            ));
+        }
+        let held = r.bytes_u32(MAX_NOTE_BYTES, "held note")?.to_vec();
+        let offered = r.bytes_u32(MAX_NOTE_BYTES, "offered note")?.to_vec();
+        let n = usize::from(r.u8("proof length")?);
+        if n > MAX_EVIDENCE_PROOF {
+            return Err(DecodeError::invalid("proof length", format!("{n}")));
+        }
+        let mut proof = Vec::with_capacity(n);
+        for _ in 0..n {
+            proof.push(Hash(r.array::<32>("proof hash")?));
+        }
+        r.finish("equivocation proof")?;
+        let size = |note: &[u8]| -> Result<u64, DecodeError> {
+            let n = crate::note::Note::parse(note)?;
+            Ok(crate::checkpoint::Checkpoint::parse(n.text())?.size)
+        };
+        Ok(Equivocation {
+            held_size: size(&held)?,
+            offered_size: size(&offered)?,
+            held,
+            offered,
+            proof,
+        })
+    }
+}
+
 /// What [`TrustedState::advance`] concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Advance {

@@ -38,6 +38,10 @@ pub enum Request {
     /// A push: "here is a new checkpoint of this app". Answered `NotFound`
     /// (nothing to return); the receiver verifies it before acting on it.
     Announce(AppId, Vec<u8>),
+    /// Proof that the app's signers equivocated, if the peer holds one.
+    Evidence(AppId),
+    /// The signing transcript (JSON) of the checkpoint of this tree size.
+    Transcript(AppId, u64),
 }
 
 /// A peer's answer.
@@ -88,6 +92,15 @@ impl Encode for Request {
                 out.extend_from_slice(&app.0);
                 codec::put_bytes_u16(out, note);
             }
+            Request::Evidence(app) => {
+                out.push(8);
+                out.extend_from_slice(&app.0);
+            }
+            Request::Transcript(app, size) => {
+                out.push(9);
+                out.extend_from_slice(&app.0);
+                out.extend_from_slice(&size.to_be_bytes());
+            }
         }
     }
 }
@@ -115,6 +128,8 @@ impl Decode for Request {
                 r.bytes_u16(MAX_ANNOUNCED_NOTE_BYTES, "announced note")?
                     .to_vec(),
             ),
+            8 => Request::Evidence(AppId(r.array("app id")?)),
+            9 => Request::Transcript(AppId(r.array("app id")?), r.u64("tree size")?),
             other => return Err(DecodeError::invalid("request kind", format!("{other}"))),
         })
     }
@@ -166,6 +181,8 @@ mod tests {
             Request::Chunk(ChunkId([2; 32])),
             Request::Blob(ChunkId([2; 32])),
             Request::Announce(app, b"note".to_vec()),
+            Request::Evidence(app),
+            Request::Transcript(app, 7),
         ] {
             assert_eq!(Request::from_bytes(&req.to_bytes()).unwrap(), req);
         }
@@ -178,7 +195,7 @@ mod tests {
         }
         let bad_path = Request::Tile(app, "../../etc/passwd".into()).to_bytes();
         assert!(Request::from_bytes(&bad_path).is_err());
-        assert!(Request::from_bytes(&[9]).is_err());
+        assert!(Request::from_bytes(&[10]).is_err());
         let mut trailing = Request::Root(app).to_bytes();
         trailing.push(0);
         assert!(Request::from_bytes(&trailing).is_err());

@@ -500,7 +500,7 @@ impl Drop for StoredRound2 {
 
 /// The FROST identifier of roster index `index` (1-based).
 pub fn identifier(index: u16) -> Result<frost::Identifier, SignerError> {
-    frost::Identifier::try_from(index).map_err(|_| SignerError::UnknownParticipant(index))
+    Ok(quince_protocol::transcript::identifier(index)?)
 }
 
 fn index_of(roster: &Roster, id: &frost::Identifier) -> Result<u16, SignerError> {

@@ -122,3 +122,29 @@ impl From<frost_ed25519::Error> for SignerError {
         SignerError::Frost(e.to_string())
     }
 }
+
+impl From<quince_protocol::transcript::TranscriptError> for SignerError {
+    fn from(e: quince_protocol::transcript::TranscriptError) -> Self {
+        use quince_protocol::transcript::TranscriptError as T;
+        match e {
+            T::WrongRoot { got, expected } => SignerError::WrongSession {
+                what: "transcript",
+                other: format!("root {}", &got[..got.len().min(16)]),
+                expected: format!("root {}", &expected[..expected.len().min(16)]),
+            },
+            T::Malformed(detail) => SignerError::Malformed {
+                what: "transcript",
+                detail,
+            },
+            T::MessageChanged => SignerError::MessageChanged,
+            T::UnknownParticipant(i) => SignerError::UnknownParticipant(i),
+            T::BadShare(participant) => SignerError::BadSignatureShare { participant },
+            T::TooFew { got, needed } => SignerError::TooFew {
+                what: "signature shares in the transcript",
+                got,
+                needed,
+            },
+            T::AggregateInvalid => SignerError::AggregateInvalid,
+        }
+    }
+}

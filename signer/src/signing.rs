@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use frost_ed25519 as frost;
 use quince_protocol::checkpoint::Checkpoint;
-use quince_protocol::codec::Encode;
 use quince_protocol::note::{self, Note, NoteSignature};
 use quince_protocol::root::{AppId, AppRoot};
+use quince_protocol::transcript;
 use quince_protocol::Hash;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -177,10 +177,7 @@ impl SigningRequest {
     }
 }
 
-/// Hash (hex) of a root's encoding, naming one key generation.
-pub fn root_hash(root: &AppRoot) -> String {
-    Hash::of(&root.to_bytes()).to_hex()
-}
+pub use quince_protocol::transcript::root_hash;
 
 /// A keyholder's secret state between round 1 and round 2. Prints as `Committed(..)`.
 pub struct Committed {
@@ -543,59 +540,25 @@ pub fn signed_checkpoint(
 /// keyholder's verifying share, there are at least threshold of them, and the
 /// signature verifies under the group key. Returns who signed.
 pub fn verify_transcript(root: &AppRoot, transcript: &Transcript) -> Result<Vec<u16>, SignerError> {
-    if transcript.request.root != root_hash(root) {
-        return Err(SignerError::WrongSession {
-            what: "transcript",
-            other: format!("root {}", short(&transcript.request.root)),
-            expected: format!("root {}", short(&root_hash(root))),
-        });
-    }
-    let signing_package = decode_package(&transcript.package)?;
-    if Hash::of(signing_package.message()) != Hash::of(&transcript.request.message()?) {
-        return Err(SignerError::MessageChanged);
-    }
-    let public = public_key_package(root)?;
+    let malformed = SignerError::malformed("transcript");
+    let mut shares = BTreeMap::new();
     for (index, hex_share) in &transcript.shares {
-        participant(root, *index)?;
-        let id = identifier(*index)?;
         let bytes = hex::decode(hex_share).map_err(|_| SignerError::BadSignatureShare {
             participant: *index,
         })?;
-        let share = frost::round2::SignatureShare::deserialize(&bytes).map_err(|_| {
-            SignerError::BadSignatureShare {
-                participant: *index,
-            }
-        })?;
-        let vs = public
-            .verifying_shares()
-            .get(&id)
-            .ok_or(SignerError::UnknownParticipant(*index))?;
-        frost_core::verify_signature_share::<frost::Ed25519Sha512>(
-            id,
-            vs,
-            &share,
-            &signing_package,
-            public.verifying_key(),
-        )
-        .map_err(|_| SignerError::BadSignatureShare {
-            participant: *index,
-        })?;
+        shares.insert(*index, bytes);
     }
-    if transcript.shares.len() < usize::from(root.threshold()) {
-        return Err(SignerError::TooFew {
-            what: "signature shares in the transcript",
-            got: transcript.shares.len(),
-            needed: usize::from(root.threshold()),
-        });
-    }
-    let signature: [u8; 64] = hex::decode(&transcript.signature)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(SignerError::AggregateInvalid)?;
-    if !note::verify_ed25519_strict(root.group_key(), signing_package.message(), &signature) {
-        return Err(SignerError::AggregateInvalid);
-    }
-    Ok(transcript.shares.keys().copied().collect())
+    let parts = transcript::SignedShares {
+        root_hash: transcript.request.root.clone(),
+        message: transcript.request.message()?,
+        package: hex::decode(&transcript.package).map_err(|e| malformed(e.to_string()))?,
+        shares,
+        signature: hex::decode(&transcript.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(SignerError::AggregateInvalid)?,
+    };
+    Ok(transcript::verify(root, &parts)?)
 }
 
 fn check_request_for(share: &KeyShare, request: &SigningRequest) -> Result<(), SignerError> {
@@ -626,19 +589,7 @@ fn participant(root: &AppRoot, index: u16) -> Result<(), SignerError> {
 }
 
 fn public_key_package(root: &AppRoot) -> Result<frost::keys::PublicKeyPackage, SignerError> {
-    let mut shares = BTreeMap::new();
-    for p in root.participants() {
-        shares.insert(
-            identifier(p.id)?,
-            frost::keys::VerifyingShare::deserialize(&p.verifying_share)?,
-        );
-    }
-    let group = frost::VerifyingKey::deserialize(root.group_key().as_bytes())?;
-    Ok(frost::keys::PublicKeyPackage::new(
-        shares,
-        group,
-        Some(u16::from(root.threshold())),
-    ))
+    Ok(transcript::public_key_package(root)?)
 }
 
 fn decode_package(hex_text: &str) -> Result<frost::SigningPackage, SignerError> {

@@ -141,6 +141,16 @@ fn a_fork_is_reported_with_both_notes_as_checkable_evidence() {
     };
     assert!(ev.verify(&app, &root));
     assert_eq!(ev.offered, fork);
+    // The evidence survives a trip through its file form, and a damaged copy is refused.
+    let bytes = ev.to_bytes();
+    let back = Equivocation::from_bytes(&bytes).unwrap();
+    assert_eq!(back, *ev);
+    assert!(back.verify(&app, &root));
+    assert!(Equivocation::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 80;
+    flipped[at] ^= 1;
+    assert!(Equivocation::from_bytes(&flipped).map_or(true, |e| !e.verify(&app, &root)));
 
     // Larger size on a rewritten history, with a proof computed from it.
     let mut forked = MemoryTree::new();

@@ -1,0 +1,226 @@
+//! Witness cosignatures on checkpoints (C2SP tlog-cosignature, Ed25519 v1).
+//!
+//! A witness that has checked a checkpoint is consistent with every earlier one
+//! it saw adds a signature line to the checkpoint note. The line's key id is
+//! `SHA-256(name || "\n" || 0x04 || key)[:4]`; its signature is an 8-byte
+//! big-endian Unix time followed by an Ed25519 signature over
+//! `"cosignature/v1\ntime <t>\n" || checkpoint body`. Cosignatures travel inside
+//! the note, next to the signers' own signature, so any peer that passes the
+//! checkpoint on passes them on. A client configured with witness keys counts
+//! the valid ones with [`Witnesses::cosigned_by`].
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+
+use crate::codec::{self, DecodeError};
+use crate::note::{self, Note, NoteSignature};
+
+/// Signature type byte of Ed25519 cosignature/v1 keys.
+pub const COSIGNATURE_TYPE: u8 = 0x04;
+
+/// Length of a cosignature: timestamp and Ed25519 signature.
+const COSIGNATURE_LEN: usize = 8 + 64;
+
+/// One witness's public key, as a client is configured with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessKey {
+    name: String,
+    key_id: u32,
+    key: VerifyingKey,
+}
+
+impl WitnessKey {
+    /// The witness key `key` under `name` (a schema-less URL or any key name).
+    pub fn new(name: &str, key: VerifyingKey) -> Result<WitnessKey, DecodeError> {
+        // A valid key name is what a note signature line accepts.
+        NoteSignature::new(name, 0, vec![0])?;
+        Ok(WitnessKey {
+            name: name.to_string(),
+            key_id: note::key_id(name, COSIGNATURE_TYPE, key.as_bytes()),
+            key,
+        })
+    }
+
+    /// Parses the C2SP verifier key form `name+hexid+base64(0x04 || key)`.
+    pub fn parse(text: &str) -> Result<WitnessKey, DecodeError> {
+        let (name, id, key) = note::parse_vkey(text.trim(), COSIGNATURE_TYPE)?;
+        let witness = WitnessKey::new(name, key)?;
+        if witness.key_id != id {
+            return Err(DecodeError::invalid(
+                "witness key id",
+                format!(
+                    "{id:08x} does not match the key, which gives {:08x}",
+                    witness.key_id
+                ),
+            ));
+        }
+        Ok(witness)
+    }
+
+    /// The C2SP verifier key text form.
+    pub fn to_text(&self) -> String {
+        let mut raw = vec![COSIGNATURE_TYPE];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            codec::to_base64(&raw)
+        )
+    }
+
+    /// The witness's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The time of this witness's valid cosignature on `note`, if it has one.
+    /// A line with this witness's name and key id that does not verify counts as
+    /// no cosignature (anyone can append lines to a note in transit).
+    pub fn cosigned_at(&self, note: &Note) -> Option<u64> {
+        note.signatures()
+            .iter()
+            .filter(|s| s.name() == self.name && s.key_id() == self.key_id)
+            .find_map(|s| {
+                let raw: &[u8; COSIGNATURE_LEN] = s.signature().try_into().ok()?;
+                let time = u64::from_be_bytes(raw[..8].try_into().ok()?);
+                let sig: [u8; 64] = raw[8..].try_into().ok()?;
+                note::verify_ed25519_strict(&self.key, &signed_message(note.text(), time), &sig)
+                    .then_some(time)
+            })
+    }
+}
+
+/// The bytes a cosigner signs for the checkpoint body `text` at `time`.
+fn signed_message(text: &str, time: u64) -> Vec<u8> {
+    format!("cosignature/v1\ntime {time}\n{text}").into_bytes()
+}
+
+/// Adds `key`'s cosignature at `time` under `name` to `note` (the witness's
+/// side). Any earlier line by the same witness is replaced.
+pub fn cosign(
+    note: &mut Note,
+    name: &str,
+    key: &SigningKey,
+    time: u64,
+) -> Result<(), DecodeError> {
+    if time > i64::MAX as u64 {
+        return Err(DecodeError::invalid("cosignature", "time beyond 2^63 - 1"));
+    }
+    let witness = WitnessKey::new(name, key.verifying_key())?;
+    let mut signature = time.to_be_bytes().to_vec();
+    signature.extend_from_slice(&key.sign(&signed_message(note.text(), time)).to_bytes());
+    let mut fresh = Note::unsigned(note.text())?;
+    for s in note.signatures() {
+        if !(s.name() == witness.name && s.key_id() == witness.key_id) {
+            fresh.add_signature(s.clone())?;
+        }
+    }
+    fresh.add_signature(NoteSignature::new(name, witness.key_id, signature)?)?;
+    *note = fresh;
+    Ok(())
+}
+
+/// A client's witness policy: the witnesses it trusts and how many of them
+/// must have cosigned a checkpoint before it installs from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Witnesses {
+    /// The trusted witnesses.
+    pub keys: Vec<WitnessKey>,
+    /// How many distinct trusted witnesses must have cosigned (0: no requirement).
+    pub quorum: usize,
+}
+
+impl Witnesses {
+    /// The trusted witnesses that validly cosigned `note`.
+    pub fn cosigned_by(&self, note: &Note) -> Vec<&WitnessKey> {
+        let mut out: Vec<&WitnessKey> = Vec::new();
+        for k in &self.keys {
+            if k.cosigned_at(note).is_some() && !out.iter().any(|o| o.key == k.key) {
+                out.push(k);
+            }
+        }
+        out
+    }
+
+    /// Whether `note` carries the quorum of cosignatures.
+    pub fn satisfied_by(&self, note: &Note) -> bool {
+        self.quorum == 0 || self.cosigned_by(note).len() >= self.quorum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint_note() -> Note {
+        let mut n = Note::unsigned("example.com/log\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n")
+            .unwrap();
+        n.sign_ed25519("example.com/log", &SigningKey::from_bytes(&[7; 32]))
+            .unwrap();
+        n
+    }
+
+    #[test]
+    fn cosignature_verifies_and_round_trips_through_text() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let mut n = checkpoint_note();
+        cosign(&mut n, "witness.example/w1", &key, 1_679_315_147).unwrap();
+        let parsed = Note::parse(&n.to_bytes()).unwrap();
+        let w = WitnessKey::new("witness.example/w1", key.verifying_key()).unwrap();
+        assert_eq!(w.cosigned_at(&parsed), Some(1_679_315_147));
+        let again = WitnessKey::parse(&w.to_text()).unwrap();
+        assert_eq!(again, w);
+        // Another key under the same name, or the same key under another name, does not count.
+        let other = WitnessKey::new("witness.example/w1", SigningKey::from_bytes(&[8; 32]).verifying_key()).unwrap();
+        assert_eq!(other.cosigned_at(&parsed), None);
+        let renamed = WitnessKey::new("witness.example/w2", key.verifying_key()).unwrap();
+        assert_eq!(renamed.cosigned_at(&parsed), None);
+    }
+
+    #[test]
+    fn cosignature_on_another_body_or_time_does_not_verify() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let w = WitnessKey::new("w", key.verifying_key()).unwrap();
+        let mut n = checkpoint_note();
+        cosign(&mut n, "w", &key, 100).unwrap();
+        // Move the cosignature line onto another checkpoint body.
+        let text = String::from_utf8(n.to_bytes()).unwrap().replace("\n3\n", "\n4\n");
+        assert_eq!(w.cosigned_at(&Note::parse(text.as_bytes()).unwrap()), None);
+        // Change the timestamp bytes.
+        let line = n.signatures().last().unwrap().clone();
+        let mut sig = line.signature().to_vec();
+        sig[7] ^= 1;
+        let mut forged = Note::unsigned(n.text()).unwrap();
+        forged.add_signature(NoteSignature::new("w", line.key_id(), sig).unwrap()).unwrap();
+        assert_eq!(w.cosigned_at(&forged), None);
+    }
+
+    #[test]
+    fn quorum_counts_distinct_trusted_witnesses() {
+        let keys: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let policy = Witnesses {
+            keys: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| WitnessKey::new(&format!("w{i}"), k.verifying_key()).unwrap())
+                .collect(),
+            quorum: 2,
+        };
+        let mut n = checkpoint_note();
+        assert!(!policy.satisfied_by(&n));
+        cosign(&mut n, "w0", &keys[0], 5).unwrap();
+        cosign(&mut n, "w0", &keys[0], 6).unwrap(); // replaces, still one witness
+        assert_eq!(n.signatures().len(), 2);
+        assert!(!policy.satisfied_by(&n));
+        cosign(&mut n, "w2", &keys[2], 6).unwrap();
+        assert!(policy.satisfied_by(&n));
+        assert!(Witnesses::default().satisfied_by(&checkpoint_note()));
+    }
+
+    #[test]
+    fn parse_refuses_a_plain_note_key() {
+        let v = note::Ed25519Verifier::new("w", SigningKey::from_bytes(&[1; 32]).verifying_key())
+            .unwrap();
+        assert!(WitnessKey::parse(&v.to_text()).is_err());
+    }
+}
