@@ -5,6 +5,8 @@
 //! - `root`: the app's first root (binary); the app id is its hash.
 //! - `checkpoint`: the newest signed checkpoint (absent before the first release).
 //! - `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]`: hash tiles and entry bundles.
+//! - `transcripts/<N>.json`: the FROST signing transcript of the checkpoint of
+//!   size N (who signed); ignored by standard tlog tools.
 //! - `pending/`: an append waiting for its signature: the new tiles and bundles,
 //!   and `checkpoint.body` (the text to sign), written last.
 //!
@@ -33,6 +35,8 @@ const ROOT_FILE: &str = "root";
 const CHECKPOINT_FILE: &str = "checkpoint";
 const PENDING_DIR: &str = "pending";
 const PENDING_BODY: &str = "checkpoint.body";
+/// Signing transcripts, one per published checkpoint, by tree size.
+pub const TRANSCRIPTS_DIR: &str = "transcripts";
 
 /// What went wrong with a log folder.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +244,17 @@ impl LogDir {
     /// Safe to call again after a crash part-way through.
     pub fn publish(&self, signed_note: &[u8]) -> Result<VerifiedCheckpoint, LogError> {
         self.publish_inner(signed_note, None)
+    }
+
+    /// Publishes the signing transcript of the checkpoint of tree size `size`
+    /// as `transcripts/<size>.json`, so auditors can tell which keyholders
+    /// signed. The caller checks the transcript first.
+    pub fn put_transcript(&self, size: u64, json: &[u8]) -> Result<PathBuf, LogError> {
+        let dir = self.path.join(TRANSCRIPTS_DIR);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let path = dir.join(format!("{size}.json"));
+        fsio::write_atomic(&path, json).map_err(io_err(&path))?;
+        Ok(path)
     }
 
     /// Drops a staged append; the published log is untouched.

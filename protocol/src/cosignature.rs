@@ -97,12 +97,7 @@ fn signed_message(text: &str, time: u64) -> Vec<u8> {
 
 /// Adds `key`'s cosignature at `time` under `name` to `note` (the witness's
 /// side). Any earlier line by the same witness is replaced.
-pub fn cosign(
-    note: &mut Note,
-    name: &str,
-    key: &SigningKey,
-    time: u64,
-) -> Result<(), DecodeError> {
+pub fn cosign(note: &mut Note, name: &str, key: &SigningKey, time: u64) -> Result<(), DecodeError> {
     if time > i64::MAX as u64 {
         return Err(DecodeError::invalid("cosignature", "time beyond 2^63 - 1"));
     }
@@ -153,8 +148,9 @@ mod tests {
     use super::*;
 
     fn checkpoint_note() -> Note {
-        let mut n = Note::unsigned("example.com/log\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n")
-            .unwrap();
+        let mut n =
+            Note::unsigned("example.com/log\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n")
+                .unwrap();
         n.sign_ed25519("example.com/log", &SigningKey::from_bytes(&[7; 32]))
             .unwrap();
         n
@@ -171,7 +167,11 @@ mod tests {
         let again = WitnessKey::parse(&w.to_text()).unwrap();
         assert_eq!(again, w);
         // Another key under the same name, or the same key under another name, does not count.
-        let other = WitnessKey::new("witness.example/w1", SigningKey::from_bytes(&[8; 32]).verifying_key()).unwrap();
+        let other = WitnessKey::new(
+            "witness.example/w1",
+            SigningKey::from_bytes(&[8; 32]).verifying_key(),
+        )
+        .unwrap();
         assert_eq!(other.cosigned_at(&parsed), None);
         let renamed = WitnessKey::new("witness.example/w2", key.verifying_key()).unwrap();
         assert_eq!(renamed.cosigned_at(&parsed), None);
@@ -184,14 +184,18 @@ mod tests {
         let mut n = checkpoint_note();
         cosign(&mut n, "w", &key, 100).unwrap();
         // Move the cosignature line onto another checkpoint body.
-        let text = String::from_utf8(n.to_bytes()).unwrap().replace("\n3\n", "\n4\n");
+        let text = String::from_utf8(n.to_bytes())
+            .unwrap()
+            .replace("\n3\n", "\n4\n");
         assert_eq!(w.cosigned_at(&Note::parse(text.as_bytes()).unwrap()), None);
         // Change the timestamp bytes.
         let line = n.signatures().last().unwrap().clone();
         let mut sig = line.signature().to_vec();
         sig[7] ^= 1;
         let mut forged = Note::unsigned(n.text()).unwrap();
-        forged.add_signature(NoteSignature::new("w", line.key_id(), sig).unwrap()).unwrap();
+        forged
+            .add_signature(NoteSignature::new("w", line.key_id(), sig).unwrap())
+            .unwrap();
         assert_eq!(w.cosigned_at(&forged), None);
     }
 

@@ -33,6 +33,55 @@ pub struct SignedShares {
     pub signature: [u8; 64],
 }
 
+/// Largest transcript file read (a few kilobytes in practice).
+pub const MAX_TRANSCRIPT_BYTES: usize = 256 * 1024;
+
+impl SignedShares {
+    /// Reads the JSON transcript that `quince-signer sign aggregate` writes
+    /// (`request.root`, `request.message`, `package`, `shares`, `signature`).
+    pub fn from_json(bytes: &[u8]) -> Result<SignedShares, TranscriptError> {
+        let bad = |what: &str| TranscriptError::Malformed(what.to_string());
+        if bytes.len() > MAX_TRANSCRIPT_BYTES {
+            return Err(bad("larger than a transcript can be"));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| TranscriptError::Malformed(e.to_string()))?;
+        let text = |v: &serde_json::Value, what: &str| -> Result<String, TranscriptError> {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(&format!("{what} is missing or not a string")))
+        };
+        let hex_field = |v: &serde_json::Value, what: &str| -> Result<Vec<u8>, TranscriptError> {
+            hex::decode(text(v, what)?).map_err(|_| bad(&format!("{what} is not hex")))
+        };
+        let message = crate::codec::parse_base64(
+            &text(&v["request"]["message"], "request.message")?,
+            crate::limits::MAX_NOTE_BYTES,
+            "message",
+        )
+        .map_err(|e| TranscriptError::Malformed(e.to_string()))?;
+        let mut shares = BTreeMap::new();
+        for (k, share) in v["shares"]
+            .as_object()
+            .ok_or_else(|| bad("shares is missing"))?
+        {
+            let index: u16 = k
+                .parse()
+                .map_err(|_| bad("a share index is not a number"))?;
+            shares.insert(index, hex_field(share, "share")?);
+        }
+        Ok(SignedShares {
+            root_hash: text(&v["request"]["root"], "request.root")?,
+            message,
+            package: hex_field(&v["package"], "package")?,
+            shares,
+            signature: hex_field(&v["signature"], "signature")?
+                .try_into()
+                .map_err(|_| bad("signature is not 64 bytes"))?,
+        })
+    }
+}
+
 /// Why a transcript does not show a valid threshold signing.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TranscriptError {
@@ -80,7 +129,9 @@ pub fn identifier(index: u16) -> Result<frost::Identifier, TranscriptError> {
 }
 
 /// The root's public keys in FROST's form.
-pub fn public_key_package(root: &AppRoot) -> Result<frost::keys::PublicKeyPackage, TranscriptError> {
+pub fn public_key_package(
+    root: &AppRoot,
+) -> Result<frost::keys::PublicKeyPackage, TranscriptError> {
     let bad = |e: frost::Error| TranscriptError::Malformed(format!("root keys: {e}"));
     let mut shares = BTreeMap::new();
     for p in root.participants() {

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the network options they share.
 
+pub mod audit;
 pub mod fetch;
 pub mod install;
 pub mod seed;

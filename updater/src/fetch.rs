@@ -183,7 +183,8 @@ const STALL_STRIKES: u32 = 3;
 /// What a peer said that names it too slow, so callers can drop it.
 const TOO_SLOW: &str = "too slow";
 
-async fn ask(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, String> {
+/// Asks one peer for something small, within [`SMALL_DEADLINE`].
+pub(crate) async fn ask(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, String> {
     ask_within(node, peer, request, SMALL_DEADLINE).await
 }
 

@@ -11,6 +11,10 @@ use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response, MAX_WIRE_RESPONSE_BYTES};
 use quince_store::Store;
 
+/// File in an app's log folder holding proof that its signers equivocated
+/// (written by a witness or client that found it; served to anyone who asks).
+pub const EVIDENCE_FILE: &str = "equivocation";
+
 /// Anything that answers transfer requests (the [`Library`]; tests add hostile ones).
 pub trait Serve: Send + Sync + 'static {
     /// Answers one request.
@@ -99,6 +103,8 @@ impl Library {
                 id,
                 MAX_PATCH_BYTES.min(MAX_WIRE_RESPONSE_BYTES as u64) as usize,
             )),
+            Request::Transcript(app, size) => file(app, &format!("transcripts/{size}.json")),
+            Request::Evidence(app) => file(app, EVIDENCE_FILE),
             // Announcements go to the node's subscribers; nothing to send back.
             Request::Announce(..) => Response::NotFound,
         }

@@ -37,6 +37,9 @@ enum Command {
     Share(cmd::install::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
     Verify(cmd::install::VerifyArgs),
+    /// Check an app's whole release history (signatures, signers, append-only
+    /// log, manifests, with --download every file); exit 0 only if all holds.
+    Audit(cmd::audit::Args),
 }
 
 fn main() {
@@ -75,6 +78,7 @@ fn main() {
             Command::List(a) => cmd::install::list(a),
             Command::Share(a) => cmd::install::share(a),
             Command::Verify(a) => cmd::install::verify(a),
+            Command::Audit(a) => cmd::audit::run(a).await,
         }
     });
     if let Err(e) = result {

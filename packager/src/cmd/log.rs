@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use quince_packager::{release, LogDir};
 use quince_protocol::codec::Decode;
+use quince_protocol::note::Note;
 use quince_protocol::record::{LogEntry, Platform};
 use quince_protocol::root::AppRoot;
+use quince_protocol::transcript::{self, SignedShares};
 use quince_store::Store;
 
 use super::read_manifest;
@@ -53,6 +55,10 @@ pub struct PublishArgs {
     log: PathBuf,
     /// The signed checkpoint (from `quince-signer sign aggregate`).
     note: PathBuf,
+    /// The signing transcript to publish with it, so auditors can name the
+    /// signers (default: NOTE.transcript.json when it exists).
+    #[arg(long)]
+    transcript: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,12 +128,53 @@ pub fn publish(args: PublishArgs) -> Result<()> {
     let log = LogDir::open(&args.log)?;
     let note =
         std::fs::read(&args.note).with_context(|| format!("reading {}", args.note.display()))?;
+    // Check the transcript before publishing anything, so a bad one stops here.
+    let default = PathBuf::from(format!("{}.transcript.json", args.note.display()));
+    let transcript_path = args
+        .transcript
+        .clone()
+        .or_else(|| default.exists().then_some(default));
+    let transcript = match &transcript_path {
+        Some(path) => {
+            let json =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let shares = SignedShares::from_json(&json)
+                .with_context(|| format!("{} is not a signing transcript", path.display()))?;
+            let body = Note::parse(&note)
+                .map(|n| n.text().as_bytes().to_vec())
+                .unwrap_or_default();
+            if shares.message != body {
+                anyhow::bail!(
+                    "{} is the transcript of another signing (its message is not this checkpoint)",
+                    path.display()
+                );
+            }
+            let signers = transcript::verify(&log.signing_root()?, &shares)
+                .with_context(|| format!("transcript {}", path.display()))?;
+            Some((json, signers))
+        }
+        None => None,
+    };
     let cp = log.publish(&note)?;
     println!(
         "published checkpoint of size {} for app {}",
         cp.size(),
         log.app()
     );
+    match transcript {
+        Some((json, signers)) => {
+            let path = log.put_transcript(cp.size(), &json)?;
+            let who: Vec<String> = signers.iter().map(u16::to_string).collect();
+            println!(
+                "published the transcript in {} (signed by keyholders {})",
+                path.display(),
+                who.join(", ")
+            );
+        }
+        None => println!(
+            "no signing transcript given: auditors will see this checkpoint's signers as unknown"
+        ),
+    }
     Ok(())
 }
 

@@ -17,8 +17,10 @@ use anyhow::{bail, Context, Result};
 use quince_packager::build::{build, Source};
 use quince_packager::{release, LogDir};
 use quince_protocol::root::AppId;
+use quince_signer::signing::Transcript;
 use quince_store::Store;
 use quince_tests::ceremony::Group;
+use quince_updater::audit;
 use quince_updater::fetch::Peers;
 use quince_updater::install::{Apps, Outcome, UpdateOptions};
 use quince_updater::node::{Multiaddr, PeerId};
@@ -79,7 +81,7 @@ async fn run() -> Result<()> {
     let body = stage_release(&publisher_dir, &store, &log, "1.0.0", 0)?;
     print!("{}", indent(&body));
     let (note, transcript) = group.sign_checkpoint(&app, &body, &[1, 3, 5])?;
-    log.publish(&note)?;
+    publish(&log, &note, &transcript)?;
     println!(
         "      one Ed25519 signature; the transcript names signers {:?}",
         transcript.shares.keys().collect::<Vec<_>>()
@@ -139,8 +141,8 @@ async fn run() -> Result<()> {
     let mut pushes = user.announcements();
     let old_note = std::fs::read(apps.log_dir(&app).join("checkpoint"))?;
     let body = stage_release(&publisher_dir, &store, &log, "1.1.0", 0)?;
-    let (note, _) = group.sign_checkpoint(&app, &body, &[2, 4, 5])?;
-    log.publish(&note)?;
+    let (note, transcript) = group.sign_checkpoint(&app, &body, &[2, 4, 5])?;
+    publish(&log, &note, &transcript)?;
     publisher.announce(app, note.clone()).await;
     let pushed = tokio::time::timeout(Duration::from_secs(20), pushes.recv())
         .await
@@ -157,8 +159,8 @@ async fn run() -> Result<()> {
         "a broken release 1.2.0 (its program exits 1), signed by 1, 2 and 3, is pushed: it is rolled back by itself",
     );
     let body12 = stage_release(&publisher_dir, &store, &log, "1.2.0", 1)?;
-    let (note12, _) = group.sign_checkpoint(&app, &body12, &[1, 2, 3])?;
-    log.publish(&note12)?;
+    let (note12, transcript) = group.sign_checkpoint(&app, &body12, &[1, 2, 3])?;
+    publish(&log, &note12, &transcript)?;
     publisher.announce(app, note12).await;
     let pushed = tokio::time::timeout(Duration::from_secs(20), pushes.recv())
         .await
@@ -199,9 +201,20 @@ async fn run() -> Result<()> {
         8,
         "an auditor re-verifies the publisher's and the user's copies of the log",
     );
-    LogDir::open(&publisher_dir.join("log"))?.verify()?;
+    let report = audit::audit_folder(&publisher_dir.join("log"), &[], Some(&store), true)?;
+    if !report.passed() {
+        bail!("the audit failed:\n{}", report.to_text());
+    }
+    for r in &report.releases {
+        let who = r.signers.as_ref().context("a transcript is missing")?;
+        println!(
+            "      release {}: signed by keyholders {who:?} (transcript checked share by share), {} files re-hashed",
+            r.version,
+            r.files_checked.unwrap_or(0)
+        );
+    }
     LogDir::open(&apps.log_dir(&app))?.verify()?;
-    println!("      every tile and entry matches the signed head, in both copies");
+    println!("      the user's copy of the log matches the signed head too; `quince audit` prints this report");
     println!(
         "      verifier key (C2SP note form): {}",
         root.checkpoint_verifier(&app).to_text()
@@ -317,4 +330,12 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Publishes a signed checkpoint with its signing transcript (who signed), as
+/// `quince-packager publish` does.
+fn publish(log: &LogDir, note: &[u8], transcript: &Transcript) -> Result<()> {
+    let cp = log.publish(note)?;
+    log.put_transcript(cp.size(), &serde_json::to_vec_pretty(transcript)?)?;
+    Ok(())
 }

@@ -1,0 +1,678 @@
+//! The auditor's check of a whole release log, trusting nobody.
+//!
+//! [`audit_folder`] reads a tlog-tiles log folder (the publisher's, a mirror a
+//! client keeps, or one fetched from peers by `quince audit`) and checks:
+//! - the tiles reproduce the head checkpoint's root and the entry bundles match
+//!   the tiles, so every entry is the one the head commits to;
+//! - every checkpoint it knows (the head, each published signing transcript,
+//!   and checkpoints this auditor saw in earlier runs) is signed by the root in
+//!   force at its size, following signer rotations (a rotation counts only once
+//!   a checkpoint signed by the old signers includes it), and is a prefix of the
+//!   head (so the log was only ever appended to);
+//! - each transcript's signature shares, naming the keyholders who signed;
+//! - every entry's inclusion proof in the head;
+//! - each release's manifest against the hash in its record and, with
+//!   `download`, every chunk against its BLAKE3 address and every file against
+//!   its SHA-256.
+//!
+//! The [`Report`] lists what held and every problem; the audit passes only
+//! when there is no problem. Missing material (a transcript, a manifest not at
+//! hand) is a warning: it is not evidence of anything, but it is reported.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use quince_protocol::checkpoint::{Checkpoint, VerifiedCheckpoint};
+use quince_protocol::codec::Decode;
+use quince_protocol::manifest::{EntryKind, Manifest, VerifiedManifest};
+use quince_protocol::merkle;
+use quince_protocol::note::Note;
+use quince_protocol::record::LogEntry;
+use quince_protocol::root::{AppId, AppRoot};
+use quince_protocol::tile::{self, TileSet};
+use quince_protocol::transcript::{self, SignedShares};
+use quince_protocol::Hash;
+use quince_store::Store;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Where transcripts live in a log folder.
+pub const TRANSCRIPTS_DIR: &str = "transcripts";
+
+/// Why an audit could not even start (a folder that is not a log).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A file of the log could not be read.
+    #[error("{path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One checkpoint the audit checked.
+#[derive(Debug, Clone)]
+pub struct CheckpointReport {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash (base64, as in the checkpoint).
+    pub root: String,
+    /// Where it came from: `head`, `transcript`, `seen earlier` (joined by `+`).
+    pub source: String,
+    /// Fingerprint of the root whose group key signed it.
+    pub signed_by_root: Option<String>,
+    /// The keyholders who signed, from the transcript (None: no transcript).
+    pub signers: Option<Vec<u16>>,
+}
+
+/// One release in the log.
+#[derive(Debug, Clone)]
+pub struct ReleaseReport {
+    /// Log index of its record.
+    pub entry: u64,
+    /// Version.
+    pub version: String,
+    /// Platforms it serves.
+    pub platforms: Vec<String>,
+    /// Manifest SHA-256, hex.
+    pub manifest: String,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Size of the first checkpoint known to include it.
+    pub first_checkpoint: Option<u64>,
+    /// Who signed that checkpoint (None: transcript missing).
+    pub signers: Option<Vec<u16>>,
+    /// `verified`, `not available`, or what is wrong.
+    pub manifest_check: String,
+    /// Files checked against their SHA-256 with `download` (None: not asked or no manifest).
+    pub files_checked: Option<u64>,
+}
+
+/// The outcome of an audit.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The app.
+    pub app: AppId,
+    /// Its name (from the first root).
+    pub name: String,
+    /// Head tree size.
+    pub size: u64,
+    /// Fingerprint of the root in force at the head.
+    pub root_fingerprint: String,
+    /// Every checkpoint checked, by size.
+    pub checkpoints: Vec<CheckpointReport>,
+    /// Every release.
+    pub releases: Vec<ReleaseReport>,
+    /// Signer rotations: (entry, new root fingerprint).
+    pub rotations: Vec<(u64, String)>,
+    /// Entries whose inclusion proof verified.
+    pub included: u64,
+    /// The root in force's checkpoint key as a C2SP verifier key.
+    pub verifier_key: String,
+    /// The root in force's Ed25519 group key, hex (for OpenSSL).
+    pub group_key_hex: String,
+    /// Problems: the audit fails if there is any.
+    pub problems: Vec<String>,
+    /// Missing material that proves nothing either way.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// True when everything checked held.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The report as JSON for programs.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "app": self.app.to_string(),
+            "name": self.name,
+            "size": self.size,
+            "root_fingerprint": self.root_fingerprint,
+            "verifier_key": self.verifier_key,
+            "passed": self.passed(),
+            "included_entries": self.included,
+            "checkpoints": self.checkpoints.iter().map(|c| json!({
+                "size": c.size, "root": c.root, "source": c.source,
+                "signed_by_root": c.signed_by_root, "signers": c.signers,
+            })).collect::<Vec<_>>(),
+            "releases": self.releases.iter().map(|r| json!({
+                "entry": r.entry, "version": r.version, "platforms": r.platforms,
+                "manifest": r.manifest, "size": r.size, "first_checkpoint": r.first_checkpoint,
+                "signers": r.signers, "manifest_check": r.manifest_check,
+                "files_checked": r.files_checked,
+            })).collect::<Vec<_>>(),
+            "rotations": self.rotations.iter().map(|(e, f)| json!({"entry": e, "new_root": f})).collect::<Vec<_>>(),
+            "problems": self.problems,
+            "warnings": self.warnings,
+        })
+    }
+
+    /// The report as text for people.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "app {} \"{}\": {} log entries, root in force {}\n",
+            self.app, self.name, self.size, self.root_fingerprint
+        );
+        out.push_str(&format!(
+            "  log: tiles reproduce the head, {} of {} entries proven included\n",
+            self.included, self.size
+        ));
+        for c in &self.checkpoints {
+            let who = match &c.signers {
+                Some(s) => format!("signed by keyholders {}", list(s)),
+                None => "signers unknown (no transcript)".into(),
+            };
+            let valid = if c.signed_by_root.is_some() {
+                "signature valid"
+            } else {
+                "NOT VERIFIED"
+            };
+            out.push_str(&format!(
+                "  checkpoint size {:>4} ({}): {valid}, {who}\n",
+                c.size, c.source
+            ));
+        }
+        for (entry, fp) in &self.rotations {
+            out.push_str(&format!("  entry {entry}: signer rotation to root {fp}\n"));
+        }
+        for r in &self.releases {
+            let who = match &r.signers {
+                Some(s) => format!("signed by keyholders {}", list(s)),
+                None => "transcript missing".into(),
+            };
+            let files = r
+                .files_checked
+                .map(|n| format!(", {n} files re-hashed"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  release {} (entry {}, {}): {who}; manifest {}{files}\n",
+                r.version,
+                r.entry,
+                r.platforms.join(","),
+                r.manifest_check
+            ));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
+        for p in &self.problems {
+            out.push_str(&format!("  PROBLEM: {p}\n"));
+        }
+        out.push_str(if self.passed() {
+            "audit passed: every check held\n"
+        } else {
+            "audit FAILED\n"
+        });
+        out
+    }
+}
+
+fn list(s: &[u16]) -> String {
+    s.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// A checkpoint to check: its body, and a signed note or a transcript.
+struct Known {
+    size: u64,
+    body: String,
+    source: &'static str,
+    note: Option<Vec<u8>>,
+    transcript: Option<SignedShares>,
+}
+
+/// Audits the log folder `log`. `seen` are signed checkpoint notes from
+/// earlier audits; `store` holds manifests and chunks (when at hand);
+/// `download` re-hashes every chunk and file.
+pub fn audit_folder(
+    log: &Path,
+    seen: &[Vec<u8>],
+    store: Option<&Store>,
+    download: bool,
+) -> Result<Report, AuditError> {
+    let read = |rel: &str| -> Result<Vec<u8>, AuditError> {
+        std::fs::read(log.join(rel)).map_err(|e| AuditError::Unreadable {
+            path: log.join(rel).display().to_string(),
+            reason: e.to_string(),
+        })
+    };
+    let unreadable = |rel: &str, reason: String| AuditError::Unreadable {
+        path: log.join(rel).display().to_string(),
+        reason,
+    };
+    let first_root =
+        AppRoot::from_bytes(&read("root")?).map_err(|e| unreadable("root", e.to_string()))?;
+    let app = first_root.app_id();
+    let mut report = Report {
+        app,
+        name: first_root.name().to_string(),
+        size: 0,
+        root_fingerprint: first_root.fingerprint(),
+        verifier_key: first_root.checkpoint_verifier(&app).to_text(),
+        group_key_hex: hex::encode(first_root.group_key().as_bytes()),
+        checkpoints: Vec::new(),
+        releases: Vec::new(),
+        rotations: Vec::new(),
+        included: 0,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let head_note = read("checkpoint")?;
+    let head = Note::parse(&head_note)
+        .map_err(|e| e.to_string())
+        .and_then(|n| {
+            Checkpoint::parse(n.text())
+                .map(|c| (n.text().to_string(), c))
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| unreadable("checkpoint", e))?;
+    let (head_body, head_cp) = head;
+    if head_cp.origin != app.origin() {
+        report.problems.push(format!(
+            "the head checkpoint is for log {}, not this app's",
+            head_cp.origin
+        ));
+        return Ok(report);
+    }
+    report.size = head_cp.size;
+
+    // The tiles must reproduce the head's root; then the bundles must match them.
+    let mut tiles = TileSet::new();
+    for id in tile::tiles_for_size(head_cp.size) {
+        let bytes = read(&id.path())?;
+        if let Err(e) = tiles.insert(id, &bytes) {
+            report.problems.push(format!("tile {}: {e}", id.path()));
+            return Ok(report);
+        }
+    }
+    if let Err(e) = tiles.verify(head_cp.size, &head_cp.root) {
+        report.problems.push(format!(
+            "the tiles do not reproduce the head checkpoint: {e}"
+        ));
+        return Ok(report);
+    }
+    let mut entries: Vec<Vec<u8>> = Vec::new();
+    for id in tile::bundles_for_size(head_cp.size) {
+        let bytes = read(&id.path())?;
+        let bundle = match tile::decode_bundle(id, &bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("entry bundle {}: {e}", id.path()));
+                return Ok(report);
+            }
+        };
+        if let Err(e) = tiles.check_bundle(id, &bundle) {
+            report
+                .problems
+                .push(format!("entry bundle {}: {e}", id.path()));
+            return Ok(report);
+        }
+        entries.extend(bundle.into_iter().map(<[u8]>::to_vec));
+    }
+
+    // Every checkpoint we know of, by size.
+    let mut known: Vec<Known> = vec![Known {
+        size: head_cp.size,
+        body: head_body,
+        source: "head",
+        note: Some(head_note.clone()),
+        transcript: None,
+    }];
+    for note in seen {
+        if let Ok(n) = Note::parse(note) {
+            if let Ok(c) = Checkpoint::parse(n.text()) {
+                known.push(Known {
+                    size: c.size,
+                    body: n.text().to_string(),
+                    source: "seen earlier",
+                    note: Some(note.clone()),
+                    transcript: None,
+                });
+            }
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir(log.join(TRANSCRIPTS_DIR)) {
+        for f in dir.flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            let Some(size) = name
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let json = std::fs::read(f.path()).unwrap_or_default();
+            match SignedShares::from_json(&json) {
+                Ok(t) => match std::str::from_utf8(&t.message) {
+                    Ok(body) if Checkpoint::parse(body).is_ok_and(|c| c.size == size) => known
+                        .push(Known {
+                            size,
+                            body: body.to_string(),
+                            source: "transcript",
+                            note: None,
+                            transcript: Some(t),
+                        }),
+                    _ => report.problems.push(format!(
+                        "transcripts/{name} does not sign a checkpoint of size {size}"
+                    )),
+                },
+                Err(e) => report.problems.push(format!("transcripts/{name}: {e}")),
+            }
+        }
+    }
+    known.sort_by_key(|k| (k.size, k.source != "transcript"));
+
+    // Walk the checkpoints in order, with the root in force, applying each
+    // rotation once a checkpoint signed by the old root includes it.
+    let mut root = first_root.clone();
+    let mut applied_rotations = 0u64;
+    let mut by_size: BTreeMap<u64, CheckpointReport> = BTreeMap::new();
+    for k in &known {
+        let cp = match Checkpoint::parse(&k.body) {
+            Ok(c) => c,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("checkpoint of size {} ({}): {e}", k.size, k.source));
+                continue;
+            }
+        };
+        if cp.origin != app.origin() {
+            report.problems.push(format!(
+                "checkpoint of size {} ({}) is for log {}",
+                k.size, k.source, cp.origin
+            ));
+            continue;
+        }
+        // Append-only: the head's tree, cut at this size, must have this root.
+        match merkle::tree_root(&tiles, cp.size) {
+            Ok(prefix) if prefix == cp.root => {}
+            Ok(prefix) => report.problems.push(format!(
+                "EQUIVOCATION: the checkpoint of size {} ({}) has root {}, but the head's first {} entries have root {}: the log was rewritten",
+                cp.size, k.source, cp.root.to_base64(), cp.size, prefix.to_base64()
+            )),
+            Err(e) => report.problems.push(format!(
+                "checkpoint of size {} ({}) is beyond the head: {e}",
+                cp.size, k.source
+            )),
+        }
+        let signed = match (&k.note, &k.transcript) {
+            (Some(note), _) => {
+                VerifiedCheckpoint::verify(note, &app.origin(), &root.checkpoint_verifier(&app))
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
+            (None, Some(t)) => transcript::verify(&root, t)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            (None, None) => Err("nothing to check".into()),
+        };
+        let entry = by_size.entry(cp.size).or_insert_with(|| CheckpointReport {
+            size: cp.size,
+            root: cp.root.to_base64(),
+            source: String::new(),
+            signed_by_root: None,
+            signers: None,
+        });
+        if !entry.source.split('+').any(|s| s == k.source) {
+            if !entry.source.is_empty() {
+                entry.source.push('+');
+            }
+            entry.source.push_str(k.source);
+        }
+        match signed {
+            Ok(signers) => {
+                entry.signed_by_root = Some(root.fingerprint());
+                if signers.is_some() {
+                    entry.signers = signers;
+                }
+            }
+            Err(e) => {
+                let pending = (applied_rotations..cp.size.min(entries.len() as u64)).find(|&i| {
+                    matches!(
+                        LogEntry::from_bytes(&entries[i as usize]),
+                        Ok(LogEntry::Rotation(_))
+                    )
+                });
+                report.problems.push(match pending {
+                    _ if k.note.is_none() => format!(
+                        "the transcript of the checkpoint of size {} does not verify: {e}",
+                        cp.size
+                    ),
+                    Some(i) => format!(
+                        "checkpoint of size {} ({}) is not signed by the signers in force ({e}); the rotation at entry {i} is not covered by a checkpoint signed by the old signers that this audit has seen",
+                        cp.size, k.source
+                    ),
+                    None => format!(
+                        "checkpoint of size {} ({}) is not signed by the signers in force: {e}",
+                        cp.size, k.source
+                    ),
+                });
+                continue;
+            }
+        }
+        // Rotations this checkpoint includes take effect for later checkpoints.
+        for i in applied_rotations..cp.size.min(entries.len() as u64) {
+            if let Ok(LogEntry::Rotation(r)) = LogEntry::from_bytes(&entries[i as usize]) {
+                if r.app != app || !r.new_root_signature_is_valid() {
+                    report.problems.push(format!(
+                        "entry {i}: a rotation that is not signed by its new root, or for another app"
+                    ));
+                } else {
+                    report.rotations.push((i, r.root.fingerprint()));
+                    root = r.root.clone();
+                }
+            }
+        }
+        applied_rotations = applied_rotations.max(cp.size);
+    }
+    report.root_fingerprint = root.fingerprint();
+    report.verifier_key = root.checkpoint_verifier(&app).to_text();
+    report.group_key_hex = hex::encode(root.group_key().as_bytes());
+    report.checkpoints = by_size.into_values().collect();
+    if !report
+        .checkpoints
+        .iter()
+        .any(|c| c.size == head_cp.size && c.signed_by_root.is_some())
+    {
+        report
+            .problems
+            .push("the head checkpoint is not validly signed".into());
+    }
+
+    // Inclusion of every entry in the head, and the releases.
+    for (i, entry) in entries.iter().enumerate() {
+        let i = i as u64;
+        let included = merkle::inclusion_proof(&tiles, i, head_cp.size).and_then(|proof| {
+            merkle::verify_inclusion(
+                &merkle::leaf_hash(entry),
+                i,
+                head_cp.size,
+                &proof,
+                &head_cp.root,
+            )
+        });
+        match included {
+            Ok(()) => report.included += 1,
+            Err(e) => report
+                .problems
+                .push(format!("entry {i}: inclusion proof: {e}")),
+        }
+        let record = match LogEntry::from_bytes(entry) {
+            Ok(LogEntry::Release(r)) => r,
+            Ok(LogEntry::Rotation(_)) => continue,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("entry {i} does not decode: {e}"));
+                continue;
+            }
+        };
+        if record.app != app {
+            report
+                .problems
+                .push(format!("entry {i} is a release of another app"));
+        }
+        let first = report.checkpoints.iter().find(|c| c.size > i);
+        let (manifest_check, files_checked) = check_manifest(store, &record.manifest, download);
+        if manifest_check != "verified" && manifest_check != "not available" {
+            report.problems.push(format!(
+                "release {}: manifest {manifest_check}",
+                record.version
+            ));
+        } else if manifest_check == "not available" {
+            report.warnings.push(format!(
+                "release {}: manifest not at hand, not checked",
+                record.version
+            ));
+        }
+        let signers = first.and_then(|c| c.signers.clone());
+        if signers.is_none() {
+            report.warnings.push(format!(
+                "release {}: no signing transcript for the checkpoint that first includes it",
+                record.version
+            ));
+        }
+        report.releases.push(ReleaseReport {
+            entry: i,
+            version: record.version.to_string(),
+            platforms: record
+                .platforms
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+            manifest: record.manifest.to_hex(),
+            size: record.size,
+            first_checkpoint: first.map(|c| c.size),
+            signers,
+            manifest_check,
+            files_checked,
+        });
+    }
+    Ok(report)
+}
+
+/// Checks one release's manifest and, with `download`, its chunks and files.
+fn check_manifest(store: Option<&Store>, hash: &Hash, download: bool) -> (String, Option<u64>) {
+    let Some(store) = store else {
+        return ("not available".into(), None);
+    };
+    let bytes = match store.manifest(hash) {
+        Ok(b) => b,
+        Err(_) if !download => return ("not available".into(), None),
+        Err(e) => return (format!("missing from the download: {e}"), None),
+    };
+    let manifest = match Manifest::verify(&bytes, hash) {
+        Ok(m) => m,
+        Err(e) => return (format!("does not match its record: {e}"), None),
+    };
+    if !download {
+        return ("verified".into(), None);
+    }
+    match rehash_files(store, &manifest) {
+        Ok(n) => ("verified".into(), Some(n)),
+        Err(e) => (format!("verified, but {e}"), None),
+    }
+}
+
+/// Rebuilds every file of every platform from its chunks (each checked against
+/// its BLAKE3 address) and checks its size and SHA-256. Returns the file count.
+fn rehash_files(store: &Store, manifest: &VerifiedManifest) -> Result<u64, String> {
+    let mut files = 0;
+    for e in manifest.manifest().entries() {
+        let EntryKind::File {
+            size,
+            sha256,
+            chunks,
+            ..
+        } = &e.kind
+        else {
+            continue;
+        };
+        let mut h = Sha256::new();
+        let mut got = 0u64;
+        for c in chunks {
+            let raw = store
+                .chunk(c)
+                .map_err(|err| format!("file {}: chunk {}: {err}", e.path, c.id.to_hex()))?;
+            got += raw.len() as u64;
+            h.update(&raw);
+        }
+        if got != *size || Hash(h.finalize().into()) != *sha256 {
+            return Err(format!(
+                "file {} does not match its SHA-256 in the manifest",
+                e.path
+            ));
+        }
+        files += 1;
+    }
+    Ok(files)
+}
+
+/// Fetches everything an audit of `app` needs from `peers` into `dir`: the log
+/// (verified as any client verifies it) in `dir/log`, every signing transcript
+/// a peer has in `dir/log/transcripts`, each release's manifest and, with
+/// `download`, every chunk of every platform in `dir/store`. What peers lack is
+/// left out; [`audit_folder`] then reports it.
+pub async fn fetch_for_audit(
+    node: &crate::Node,
+    app: AppId,
+    peers: &mut crate::fetch::Peers,
+    dir: &Path,
+    download: bool,
+) -> Result<Store, crate::fetch::FetchError> {
+    use crate::fetch::{self, FetchError};
+    use quince_protocol::wire::Request;
+    let log = dir.join("log");
+    let store = Store::open(&dir.join("store"))?;
+    let synced = fetch::sync_log(node, app, peers, None, &log).await?;
+    let size = synced.state.size();
+    let transcripts = log.join(TRANSCRIPTS_DIR);
+    std::fs::create_dir_all(&transcripts).map_err(|e| FetchError::Io(e.to_string()))?;
+    // Transcripts are small; a log has one per checkpoint, at most one per entry.
+    for s in 1..=size.min(MAX_TRANSCRIPTS_ASKED) {
+        for &peer in peers.usable() {
+            if let Ok(json) = fetch::ask(node, peer, Request::Transcript(app, s)).await {
+                // Kept only if it parses; audit_folder checks it against the root.
+                if SignedShares::from_json(&json).is_ok() {
+                    std::fs::write(transcripts.join(format!("{s}.json")), &json)
+                        .map_err(|e| FetchError::Io(e.to_string()))?;
+                    break;
+                }
+            }
+        }
+    }
+    for entry in &synced.entries {
+        let Ok(LogEntry::Release(record)) = LogEntry::from_bytes(entry) else {
+            continue;
+        };
+        if download {
+            for platform in &record.platforms {
+                if let Err(e) =
+                    fetch::fetch_release(node, app, peers, &record, platform, &store, 8).await
+                {
+                    tracing::warn!("audit download of {}: {e}", record.version);
+                }
+            }
+        } else if store.manifest(&record.manifest).is_err() {
+            for &peer in peers.usable() {
+                if let Ok(bytes) = fetch::ask(node, peer, Request::Manifest(record.manifest)).await
+                {
+                    if Manifest::verify(&bytes, &record.manifest).is_ok() {
+                        store.put_manifest(&bytes)?;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(store)
+}
+
+/// Logs longer than this are audited with the transcripts of their first
+/// checkpoints only (asking for each size would take too long).
+const MAX_TRANSCRIPTS_ASKED: u64 = 4096;
