@@ -240,6 +240,7 @@ pub async fn install(args: Options) -> Result<String, String> {
         health_seconds: None,
         window: 8,
         progress: Some(progress),
+        witnesses: None,
     };
     let found_peers = peers.usable().to_vec();
     let result = apps.update(&node, app, &mut peers, &options).await;

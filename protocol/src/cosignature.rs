@@ -222,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn keys_whose_base64_holds_a_plus_round_trip() {
+        let mut plus = 0;
+        for i in 0..64u8 {
+            let k = SigningKey::from_bytes(&[i; 32]).verifying_key();
+            let w = WitnessKey::new("w", k).unwrap();
+            plus += usize::from(w.to_text().matches('+').count() > 2);
+            assert_eq!(WitnessKey::parse(&w.to_text()).unwrap(), w);
+            let v = note::Ed25519Verifier::new("n", k).unwrap();
+            assert_eq!(note::Ed25519Verifier::parse(&v.to_text()).unwrap(), v);
+        }
+        assert!(plus > 0, "no key exercised a '+' in base64");
+    }
+
+    #[test]
     fn parse_refuses_a_plain_note_key() {
         let v = note::Ed25519Verifier::new("w", SigningKey::from_bytes(&[1; 32]).verifying_key())
             .unwrap();

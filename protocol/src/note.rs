@@ -345,10 +345,9 @@ pub fn parse_vkey(
     signature_type: u8,
 ) -> Result<(&str, u32, VerifyingKey), DecodeError> {
     codec::check_len("verifier key", text.len(), MAX_KEY_NAME_BYTES + 64)?;
-    let mut parts = text.split('+');
-    let (Some(name), Some(id_hex), Some(b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // The key name cannot hold a '+'; the base64 key can, so split twice only.
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(DecodeError::invalid(
             "verifier key",
             "expected name+hexid+base64key",

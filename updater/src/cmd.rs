@@ -4,6 +4,7 @@ pub mod audit;
 pub mod fetch;
 pub mod install;
 pub mod seed;
+pub mod witness;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -18,6 +18,7 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use libp2p::PeerId;
 use quince_protocol::checkpoint::Checkpoint;
 use quince_protocol::codec::Decode;
+pub use quince_protocol::cosignature::Witnesses;
 use quince_protocol::manifest::{ChunkId, ChunkRef, EntryKind, Manifest, VerifiedManifest};
 use quince_protocol::merkle;
 use quince_protocol::note::Note;
@@ -242,6 +243,25 @@ pub async fn sync_log(
     state: Option<TrustedState>,
     mirror: &Path,
 ) -> Result<SyncedLog, FetchError> {
+    sync_log_with(node, app, peers, state, mirror, &Witnesses::default()).await
+}
+
+/// [`sync_log`], accepting a new checkpoint only when it carries cosignatures
+/// from `witnesses.quorum` of the trusted witnesses.
+///
+/// Split views are looked for on every sync: proof of equivocation already in
+/// `mirror`, or held by any peer (a witness publishes what it finds), stops the
+/// sync; and every other checkpoint a peer offered is checked against the
+/// accepted tree, so two peers given different histories expose them. Found
+/// proof is written to `mirror` (served to other peers) before the error.
+pub async fn sync_log_with(
+    node: &Node,
+    app: AppId,
+    peers: &mut Peers,
+    state: Option<TrustedState>,
+    mirror: &Path,
+    witnesses: &Witnesses,
+) -> Result<SyncedLog, FetchError> {
     let exhausted = |peers: &Peers, what: &str, extra: &[String]| FetchError::Exhausted {
         app,
         what: what.into(),
@@ -271,7 +291,24 @@ pub async fn sync_log(
         }
     };
 
-    // Every peer's checkpoint, newest first.
+    // Proof of equivocation, already held or from any peer, stops everything.
+    if let Some(evidence) = held_evidence(mirror, &app, state.root()) {
+        return Err(FetchError::Equivocation { app, evidence });
+    }
+    let proofs: FuturesUnordered<_> = peers
+        .usable()
+        .iter()
+        .map(|&p| async move { ask(node, p, Request::Evidence(app)).await })
+        .collect();
+    for bytes in proofs.collect::<Vec<_>>().await.into_iter().flatten() {
+        if let Ok(evidence) = Equivocation::from_bytes(&bytes) {
+            if evidence.verify(&app, state.root()) {
+                return Err(stop(mirror, app, evidence));
+            }
+        }
+    }
+
+    // Every peer's checkpoint, newest first (and most signed first).
     let mut candidates = Vec::new();
     let mut skipped = Vec::new();
     let asks: FuturesUnordered<_> = peers
@@ -288,8 +325,14 @@ pub async fn sync_log(
             Err(e) => skipped.push(format!("{peer}: checkpoint: {e}")),
         }
     }
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    candidates.sort_by_key(|c| {
+        (
+            std::cmp::Reverse(c.0),
+            std::cmp::Reverse(signature_count(&c.2)),
+        )
+    });
     let offered: Vec<(u64, PeerId)> = candidates.iter().map(|c| (c.0, c.1)).collect();
+    let others: Vec<Vec<u8>> = candidates.iter().map(|c| c.2.clone()).collect();
 
     for (size, peer, note) in candidates {
         if size < state.size() {
@@ -298,6 +341,12 @@ pub async fn sync_log(
                 state.size()
             ));
             continue;
+        }
+        if size > state.size() {
+            if let Some(lacking) = lacks_cosignatures(witnesses, &note) {
+                skipped.push(format!("{peer}: checkpoint of size {size} {lacking}"));
+                continue;
+            }
         }
         let tiles = match fetch_tiles(node, app, peer, size).await {
             Ok(t) => t,
@@ -317,9 +366,7 @@ pub async fn sync_log(
         let next = match state.advance(&note, &proof) {
             Ok(Advance::Advanced(next)) => *next,
             Ok(Advance::Unchanged) => state.clone(),
-            Err(Refusal::Equivocation(evidence)) => {
-                return Err(FetchError::Equivocation { app, evidence })
-            }
+            Err(Refusal::Equivocation(evidence)) => return Err(stop(mirror, app, *evidence)),
             // The signature verified (it is checked first). If the peer's tiles
             // reproduce the signed root, the bad proof means the signed tree
             // does not extend ours: a fork, not a bad peer.
@@ -377,6 +424,10 @@ pub async fn sync_log(
                     .map_err(|e| exhausted(peers, "a valid rotation", &[e.to_string()]))?;
             }
         }
+        // Every other checkpoint offered must be a prefix of this tree.
+        if let Some(evidence) = split_view(&state, &next, &tiles, &note, &others) {
+            return Err(stop(mirror, app, evidence));
+        }
         mirror_log(mirror, &tiles, size, &entries, &note)?;
         // Peers that offered only an older checkpoint cannot serve this release.
         for (older, stale_peer) in &offered {
@@ -409,6 +460,92 @@ async fn exhausted_or_current(
         app,
         what: "a valid checkpoint".into(),
         details: peers.details(skipped),
+    })
+}
+
+/// Equivocation evidence already stored in `mirror` that still verifies.
+fn held_evidence(mirror: &Path, app: &AppId, root: &AppRoot) -> Option<Box<Equivocation>> {
+    let bytes = std::fs::read(mirror.join(crate::library::EVIDENCE_FILE)).ok()?;
+    let evidence = Equivocation::from_bytes(&bytes).ok()?;
+    evidence.verify(app, root).then(|| Box::new(evidence))
+}
+
+/// Keeps verified evidence in `mirror` (so this node serves it on) and returns
+/// the error that stops updates of `app`.
+fn stop(mirror: &Path, app: AppId, evidence: Equivocation) -> FetchError {
+    if let Err(e) = write_file(
+        &mirror.join(crate::library::EVIDENCE_FILE),
+        &evidence.to_bytes(),
+    ) {
+        tracing::warn!("could not keep the equivocation proof: {e}");
+    }
+    FetchError::Equivocation {
+        app,
+        evidence: Box::new(evidence),
+    }
+}
+
+/// Checks the checkpoints peers offered against the accepted tree (`tiles`,
+/// verified against `accepted`): one signed by the signers in force that is
+/// not a prefix of it is proof of a split view.
+fn split_view(
+    before: &TrustedState,
+    after: &TrustedState,
+    tiles: &TileSet,
+    accepted: &[u8],
+    offered: &[Vec<u8>],
+) -> Option<Equivocation> {
+    let app = after.app();
+    let accepted_size = after.size();
+    for other in offered {
+        // Signed by the root that signed the accepted checkpoint.
+        let Ok(cp) = quince_protocol::checkpoint::VerifiedCheckpoint::verify(
+            other,
+            &app.origin(),
+            &before.root().checkpoint_verifier(app),
+        ) else {
+            continue;
+        };
+        if cp.size() > accepted_size {
+            continue; // not provable from these tiles; a later sync sees it
+        }
+        let Ok(prefix) = merkle::tree_root(tiles, cp.size()) else {
+            continue;
+        };
+        if prefix == *cp.root() {
+            continue;
+        }
+        let proof = merkle::consistency_proof(tiles, cp.size(), accepted_size).ok()?;
+        let evidence = Equivocation {
+            held_size: accepted_size,
+            offered_size: cp.size(),
+            held: accepted.to_vec(),
+            offered: other.clone(),
+            proof,
+        };
+        if evidence.verify(app, before.root()) {
+            return Some(evidence);
+        }
+    }
+    None
+}
+
+fn signature_count(note: &[u8]) -> usize {
+    Note::parse(note).map_or(0, |n| n.signatures().len())
+}
+
+/// Why `note` does not meet the witness policy, if it does not.
+fn lacks_cosignatures(witnesses: &Witnesses, note: &[u8]) -> Option<String> {
+    if witnesses.quorum == 0 {
+        return None;
+    }
+    let parsed = Note::parse(note).ok()?;
+    let have = witnesses.cosigned_by(&parsed).len();
+    (have < witnesses.quorum).then(|| {
+        format!(
+            "has {have} of the {} witness cosignatures required",
+            witnesses.quorum
+        )
     })
 }
 

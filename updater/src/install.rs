@@ -27,6 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use quince_protocol::codec::Decode as _;
+use quince_protocol::cosignature::{WitnessKey, Witnesses};
 use quince_protocol::record::{LogEntry, Platform, ReleaseRecord, Version};
 use quince_protocol::root::AppId;
 use quince_protocol::state::TrustedState;
@@ -131,6 +132,16 @@ pub struct AppState {
     pub run: Option<String>,
     /// Seconds a new version must survive its health check.
     pub health_seconds: u64,
+    /// Witnesses (C2SP verifier keys) whose cosignatures a new checkpoint needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
+    /// How many of `witnesses` must have cosigned (0: none needed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub witness_quorum: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -159,7 +170,22 @@ impl AppState {
             pinned: None,
             run: None,
             health_seconds: DEFAULT_HEALTH_SECONDS,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
         }
+    }
+
+    /// The witness policy recorded for this app.
+    pub fn witness_policy(&self) -> Result<Witnesses, String> {
+        let keys = self
+            .witnesses
+            .iter()
+            .map(|k| WitnessKey::parse(k).map_err(|e| format!("witness key {k}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Witnesses {
+            keys,
+            quorum: self.witness_quorum,
+        })
     }
 
     /// The trusted state recorded.
@@ -205,6 +231,8 @@ pub struct UpdateOptions {
     pub window: usize,
     /// Where to report the fetch's progress.
     pub progress: Option<std::sync::Arc<fetch::Progress>>,
+    /// Replace the app's witness policy (kept in its state for later updates).
+    pub witnesses: Option<Witnesses>,
 }
 
 /// The installed apps under one home folder.
@@ -414,8 +442,21 @@ impl Apps {
             })?),
             None => None,
         };
-        let synced = fetch::sync_log(node, app, peers, trusted, &self.log_dir(&app)).await?;
+        let policy = match (&options.witnesses, &recovered) {
+            (Some(w), _) => w.clone(),
+            (None, Some(s)) => s.witness_policy().map_err(|reason| InstallError::State {
+                path: self.dir(&app).join("state.json"),
+                reason,
+            })?,
+            (None, None) => Witnesses::default(),
+        };
+        let synced =
+            fetch::sync_log_with(node, app, peers, trusted, &self.log_dir(&app), &policy).await?;
         let mut state = recovered.unwrap_or_else(|| AppState::new(&synced.state));
+        if options.witnesses.is_some() {
+            state.witnesses = policy.keys.iter().map(WitnessKey::to_text).collect();
+            state.witness_quorum = policy.quorum;
+        }
         state.trusted = hex(&synced.state.to_bytes());
         if let Some(run) = &options.run {
             state.run = Some(run.clone());

@@ -13,6 +13,7 @@ pub mod install;
 pub mod library;
 pub mod link;
 pub mod node;
+pub mod witness;
 
 pub use library::{Library, Serve};
 pub use node::{load_or_create_identity, Announcement, NetError, Node, NodeConfig};

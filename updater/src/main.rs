@@ -40,6 +40,9 @@ enum Command {
     /// Check an app's whole release history (signatures, signers, append-only
     /// log, manifests, with --download every file); exit 0 only if all holds.
     Audit(cmd::audit::Args),
+    /// Follow apps' logs as a witness: cosign consistent checkpoints, publish
+    /// proof of equivocation.
+    Witness(cmd::witness::Args),
 }
 
 fn main() {
@@ -79,6 +82,7 @@ fn main() {
             Command::Share(a) => cmd::install::share(a),
             Command::Verify(a) => cmd::install::verify(a),
             Command::Audit(a) => cmd::audit::run(a).await,
+            Command::Witness(a) => cmd::witness::run(a).await,
         }
     });
     if let Err(e) = result {

@@ -991,3 +991,143 @@ fn verify_names_a_modified_a_missing_and_an_extra_file() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("3 file(s) differ"));
 }
+
+/// Starts a long-running `quince witness` for `link`; returns the process, its
+/// address, and a channel of its output lines.
+fn start_witness(home: &Path, link: &str) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(QUINCE)
+        .env("QUINCE_HOME", home)
+        .args([
+            "witness",
+            link,
+            "--interval",
+            "1",
+            "--find-for",
+            "5",
+            "--no-mdns",
+        ])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let seen = wait_for_line(&rx, "listening on ", 30);
+    let addr = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("listening on "))
+        .unwrap()
+        .to_string();
+    (Killed(child), addr, rx)
+}
+
+/// Witnesses, end to end: a client that requires a witness's cosignature
+/// installs only a cosigned checkpoint; the same signers then give two peers
+/// two different histories of the same size; the witness, asking both, keeps
+/// the pair as proof; the proof reaches the client from the witness alone,
+/// and the client refuses to update, keeps its state and app, serves the proof
+/// on, and still refuses when the witness is gone.
+#[test]
+fn a_witness_cosigns_exposes_a_split_view_and_its_proof_stops_the_client() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 2);
+    // Another peer holding the same log so far (the split comes later).
+    let other = Publisher {
+        dir: t.path().join("other"),
+        root: publisher.root.clone(),
+        key: publisher.key.clone(),
+    };
+    std::fs::create_dir_all(&other.dir).unwrap();
+    copy_dir(&publisher.dir.join("log"), &other.dir.join("log"));
+    copy_dir(&publisher.dir.join("store"), &other.dir.join("store"));
+    let (mut seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let witness_home = t.path().join("witness");
+    let key = ok(&quince(&witness_home, &["witness", "--print-key"]))
+        .trim()
+        .to_string();
+    assert!(key.starts_with("witness.quince/"), "{key}");
+
+    // Requiring the witness, the publisher's own checkpoint is not enough.
+    let home = t.path().join("user");
+    let install = |link: &str| {
+        let args = net(&["install", link, "--run", "bin/app", "--witness", &key]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        quince(&home, &args)
+    };
+    let out = install(&publisher.link(&addr, None));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("witness cosignatures"), "{err}");
+    assert_eq!(run_app(&home, &app), None);
+
+    // The witness checks the log and cosigns; from it the client installs.
+    let (witness, witness_addr, lines) = start_witness(&witness_home, &publisher.link(&addr, None));
+    wait_for_line(&lines, "cosigned", 60);
+    let both = format!("{}&peer={witness_addr}", publisher.link(&addr, None));
+    ok(&install(&both));
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+    let held = std::fs::read_to_string(home.join(format!("apps/{app}/log/checkpoint"))).unwrap();
+    assert!(held.contains("\u{2014} witness.quince/"), "{held}");
+    assert!(state_json(&home, &app).contains(&key));
+    drop(witness);
+    let before = state_json(&home, &app);
+
+    // Split view: the same keys sign two different logs of size 2.
+    publisher.publish("1.1.0", 0, 2);
+    other.publish("1.1.0", 0, 5);
+    let (mut other_seeder, other_addr) = other.seed();
+    let out = quince(
+        &witness_home,
+        &net(&[
+            "witness",
+            &format!("{}&peer={other_addr}", publisher.link(&addr, None)),
+            "--once",
+        ])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    assert!(!out.status.success(), "the witness cosigned a split view");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("equivocation"), "{said}");
+    let proof = witness_home.join(format!("witness/{app}/log/equivocation"));
+    assert!(proof.exists());
+
+    // Only the witness is left online: its proof reaches the client, which stops.
+    let _ = seeder.kill();
+    let _ = other_seeder.kill();
+    let (_witness, witness_addr, lines) =
+        start_witness(&witness_home, &publisher.link(&addr, None));
+    wait_for_line(&lines, "equivocation", 60);
+    let args = net(&["update", "--bootstrap", &witness_addr]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("equivocation"), "{err}");
+    assert_eq!(state_json(&home, &app), before, "the trusted state changed");
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+    let kept = home.join(format!("apps/{app}/log/equivocation"));
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(&proof).unwrap()
+    );
+
+    // With the witness gone too, the kept proof still stops updates.
+    drop(_witness);
+    let (_seeder, addr) = publisher.seed();
+    let args = net(&["update", "--bootstrap", &addr]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("equivocation"));
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use quince_protocol::cosignature::{WitnessKey, Witnesses};
 use quince_protocol::record::Version;
 use quince_protocol::root::AppId;
 use quince_updater::fetch::Peers;
@@ -36,6 +37,35 @@ pub struct InstallArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
+    /// A witness whose cosignature new checkpoints need, as its C2SP verifier
+    /// key (printed by `quince witness --print-key`; repeat). Kept for updates.
+    #[arg(long)]
+    witness: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: all of them).
+    #[arg(long)]
+    witness_quorum: Option<usize>,
+}
+
+/// The witness policy given on the command line, if any.
+fn witness_policy(keys: &[String], quorum: Option<usize>) -> Result<Option<Witnesses>> {
+    if keys.is_empty() {
+        if quorum.is_some_and(|q| q > 0) {
+            bail!("--witness-quorum needs --witness keys");
+        }
+        return Ok(None);
+    }
+    let keys = keys
+        .iter()
+        .map(|k| WitnessKey::parse(k).map_err(|e| anyhow::anyhow!("witness key {k:?}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let quorum = quorum.unwrap_or(keys.len());
+    if quorum > keys.len() {
+        bail!(
+            "--witness-quorum {quorum} is more than the {} witnesses given",
+            keys.len()
+        );
+    }
+    Ok(Some(Witnesses { keys, quorum }))
 }
 
 #[derive(clap::Args, Debug)]
@@ -196,10 +226,13 @@ async fn update_one(
     }
     eprintln!("{} peer(s) for app {app}", found.len());
     let mut peers = Peers::new(found);
-    let outcome = apps.update(node, app, &mut peers, options).await?;
-    // What we hold, we serve.
-    library.add_app(app, apps.log_dir(&app));
-    let _ = node.provide(app).await;
+    let outcome = apps.update(node, app, &mut peers, options).await;
+    // What we hold, we serve (after an equivocation, the proof too).
+    if apps.log_dir(&app).join("root").exists() {
+        library.add_app(app, apps.log_dir(&app));
+        let _ = node.provide(app).await;
+    }
+    let outcome = outcome?;
     for (p, why) in peers.dropped() {
         eprintln!("dropped peer {p}: {why}");
     }
@@ -215,6 +248,7 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         health_seconds: args.health_seconds,
         window: 8,
         progress: None,
+        witnesses: witness_policy(&args.witness, args.witness_quorum)?,
     };
     let result = match &args.from {
         Some(folder) => {
