@@ -70,7 +70,8 @@ echo "== 10. the coordinator aggregates: one Ed25519 signature, checked"
 signer sign aggregate --root root.bin --package package.json --out checkpoint shares
 cat checkpoint
 signer transcript --root root.bin checkpoint.transcript.json
-packager publish --log log checkpoint
+packager publish --log log checkpoint   # publishes checkpoint.transcript.json with it
+test -s log/transcripts/1.json   # auditors find who signed next to the log
 
 echo "== 11. anyone can check it with OpenSSL"
 group=$(signer inspect --json root.bin | sed 's/.*"group_key":"\([0-9a-f]*\)".*/\1/')

@@ -1131,3 +1131,53 @@ fn a_witness_cosigns_exposes_a_split_view_and_its_proof_stops_the_client() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("equivocation"));
     assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
 }
+
+/// `quince audit` over the network: the log, manifests and every chunk come
+/// from a seeding peer; the JSON report lists each release, says the
+/// single-key test log has no signing transcripts (a warning, not a failure),
+/// and exits 0. A log folder with a damaged tile fails with exit 1.
+#[test]
+fn audit_from_a_link_reports_every_release_and_a_damaged_log_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 2);
+    publisher.publish("1.1.0", 0, 4);
+    let (_seeder, addr) = publisher.seed();
+    let home = t.path().join("auditor");
+    let args = net(&[
+        "audit",
+        &publisher.link(&addr, None),
+        "--download",
+        "--json",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ok(&quince(&home, &args));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["passed"], true, "{v}");
+    assert_eq!(v["size"], 2);
+    let releases = v["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(releases[1]["version"], "1.1.0");
+    assert_eq!(releases[1]["manifest_check"], "verified");
+    assert_eq!(releases[1]["files_checked"], 5);
+    assert!(releases[1]["signers"].is_null());
+    assert!(v["warnings"].to_string().contains("no signing transcript"));
+
+    // A copy of the log with one byte of a tile changed: the audit fails.
+    let copy = t.path().join("copy");
+    copy_dir(&publisher.dir.join("log"), &copy);
+    let tile = walk(&copy.join("tile"))
+        .into_iter()
+        .find(|p| !p.to_string_lossy().contains("entries"))
+        .unwrap();
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&tile, bytes).unwrap();
+    let out = quince(&home, &["audit", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PROBLEM") && text.contains("audit FAILED"),
+        "{text}"
+    );
+}
