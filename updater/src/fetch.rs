@@ -128,6 +128,23 @@ impl Peers {
         &self.served
     }
 
+    /// Adds a peer found during the fetch, unless it is known or was dropped
+    /// for misbehaving. A peer dropped only for serving an older checkpoint
+    /// comes back: it is likely fetching this release too, and chunks are
+    /// checked against their addresses whoever sends them.
+    pub fn add(&mut self, peer: PeerId) {
+        if self
+            .dropped
+            .get(&peer)
+            .is_some_and(|why| why.starts_with(STALE))
+        {
+            self.dropped.remove(&peer);
+        }
+        if !self.dropped.contains_key(&peer) && !self.usable.contains(&peer) {
+            self.usable.push(peer);
+        }
+    }
+
     /// Drops `peer` for good.
     pub fn drop_peer(&mut self, peer: PeerId, reason: String) {
         self.usable.retain(|p| *p != peer);
@@ -181,6 +198,12 @@ pub const STALL_AFTER: Duration = Duration::from_secs(5);
 /// A peer with this many stalled chunk requests, and fewer chunks served, is dropped.
 const STALL_STRIKES: u32 = 3;
 
+/// What a peer that lacks something says.
+const MISSING: &str = "does not have it";
+
+/// Why a peer was left out of a sync: not misbehaviour, it may be catching up.
+const STALE: &str = "serves an older checkpoint";
+
 /// What a peer said that names it too slow, so callers can drop it.
 const TOO_SLOW: &str = "too slow";
 
@@ -202,6 +225,7 @@ async fn ask_within(
         )),
         Ok(r) => r.map_err(|e| match e {
             Asked::Busy => "busy".to_string(),
+            Asked::Missing => MISSING.to_string(),
             Asked::Violation(why) => format!("{VIOLATION}: {why}"),
             Asked::Failed(why) => why,
         }),
@@ -212,6 +236,8 @@ async fn ask_within(
 /// (drop it), or anything else.
 enum Asked {
     Busy,
+    /// The peer does not have it (yet: a peer fetching the same release may have it soon).
+    Missing,
     Violation(String),
     Failed(String),
 }
@@ -222,7 +248,7 @@ const VIOLATION: &str = "broke the protocol";
 async fn ask_raw(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>, Asked> {
     match node.request(peer, request).await {
         Ok(Response::Data(bytes)) => Ok(bytes),
-        Ok(Response::NotFound) => Err(Asked::Failed("does not have it".into())),
+        Ok(Response::NotFound) => Err(Asked::Missing),
         Ok(Response::Busy) => Err(Asked::Busy),
         Err(NetError::Request { reason, .. }) => Err(Asked::Failed(reason)),
         Err(NetError::Violation { reason, .. }) => Err(Asked::Violation(reason)),
@@ -233,6 +259,13 @@ async fn ask_raw(node: &Node, peer: PeerId, request: Request) -> Result<Vec<u8>,
 /// How many times one chunk may meet a busy peer before that peer counts as
 /// failing it (with backoff growing to one second, about two minutes).
 const BUSY_RETRIES: u32 = 150;
+/// How many times a peer may say it lacks a chunk before it is not asked for
+/// it again. Peers fetching the same release at the same time get chunks from
+/// each other, so "not yet" is common in a swarm (about half a minute with
+/// the backoff); a peer that truly lacks it is asked others first meanwhile.
+const MISSING_RETRIES: u32 = 40;
+/// How often a fetch looks in the DHT for more peers holding the app.
+const REFRESH_PEERS: Duration = Duration::from_secs(2);
 
 /// Brings the trusted state of `app` up to the newest checkpoint any peer can
 /// prove, and mirrors the verified log into `mirror` (a tlog-tiles folder).
@@ -284,6 +317,8 @@ pub async fn sync_log_with(
                         }
                         Err(e) => peers.drop_peer(peer, format!("bad root: {e}")),
                     },
+                    // Not holding the app (yet) is no fault: it may serve chunks soon.
+                    Err(e) if e == MISSING => {}
                     Err(e) => peers.drop_peer(peer, e),
                 }
             }
@@ -432,10 +467,7 @@ pub async fn sync_log_with(
         // Peers that offered only an older checkpoint cannot serve this release.
         for (older, stale_peer) in &offered {
             if *older < size {
-                peers.drop_peer(
-                    *stale_peer,
-                    format!("serves an older checkpoint (size {older} < {size})"),
-                );
+                peers.drop_peer(*stale_peer, format!("{STALE} (size {older} < {size})"));
             }
         }
         state = next;
@@ -547,6 +579,15 @@ fn lacks_cosignatures(witnesses: &Witnesses, note: &[u8]) -> Option<String> {
             witnesses.quorum
         )
     })
+}
+
+/// A number that orders chunks (and breaks ties between peers) differently
+/// on each node, the same way every time on one node.
+fn spread(me: &PeerId, chunk: &[u8], peer: &[u8]) -> u64 {
+    let h = quince_protocol::Hash::of_parts(&[&me.to_bytes(), chunk, peer]);
+    u64::from_be_bytes([
+        h.0[0], h.0[1], h.0[2], h.0[3], h.0[4], h.0[5], h.0[6], h.0[7],
+    ])
 }
 
 /// The root a checkpoint note states (signature not checked here).
@@ -756,10 +797,23 @@ pub async fn fetch_chunks_with(
     progress: Option<&Progress>,
 ) -> Result<u64, FetchError> {
     let mut remaining: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
+    // Each node asks for the chunks in its own order (a hash of its id and the
+    // chunk's), so peers fetching the same release at once hold different
+    // chunks early and can trade them instead of all waiting on one seeder.
+    let me = node.peer_id();
+    let mut chunks = chunks;
+    chunks.sort_by_cached_key(|c| spread(&me, &c.id.0, b""));
     let mut queue: VecDeque<ChunkRef> = chunks.into();
     let mut tried: HashMap<ChunkId, HashSet<PeerId>> = HashMap::new();
     let mut load: HashMap<PeerId, usize> = HashMap::new();
+    // Per chunk and peer: answers "busy" and "do not have it (yet)".
     let mut busy: HashMap<(ChunkId, PeerId), u32> = HashMap::new();
+    let mut missing: HashMap<(ChunkId, PeerId), u32> = HashMap::new();
+    let mut refresh: Option<tokio::task::JoinHandle<Vec<PeerId>>> = None;
+    // The first look goes out at once: a swarm starting together finds itself.
+    let mut refreshed = Instant::now()
+        .checked_sub(REFRESH_PEERS)
+        .unwrap_or_else(Instant::now);
     // Requests in flight: when each started, and whether it was already hedged.
     let mut started: HashMap<(ChunkId, PeerId), (ChunkRef, Instant, bool)> = HashMap::new();
     let mut strikes: HashMap<PeerId, u32> = HashMap::new();
@@ -783,6 +837,9 @@ pub async fn fetch_chunks_with(
                     details: peers.details(&[]),
                 });
             }
+            // Prefer peers that have not turned this chunk down, then the least
+            // loaded; ties go to a peer picked by hash, so no one peer (often the
+            // publisher, first in every list) gets every first request.
             let choice = peers
                 .usable()
                 .iter()
@@ -791,14 +848,23 @@ pub async fn fetch_chunks_with(
                         && !started.contains_key(&(chunk.id, **p))
                         && load.get(p).copied().unwrap_or(0) < window
                 })
-                .min_by_key(|p| load.get(p).copied().unwrap_or(0))
+                .min_by_key(|p| {
+                    let refusals = busy.get(&(chunk.id, **p)).copied().unwrap_or(0)
+                        + missing.get(&(chunk.id, **p)).copied().unwrap_or(0);
+                    (
+                        refusals,
+                        load.get(p).copied().unwrap_or(0),
+                        spread(&me, &chunk.id.0, &p.to_bytes()),
+                    )
+                })
                 .copied();
             match choice {
                 Some(peer) => {
                     *load.entry(peer).or_default() += 1;
                     started.insert((chunk.id, peer), (chunk, Instant::now(), false));
                     let node = node.clone();
-                    let backoff = busy.get(&(chunk.id, peer)).copied().unwrap_or(0);
+                    let backoff = busy.get(&(chunk.id, peer)).copied().unwrap_or(0)
+                        + 8 * missing.get(&(chunk.id, peer)).copied().unwrap_or(0);
                     in_flight.push(async move {
                         if backoff > 0 {
                             // This peer was busy for this chunk: wait longer each time, up to 1 s.
@@ -813,6 +879,22 @@ pub async fn fetch_chunks_with(
             }
         }
         queue = waiting;
+        // Now and then, look for more peers holding the app (peers that
+        // started fetching it after us, and announced themselves).
+        if refresh.as_ref().is_some_and(|h| h.is_finished()) {
+            if let Some(Some(Ok(found))) = refresh.take().map(futures::FutureExt::now_or_never) {
+                for p in found {
+                    if p != me {
+                        peers.add(p);
+                    }
+                }
+            }
+        }
+        if refresh.is_none() && refreshed.elapsed() >= REFRESH_PEERS {
+            refreshed = Instant::now();
+            let node = node.clone();
+            refresh = Some(tokio::spawn(async move { node.providers(app).await }));
+        }
         let next = tokio::select! {
             next = in_flight.next(), if !in_flight.is_empty() => next,
             _ = tick.tick() => None,
@@ -877,6 +959,14 @@ pub async fn fetch_chunks_with(
             }
             Err(Asked::Violation(why)) => {
                 peers.drop_peer(peer, format!("{VIOLATION}: {why}"));
+                queue.push_back(chunk);
+            }
+            Err(Asked::Missing) => {
+                let n = missing.entry((chunk.id, peer)).or_default();
+                *n += 1;
+                if *n > MISSING_RETRIES {
+                    tried.entry(chunk.id).or_default().insert(peer);
+                }
                 queue.push_back(chunk);
             }
             Err(Asked::Failed(_)) => {

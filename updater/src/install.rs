@@ -452,6 +452,11 @@ impl Apps {
         };
         let synced =
             fetch::sync_log_with(node, app, peers, trusted, &self.log_dir(&app), &policy).await?;
+        // From now on this node holds the app's verified log, and soon its
+        // chunks: say so in the DHT, so peers fetching the same release at the
+        // same time find each other (in the background: it may take a while).
+        let announcer = node.clone();
+        tokio::spawn(async move { announcer.provide(app).await });
         let mut state = recovered.unwrap_or_else(|| AppState::new(&synced.state));
         if options.witnesses.is_some() {
             state.witnesses = policy.keys.iter().map(WitnessKey::to_text).collect();

@@ -38,6 +38,7 @@ pub const MDNS: bool = cfg!(feature = "mdns");
 type Mdns = mdns::tokio::Behaviour;
 #[cfg(not(feature = "mdns"))]
 type Mdns = libp2p::swarm::dummy::Behaviour;
+use quince_protocol::manifest::ChunkId;
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{mpsc, oneshot};
@@ -85,7 +86,25 @@ pub struct NodeConfig {
     /// Take part in the DHT as a server (answer queries, store records). Nodes
     /// that nobody can dial should be clients.
     pub dht_server: bool,
+    /// While a swarm fetches from this node, send one chunk at most this many
+    /// times per window, answering "busy" beyond (peers then get it from those
+    /// who have it). None: no cap. A publisher's `quince seed` uses
+    /// [`DEFAULT_CHUNK_SERVES`]; peers pass on everything they hold.
+    pub chunk_serves: Option<(u32, Duration)>,
 }
+
+/// Providers a DHT node keeps (and returns) per app key. libp2p's default,
+/// 20, hid half of a 40-peer swarm from each peer: one that needed a chunk
+/// only peers outside its 20 held waited out the publisher's chunk cap
+/// (BENCHMARKS.md, swarm).
+pub const MAX_PROVIDERS_PER_KEY: usize = 64;
+
+/// The chunk serve cap of `quince seed` (the publisher's node) while a swarm
+/// fetches: each chunk at most twice in two minutes. Measured in BENCHMARKS.md (swarm): it keeps a
+/// publisher's upload at about twice the release however many peers fetch
+/// at once (a 20 s window let it climb to 3.3x for 40 peers, whose round took
+/// 75 s on the bench machine).
+pub const DEFAULT_CHUNK_SERVES: (u32, Duration) = (2, Duration::from_secs(120));
 
 /// Limits of this node's relay service: large enough to carry a release when
 /// hole punching fails (libp2p's defaults, 2 minutes and 128 KiB per circuit,
@@ -112,6 +131,7 @@ impl Default for NodeConfig {
             mdns: false,
             private_addresses_reachable: false,
             dht_server: true,
+            chunk_serves: None,
         }
     }
 }
@@ -147,6 +167,11 @@ pub struct NodeStatus {
     /// Dialable addresses (ending in `/p2p/PEER`) of DHT servers this node has
     /// met: what a client remembers for its next start.
     pub known_peers: Vec<Multiaddr>,
+    /// Chunk and patch bytes this node has sent to peers since it started.
+    pub uploaded_bytes: u64,
+    /// Chunk requests answered "busy" because the chunk had reached its
+    /// serve limit (see [`NodeConfig::chunk_serves`]).
+    pub deferred_chunks: u64,
 }
 
 /// The node identity stored at `path` (protobuf-encoded, mode 0600), created on
@@ -176,17 +201,31 @@ pub fn load_or_create_identity(path: &std::path::Path) -> Result<identity::Keypa
     Ok(key)
 }
 
-/// Upload limits: a token bucket for bytes and a window of distinct peers.
+/// Upload limits: a token bucket for bytes, a window of distinct peers, and
+/// a cap on how often one chunk is sent within a window (initial seeding).
 struct Limits {
     rate: Option<u64>,
     tokens: f64,
     last: std::time::Instant,
     max_peers: Option<usize>,
     recent: HashMap<PeerId, std::time::Instant>,
+    chunk_serves: Option<(u32, Duration)>,
+    served: HashMap<ChunkId, (u32, std::time::Instant)>,
+    /// Peers that asked for chunks lately: the cap applies only to a swarm.
+    askers: HashMap<PeerId, std::time::Instant>,
 }
 
+/// The chunk cap applies once this many distinct peers asked for chunks in
+/// the last [`SWARM_WINDOW`]: one or two fetchers are served freely.
+const SWARM_PEERS: usize = 3;
+const SWARM_WINDOW: Duration = Duration::from_secs(30);
+
 impl Limits {
-    fn new(rate: Option<u64>, max_peers: Option<usize>) -> Limits {
+    fn new(
+        rate: Option<u64>,
+        max_peers: Option<usize>,
+        chunk_serves: Option<(u32, Duration)>,
+    ) -> Limits {
         // The bucket holds at most one second of budget, so a limited node
         // never sends much faster than its rate, even in a burst.
         Limits {
@@ -195,7 +234,43 @@ impl Limits {
             last: std::time::Instant::now(),
             max_peers,
             recent: HashMap::new(),
+            chunk_serves,
+            served: HashMap::new(),
+            askers: HashMap::new(),
         }
+    }
+
+    /// May chunk `id` be sent to `peer` once more? While a swarm fetches
+    /// from this node (several peers asking at once), a chunk already sent
+    /// `cap` times in the current window is refused ("busy") until the window
+    /// ends: the peers that got it pass it on, so the swarm does not make every
+    /// peer download it from here. One or two fetchers are never capped.
+    fn admit_chunk(&mut self, peer: PeerId, id: ChunkId) -> bool {
+        let Some((cap, window)) = self.chunk_serves else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        self.askers.insert(peer, now);
+        if self.askers.len() >= SWARM_PEERS {
+            self.askers
+                .retain(|_, t| now.duration_since(*t) < SWARM_WINDOW);
+        }
+        if self.askers.len() < SWARM_PEERS {
+            return true;
+        }
+        if self.served.len() > 100_000 {
+            self.served
+                .retain(|_, (_, since)| now.duration_since(*since) < window);
+        }
+        let entry = self.served.entry(id).or_insert((0, now));
+        if now.duration_since(entry.1) >= window {
+            *entry = (0, now);
+        }
+        if entry.0 >= cap {
+            return false;
+        }
+        entry.0 += 1;
+        true
     }
 
     /// May `peer` be sent `bytes` now?
@@ -387,8 +462,17 @@ impl Node {
             .with_behaviour(|key, relay_client| {
                 let mut kad_config = kad::Config::new(kad_protocol);
                 kad_config.set_query_timeout(Duration::from_secs(30));
-                let mut kad =
-                    kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+                // Room for a swarm's worth of providers in one answer (see
+                // MAX_PROVIDERS_PER_KEY); ~150 bytes each.
+                kad_config.set_max_packet_size(64 * 1024);
+                let store = MemoryStore::with_config(
+                    peer_id,
+                    libp2p::kad::store::MemoryStoreConfig {
+                        max_providers_per_key: MAX_PROVIDERS_PER_KEY,
+                        ..Default::default()
+                    },
+                );
+                let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
                 kad.set_mode(Some(if dht_server {
                     kad::Mode::Server
                 } else {
@@ -468,7 +552,7 @@ impl Node {
             swarm,
             rx,
             library,
-            Limits::new(config.upload_rate, config.max_peers),
+            Limits::new(config.upload_rate, config.max_peers, config.chunk_serves),
             pushes,
             state,
             kad_protocol_name,
@@ -647,6 +731,8 @@ struct RunState {
     relayed_dials: HashMap<PeerId, Multiaddr>,
     /// How many times a fresh relayed connection was made to retry DCUtR.
     punch_retries: HashMap<PeerId, u32>,
+    uploaded_bytes: u64,
+    deferred_chunks: u64,
 }
 
 /// How many fresh relayed connections are made to retry hole punching.
@@ -700,6 +786,8 @@ impl RunState {
                 .iter()
                 .flat_map(|(p, addrs)| addrs.iter().map(|a| a.clone().with(Protocol::P2p(*p))))
                 .collect(),
+            uploaded_bytes: self.uploaded_bytes,
+            deferred_chunks: self.deferred_chunks,
         }
     }
 
@@ -788,8 +876,17 @@ async fn run(
                             // and needed first, so they are always answered.
                             let bulk = matches!(request, Request::Chunk(_) | Request::Blob(_));
                             if let (true, Response::Data(bytes)) = (bulk, &answer) {
-                                if !limits.admit(peer, bytes.len()) {
+                                let capped = match &request {
+                                    Request::Chunk(id) => !limits.admit_chunk(peer, *id),
+                                    _ => false,
+                                };
+                                if capped {
+                                    state.deferred_chunks += 1;
                                     answer = Response::Busy;
+                                } else if !limits.admit(peer, bytes.len()) {
+                                    answer = Response::Busy;
+                                } else {
+                                    state.uploaded_bytes += bytes.len() as u64;
                                 }
                             }
                             let _ = swarm.behaviour_mut().transfer.send_response(channel, answer);

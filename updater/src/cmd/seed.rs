@@ -28,6 +28,10 @@ pub struct Args {
     /// Most peers to serve chunks to in any 10 seconds.
     #[arg(long)]
     max_peers: Option<usize>,
+    /// While three or more peers fetch at once, send each chunk at most this
+    /// many times in two minutes (they pass it on to each other); 0: no cap.
+    #[arg(long, default_value_t = quince_updater::node::DEFAULT_CHUNK_SERVES.0)]
+    chunk_serves: u32,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -43,6 +47,10 @@ pub async fn run(args: Args) -> Result<()> {
     let mut config = args.net.config()?;
     config.upload_rate = args.upload_rate;
     config.max_peers = args.max_peers;
+    config.chunk_serves = (args.chunk_serves > 0).then_some((
+        args.chunk_serves,
+        quince_updater::node::DEFAULT_CHUNK_SERVES.1,
+    ));
     let node = Node::start(config, Arc::new(library)).await?;
     for addr in node.addresses().await {
         println!("listening on {addr}");
