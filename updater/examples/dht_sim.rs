@@ -120,6 +120,10 @@ fn spawn_node(index: u64, server: bool, alpha: usize, dir: Directory) -> Handle 
         .expect("memory address");
     swarm.listen_on(addr.clone()).expect("listen");
     if server {
+        // A reachable node's confirmed address (AutoNAT or --external in the
+        // real node): provider records carry it. Without it, DHT nodes return a
+        // provider only if it happens to be in their own routing table.
+        swarm.add_external_address(addr.clone());
         dir.write().expect("directory").insert(peer, addr);
     }
     let (tx, mut rx) = mpsc::channel::<Cmd>(8);
@@ -203,7 +207,10 @@ async fn join(
         let mut waits = Vec::new();
         // Only servers that joined before this batch can let a node in.
         let ready: Vec<usize> = servers.iter().copied().filter(|s| *s < i).collect();
-        for n in &nodes[i..nodes.len().min(i + batch)] {
+        // No more joiners at once than half the ready servers: a handful of
+        // early nodes flooded by a hundred dials at once let joins fail.
+        let size = batch.min((ready.len() / 2).max(1));
+        for n in &nodes[i..nodes.len().min(i + size)] {
             let boot = ready[rng.below(ready.len())];
             let addr = dir.read().expect("directory")[&nodes[boot].peer].clone();
             let (tx, rx) = oneshot::channel();
@@ -213,7 +220,7 @@ async fn join(
         for w in waits {
             let _ = w.await;
         }
-        i += batch;
+        i += size;
     }
 }
 
