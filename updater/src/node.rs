@@ -210,7 +210,8 @@ struct Limits {
     max_peers: Option<usize>,
     recent: HashMap<PeerId, std::time::Instant>,
     chunk_serves: Option<(u32, Duration)>,
-    served: HashMap<ChunkId, (u32, std::time::Instant)>,
+    /// Per chunk: the peers it was sent to in the current window.
+    served: HashMap<ChunkId, (Vec<PeerId>, std::time::Instant)>,
     /// Peers that asked for chunks lately: the cap applies only to a swarm.
     askers: HashMap<PeerId, std::time::Instant>,
 }
@@ -241,11 +242,18 @@ impl Limits {
     }
 
     /// May chunk `id` be sent to `peer` once more? While a swarm fetches
-    /// from this node (several peers asking at once), a chunk already sent
-    /// `cap` times in the current window is refused ("busy") until the window
-    /// ends: the peers that got it pass it on, so the swarm does not make every
-    /// peer download it from here. One or two fetchers are never capped.
-    fn admit_chunk(&mut self, peer: PeerId, id: ChunkId) -> bool {
+    /// from this node (several peers asking at once), a chunk that `cap` peers
+    /// still connected here already got in the current window is refused
+    /// ("busy"): they pass it on, so the swarm does not make every peer
+    /// download it from here. A chunk whose recipients have left is sent
+    /// again (users installing one after another share nothing), and one or
+    /// two fetchers are never capped.
+    fn admit_chunk(
+        &mut self,
+        peer: PeerId,
+        id: ChunkId,
+        connected: impl Fn(&PeerId) -> bool,
+    ) -> bool {
         let Some((cap, window)) = self.chunk_serves else {
             return true;
         };
@@ -262,14 +270,15 @@ impl Limits {
             self.served
                 .retain(|_, (_, since)| now.duration_since(*since) < window);
         }
-        let entry = self.served.entry(id).or_insert((0, now));
+        let entry = self.served.entry(id).or_insert((Vec::new(), now));
         if now.duration_since(entry.1) >= window {
-            *entry = (0, now);
+            *entry = (Vec::new(), now);
         }
-        if entry.0 >= cap {
+        entry.0.retain(|p| *p != peer && connected(p));
+        if entry.0.len() >= cap as usize {
             return false;
         }
-        entry.0 += 1;
+        entry.0.push(peer);
         true
     }
 
@@ -877,7 +886,7 @@ async fn run(
                             let bulk = matches!(request, Request::Chunk(_) | Request::Blob(_));
                             if let (true, Response::Data(bytes)) = (bulk, &answer) {
                                 let capped = match &request {
-                                    Request::Chunk(id) => !limits.admit_chunk(peer, *id),
+                                    Request::Chunk(id) => !limits.admit_chunk(peer, *id, |p| swarm.is_connected(p)),
                                     _ => false,
                                 };
                                 if capped {
@@ -1013,5 +1022,44 @@ async fn run(
                 _ => {}
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunk_cap_holds_back_a_swarm_but_not_users_one_after_another() {
+        let cap = (2, Duration::from_secs(120));
+        let peers: Vec<PeerId> = (0..6).map(|_| PeerId::random()).collect();
+        let chunk = ChunkId([7; 32]);
+        let all_here = |_: &PeerId| true;
+
+        // Without a cap, or with fewer than three askers, everything is sent.
+        let mut free = Limits::new(None, None, None);
+        assert!(peers.iter().all(|p| free.admit_chunk(*p, chunk, all_here)));
+        let mut two = Limits::new(None, None, Some(cap));
+        for _ in 0..3 {
+            assert!(two.admit_chunk(peers[0], chunk, all_here));
+            assert!(two.admit_chunk(peers[1], chunk, all_here));
+        }
+
+        // A swarm: two connected recipients, so the others are sent elsewhere.
+        let mut swarm = Limits::new(None, None, Some(cap));
+        let answers: Vec<bool> = peers
+            .iter()
+            .map(|p| swarm.admit_chunk(*p, chunk, all_here))
+            .collect();
+        assert_eq!(answers.iter().filter(|a| **a).count(), 2 + 2, "{answers:?}");
+        // (the first two askers come before the cap starts; then two more.)
+        assert!(!answers[4] && !answers[5]);
+
+        // Once the recipients have left, the chunk is sent again.
+        let gone = |p: &PeerId| !peers[..4].contains(p);
+        assert!(swarm.admit_chunk(peers[4], chunk, gone));
+        assert!(swarm.admit_chunk(peers[5], chunk, gone));
+        // Another chunk is independent.
+        assert!(swarm.admit_chunk(peers[5], ChunkId([8; 32]), all_here));
     }
 }

@@ -28,8 +28,9 @@ pub struct Args {
     /// Most peers to serve chunks to in any 10 seconds.
     #[arg(long)]
     max_peers: Option<usize>,
-    /// While three or more peers fetch at once, send each chunk at most this
-    /// many times in two minutes (they pass it on to each other); 0: no cap.
+    /// While three or more peers fetch at once, send each chunk to at most
+    /// this many peers that are still connected (per two minutes): they pass
+    /// it on to the others; 0: no cap.
     #[arg(long, default_value_t = quince_updater::node::DEFAULT_CHUNK_SERVES.0)]
     chunk_serves: u32,
 }
