@@ -1,7 +1,9 @@
 //! The Quince client: a libp2p node ([`node`]) that serves what it holds
 //! ([`library`]) and fetches apps from peers, verifying everything before it is
-//! stored ([`fetch`]). Install, update, rollback and audit come with later
-//! issues. It never links the packager or the signer.
+//! stored ([`fetch`]); installs, updates and rolls back apps ([`install`]);
+//! follows logs as a witness ([`witness`]); and, with the `audit` feature,
+//! audits a whole release history (`audit`). It never links the packager or
+//! the signer.
 
 #![forbid(unsafe_code)]
 
