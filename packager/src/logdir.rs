@@ -35,8 +35,6 @@ const ROOT_FILE: &str = "root";
 const CHECKPOINT_FILE: &str = "checkpoint";
 const PENDING_DIR: &str = "pending";
 const PENDING_BODY: &str = "checkpoint.body";
-/// Signing transcripts, one per published checkpoint, by tree size.
-pub const TRANSCRIPTS_DIR: &str = "transcripts";
 
 /// What went wrong with a log folder.
 #[derive(Debug, thiserror::Error)]
@@ -250,9 +248,9 @@ impl LogDir {
     /// as `transcripts/<size>.json`, so auditors can tell which keyholders
     /// signed. The caller checks the transcript first.
     pub fn put_transcript(&self, size: u64, json: &[u8]) -> Result<PathBuf, LogError> {
-        let dir = self.path.join(TRANSCRIPTS_DIR);
+        let path = self.path.join(tile::transcript_path(size));
+        let dir = self.path.join(tile::TRANSCRIPTS_DIR);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let path = dir.join(format!("{size}.json"));
         fsio::write_atomic(&path, json).map_err(io_err(&path))?;
         Ok(path)
     }

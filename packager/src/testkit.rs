@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use quince_protocol::manifest::Manifest;
 use quince_protocol::note::Note;
 use quince_protocol::root::AppRoot;
 use quince_store::Store;
@@ -13,7 +14,8 @@ use crate::{release, LogDir};
 
 /// Builds `src` into `store`, appends release `version` for `platform` to
 /// the log at `log_dir` (created if missing, for `root`), signs the new head
-/// with `key` and publishes it. Panics on any error: test code.
+/// with `key` and publishes it. Returns the signed checkpoint note and the
+/// manifest. Panics on any error: test code.
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub fn publish(
     log_dir: &Path,
@@ -23,7 +25,7 @@ pub fn publish(
     src: &Path,
     version: &str,
     platform: &str,
-) {
+) -> (Vec<u8>, Manifest) {
     let (manifest, _) = build(
         &[Source {
             dir: src.to_path_buf(),
@@ -52,4 +54,5 @@ pub fn publish(
     note.sign_ed25519(&root.app_id().origin(), key)
         .expect("sign");
     log.publish(&note.to_bytes()).expect("publish");
+    (note.to_bytes(), manifest)
 }

@@ -11,7 +11,7 @@
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
-use crate::codec::{self, DecodeError};
+use crate::codec::DecodeError;
 use crate::note::{self, Note, NoteSignature};
 
 /// Signature type byte of Ed25519 cosignature/v1 keys.
@@ -44,28 +44,13 @@ impl WitnessKey {
     pub fn parse(text: &str) -> Result<WitnessKey, DecodeError> {
         let (name, id, key) = note::parse_vkey(text.trim(), COSIGNATURE_TYPE)?;
         let witness = WitnessKey::new(name, key)?;
-        if witness.key_id != id {
-            return Err(DecodeError::invalid(
-                "witness key id",
-                format!(
-                    "{id:08x} does not match the key, which gives {:08x}",
-                    witness.key_id
-                ),
-            ));
-        }
+        note::check_key_id(id, witness.key_id)?;
         Ok(witness)
     }
 
     /// The C2SP verifier key text form.
     pub fn to_text(&self) -> String {
-        let mut raw = vec![COSIGNATURE_TYPE];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            codec::to_base64(&raw)
-        )
+        note::vkey_text(&self.name, self.key_id, COSIGNATURE_TYPE, &self.key)
     }
 
     /// The witness's name.

@@ -287,28 +287,13 @@ impl Ed25519Verifier {
     pub fn parse(text: &str) -> Result<Self, DecodeError> {
         let (name, id, key) = parse_vkey(text, ED25519_TYPE)?;
         let verifier = Ed25519Verifier::new(name, key)?;
-        if verifier.key_id != id {
-            return Err(DecodeError::invalid(
-                "verifier key id",
-                format!(
-                    "{id:08x} does not match the key, which gives {:08x}",
-                    verifier.key_id
-                ),
-            ));
-        }
+        check_key_id(id, verifier.key_id)?;
         Ok(verifier)
     }
 
     /// The `name+hexid+base64(0x01 || key)` text form, as Go's note package prints it.
     pub fn to_text(&self) -> String {
-        let mut raw = vec![ED25519_TYPE];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            codec::to_base64(&raw)
-        )
+        vkey_text(&self.name, self.key_id, ED25519_TYPE, &self.key)
     }
 
     /// Key name.
@@ -368,6 +353,24 @@ pub fn parse_vkey(
         .try_into()
         .map_err(|_| DecodeError::invalid("verifier key", "Ed25519 key is not 32 bytes"))?;
     Ok((name, id, verifying_key(&key_bytes, "verifier key")?))
+}
+
+/// The C2SP verifier key text `name+hexid+base64(type || key)`.
+pub fn vkey_text(name: &str, key_id: u32, signature_type: u8, key: &VerifyingKey) -> String {
+    let mut raw = vec![signature_type];
+    raw.extend_from_slice(key.as_bytes());
+    format!("{name}+{key_id:08x}+{}", codec::to_base64(&raw))
+}
+
+/// Refuses a verifier key whose stated id is not the one its key gives.
+pub fn check_key_id(stated: u32, computed: u32) -> Result<(), DecodeError> {
+    if stated == computed {
+        return Ok(());
+    }
+    Err(DecodeError::invalid(
+        "verifier key id",
+        format!("{stated:08x} does not match the key, which gives {computed:08x}"),
+    ))
 }
 
 /// Key id per the spec: first 4 bytes of SHA-256(name || 0x0A || type || key).

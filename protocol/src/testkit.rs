@@ -22,3 +22,17 @@ pub fn danger_single_key_root(name: &str, seed: u8) -> (AppRoot, SigningKey) {
         .expect("fixed fixture keys always make a valid root");
     (root, group)
 }
+
+/// TEST ONLY: `n` bytes that do not compress (xorshift from `seed`), the same
+/// for the same seed: release payloads for tests and benchmarks.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -118,6 +118,16 @@ impl TilePath {
     }
 }
 
+/// Quince's one addition to a tlog-tiles log folder (standard tools ignore
+/// it): the folder holding each checkpoint's FROST signing transcript.
+pub const TRANSCRIPTS_DIR: &str = "transcripts";
+
+/// Where, in a log folder, the signing transcript of the checkpoint of tree
+/// size `size` lives.
+pub fn transcript_path(size: u64) -> String {
+    format!("{TRANSCRIPTS_DIR}/{size}.json")
+}
+
 /// Every hash tile of a tree of `size` leaves, level by level.
 pub fn tiles_for_size(size: u64) -> Vec<TileId> {
     let mut out = Vec::new();

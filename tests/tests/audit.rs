@@ -6,24 +6,11 @@
 use quince_packager::build::{build, Source};
 use quince_packager::{release, LogDir};
 use quince_protocol::codec::Encode;
-use quince_protocol::record::{LogEntry, ReleaseRecord, RotationRecord};
-use quince_protocol::root::AppId;
-use quince_protocol::Hash;
+use quince_protocol::record::{LogEntry, RotationRecord};
 use quince_store::Store;
 use quince_tests::ceremony::Group;
+use quince_tests::release_entry;
 use quince_updater::audit::audit_folder;
-
-fn fake_release(app: AppId, version: &str) -> Vec<u8> {
-    LogEntry::Release(ReleaseRecord {
-        app,
-        version: version.parse().unwrap(),
-        platforms: vec!["any".parse().unwrap()],
-        manifest: Hash::of(version.as_bytes()),
-        size: 1,
-        time: 0,
-    })
-    .to_bytes()
-}
 
 /// Appends `entries`, has `signers` of `group` sign, publishes with the transcript.
 fn publish(log: &LogDir, group: &Group, entries: &[Vec<u8>], signers: &[u16]) -> Vec<u8> {
@@ -42,8 +29,18 @@ fn audit_names_the_signers_of_every_release_across_a_rotation() {
     let app = old.root().app_id();
     let dir = tempfile::tempdir().unwrap();
     let log = LogDir::create(dir.path(), old.root()).unwrap();
-    publish(&log, &old, &[fake_release(app, "1.0.0")], &[1, 2, 3]);
-    publish(&log, &old, &[fake_release(app, "1.1.0")], &[3, 4, 5]);
+    publish(
+        &log,
+        &old,
+        &[release_entry(app, "1.0.0", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    publish(
+        &log,
+        &old,
+        &[release_entry(app, "1.1.0", "any").unwrap()],
+        &[3, 4, 5],
+    );
     // e leaves, f joins: the new group signs its root, the old group the
     // checkpoint that carries the rotation, the new group everything after.
     let new = Group::generate_for("Audited", &["a", "b", "c", "d", "f"], 3, Some(&app)).unwrap();
@@ -54,7 +51,12 @@ fn audit_names_the_signers_of_every_release_across_a_rotation() {
     }))
     .to_bytes();
     publish(&log, &old, &[rotation], &[1, 4, 5]);
-    publish(&log, &new, &[fake_release(app, "2.0.0")], &[2, 3, 5]);
+    publish(
+        &log,
+        &new,
+        &[release_entry(app, "2.0.0", "any").unwrap()],
+        &[2, 3, 5],
+    );
 
     let report = audit_folder(dir.path(), &[], None, false).unwrap();
     assert!(report.passed(), "{}", report.to_text());
@@ -103,8 +105,18 @@ fn audit_fails_on_a_forged_transcript_and_on_a_rewritten_history() {
     let app = group.root().app_id();
     let dir = tempfile::tempdir().unwrap();
     let log = LogDir::create(dir.path(), group.root()).unwrap();
-    publish(&log, &group, &[fake_release(app, "1.0.0")], &[1, 2, 3]);
-    let first_head = publish(&log, &group, &[fake_release(app, "1.1.0")], &[2, 3, 4]);
+    publish(
+        &log,
+        &group,
+        &[release_entry(app, "1.0.0", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    let first_head = publish(
+        &log,
+        &group,
+        &[release_entry(app, "1.1.0", "any").unwrap()],
+        &[2, 3, 4],
+    );
     assert!(audit_folder(dir.path(), &[], None, false).unwrap().passed());
 
     // A transcript that claims keyholder 5 signed in place of 4.
@@ -128,9 +140,24 @@ fn audit_fails_on_a_forged_transcript_and_on_a_rewritten_history() {
     // by the same group. An auditor who saw the first head catches it.
     let dir2 = tempfile::tempdir().unwrap();
     let log2 = LogDir::create(dir2.path(), group.root()).unwrap();
-    publish(&log2, &group, &[fake_release(app, "1.0.0")], &[1, 2, 3]);
-    publish(&log2, &group, &[fake_release(app, "1.0.5")], &[1, 2, 3]);
-    publish(&log2, &group, &[fake_release(app, "1.2.0")], &[1, 2, 3]);
+    publish(
+        &log2,
+        &group,
+        &[release_entry(app, "1.0.0", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    publish(
+        &log2,
+        &group,
+        &[release_entry(app, "1.0.5", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    publish(
+        &log2,
+        &group,
+        &[release_entry(app, "1.2.0", "any").unwrap()],
+        &[1, 2, 3],
+    );
     assert!(audit_folder(dir2.path(), &[], None, false)
         .unwrap()
         .passed());

@@ -20,24 +20,12 @@ use quince_updater::fetch::{self, Peers};
 use quince_updater::node::{NodeStatus, PeerId};
 use quince_updater::{Library, Node, NodeConfig};
 
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A 6 MiB release 1.0.0, signed and published into `dir`.
 fn publish(dir: &Path) -> (AppId, PathBuf, PathBuf, Vec<u8>) {
     let (root, key) = quince_protocol::testkit::danger_single_key_root("NAT lab app", 21);
     let source = dir.join("src");
     std::fs::create_dir_all(source.join("bin")).unwrap();
-    let payload = noise(6 * 1024 * 1024, 5);
+    let payload = quince_protocol::testkit::noise(6 * 1024 * 1024, 5);
     std::fs::write(source.join("bin/app"), &payload).unwrap();
     let store_dir = dir.join("publisher-store");
     let store = Store::open(&store_dir).unwrap();

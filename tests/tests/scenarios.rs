@@ -38,23 +38,10 @@ mod rotation {
     use quince_protocol::codec::Encode;
     use quince_protocol::merkle;
     use quince_protocol::note::Note;
-    use quince_protocol::record::{LogEntry, ReleaseRecord, RotationRecord};
-    use quince_protocol::root::AppId;
+    use quince_protocol::record::{LogEntry, RotationRecord};
     use quince_protocol::state::{Advance, Refusal, TrustedState};
-    use quince_protocol::Hash;
     use quince_tests::ceremony::Group;
-
-    fn release(app: AppId, version: &str) -> Vec<u8> {
-        LogEntry::Release(ReleaseRecord {
-            app,
-            version: version.parse().unwrap(),
-            platforms: vec!["linux-x86_64".parse().unwrap()],
-            manifest: Hash::of(version.as_bytes()),
-            size: 1,
-            time: 0,
-        })
-        .to_bytes()
-    }
+    use quince_tests::release_entry;
 
     fn follow(client: &TrustedState, log: &LogDir, note: &[u8]) -> Result<TrustedState, Refusal> {
         let size = Checkpoint::parse(Note::parse(note).unwrap().text())
@@ -80,7 +67,9 @@ mod rotation {
         let log = LogDir::create(dir.path(), old.root()).unwrap();
         let mut client = TrustedState::new(app, old.root().clone()).unwrap();
 
-        let p = log.append(&[release(app, "1.0.0")]).unwrap();
+        let p = log
+            .append(&[release_entry(app, "1.0.0", "linux-x86_64").unwrap()])
+            .unwrap();
         let note = old.sign_checkpoint(&app, &p.body, &[1, 2, 3]).unwrap().0;
         log.publish(&note).unwrap();
         client = follow(&client, &log, &note).unwrap();
@@ -115,7 +104,9 @@ mod rotation {
         assert_eq!(client.app(), &app);
 
         // After it, the old group can no longer sign for the app.
-        let p = log.append(&[release(app, "1.1.0")]).unwrap();
+        let p = log
+            .append(&[release_entry(app, "1.1.0", "linux-x86_64").unwrap()])
+            .unwrap();
         let by_old = old.sign_checkpoint(&app, &p.body, &[1, 2, 3]).unwrap().0;
         assert!(log.publish(&by_old).is_err());
         // The signature is checked before any proof: the client refuses it too.

@@ -34,14 +34,8 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{identity, yamux, Multiaddr, PeerId, StreamProtocol, SwarmBuilder};
 use tokio::sync::{mpsc, oneshot};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::arg;
 
 type Directory = Arc<RwLock<HashMap<PeerId, Multiaddr>>>;
 

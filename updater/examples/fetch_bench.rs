@@ -19,14 +19,8 @@ use quince_store::Store;
 use quince_updater::fetch::{self, Peers};
 use quince_updater::{Library, Node, NodeConfig};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::arg;
 
 fn config(rate: Option<u64>, bootstrap: Vec<quince_updater::node::Multiaddr>) -> NodeConfig {
     NodeConfig {
@@ -59,15 +53,7 @@ async fn main() {
             std::fs::copy(path, src.join("payload")).expect("copy payload");
         }
         None => {
-            let mut x = 0x1234_5678_9abc_def1u64;
-            let data: Vec<u8> = (0..mib * 1024 * 1024)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x >> 24) as u8
-                })
-                .collect();
+            let data = quince_protocol::testkit::noise(mib * 1024 * 1024, 0x1234_5678_9abc_def1);
             std::fs::write(src.join("payload"), data).expect("payload");
         }
     }

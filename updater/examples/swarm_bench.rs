@@ -23,24 +23,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quince_packager::build::{build, Source};
-use quince_packager::{release, LogDir};
+use quince_packager::testkit;
 use quince_protocol::manifest::{EntryKind, Manifest};
-use quince_protocol::note::Note;
 use quince_protocol::root::AppId;
 use quince_store::Store;
 use quince_updater::fetch::Peers;
 use quince_updater::install::{Apps, Outcome, UpdateOptions};
 use quince_updater::{Library, Node, NodeConfig};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::arg;
 
 fn config(bootstrap: Vec<quince_updater::node::Multiaddr>, serves: u64) -> NodeConfig {
     NodeConfig {
@@ -52,51 +44,6 @@ fn config(bootstrap: Vec<quince_updater::node::Multiaddr>, serves: u64) -> NodeC
             .then_some((serves as u32, quince_updater::node::DEFAULT_CHUNK_SERVES.1)),
         ..NodeConfig::default()
     }
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// Builds `src` into the store, appends the release and signs it.
-fn publish(
-    log: &LogDir,
-    store: &Store,
-    key: &ed25519_dalek::SigningKey,
-    src: &std::path::Path,
-    version: &str,
-) -> (Vec<u8>, Manifest) {
-    let (manifest, _) = build(
-        &[Source {
-            dir: src.to_path_buf(),
-            platform: None,
-        }],
-        store,
-        1,
-    )
-    .expect("build");
-    let staged = release::stage(
-        log,
-        store,
-        &manifest,
-        version.parse().expect("v"),
-        &["any".parse().expect("p")],
-        0,
-        1,
-    )
-    .expect("stage");
-    let mut note = Note::unsigned(&staged.pending.body).expect("note");
-    note.sign_ed25519(&log.app().origin(), key).expect("sign");
-    log.publish(&note.to_bytes()).expect("publish");
-    (note.to_bytes(), manifest)
 }
 
 /// Compressed bytes of the chunks in `new` that are not in `old`.
@@ -180,11 +127,12 @@ async fn main() {
 
     let src = dir.join("src");
     std::fs::create_dir_all(&src).expect("src");
-    let mut payload = noise(mib * 1024 * 1024, 0x5eed);
+    let mut payload = quince_protocol::testkit::noise(mib * 1024 * 1024, 0x5eed);
     std::fs::write(src.join("payload"), &payload).expect("payload");
     let store = Store::open(&dir.join("publisher/store")).expect("store");
-    let log = LogDir::create(&dir.join("publisher/log"), &root).expect("log");
-    let (_, v1) = publish(&log, &store, &key, &src, "1.0.0");
+    let log = dir.join("publisher/log");
+    let publish = |version: &str| testkit::publish(&log, &store, &root, &key, &src, version, "any");
+    let (_, v1) = publish("1.0.0");
     let release_bytes = moved_bytes(&store, &v1, None);
 
     let library = Library::new(store.clone());
@@ -222,11 +170,11 @@ async fn main() {
     let quarter = change_mib * 1024 * 1024 / 4;
     for k in 0..4 {
         let at = k * payload.len() / 4 + 4096;
-        let fresh = noise(quarter, 0xc0ffee + k as u64);
+        let fresh = quince_protocol::testkit::noise(quarter, 0xc0ffee + k as u64);
         payload[at..at + quarter].copy_from_slice(&fresh);
     }
     std::fs::write(src.join("payload"), &payload).expect("payload");
-    let (note, v2) = publish(&log, &store, &key, &src, "1.1.0");
+    let (note, v2) = publish("1.1.0");
     let update_bytes = moved_bytes(&store, &v2, Some(&v1));
     publisher.announce(app, note).await;
     let up1b = publisher.status().await.uploaded_bytes;

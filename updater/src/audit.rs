@@ -36,9 +36,6 @@ use quince_store::Store;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// Where transcripts live in a log folder.
-pub const TRANSCRIPTS_DIR: &str = "transcripts";
-
 /// Why an audit could not even start (a folder that is not a log).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -336,7 +333,7 @@ pub fn audit_folder(
             }
         }
     }
-    if let Ok(dir) = std::fs::read_dir(log.join(TRANSCRIPTS_DIR)) {
+    if let Ok(dir) = std::fs::read_dir(log.join(tile::TRANSCRIPTS_DIR)) {
         for f in dir.flatten() {
             let name = f.file_name().to_string_lossy().to_string();
             let Some(size) = name
@@ -631,15 +628,15 @@ pub async fn fetch_for_audit(
     let store = Store::open(&dir.join("store"))?;
     let synced = fetch::sync_log(node, app, peers, None, &log).await?;
     let size = synced.state.size();
-    let transcripts = log.join(TRANSCRIPTS_DIR);
-    std::fs::create_dir_all(&transcripts).map_err(|e| FetchError::Io(e.to_string()))?;
+    std::fs::create_dir_all(log.join(tile::TRANSCRIPTS_DIR))
+        .map_err(|e| FetchError::Io(e.to_string()))?;
     // Transcripts are small; a log has one per checkpoint, at most one per entry.
     for s in 1..=size.min(MAX_TRANSCRIPTS_ASKED) {
         for &peer in peers.usable() {
             if let Ok(json) = fetch::ask(node, peer, Request::Transcript(app, s)).await {
                 // Kept only if it parses; audit_folder checks it against the root.
                 if SignedShares::from_json(&json).is_ok() {
-                    std::fs::write(transcripts.join(format!("{s}.json")), &json)
+                    std::fs::write(log.join(tile::transcript_path(s)), &json)
                         .map_err(|e| FetchError::Io(e.to_string()))?;
                     break;
                 }

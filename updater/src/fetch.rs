@@ -330,28 +330,34 @@ pub async fn sync_log_with(
     if let Some(evidence) = held_evidence(mirror, &app, state.root()) {
         return Err(FetchError::Equivocation { app, evidence });
     }
-    let proofs: FuturesUnordered<_> = peers
-        .usable()
-        .iter()
-        .map(|&p| async move { ask(node, p, Request::Evidence(app)).await })
-        .collect();
-    for bytes in proofs.collect::<Vec<_>>().await.into_iter().flatten() {
-        if let Ok(evidence) = Equivocation::from_bytes(&bytes) {
-            if evidence.verify(&app, state.root()) {
-                return Err(stop(mirror, app, evidence));
-            }
-        }
-    }
-
-    // Every peer's checkpoint, newest first (and most signed first).
-    let mut candidates = Vec::new();
-    let mut skipped = Vec::new();
+    // Every peer's checkpoint and any proof it holds, asked in one round.
     let asks: FuturesUnordered<_> = peers
         .usable()
         .iter()
-        .map(|&p| async move { (p, ask(node, p, Request::Checkpoint(app)).await) })
+        .map(|&p| async move {
+            let (checkpoint, evidence) = futures::join!(
+                ask(node, p, Request::Checkpoint(app)),
+                ask(node, p, Request::Evidence(app))
+            );
+            (p, checkpoint, evidence)
+        })
         .collect();
-    for (peer, result) in asks.collect::<Vec<_>>().await {
+    let answers = asks.collect::<Vec<_>>().await;
+    for (_, _, evidence) in &answers {
+        if let Some(evidence) = evidence
+            .as_ref()
+            .ok()
+            .and_then(|bytes| Equivocation::from_bytes(bytes).ok())
+            .filter(|e| e.verify(&app, state.root()))
+        {
+            return Err(stop(mirror, app, evidence));
+        }
+    }
+
+    // Newest first (and most signed first).
+    let mut candidates = Vec::new();
+    let mut skipped = Vec::new();
+    for (peer, result, _) in answers {
         match result.and_then(|note| checkpoint_size(&note).map(|size| (size, note))) {
             Ok((size, note)) => candidates.push((size, peer, note)),
             Err(e) if e.starts_with(TOO_SLOW) || e.starts_with(VIOLATION) => {
@@ -664,7 +670,8 @@ pub(crate) fn read_mirror_entries(mirror: &Path, size: u64) -> Option<Vec<Vec<u8
     Some(out)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
+/// Writes `path` durably: a temporary file, fsync, rename.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     let io = |e: std::io::Error| FetchError::Io(format!("{}: {e}", path.display()));
     let dir = path.parent().unwrap_or(path);
     std::fs::create_dir_all(dir).map_err(io)?;

@@ -103,7 +103,9 @@ impl Library {
                 id,
                 MAX_PATCH_BYTES.min(MAX_WIRE_RESPONSE_BYTES as u64) as usize,
             )),
-            Request::Transcript(app, size) => file(app, &format!("transcripts/{size}.json")),
+            Request::Transcript(app, size) => {
+                file(app, &quince_protocol::tile::transcript_path(*size))
+            }
             Request::Evidence(app) => file(app, EVIDENCE_FILE),
             // Announcements go to the node's subscribers; nothing to send back.
             Request::Announce(..) => Response::NotFound,

@@ -110,7 +110,7 @@ impl Witness {
             library.add_app(app, log.clone());
         }
         let synced = synced?;
-        write_durable(&state_path, &synced.state.to_bytes())?;
+        fetch::write_file(&state_path, &synced.state.to_bytes())?;
         let note_path = log.join("checkpoint");
         let bytes = std::fs::read(&note_path).map_err(|e| FetchError::Io(e.to_string()))?;
         let mut note = Note::parse(&bytes).map_err(|e| FetchError::Io(e.to_string()))?;
@@ -120,7 +120,7 @@ impl Witness {
         cosignature::cosign(&mut note, &self.name, &self.key, now)
             .map_err(|e| FetchError::Io(e.to_string()))?;
         let cosigned = note.to_bytes();
-        write_durable(&note_path, &cosigned)?;
+        fetch::write_file(&note_path, &cosigned)?;
         Ok(Witnessed::Cosigned {
             size: synced.state.size(),
             note: cosigned,
@@ -131,17 +131,4 @@ impl Witness {
     pub fn evidence(&self, app: &AppId) -> Option<Vec<u8>> {
         std::fs::read(self.log_dir(app).join(EVIDENCE_FILE)).ok()
     }
-}
-
-fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
-    let io = |e: std::io::Error| FetchError::Io(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }

@@ -23,24 +23,16 @@ struct Published {
     key: ed25519_dalek::SigningKey,
 }
 
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// Builds and publishes release `version` of a test app of about `mib` MiB.
 fn publish(dir: &Path, mib: usize, version: &str, seed: u64) -> Published {
     let (root, key) = quince_protocol::testkit::danger_single_key_root("Swarm app", 11);
     let source = dir.join(format!("src-{version}"));
     std::fs::create_dir_all(source.join("bin")).unwrap();
-    std::fs::write(source.join("bin/app"), noise(mib * 1024 * 1024, seed)).unwrap();
+    std::fs::write(
+        source.join("bin/app"),
+        quince_protocol::testkit::noise(mib * 1024 * 1024, seed),
+    )
+    .unwrap();
     std::fs::write(source.join("README"), format!("release {version}\n")).unwrap();
     let store_dir = dir.join("publisher-store");
     let store = Store::open(&store_dir).unwrap();
