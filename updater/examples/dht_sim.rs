@@ -29,7 +29,10 @@ use futures::StreamExt as _;
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
-use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
+use libp2p::kad::{
+    self, store::MemoryStore, store::RecordStore as _, GetProvidersOk, KBucketDistance, KBucketKey,
+    QueryResult, RecordKey,
+};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identity, yamux, Multiaddr, PeerId, StreamProtocol, SwarmBuilder};
 use tokio::sync::{mpsc, oneshot};
@@ -47,11 +50,25 @@ struct Lookup {
     millis: u128,
 }
 
+impl Lookup {
+    const FAILED: Lookup = Lookup {
+        found: false,
+        requests: 0,
+        millis: 0,
+    };
+}
+
 enum Cmd {
     Join(PeerId, Multiaddr, oneshot::Sender<()>),
     Refresh(oneshot::Sender<()>),
-    Provide(RecordKey, oneshot::Sender<bool>),
+    Provide(RecordKey, oneshot::Sender<Lookup>),
     Find(RecordKey, oneshot::Sender<Lookup>),
+    /// Diagnostics: the routing table's peers, and which of the keys this node
+    /// stores a provider record for.
+    Inspect(
+        Arc<Vec<RecordKey>>,
+        oneshot::Sender<(Vec<PeerId>, Vec<bool>, usize)>,
+    ),
 }
 
 struct Handle {
@@ -74,7 +91,7 @@ impl Rng {
     }
 }
 
-fn spawn_node(index: u64, server: bool, alpha: usize, dir: Directory) -> Handle {
+fn spawn_node(index: u64, server: bool, alpha: usize, idle: Duration, dir: Directory) -> Handle {
     let key = identity::Keypair::generate_ed25519();
     let peer = key.public().to_peer_id();
     let mut swarm = SwarmBuilder::with_existing_identity(key)
@@ -107,7 +124,7 @@ fn spawn_node(index: u64, server: bool, alpha: usize, dir: Directory) -> Handle 
             kad
         })
         .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(1)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
     let addr: Multiaddr = format!("/memory/{}", 1_000_000 + index)
         .parse()
@@ -123,7 +140,7 @@ fn spawn_node(index: u64, server: bool, alpha: usize, dir: Directory) -> Handle 
     let (tx, mut rx) = mpsc::channel::<Cmd>(8);
     let task = tokio::spawn(async move {
         let mut joins: HashMap<kad::QueryId, oneshot::Sender<()>> = HashMap::new();
-        let mut provides: HashMap<kad::QueryId, oneshot::Sender<bool>> = HashMap::new();
+        let mut provides: HashMap<kad::QueryId, oneshot::Sender<Lookup>> = HashMap::new();
         let mut finds: HashMap<kad::QueryId, oneshot::Sender<Lookup>> = HashMap::new();
         loop {
             tokio::select! {
@@ -140,8 +157,18 @@ fn spawn_node(index: u64, server: bool, alpha: usize, dir: Directory) -> Handle 
                     },
                     Some(Cmd::Provide(key, reply)) => match swarm.behaviour_mut().start_providing(key) {
                         Ok(id) => { provides.insert(id, reply); }
-                        Err(_) => { let _ = reply.send(false); }
+                        Err(_) => { let _ = reply.send(Lookup::FAILED); }
                     },
+                    Some(Cmd::Inspect(keys, reply)) => {
+                        let kad = swarm.behaviour_mut();
+                        let table: Vec<PeerId> = kad
+                            .kbuckets()
+                            .flat_map(|b| b.iter().map(|e| *e.node.key.preimage()).collect::<Vec<_>>())
+                            .collect();
+                        let holds = keys.iter().map(|k| !kad.store_mut().providers(k).is_empty()).collect();
+                        let connected = swarm.network_info().num_peers();
+                        let _ = reply.send((table, holds, connected));
+                    }
                     Some(Cmd::Find(key, reply)) => {
                         let id = swarm.behaviour_mut().get_providers(key);
                         finds.insert(id, reply);
@@ -162,7 +189,13 @@ fn spawn_node(index: u64, server: bool, alpha: usize, dir: Directory) -> Handle 
                             if let Some(reply) = joins.remove(&id) { let _ = reply.send(()); }
                         }
                         QueryResult::StartProviding(r) => {
-                            if let Some(reply) = provides.remove(&id) { let _ = reply.send(r.is_ok()); }
+                            if let Some(reply) = provides.remove(&id) {
+                                let _ = reply.send(Lookup {
+                                    found: r.is_ok(),
+                                    requests: stats.num_requests(),
+                                    millis: stats.duration().unwrap_or_default().as_millis(),
+                                });
+                            }
                         }
                         QueryResult::GetProviders(r) => {
                             let found = matches!(&r, Ok(GetProvidersOk::FoundProviders { providers, .. }) if !providers.is_empty());
@@ -218,6 +251,135 @@ async fn join(
     }
 }
 
+/// Indices of live server-mode nodes (those in the directory).
+fn servers_now(nodes: &[Handle], live: &[bool], dir: &Directory) -> Vec<usize> {
+    let d = dir.read().expect("directory");
+    (0..nodes.len())
+        .filter(|i| live[*i] && d.contains_key(&nodes[*i].peer))
+        .collect()
+}
+
+/// Every live node's routing table, which of `keys` it holds a provider
+/// record for, and how many peers it is connected to.
+struct Snapshot {
+    tables: HashMap<PeerId, Vec<PeerId>>,
+    holds: HashMap<PeerId, Vec<bool>>,
+    connected: Vec<u32>,
+}
+
+async fn snapshot(nodes: &[Handle], live: &[bool], keys: &[RecordKey]) -> Snapshot {
+    let shared = Arc::new(keys.to_vec());
+    let mut snap = Snapshot {
+        tables: HashMap::new(),
+        holds: HashMap::new(),
+        connected: Vec::new(),
+    };
+    for (i, n) in nodes.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let (tx, rx) = oneshot::channel();
+        let _ = n.tx.send(Cmd::Inspect(shared.clone(), tx)).await;
+        if let Ok((t, h, c)) = rx.await {
+            snap.connected.push(c as u32);
+            snap.tables.insert(n.peer, t);
+            snap.holds.insert(n.peer, h);
+        }
+    }
+    snap.connected.sort_unstable();
+    snap
+}
+
+/// The `k` peers of `among` closest to `target`.
+fn closest(among: &[PeerId], target: &KBucketKey<Vec<u8>>, k: usize) -> Vec<PeerId> {
+    let mut v: Vec<(KBucketDistance, PeerId)> = among
+        .iter()
+        .map(|p| (KBucketKey::from(*p).distance(target), *p))
+        .collect();
+    let k = k.min(v.len());
+    if k < v.len() {
+        v.select_nth_unstable(k);
+        v.truncate(k);
+    }
+    v.sort_unstable();
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// One Kademlia lookup replayed, in lockstep rounds, on the routing tables
+/// the libp2p nodes built: each round asks the `alpha` closest peers not yet
+/// asked among the `K` closest known; a live peer answers with the `K` peers
+/// of its table closest to the target (as libp2p does), a departed one does
+/// not answer. With `key`, the lookup ends at the first peer holding its
+/// provider record; without, when the `K` closest known have all been asked
+/// (an announcement's lookup). Returns (found, rounds, peers asked, round in
+/// which the closest live peer to the target became known): rounds are the
+/// lookup's hops, which libp2p's own statistics do not report.
+fn replay(
+    snap: &Snapshot,
+    from: PeerId,
+    target: &KBucketKey<Vec<u8>>,
+    key: Option<usize>,
+    alpha: usize,
+) -> (bool, u32, u32, u32) {
+    const K: usize = 20;
+    #[derive(PartialEq)]
+    enum State {
+        New,
+        Asked,
+    }
+    type Known = Vec<(KBucketDistance, PeerId, State, u32)>;
+    let mut known: Known = Vec::new();
+    let add = |known: &mut Known, peers: &[PeerId], round: u32| {
+        for p in peers {
+            if *p != from && !known.iter().any(|(_, q, _, _)| q == p) {
+                known.push((KBucketKey::from(*p).distance(target), *p, State::New, round));
+            }
+        }
+        known.sort_by(|a, b| a.0.cmp(&b.0));
+    };
+    let closest_learned = |known: &Known| {
+        known
+            .iter()
+            .find(|(_, p, _, _)| snap.tables.contains_key(p))
+            .map_or(0, |e| e.3)
+    };
+    let mine = snap.tables.get(&from).cloned().unwrap_or_default();
+    add(&mut known, &closest(&mine, target, K), 0);
+    let (mut rounds, mut asked) = (0, 0);
+    loop {
+        let next: Vec<PeerId> = known
+            .iter()
+            .take(K)
+            .filter(|(_, _, s, _)| *s == State::New)
+            .take(alpha)
+            .map(|(_, p, _, _)| *p)
+            .collect();
+        if next.is_empty() {
+            return (key.is_none(), rounds, asked, closest_learned(&known));
+        }
+        rounds += 1;
+        let mut found = false;
+        for p in next {
+            asked += 1;
+            if let Some(e) = known.iter_mut().find(|(_, q, _, _)| *q == p) {
+                e.2 = State::Asked;
+            }
+            let Some(table) = snap.tables.get(&p) else {
+                continue; // departed: no answer
+            };
+            found |= key.is_some_and(|k| snap.holds[&p][k]);
+            let answer: Vec<PeerId> = closest(table, target, K)
+                .into_iter()
+                .filter(|q| *q != from)
+                .collect();
+            add(&mut known, &answer, rounds);
+        }
+        if found {
+            return (true, rounds, asked, closest_learned(&known));
+        }
+    }
+}
+
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -232,6 +394,25 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Mean, median and 95th percentile of a sample.
+fn summary(mut v: Vec<u32>) -> serde_json::Value {
+    v.sort_unstable();
+    let mean = v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64;
+    serde_json::json!({
+        "mean": (mean * 100.0).round() / 100.0,
+        "p50": percentile(&v, 0.5),
+        "p95": percentile(&v, 0.95),
+        "max": v.last().copied().unwrap_or(0),
+    })
+}
+
+/// Waits for every reply; a dropped one (its node left) counts as a failure.
+async fn gather(waits: Vec<oneshot::Receiver<Lookup>>, into: &mut Vec<Lookup>) {
+    for w in waits {
+        into.push(w.await.unwrap_or(Lookup::FAILED));
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let n = arg("--nodes", 1000) as usize;
@@ -239,11 +420,13 @@ async fn main() {
     let churn_pct = arg("--churn-pct", 10) as usize;
     let lookups = arg("--lookups", 500) as usize;
     let alpha = arg("--alpha", 3) as usize;
-    let batch = arg("--batch", 100) as usize;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
+    let batch = arg("--batch", 20) as usize;
+    let idle = Duration::from_millis(arg("--idle-ms", 5000));
+    let mut rng = Rng(arg("--seed", 0x9e37_79b9_7f4a_7c15) ^ n as u64);
     let dir: Directory = Arc::default();
     let started = Instant::now();
     let rss0 = rss_bytes();
+    let per_node_kib = |nodes: usize| rss_bytes().saturating_sub(rss0) / nodes as u64 / 1024;
 
     let mut nodes: Vec<Handle> = Vec::new();
     let mut servers: Vec<usize> = Vec::new();
@@ -251,18 +434,19 @@ async fn main() {
     for i in 0..n {
         // The first 20 are servers, so early joiners have someone to ask.
         let server = i < 20 || rng.below(100) >= clients_pct;
-        nodes.push(spawn_node(i as u64, server, alpha, dir.clone()));
+        nodes.push(spawn_node(i as u64, server, alpha, idle, dir.clone()));
         live.push(true);
         if server {
             servers.push(i);
         }
     }
+    let kib_spawned = per_node_kib(n);
     join(&nodes, &servers[..1], 1, 1, &mut rng, &dir).await; // node 1 through node 0
     join(&nodes, &servers, 2, batch, &mut rng, &dir).await;
-    // One routing-table refresh per node (libp2p's bootstrap: a lookup of its
-    // own id and of a random id in each bucket), as the Quince node runs
-    // every five minutes: what a network looks like after a few minutes up.
-    if arg("--refresh", 1) == 1 {
+    // Optionally one routing-table refresh per node (libp2p's bootstrap: a
+    // lookup of its own id and of a random id in each bucket), which the
+    // Quince node runs every five minutes.
+    if arg("--refresh", 0) == 1 {
         for chunk in nodes.chunks(batch) {
             let mut waits = Vec::new();
             for n in chunk {
@@ -275,12 +459,17 @@ async fn main() {
             }
         }
     }
-    let joined_s = started.elapsed().as_secs_f64();
-    let rss_per_node = rss_bytes().saturating_sub(rss0) / n as u64;
+    let join_s = started.elapsed().as_secs_f64();
+    // Resident memory after the join, connection buffers and what the
+    // allocator keeps included.
+    let kib_joined = per_node_kib(n);
 
-    // Providers: `lookups` distinct servers, each announcing its own key.
+    // Announcements: `lookups` distinct servers, each its own key, `batch`
+    // in flight.
+    let t = Instant::now();
     let mut keys = Vec::new();
     let mut provider_nodes = Vec::new();
+    let mut announced = Vec::new();
     let mut waits = Vec::new();
     while provider_nodes.len() < lookups.min(servers.len()) {
         let s = servers[rng.below(servers.len())];
@@ -288,89 +477,153 @@ async fn main() {
             continue;
         }
         provider_nodes.push(s);
-        let key = RecordKey::new(
-            &quince_protocol::root::AppId(quince_protocol::Hash::of(&(s as u64).to_be_bytes()).0)
-                .provider_key(),
-        );
+        let app =
+            quince_protocol::root::AppId(quince_protocol::Hash::of(&(s as u64).to_be_bytes()).0);
+        let key = RecordKey::new(&app.provider_key());
         keys.push(key.clone());
         let (tx, rx) = oneshot::channel();
         let _ = nodes[s].tx.send(Cmd::Provide(key, tx)).await;
         waits.push(rx);
-    }
-    let mut provided = 0;
-    for w in waits {
-        provided += usize::from(w.await.unwrap_or(false));
-    }
-
-    // Churn: some nodes leave (not providers), as many new ones join.
-    let leave = n * churn_pct / 100;
-    let mut left = 0;
-    while left < leave {
-        let i = rng.below(n);
-        if !live[i] || provider_nodes.contains(&i) || i < 2 {
-            continue;
+        if waits.len() == batch {
+            gather(std::mem::take(&mut waits), &mut announced).await;
         }
-        live[i] = false;
-        nodes[i].task.abort();
-        dir.write().expect("directory").remove(&nodes[i].peer);
-        left += 1;
     }
-    let live_servers: Vec<usize> = servers.iter().copied().filter(|s| live[*s]).collect();
-    let first_new = nodes.len();
-    for j in 0..leave {
-        let server = rng.below(100) >= clients_pct;
-        nodes.push(spawn_node((n + j) as u64, server, alpha, dir.clone()));
-        live.push(true);
-    }
-    join(&nodes, &live_servers, first_new, batch, &mut rng, &dir).await;
+    gather(waits, &mut announced).await;
+    let provide_s = t.elapsed().as_secs_f64();
 
-    // Lookups from random live nodes, clients and newcomers included.
-    let mut results = Vec::new();
-    for chunk in (0..lookups).collect::<Vec<_>>().chunks(batch) {
+    // Lookups, with churn spread over them: in each of ten steps
+    // `churn_pct / 10` % of the nodes leave (never a provider: a departed
+    // provider's record is rightly not found) and as many new ones join,
+    // then a tenth of the lookups run from random live nodes (clients and
+    // newcomers included).
+    let t = Instant::now();
+    let mut found = Vec::new();
+    let steps = 10;
+    for step in 0..steps {
+        let leave = n * churn_pct / 100 / steps;
+        let mut left = 0;
+        while left < leave {
+            let i = rng.below(nodes.len());
+            if !live[i] || provider_nodes.contains(&i) || i < 2 {
+                continue;
+            }
+            live[i] = false;
+            nodes[i].task.abort();
+            dir.write().expect("directory").remove(&nodes[i].peer);
+            left += 1;
+        }
+        let live_servers = servers_now(&nodes, &live, &dir);
+        let first_new = nodes.len();
+        for _ in 0..leave {
+            let server = rng.below(100) >= clients_pct;
+            let index = nodes.len() as u64;
+            nodes.push(spawn_node(index, server, alpha, idle, dir.clone()));
+            live.push(true);
+        }
+        join(&nodes, &live_servers, first_new, batch, &mut rng, &dir).await;
+        let share = lookups / steps + usize::from(step < lookups % steps);
         let mut waits = Vec::new();
-        for &k in chunk {
+        for _ in 0..share {
             let from = loop {
                 let i = rng.below(nodes.len());
                 if live[i] {
                     break i;
                 }
             };
+            let key = keys[found.len() % keys.len()].clone();
             let (tx, rx) = oneshot::channel();
-            let _ = nodes[from]
-                .tx
-                .send(Cmd::Find(keys[k % keys.len()].clone(), tx))
-                .await;
+            let _ = nodes[from].tx.send(Cmd::Find(key, tx)).await;
             waits.push(rx);
-        }
-        for w in waits {
-            if let Ok(l) = w.await {
-                results.push(l);
-            } else {
-                results.push(Lookup {
-                    found: false,
-                    requests: 0,
-                    millis: 0,
-                });
+            if waits.len() == batch {
+                gather(std::mem::take(&mut waits), &mut found).await;
             }
         }
+        gather(waits, &mut found).await;
     }
-    let ok = results.iter().filter(|l| l.found).count();
-    let mut reqs: Vec<u32> = results.iter().map(|l| l.requests).collect();
-    reqs.sort_unstable();
-    let mean = reqs.iter().map(|r| f64::from(*r)).sum::<f64>() / reqs.len().max(1) as f64;
-    let mut ms: Vec<u32> = results.iter().map(|l| l.millis as u32).collect();
-    ms.sort_unstable();
+    let lookup_s = t.elapsed().as_secs_f64();
+
+    // The network as it stands after the run, for what libp2p does not report.
+    let snap = snapshot(&nodes, &live, &keys).await;
+    let server_peers: Vec<PeerId> = servers_now(&nodes, &live, &dir)
+        .iter()
+        .map(|s| nodes[*s].peer)
+        .collect();
+    // Routing-table health: share of each node's 20 truly closest live
+    // servers that are in its table.
+    let mut coverage = 0.0;
+    for (peer, table) in &snap.tables {
+        let near: Vec<PeerId> = closest(&server_peers, &KBucketKey::new(peer.to_bytes()), 21)
+            .into_iter()
+            .filter(|p| p != peer)
+            .take(20)
+            .collect();
+        coverage +=
+            near.iter().filter(|p| table.contains(p)).count() as f64 / near.len().max(1) as f64;
+    }
+    coverage /= snap.tables.len().max(1) as f64;
+    // Where the records are: holders among the 20 live servers closest to each key.
+    let placed: Vec<u32> = keys
+        .iter()
+        .enumerate()
+        .map(|(k, key)| {
+            closest(&server_peers, &KBucketKey::new(key.to_vec()), 20)
+                .iter()
+                .filter(|p| snap.holds[*p][k])
+                .count() as u32
+        })
+        .collect();
+    // Hops: every lookup and announcement replayed on the final tables.
+    let live_peers: Vec<PeerId> = snap.tables.keys().copied().collect();
+    let (mut hops, mut asked, mut replay_ok) = (Vec::new(), Vec::new(), 0);
+    for k in 0..lookups {
+        let from = live_peers[rng.below(live_peers.len())];
+        let key = k % keys.len();
+        let (ok, rounds, n_asked, _) = replay(
+            &snap,
+            from,
+            &KBucketKey::new(keys[key].to_vec()),
+            Some(key),
+            alpha,
+        );
+        replay_ok += usize::from(ok);
+        hops.push(rounds);
+        asked.push(n_asked);
+    }
+    let mut announce_hops = Vec::new();
+    for (k, s) in provider_nodes.iter().enumerate() {
+        let target = KBucketKey::new(keys[k].to_vec());
+        announce_hops.push(replay(&snap, nodes[*s].peer, &target, None, alpha).3);
+    }
+    let ok = found.iter().filter(|l| l.found).count();
+    let announced_ok = announced.iter().filter(|l| l.found).count();
     println!(
         "{}",
         serde_json::json!({
             "nodes": n, "clients_pct": clients_pct, "churn_pct": churn_pct, "alpha": alpha,
-            "join_s": joined_s, "provided": provided, "lookups": results.len(),
-            "success": ok as f64 / results.len().max(1) as f64,
-            "requests_mean": mean, "requests_p50": percentile(&reqs, 0.5), "requests_p95": percentile(&reqs, 0.95),
-            "rounds_mean": mean / alpha as f64,
-            "lookup_ms_p50": percentile(&ms, 0.5), "lookup_ms_p95": percentile(&ms, 0.95),
-            "rss_per_node_kib": rss_per_node / 1024,
-            "total_s": started.elapsed().as_secs_f64(),
+            "batch": batch, "idle_ms": idle.as_millis(),
+            "seconds": { "join": join_s, "announce": provide_s, "lookups": lookup_s,
+                         "total": started.elapsed().as_secs_f64() },
+            "memory_per_node_kib": { "spawned": kib_spawned, "after_join": kib_joined },
+            "announce": {
+                "count": announced.len(),
+                "success": announced_ok as f64 / announced.len().max(1) as f64,
+                "messages": summary(announced.iter().map(|l| l.requests).collect()),
+                "rounds_to_closest_replayed": summary(announce_hops),
+                "holders_of_20_closest": summary(placed),
+            },
+            "lookup": {
+                "count": found.len(),
+                "success": ok as f64 / found.len().max(1) as f64,
+                "messages": summary(found.iter().map(|l| l.requests).collect()),
+                "ms": summary(found.iter().map(|l| l.millis as u32).collect()),
+                "replayed": { "success": replay_ok as f64 / lookups.max(1) as f64,
+                              "hops": summary(hops), "messages": summary(asked) },
+            },
+            "tables": {
+                "size": summary(snap.tables.values().map(|t| t.len() as u32).collect()),
+                "true_neighbour_coverage": (coverage * 1000.0).round() / 1000.0,
+                "connected_at_end": summary(snap.connected.clone()),
+            },
         })
     );
     std::process::exit(0);
