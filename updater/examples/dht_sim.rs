@@ -30,8 +30,8 @@ use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
 use libp2p::kad::{
-    self, store::MemoryStore, store::RecordStore as _, GetProvidersOk, KBucketDistance, KBucketKey,
-    QueryResult, RecordKey,
+    self, store::RecordStore as _, GetProvidersOk, KBucketDistance, KBucketKey, QueryResult,
+    RecordKey,
 };
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identity, yamux, Multiaddr, PeerId, StreamProtocol, SwarmBuilder};
@@ -109,13 +109,12 @@ fn spawn_node(index: u64, server: bool, alpha: usize, idle: Duration, dir: Direc
         .expect("transport")
         .with_behaviour(|_| {
             // The Quince node's settings, except where the flags say otherwise.
-            let mut cfg = kad::Config::new(StreamProtocol::new(
-                quince_updater::node::DEFAULT_KAD_PROTOCOL,
-            ));
-            cfg.set_query_timeout(Duration::from_secs(30));
+            use quince_updater::node::{kad_config, kad_store, DEFAULT_KAD_PROTOCOL};
+            let mut cfg = kad_config(StreamProtocol::new(DEFAULT_KAD_PROTOCOL));
             cfg.set_parallelism(NonZeroUsize::new(alpha).expect("alpha > 0"));
+            // Refreshes are run by the simulation itself (--refresh).
             cfg.set_periodic_bootstrap_interval(None);
-            let mut kad = kad::Behaviour::with_config(peer, MemoryStore::new(peer), cfg);
+            let mut kad = kad::Behaviour::with_config(peer, kad_store(peer), cfg);
             kad.set_mode(Some(if server {
                 kad::Mode::Server
             } else {
@@ -335,7 +334,7 @@ fn replay(
                 known.push((KBucketKey::from(*p).distance(target), *p, State::New, round));
             }
         }
-        known.sort_by(|a, b| a.0.cmp(&b.0));
+        known.sort_by_key(|a| a.0);
     };
     let closest_learned = |known: &Known| {
         known
