@@ -1,19 +1,33 @@
-//! DHT simulation (not a test): `--nodes N` real libp2p Kademlia nodes in one
-//! process, over libp2p's in-memory transport (plaintext, yamux), with the Kademlia
-//! settings the Quince node uses. A share of them (`--clients-pct`) run in
-//! client mode, as nodes behind NATs do. Then:
-//! 1. every node joins through a random earlier server and looks up its own id;
-//! 2. `--lookups` server nodes each announce a provider record for a key
-//!    derived the way app keys are (SHA-256 multihash);
-//! 3. churn: `--churn-pct` of the nodes (not the providers) leave and as many
-//!    new ones join;
-//! 4. `--lookups` random live nodes (clients included) each look up one of the
-//!    announced keys, stopping at the first provider found.
+//! DHT simulation (not a test; `bash bench/dht.sh`): `--nodes N` real libp2p
+//! Kademlia nodes in one process, over libp2p's in-memory transport
+//! (plaintext, yamux), with the Quince node's Kademlia settings
+//! (`node::kad_config`, `node::kad_store`). A share of them (`--clients-pct`)
+//! run in client mode, as nodes behind NATs do. Then:
+//! 1. every node joins through a random earlier server and looks up its own
+//!    id, `--batch` joins at a time (optionally `--refresh 1`: one routing
+//!    table refresh each);
+//! 2. `--lookups` server nodes each announce a provider record for its own
+//!    key, derived the way app keys are (SHA-256 multihash), `--batch` at a
+//!    time;
+//! 3. `--lookups` lookups from random live nodes (clients and newcomers
+//!    included), each stopping at the first provider found, in ten steps;
+//!    before each step `--churn-pct`/10 % of the nodes (never a provider)
+//!    leave and as many new ones join;
+//! 4. a snapshot of every routing table and record store, on which each
+//!    lookup is replayed in lockstep rounds to count its hops (libp2p reports
+//!    a lookup's requests, not its path length), and which says how many of
+//!    the 20 nodes closest to each key hold its record.
 //!
-//! Prints one JSON line: lookup success rate, requests per lookup (mean,
-//! median, 95th percentile), α-parallel rounds per lookup (requests ÷ α, a
-//! stand-in for hops: libp2p does not expose a lookup's path length), lookup
-//! time, and resident memory per node.
+//! Prints one JSON line: success, messages (libp2p's request count) and time
+//! of announcements and lookups, replayed hops, routing-table size and
+//! coverage, and resident memory per node.
+//!
+//! Work is kept in batches so the two cores are not saturated: under full
+//! load libp2p's 10 s substream timeouts fire and the run measures the
+//! machine, not the DHT. `--idle-ms` (default 5 s) is the connection idle
+//! timeout; the real node's is 120 s, too much memory for 10,000 nodes in one
+//! process, and it must outlast an announcement (see
+//! `node::IDLE_CONNECTION_TIMEOUT`).
 //!
 //! What replaces identify: when a node accepts a connection, it learns the
 //! dialer's listen address from a directory the simulation keeps (identify

@@ -111,6 +111,24 @@ pub const KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 const _: () = assert!(IDLE_CONNECTION_TIMEOUT.as_secs() > KAD_QUERY_TIMEOUT.as_secs());
 
+/// How often a node announces again the apps it holds (libp2p's default:
+/// 12 hours). A record lives on the 20 DHT nodes closest to the app's key;
+/// as nodes leave and new ones take their place, fewer of the nodes a lookup
+/// ends at hold it. The DHT simulation finds every record still while
+/// PLACEHOLDER of the network has been replaced since the announcement
+/// (BENCHMARKS.md, DHT); measured desktop-heavy DHTs lose half their nodes
+/// in about two hours, so one hour keeps well inside that.
+pub const PROVIDER_REPUBLISH: Duration = Duration::from_secs(60 * 60);
+
+/// How long a DHT node keeps a provider record it was given (libp2p's
+/// default: 48 hours). DHT nodes keep the first MAX_PROVIDERS_PER_KEY
+/// providers of a key and ignore newer ones until one expires, so for a
+/// popular app this bounds how long a departed copy keeps a slot that a live
+/// one could use, and how long lookups hand out its address. Three missed
+/// republications.
+pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(3 * 60 * 60);
+const _: () = assert!(PROVIDER_RECORD_TTL.as_secs() >= 3 * PROVIDER_REPUBLISH.as_secs());
+
 /// The node's Kademlia settings (also used by the DHT simulation, so that it
 /// measures these).
 pub fn kad_config(protocol: StreamProtocol) -> kad::Config {
@@ -119,6 +137,8 @@ pub fn kad_config(protocol: StreamProtocol) -> kad::Config {
     // Room for a swarm's worth of providers in one answer (see
     // MAX_PROVIDERS_PER_KEY); ~150 bytes each.
     config.set_max_packet_size(64 * 1024);
+    config.set_provider_publication_interval(Some(PROVIDER_REPUBLISH));
+    config.set_provider_record_ttl(Some(PROVIDER_RECORD_TTL));
     config
 }
 
