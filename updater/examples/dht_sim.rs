@@ -617,6 +617,9 @@ async fn main() {
             "seconds": { "join": join_s, "announce": provide_s, "lookups": lookup_s,
                          "total": started.elapsed().as_secs_f64() },
             "memory_per_node_kib": { "spawned": kib_spawned, "after_join": kib_joined },
+            // libp2p-kad allocates 256 buckets of 20 such entries per node.
+            "routing_entry_bytes": std::mem::size_of::<KBucketKey<PeerId>>()
+                + std::mem::size_of::<kad::Addresses>(),
             "announce": {
                 "count": announced.len(),
                 "success": announced_ok as f64 / announced.len().max(1) as f64,
