@@ -543,7 +543,8 @@ async fn main() {
                     break i;
                 }
             };
-            let key = keys[found.len() % keys.len()].clone();
+            // Each lookup its own key in turn (replies still in flight count).
+            let key = keys[(found.len() + waits.len()) % keys.len()].clone();
             let (tx, rx) = oneshot::channel();
             let _ = nodes[from].tx.send(Cmd::Find(key, tx)).await;
             waits.push(rx);
