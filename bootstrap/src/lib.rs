@@ -162,9 +162,8 @@ pub async fn install(args: Options) -> Result<String, String> {
         .ok_or("no home folder: set --home or QUINCE_HOME")?;
     let apps = Apps::open(&home).map_err(|e| e.to_string())?;
     if let Some(folder) = &args.from {
-        let store = apps.store().map_err(|e| e.to_string())?;
-        let offline = quince_updater::install::Offline::start(folder, link.app, store)
-            .await
+        // No network at all: the folder answers like a peer and is verified like one.
+        let bundle = quince_updater::fetch::Folder::open(folder, link.app)
             .map_err(|e| e.to_string())?;
         let options = UpdateOptions {
             version: link.version,
@@ -173,9 +172,8 @@ pub async fn install(args: Options) -> Result<String, String> {
             ..UpdateOptions::default()
         };
         let result = apps
-            .update(&offline.node, link.app, &mut offline.peers(), &options)
+            .update(&bundle, link.app, &mut bundle.peers(), &options)
             .await;
-        offline.shutdown().await;
         return finish(
             &apps,
             link.app,

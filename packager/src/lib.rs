@@ -9,7 +9,6 @@
 
 pub mod build;
 pub mod delta;
-pub mod fsio;
 pub mod logdir;
 pub mod release;
 #[cfg(feature = "test-fixtures")]

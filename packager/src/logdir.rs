@@ -27,9 +27,9 @@ use quince_protocol::codec::{Decode, DecodeError, Encode};
 use quince_protocol::merkle::MemoryTree;
 use quince_protocol::record::{LogEntry, Version};
 use quince_protocol::root::{AppId, AppRoot};
-use quince_protocol::tile::{self, BundleId, TileError, TileId, TileSet};
+use quince_protocol::tile::{self, TileError, TileSet};
 
-use crate::fsio;
+use quince_store::{durable, tilefs};
 
 const ROOT_FILE: &str = "root";
 const CHECKPOINT_FILE: &str = "checkpoint";
@@ -105,7 +105,7 @@ impl LogDir {
         if path.join(ROOT_FILE).exists() {
             return Err(LogError::AlreadyExists(path.to_path_buf()));
         }
-        fsio::write_atomic(&path.join(ROOT_FILE), &first_root.to_bytes()).map_err(io_err(path))?;
+        durable::write_atomic(&path.join(ROOT_FILE), &first_root.to_bytes()).map_err(io_err(path))?;
         Ok(LogDir {
             path: path.to_path_buf(),
             first_root: first_root.clone(),
@@ -187,24 +187,10 @@ impl LogDir {
             .collect();
 
         let staged = self.path.join(PENDING_DIR);
-        let published_tiles: Vec<TileId> = tile::tiles_for_size(old_size);
-        for id in tile::tiles_for_size(new_size) {
-            if published_tiles.contains(&id) {
-                continue;
-            }
-            let data = tile::tile_data(&tree, id).map_err(|e| self.inconsistent(e.to_string()))?;
-            fsio::write_atomic(&staged.join(id.path()), &data).map_err(io_err(&staged))?;
-        }
-        let published_bundles: Vec<BundleId> = tile::bundles_for_size(old_size);
-        for id in tile::bundles_for_size(new_size) {
-            if published_bundles.contains(&id) {
-                continue;
-            }
-            let first = id.first_entry() as usize;
-            let bundle = tile::encode_bundle(&all[first..first + usize::from(id.width)])
-                .map_err(|e| LogError::BadEntry(e.to_string()))?;
-            fsio::write_atomic(&staged.join(id.path()), &bundle).map_err(io_err(&staged))?;
-        }
+        tilefs::write(&staged, &tree, &all, old_size, new_size).map_err(|e| match e {
+            tilefs::TileFsError::Io { path, source } => LogError::Io { path, source },
+            other => self.inconsistent(other.to_string()),
+        })?;
         let body = Checkpoint {
             origin: self.app().origin(),
             size: new_size,
@@ -213,7 +199,7 @@ impl LogDir {
         }
         .to_text();
         // Written last: its presence marks a complete staged append.
-        fsio::write_atomic(&staged.join(PENDING_BODY), body.as_bytes()).map_err(io_err(&staged))?;
+        durable::write_atomic(&staged.join(PENDING_BODY), body.as_bytes()).map_err(io_err(&staged))?;
         Ok(PendingAppend {
             body,
             size: new_size,
@@ -251,7 +237,7 @@ impl LogDir {
         let path = self.path.join(tile::transcript_path(size));
         let dir = self.path.join(tile::TRANSCRIPTS_DIR);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        fsio::write_atomic(&path, json).map_err(io_err(&path))?;
+        durable::write_atomic(&path, json).map_err(io_err(&path))?;
         Ok(path)
     }
 
@@ -259,7 +245,7 @@ impl LogDir {
     pub fn abandon(&self) -> Result<(), LogError> {
         let staged = self.path.join(PENDING_DIR);
         match fs::remove_dir_all(&staged) {
-            Ok(()) => fsio::sync_dir(&self.path).map_err(io_err(&self.path)),
+            Ok(()) => durable::sync_dir(&self.path).map_err(io_err(&self.path)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(LogError::Io {
                 path: staged,
@@ -293,13 +279,7 @@ impl LogDir {
 
     /// The published tiles of a tree of `size` leaves.
     pub fn read_tiles(&self, size: u64) -> Result<TileSet, LogError> {
-        let mut set = TileSet::new();
-        for id in tile::tiles_for_size(size) {
-            let bytes = self.read_file(&id.path())?;
-            set.insert(id, &bytes)
-                .map_err(corrupt(&self.path.join(id.path())))?;
-        }
-        Ok(set)
+        tilefs::read_tiles(&self.path, size).map_err(tile_err)
     }
 
     /// Reads the published checkpoint and its entries once, and verifies the
@@ -352,7 +332,7 @@ impl LogDir {
             )));
         }
         let staged = self.path.join(PENDING_DIR);
-        let files = fsio::files_below(&staged.join("tile")).map_err(io_err(&staged))?;
+        let files = durable::files_below(&staged.join("tile")).map_err(io_err(&staged))?;
         for (moved, rel) in files.iter().enumerate() {
             if crash_after_moves == Some(moved) {
                 return Err(LogError::Io {
@@ -361,29 +341,17 @@ impl LogDir {
                 });
             }
             let rel = format!("tile/{rel}");
-            fsio::rename_durable(&staged.join(&rel), &self.path.join(&rel))
+            durable::rename_durable(&staged.join(&rel), &self.path.join(&rel))
                 .map_err(io_err(&self.path))?;
         }
-        fsio::write_atomic(&self.path.join(CHECKPOINT_FILE), signed_note)
+        durable::write_atomic(&self.path.join(CHECKPOINT_FILE), signed_note)
             .map_err(io_err(&self.path))?;
         self.abandon()?;
         Ok(cp)
     }
 
     fn entries_up_to(&self, size: u64) -> Result<Vec<Vec<u8>>, LogError> {
-        let mut out = Vec::with_capacity(size as usize);
-        for id in tile::bundles_for_size(size) {
-            let bytes = self.read_file(&id.path())?;
-            let entries =
-                tile::decode_bundle(id, &bytes).map_err(corrupt(&self.path.join(id.path())))?;
-            out.extend(entries.into_iter().map(<[u8]>::to_vec));
-        }
-        Ok(out)
-    }
-
-    fn read_file(&self, rel: &str) -> Result<Vec<u8>, LogError> {
-        let path = self.path.join(rel);
-        fs::read(&path).map_err(io_err(&path))
+        tilefs::read_entries(&self.path, size).map_err(tile_err)
     }
 
     fn inconsistent(&self, detail: String) -> LogError {
@@ -458,6 +426,14 @@ fn parse_size(note: &[u8], path: &Path) -> Result<u64, LogError> {
     Ok(Checkpoint::parse(parsed.text())
         .map_err(corrupt(path))?
         .size)
+}
+
+fn tile_err(e: tilefs::TileFsError) -> LogError {
+    match e {
+        tilefs::TileFsError::Io { path, source } => LogError::Io { path, source },
+        tilefs::TileFsError::Corrupt { path, source } => LogError::Corrupt { path, source },
+        other => LogError::BadEntry(other.to_string()),
+    }
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> LogError + '_ {

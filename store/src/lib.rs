@@ -15,6 +15,8 @@ mod patch;
 mod unpack;
 
 pub mod crash;
+pub mod durable;
+pub mod tilefs;
 
 pub use chunks::{decompress_capped, Batch, Store};
 pub use patch::{apply_patch, make_patch};

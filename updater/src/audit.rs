@@ -627,9 +627,9 @@ pub async fn fetch_for_audit(
     let log = dir.join("log");
     let store = Store::open(&dir.join("store"))?;
     let synced = fetch::sync_log(node, app, peers, None, &log).await?;
-    let size = synced.state.size();
+    let size = synced.state().size();
     std::fs::create_dir_all(log.join(tile::TRANSCRIPTS_DIR))
-        .map_err(|e| FetchError::Io(e.to_string()))?;
+        .map_err(|e| FetchError::Mirror(e.to_string()))?;
     // Transcripts are small; a log has one per checkpoint, at most one per entry.
     for s in 1..=size.min(MAX_TRANSCRIPTS_ASKED) {
         for &peer in peers.usable() {
@@ -637,16 +637,13 @@ pub async fn fetch_for_audit(
                 // Kept only if it parses; audit_folder checks it against the root.
                 if SignedShares::from_json(&json).is_ok() {
                     std::fs::write(log.join(tile::transcript_path(s)), &json)
-                        .map_err(|e| FetchError::Io(e.to_string()))?;
+                        .map_err(|e| FetchError::Mirror(e.to_string()))?;
                     break;
                 }
             }
         }
     }
-    for entry in &synced.entries {
-        let Ok(LogEntry::Release(record)) = LogEntry::from_bytes(entry) else {
-            continue;
-        };
+    for record in synced.releases() {
         if download {
             for platform in &record.platforms {
                 if let Err(e) =

@@ -21,21 +21,18 @@
 //! that starts, at the old or the new version, and a rerun completes.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quince_protocol::codec::Decode as _;
 use quince_protocol::cosignature::{WitnessKey, Witnesses};
-use quince_protocol::record::{LogEntry, Platform, ReleaseRecord, Version};
+use quince_protocol::record::{Platform, Version};
 use quince_protocol::root::AppId;
 use quince_protocol::state::TrustedState;
-use quince_store::{crash, Store};
+use quince_store::{crash, durable, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{self, FetchError, Peers};
-use crate::node::Node;
+use crate::fetch::{self, FetchError, Peers, Source};
 
 /// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
 pub fn default_home() -> Option<PathBuf> {
@@ -52,6 +49,7 @@ pub const HEALTH_ENV: &str = "QUINCE_HEALTH_CHECK";
 
 /// Why an install, update or switch failed. Nothing installed is changed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InstallError {
     /// Fetching or verifying failed.
     #[error(transparent)]
@@ -91,12 +89,6 @@ pub enum InstallError {
     /// There is nothing to roll back to.
     #[error("app {0} has no previous version to roll back to")]
     NoPrevious(AppId),
-    /// The folder is not an offline bundle.
-    #[error("{0} is not a Quince bundle (no log/root or store/)")]
-    NotABundle(PathBuf),
-    /// The in-process nodes for an offline install did not start.
-    #[error(transparent)]
-    Net(#[from] crate::node::NetError),
     /// No program to run is known.
     #[error("app {0} has no run command: install with --run PATH (relative to the app's folder)")]
     NoRunCommand(AppId),
@@ -331,21 +323,12 @@ impl Apps {
     }
 
     fn save(&self, lock: &AppLock, state: &AppState) -> Result<(), InstallError> {
-        let dir = self.dir(&lock.app);
-        let tmp = dir.join("state.json.tmp");
+        let path = self.dir(&lock.app).join("state.json");
         let json = serde_json::to_vec_pretty(state).map_err(|e| InstallError::State {
-            path: tmp.clone(),
+            path: path.clone(),
             reason: e.to_string(),
         })?;
-        {
-            let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&json).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
-        }
-        crash::point("state written");
-        let path = dir.join("state.json");
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&dir)?;
+        durable::write_atomic(&path, &json).map_err(io(&path))?;
         crash::point("state replaced");
         Ok(())
     }
@@ -397,7 +380,7 @@ impl Apps {
         let dir = self.dir(&lock.app);
         let _ = fs::remove_dir_all(dir.join("staging"));
         let _ = fs::remove_file(dir.join("current.tmp"));
-        let _ = fs::remove_file(dir.join("state.json.tmp"));
+        let _ = fs::remove_file(dir.join(".state.json.tmp"));
         let Some(mut state) = self.state(&lock.app)? else {
             return Ok(None);
         };
@@ -420,9 +403,9 @@ impl Apps {
     /// release (the link's version, the pin, or the newest not refused),
     /// fetches and verifies it, unpacks it into staging, switches to it and
     /// runs its health check, rolling back if it fails.
-    pub async fn update(
+    pub async fn update<S: Source>(
         &self,
-        node: &Node,
+        source: &S,
         app: AppId,
         peers: &mut Peers,
         options: &UpdateOptions,
@@ -432,7 +415,7 @@ impl Apps {
         // A crash during a health check leaves a version on trial: check it again.
         if let Some(state) = &recovered {
             if let Some(trial) = state.trial.clone() {
-                return self.finish_trial(&lock, state.clone(), &trial);
+                return self.finish_trial(&lock, state.clone(), &trial).await;
             }
         }
         let trusted = match &recovered {
@@ -450,19 +433,21 @@ impl Apps {
             })?,
             (None, None) => Witnesses::default(),
         };
-        let synced =
-            fetch::sync_log_with(node, app, peers, trusted, &self.log_dir(&app), &policy).await?;
+        let synced = fetch::LogSync::new(app, &self.log_dir(&app))
+            .from_state(trusted)
+            .witnesses(policy.clone())
+            .run(source, peers)
+            .await?;
         // From now on this node holds the app's verified log, and soon its
-        // chunks: say so in the DHT, so peers fetching the same release at the
-        // same time find each other (in the background: it may take a while).
-        let announcer = node.clone();
-        tokio::spawn(async move { announcer.provide(app).await });
-        let mut state = recovered.unwrap_or_else(|| AppState::new(&synced.state));
+        // chunks: say so (in the DHT), so peers fetching the same release at
+        // the same time find each other.
+        source.holding(app);
+        let mut state = recovered.unwrap_or_else(|| AppState::new(synced.state()));
         if options.witnesses.is_some() {
             state.witnesses = policy.keys.iter().map(WitnessKey::to_text).collect();
             state.witness_quorum = policy.quorum;
         }
-        state.trusted = hex(&synced.state.to_bytes());
+        state.trusted = hex(&synced.state().to_bytes());
         if let Some(run) = &options.run {
             state.run = Some(run.clone());
         }
@@ -473,14 +458,7 @@ impl Apps {
         // nothing to install): a failed fetch or unpack leaves state.json as it was.
 
         let platform = Platform::current();
-        let releases: Vec<ReleaseRecord> = synced
-            .entries
-            .iter()
-            .filter_map(|e| match LogEntry::from_bytes(e) {
-                Ok(LogEntry::Release(r)) if r.serves(&platform) => Some(r),
-                _ => None,
-            })
-            .collect();
+        let releases: Vec<fetch::Release> = synced.releases_for(&platform).collect();
         let wanted = options
             .version
             .or_else(|| state.pinned.as_ref().and_then(|p| p.parse().ok()));
@@ -521,8 +499,8 @@ impl Apps {
         }
         if !self.version_dir(&app, &version).is_dir() {
             let store = self.store()?;
-            let manifest = fetch::fetch_release_with(
-                node,
+            let release = fetch::fetch_release_with(
+                source,
                 app,
                 peers,
                 &record,
@@ -536,7 +514,7 @@ impl Apps {
             let _ = fs::remove_dir_all(&staging);
             fs::create_dir_all(&staging).map_err(io(&staging))?;
             let unpacked = staging.join(&version);
-            if let Err(e) = quince_store::unpack(&manifest, &platform, &store, &unpacked) {
+            if let Err(e) = quince_store::unpack(release.manifest(), &platform, &store, &unpacked) {
                 let _ = fs::remove_dir_all(&staging);
                 return Err(e.into());
             }
@@ -562,11 +540,11 @@ impl Apps {
         }
         self.save(&lock, &state)?;
         self.point_current(&lock, Some(&version))?;
-        self.finish_trial(&lock, state, &version)
+        self.finish_trial(&lock, state, &version).await
     }
 
     /// Runs the health check of the version on trial; keeps it or rolls back.
-    fn finish_trial(
+    async fn finish_trial(
         &self,
         lock: &AppLock,
         mut state: AppState,
@@ -577,11 +555,14 @@ impl Apps {
             reason: format!("version {version}: {e}"),
         })?;
         let verdict = match &state.run {
-            Some(run) => health_check(
-                &self.version_dir(&lock.app, version),
-                run,
-                Duration::from_secs(state.health_seconds),
-            ),
+            Some(run) => {
+                health_check(
+                    &self.version_dir(&lock.app, version),
+                    run,
+                    Duration::from_secs(state.health_seconds),
+                )
+                .await
+            }
             None => Ok(()),
         };
         match verdict {
@@ -665,8 +646,16 @@ impl Apps {
 }
 
 /// Starts `run` (relative to `dir`) with [`HEALTH_ENV`] set; healthy if it is
-/// still running after `within` (then stopped) or exits 0 before.
-pub fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), String> {
+/// still running after `within` (then stopped) or exits 0 before. The wait
+/// runs on a blocking thread, never on the async runtime's workers.
+pub async fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), String> {
+    let (dir, run) = (dir.to_path_buf(), run.to_string());
+    tokio::task::spawn_blocking(move || health_check_blocking(&dir, &run, within))
+        .await
+        .unwrap_or_else(|e| Err(format!("health check did not finish: {e}")))
+}
+
+fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), String> {
     let rel = quince_protocol::path::RelPath::parse(run)
         .map_err(|e| format!("run command {run:?}: {e}"))?;
     let program = dir.join(rel.as_str());
@@ -721,9 +710,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), InstallError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
+    durable::sync_dir(dir).map_err(io(dir))
 }
 
 /// What `share` wrote.
@@ -736,8 +723,9 @@ pub struct Bundle {
 }
 
 impl Apps {
-    /// The release record of the app's current version, from its verified log.
-    pub fn current_release(&self, app: &AppId) -> Result<ReleaseRecord, InstallError> {
+    /// The release record of the app's current version, from its log
+    /// mirror, re-verified against the trusted checkpoint.
+    pub fn current_release(&self, app: &AppId) -> Result<fetch::Release, InstallError> {
         let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
         let trusted = state.trusted().map_err(|reason| InstallError::State {
             path: self.dir(app).join("state.json"),
@@ -748,14 +736,9 @@ impl Apps {
             path: self.log_dir(app),
             reason,
         };
-        let entries = fetch::read_mirror_entries(&self.log_dir(app), trusted.size())
-            .ok_or_else(|| damaged("the log mirror is incomplete".into()))?;
-        entries
-            .iter()
-            .filter_map(|e| match LogEntry::from_bytes(e) {
-                Ok(LogEntry::Release(r)) => Some(r),
-                _ => None,
-            })
+        fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted)
+            .map_err(|e| damaged(e.to_string()))?
+            .releases()
             .find(|r| r.version.to_string() == current)
             .ok_or_else(|| damaged(format!("release {current} is not in the log")))
     }
@@ -832,69 +815,6 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), InstallError> {
     Ok(())
 }
 
-/// What installing from a bundle needs: a node serving the bundle folder and
-/// a node for the installer, joined by an in-process memory connection (no
-/// sockets, so it works with no network at all). The bundle is trusted no
-/// more than any peer: everything is verified against the app id.
-#[derive(Debug)]
-pub struct Offline {
-    /// Serves the bundle.
-    pub bundle: Node,
-    /// The installer's node: pass it to [`Apps::update`] with [`Offline::peers`].
-    pub node: Node,
-}
-
-impl Offline {
-    /// Starts both nodes for installing `app` from `folder` into `store`.
-    pub async fn start(folder: &Path, app: AppId, store: Store) -> Result<Offline, InstallError> {
-        if !folder.join("log/root").is_file() || !folder.join("store").is_dir() {
-            return Err(InstallError::NotABundle(folder.to_path_buf()));
-        }
-        let library = crate::Library::new(Store::open(&folder.join("store"))?);
-        library.add_app(app, folder.join("log"));
-        let memory = |n: u64| -> Result<crate::node::Multiaddr, InstallError> {
-            format!("/memory/{n}").parse().map_err(|e| {
-                InstallError::Net(crate::node::NetError::Setup(format!("memory address: {e}")))
-            })
-        };
-        let port = memory_port();
-        let config = |listen, bootstrap| crate::NodeConfig {
-            listen: vec![listen],
-            bootstrap,
-            mdns: false,
-            relay_server: false,
-            ..crate::NodeConfig::default()
-        };
-        let bundle =
-            Node::start(config(memory(port)?, vec![]), std::sync::Arc::new(library)).await?;
-        let addr = bundle.addresses().await;
-        let node = Node::start(
-            config(memory(port ^ 2)?, addr),
-            std::sync::Arc::new(crate::Library::new(store)),
-        )
-        .await?;
-        Ok(Offline { bundle, node })
-    }
-
-    /// The peers to install from: the bundle.
-    pub fn peers(&self) -> Peers {
-        Peers::new([self.bundle.peer_id()])
-    }
-
-    /// Stops both nodes.
-    pub async fn shutdown(&self) {
-        self.node.shutdown().await;
-        self.bundle.shutdown().await;
-    }
-}
-
-fn memory_port() -> u64 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    (h.finish() | 1) & 0x7fff_ffff_ffff_fff1
-}
-
 /// One way an installed version differs from its signed manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Difference {
@@ -930,24 +850,10 @@ impl Apps {
     /// difference (empty: intact).
     pub fn verify(&self, app: &AppId) -> Result<(Version, Vec<Difference>), InstallError> {
         use std::os::unix::fs::PermissionsExt as _;
-        let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
         let damaged = |reason: String| InstallError::State {
             path: self.log_dir(app),
             reason,
         };
-        let trusted = state.trusted().map_err(damaged)?;
-        let entries = fetch::read_mirror_entries(&self.log_dir(app), trusted.size())
-            .ok_or_else(|| damaged("the log mirror is incomplete".into()))?;
-        let tree = quince_protocol::merkle::MemoryTree::from_leaf_hashes(
-            entries
-                .iter()
-                .map(|e| quince_protocol::merkle::leaf_hash(e)),
-        );
-        if tree.root() != trusted.tree_root() {
-            return Err(damaged(
-                "the log's entries do not match the signed checkpoint".into(),
-            ));
-        }
         let record = self.current_release(app)?;
         let bytes = self.store()?.manifest(&record.manifest)?;
         let manifest = quince_protocol::manifest::Manifest::verify(&bytes, &record.manifest)

@@ -234,26 +234,19 @@ pub struct NodeStatus {
 /// first use, so that a node keeps its peer id across restarts.
 pub fn load_or_create_identity(path: &std::path::Path) -> Result<identity::Keypair, NetError> {
     let setup = |e: String| NetError::Setup(format!("{}: {e}", path.display()));
-    if let Ok(bytes) = std::fs::read(path) {
-        return identity::Keypair::from_protobuf_encoding(&bytes).map_err(|e| setup(e.to_string()));
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            return identity::Keypair::from_protobuf_encoding(&bytes)
+                .map_err(|e| setup(format!("not a node identity: {e}")))
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(setup(e.to_string())),
+        Err(_) => {}
     }
     let key = identity::Keypair::generate_ed25519();
     let bytes = key
         .to_protobuf_encoding()
         .map_err(|e| setup(e.to_string()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| setup(e.to_string()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path).map_err(|e| setup(e.to_string()))?;
-    std::io::Write::write_all(&mut f, &bytes).map_err(|e| setup(e.to_string()))?;
-    f.sync_all().map_err(|e| setup(e.to_string()))?;
+    quince_store::durable::write_private(path, &bytes).map_err(|e| setup(e.to_string()))?;
     Ok(key)
 }
 

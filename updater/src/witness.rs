@@ -100,7 +100,7 @@ impl Witness {
         let state = match std::fs::read(&state_path) {
             Ok(bytes) => Some(
                 TrustedState::load(&bytes)
-                    .map_err(|e| FetchError::Io(format!("{}: {e}", state_path.display())))?,
+                    .map_err(|e| FetchError::Mirror(format!("{}: {e}", state_path.display())))?,
             ),
             Err(_) => None,
         };
@@ -110,19 +110,19 @@ impl Witness {
             library.add_app(app, log.clone());
         }
         let synced = synced?;
-        fetch::write_file(&state_path, &synced.state.to_bytes())?;
+        fetch::write_file(&state_path, &synced.state().to_bytes())?;
         let note_path = log.join("checkpoint");
-        let bytes = std::fs::read(&note_path).map_err(|e| FetchError::Io(e.to_string()))?;
-        let mut note = Note::parse(&bytes).map_err(|e| FetchError::Io(e.to_string()))?;
+        let bytes = std::fs::read(&note_path).map_err(|e| FetchError::Mirror(e.to_string()))?;
+        let mut note = Note::parse(&bytes).map_err(|e| FetchError::Mirror(e.to_string()))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         cosignature::cosign(&mut note, &self.name, &self.key, now)
-            .map_err(|e| FetchError::Io(e.to_string()))?;
+            .map_err(|e| FetchError::Mirror(e.to_string()))?;
         let cosigned = note.to_bytes();
         fetch::write_file(&note_path, &cosigned)?;
         Ok(Witnessed::Cosigned {
-            size: synced.state.size(),
+            size: synced.state().size(),
             note: cosigned,
         })
     }

@@ -12,7 +12,7 @@ use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use quince_store::Store;
-use quince_updater::fetch::{self, Peers};
+use quince_updater::fetch::{self, PeerFault, Peers};
 use quince_updater::{Library, Node, NodeConfig, Serve};
 
 struct Published {
@@ -120,7 +120,7 @@ async fn install_with_state(
     );
     peer.library.add_app(app, mirror);
     peer.node.provide(app).await.unwrap();
-    (peers, synced.state)
+    (peers, synced.into_state())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +250,7 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     .await
     .unwrap();
     assert_eq!(
-        synced.state.size(),
+        synced.state().size(),
         2,
         "the newest checkpoint wins over the stale one"
     );
@@ -280,24 +280,20 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
         peers
             .dropped()
             .get(&tamperer)
-            .is_some_and(|why| why.contains("bad chunk")),
+            .is_some_and(|why| matches!(why, PeerFault::BadData { what, .. } if what.starts_with("chunk "))),
         "{:?}",
         peers.dropped()
     );
     assert!(!peers.usable().contains(&tamperer));
     // The endless peer is cut by the size cap or, if its flood is slower than
     // the stall limit, by the stall detector: either way it is dropped.
-    for (mode, expected) in [
-        ("stale", &["older checkpoint"][..]),
-        ("endless", &["broke the protocol", "too slow"][..]),
-    ] {
+    let stale = |f: &PeerFault| matches!(f, PeerFault::Stale { .. });
+    let endless = |f: &PeerFault| matches!(f, PeerFault::Violation { .. } | PeerFault::Slow { .. });
+    for (mode, expected) in [("stale", &stale as &dyn Fn(&PeerFault) -> bool), ("endless", &endless)] {
         let id = hostile_ids.iter().find(|(m, _)| *m == mode).unwrap().1;
         assert!(
-            peers
-                .dropped()
-                .get(&id)
-                .is_some_and(|why| expected.iter().any(|e| why.contains(e))),
-            "{mode} peer not dropped for {expected:?}: {:?}",
+            peers.dropped().get(&id).is_some_and(expected),
+            "{mode} peer not dropped for the expected fault: {:?}",
             peers.dropped()
         );
     }
@@ -476,7 +472,7 @@ async fn a_peer_answering_one_byte_per_second_is_dropped_and_the_fetch_completes
         peers
             .dropped()
             .get(&slow_id)
-            .is_some_and(|why| why.contains("too slow")),
+            .is_some_and(|why| matches!(why, PeerFault::Slow { .. })),
         "the slow peer was not dropped: {:?}",
         peers.dropped()
     );
@@ -572,6 +568,6 @@ async fn a_new_release_is_pushed_to_peers_without_polling() {
         let mut forged = pushed.note.clone();
         let at = forged.len() - 10;
         forged[at] ^= 1;
-        assert!(synced.state.advance(&forged, &[]).is_err());
+        assert!(synced.state().advance(&forged, &[]).is_err());
     }
 }

@@ -72,7 +72,7 @@ fn refusals_leave_the_published_log_untouched() {
     let app = log.app();
     let p = log.append(&[release(app, "1.0.0")]).unwrap();
     log.publish(&sign(&app, &p.body, &key)).unwrap();
-    let before = fsio::files_below(dir.path()).unwrap();
+    let before = durable::files_below(dir.path()).unwrap();
 
     // Not a greater version.
     let err = log.append(&[release(app, "1.0.0")]).unwrap_err();
@@ -90,7 +90,7 @@ fn refusals_leave_the_published_log_untouched() {
         log.append(&[b"junk".to_vec()]),
         Err(LogError::BadEntry(_))
     ));
-    assert_eq!(fsio::files_below(dir.path()).unwrap(), before);
+    assert_eq!(durable::files_below(dir.path()).unwrap(), before);
 
     // A signature by the wrong key, or over another body, is refused.
     let p = log.append(&[release(app, "2.0.0")]).unwrap();
@@ -111,7 +111,7 @@ fn refusals_leave_the_published_log_untouched() {
     ));
     assert_eq!(log.size().unwrap(), 1);
     log.abandon().unwrap();
-    assert_eq!(fsio::files_below(dir.path()).unwrap(), before);
+    assert_eq!(durable::files_below(dir.path()).unwrap(), before);
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn an_incomplete_staging_is_discarded_by_the_next_append() {
     let log = LogDir::create(dir.path(), &root).unwrap();
     let app = log.app();
     // Simulate a crash while staging: tiles written, body not yet.
-    fsio::write_atomic(&dir.path().join("pending/tile/0/000.p/1"), &[0u8; 32]).unwrap();
+    durable::write_atomic(&dir.path().join("pending/tile/0/000.p/1"), &[0u8; 32]).unwrap();
     assert_eq!(log.pending().unwrap(), None);
     let p = log.append(&[release(app, "1.0.0")]).unwrap();
     log.publish(&sign(&app, &p.body, &key)).unwrap();

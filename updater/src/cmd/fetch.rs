@@ -83,7 +83,7 @@ pub async fn run(args: Args) -> Result<()> {
     };
     eprintln!(
         "log verified at size {}; release {} ({} bytes)",
-        synced.state.size(),
+        synced.state().size(),
         record.version,
         record.size
     );

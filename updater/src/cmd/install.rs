@@ -252,15 +252,12 @@ pub async fn install(args: InstallArgs) -> Result<()> {
     };
     let result = match &args.from {
         Some(folder) => {
-            // No sockets at all: only the in-process connection to the bundle.
-            let offline =
-                quince_updater::install::Offline::start(folder, link.app, apps.store()?).await?;
-            let result = apps
-                .update(&offline.node, link.app, &mut offline.peers(), &options)
+            // No network at all: the folder answers like a peer and is
+            // verified like one.
+            let bundle = quince_updater::fetch::Folder::open(folder, link.app)?;
+            apps.update(&bundle, link.app, &mut bundle.peers(), &options)
                 .await
-                .map_err(anyhow::Error::from);
-            offline.shutdown().await;
-            result
+                .map_err(anyhow::Error::from)
         }
         None => {
             let (node, library) = start(&args.net, &apps, &link.peers).await?;

@@ -1,0 +1,126 @@
+//! Durable file writes, the one way Quince replaces a file: write to a
+//! temporary name beside it, fsync, rename over the target, fsync the
+//! folder. After a crash a file holds its old bytes or its new bytes, never
+//! a mix, and a rename that returned has reached the disk.
+//!
+//! Used by the packager's log folder, the client's log mirror, app state,
+//! witness state and node identity. The chunk store has its own variant
+//! (temporary files in its `tmp/`, batched folder syncs: see [`crate::Batch`]).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically and durably, creating parent folders.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, None)
+}
+
+/// [`write_atomic`] for a file only its owner may read (mode 0600 on Unix):
+/// a node's identity key.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, Some(0o600))
+}
+
+fn write_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let dir = parent(path);
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    crate::crash::point("file written, not yet renamed");
+    fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Renames `from` to `to` (creating `to`'s parent) and makes the rename durable.
+pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
+    let dir = parent(to);
+    fs::create_dir_all(dir)?;
+    fs::rename(from, to)?;
+    sync_dir(dir)
+}
+
+/// Fsyncs a folder so that entries created or renamed in it survive a crash.
+/// (Windows cannot open a folder as a file; there the rename is left to the
+/// file system's own journal.)
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    if cfg!(windows) {
+        return Ok(());
+    }
+    File::open(dir)?.sync_all()
+}
+
+/// Every regular file below `dir`, as paths relative to it, sorted.
+pub fn files_below(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                if let Some(rel) = rel.to_str() {
+                    out.push(rel.to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_replaces_the_file_and_leaves_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/state.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(files_below(dir.path()).unwrap(), ["a/b/state.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity");
+        write_private(&path, b"key").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_relative_bare_file_name_is_written_in_the_current_folder() {
+        assert_eq!(parent(Path::new("checkpoint")), Path::new("."));
+    }
+}

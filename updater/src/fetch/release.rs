@@ -1,0 +1,244 @@
+//! Fetching a release: its manifest (checked against the verified release
+//! record) and every chunk this platform needs that the store lacks, from
+//! several peers at once, as the [`ChunkScheduler`] decides. Each chunk is
+//! checked against its address before it is stored.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt as _};
+use quince_protocol::manifest::{ChunkRef, EntryKind, Manifest, VerifiedManifest};
+use quince_protocol::record::Platform;
+use quince_protocol::root::AppId;
+use quince_protocol::wire::Request;
+use quince_store::{Store, StoreError};
+
+use super::scheduler::{Assignment, ChunkScheduler, NoPeerFor, Outcome};
+use super::{FetchError, PeerFault, Peers, Progress, Release, Source, MANIFEST_DEADLINE};
+
+/// How often a fetch looks in the DHT for more peers holding the app.
+const REFRESH_PEERS: Duration = Duration::from_secs(2);
+/// A backstop for one chunk request; the node's own request timeout
+/// (30 s by default) normally ends a request first, and the scheduler
+/// hedges stalled ones long before.
+const CHUNK_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A release whose manifest verified against its record, with every chunk
+/// this platform needs in the store. Only [`fetch_release`] builds one
+/// (and [`VerifiedRelease::from_store`], which verifies the same way).
+#[derive(Debug, Clone)]
+pub struct VerifiedRelease {
+    release: Release,
+    manifest: VerifiedManifest,
+}
+
+impl VerifiedRelease {
+    /// The release record.
+    pub fn release(&self) -> &Release {
+        &self.release
+    }
+
+    /// Its verified manifest.
+    pub fn manifest(&self) -> &VerifiedManifest {
+        &self.manifest
+    }
+
+    /// `release` built from what `store` already holds: its manifest must
+    /// verify against the record (chunks are checked again on unpacking).
+    pub fn from_store(release: Release, store: &Store) -> Result<VerifiedRelease, FetchError> {
+        let bytes = store.manifest(&release.manifest)?;
+        let manifest = Manifest::verify(&bytes, &release.manifest)
+            .map_err(|e| FetchError::Mirror(format!("stored manifest of {}: {e}", release.version)))?;
+        Ok(VerifiedRelease { release, manifest })
+    }
+}
+
+impl std::ops::Deref for VerifiedRelease {
+    type Target = VerifiedManifest;
+    fn deref(&self) -> &VerifiedManifest {
+        &self.manifest
+    }
+}
+
+/// Gets the manifest `release` names and every chunk `platform` needs.
+pub async fn fetch_release<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    release: &Release,
+    platform: &Platform,
+    store: &Store,
+    window: usize,
+) -> Result<VerifiedRelease, FetchError> {
+    fetch_release_with(source, app, peers, release, platform, store, window, None).await
+}
+
+/// [`fetch_release`], reporting to `progress`.
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_release_with<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    release: &Release,
+    platform: &Platform,
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
+) -> Result<VerifiedRelease, FetchError> {
+    let mut manifest = None;
+    for peer in peers.usable().to_vec() {
+        let asked = source
+            .ask(peer, Request::Manifest(release.manifest), MANIFEST_DEADLINE)
+            .await;
+        match asked {
+            Ok(bytes) => match Manifest::verify(&bytes, &release.manifest) {
+                Ok(m) => {
+                    store.put_manifest(&bytes)?;
+                    manifest = Some(m);
+                    break;
+                }
+                Err(e) => peers.drop_peer(peer, PeerFault::bad_data("manifest", e)),
+            },
+            Err(fault @ (PeerFault::Slow { .. } | PeerFault::Violation { .. })) => {
+                peers.drop_peer(peer, fault.about("manifest"))
+            }
+            Err(_) => {}
+        }
+    }
+    let manifest = manifest.ok_or_else(|| FetchError::Exhausted {
+        app,
+        what: "the release's manifest".into(),
+        details: peers.details(&|p| source.name(p), &[]),
+    })?;
+    let needed: Vec<ChunkRef> = manifest
+        .entries_for(platform)
+        .filter_map(|e| match &e.kind {
+            EntryKind::File { chunks, .. } => Some(chunks.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|c| !store.has(&c.id))
+        .collect();
+    if let Some(p) = progress {
+        let mut ids = std::collections::HashSet::new();
+        let unique: Vec<&ChunkRef> = needed.iter().filter(|c| ids.insert(c.id)).collect();
+        p.chunks_total.store(unique.len() as u64, Relaxed);
+        p.bytes_total
+            .store(unique.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
+        p.peers.store(peers.usable().len() as u64, Relaxed);
+    }
+    fetch_chunks_with(source, app, peers, needed, store, window, progress).await?;
+    Ok(VerifiedRelease {
+        release: release.clone(),
+        manifest,
+    })
+}
+
+/// Fetches `chunks` into `store` from the usable peers, at most `window` in
+/// flight per peer (see [`ChunkScheduler`] for who is asked what). Returns
+/// how many chunks were fetched, once every one is stored, without waiting
+/// for stalled requests.
+pub async fn fetch_chunks<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    chunks: Vec<ChunkRef>,
+    store: &Store,
+    window: usize,
+) -> Result<u64, FetchError> {
+    fetch_chunks_with(source, app, peers, chunks, store, window, None).await
+}
+
+/// [`fetch_chunks`], reporting to `progress`.
+pub async fn fetch_chunks_with<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    chunks: Vec<ChunkRef>,
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
+) -> Result<u64, FetchError> {
+    let me = source.local_peer();
+    let mut scheduler = ChunkScheduler::new(me, chunks, window);
+    let exhausted = |peers: &Peers, what: String| FetchError::Exhausted {
+        app,
+        what,
+        details: peers.details(&|p| source.name(p), &[]),
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let mut refresh: Option<tokio::task::JoinHandle<Vec<libp2p::PeerId>>> = None;
+    // The first look goes out at once: a swarm starting together finds itself.
+    let mut refreshed = Instant::now()
+        .checked_sub(REFRESH_PEERS)
+        .unwrap_or_else(Instant::now);
+    let mut fetched = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !scheduler.is_done() {
+        let work = scheduler
+            .assign(peers, Instant::now())
+            .map_err(|NoPeerFor(chunk)| exhausted(peers, format!("chunk {chunk}")))?;
+        for Assignment { peer, chunk, delay } in work {
+            in_flight.push(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let answer = source.ask(peer, Request::Chunk(chunk.id), CHUNK_DEADLINE).await;
+                (peer, chunk, answer)
+            });
+        }
+        // Now and then, look for more peers holding the app (peers that
+        // started fetching it after us, and announced themselves).
+        if refresh.as_ref().is_some_and(|h| h.is_finished()) {
+            if let Some(Some(Ok(found))) = refresh.take().map(futures::FutureExt::now_or_never) {
+                for p in found.into_iter().filter(|p| *p != me) {
+                    peers.add(p);
+                }
+            }
+        }
+        if refresh.is_none() && refreshed.elapsed() >= REFRESH_PEERS {
+            refreshed = Instant::now();
+            let source = source.clone();
+            refresh = Some(tokio::spawn(async move { source.more_peers(app).await }));
+        }
+        let next = tokio::select! {
+            next = in_flight.next(), if !in_flight.is_empty() => next,
+            _ = tick.tick() => None,
+        };
+        let Some((peer, chunk, answer)) = next else {
+            if scheduler.is_stuck() {
+                // Nothing in flight and nothing to hand out: every chunk left
+                // is waiting for a peer; this cannot progress.
+                return Err(exhausted(peers, format!("{} chunks", scheduler.remaining())));
+            }
+            scheduler.hedge(peers, Instant::now());
+            continue;
+        };
+        let outcome = if !scheduler.needs(&chunk.id) {
+            Outcome::Unneeded // another peer already delivered it
+        } else {
+            match answer.map(|bytes| store.put_compressed(&chunk, &bytes)) {
+                Ok(Ok(())) => {
+                    fetched += 1;
+                    if let Some(p) = progress {
+                        p.chunks_done.fetch_add(1, Relaxed);
+                        p.bytes_done.fetch_add(u64::from(chunk.size), Relaxed);
+                        p.peers.store(peers.usable().len() as u64, Relaxed);
+                    }
+                    Outcome::Stored
+                }
+                Ok(Err(StoreError::CorruptChunk { reason, .. })) => {
+                    Outcome::Fault(PeerFault::bad_data(format!("chunk {}", chunk.id), reason))
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(fault) => Outcome::Fault(fault),
+            }
+        };
+        scheduler.record(peer, chunk, outcome, peers, Instant::now());
+    }
+    if let Some(h) = refresh {
+        h.abort();
+    }
+    Ok(fetched)
+}

@@ -1,0 +1,163 @@
+//! Where a fetch gets its bytes: [`Source`] asks one peer for one thing and
+//! says what went wrong as a [`PeerFault`]. Two sources exist: the libp2p
+//! [`Node`] (peers over the network, found in the DHT, on the LAN or in a
+//! link) and a [`Folder`] (an offline bundle written by `quince share`,
+//! answered in-process with no network and no libp2p node at all).
+//!
+//! A source is trusted no more than any peer: the log, manifest and chunks
+//! it hands back are verified by the fetch exactly alike.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libp2p::PeerId;
+use quince_protocol::root::AppId;
+use quince_protocol::wire::{Request, Response};
+use quince_store::Store;
+
+use super::{FetchError, PeerFault, Peers};
+use crate::library::Library;
+use crate::node::{NetError, Node};
+
+/// Something a fetch can ask peers through.
+pub trait Source: Clone + Send + Sync + 'static {
+    /// This node's own id: chunks are requested in an order of its own, so
+    /// peers fetching together hold different chunks early and trade them.
+    fn local_peer(&self) -> PeerId;
+
+    /// Asks `peer` for `request`, giving up after `deadline`.
+    fn ask(
+        &self,
+        peer: PeerId,
+        request: Request,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<u8>, PeerFault>> + Send;
+
+    /// Peers found since the fetch began that hold `app` (none by default).
+    fn more_peers(&self, app: AppId) -> impl Future<Output = Vec<PeerId>> + Send {
+        let _ = app;
+        std::future::ready(Vec::new())
+    }
+
+    /// Called once this node holds `app`'s verified log, so that others
+    /// fetching it can find this node (a DHT announcement; nothing by default).
+    fn holding(&self, app: AppId) {
+        let _ = app;
+    }
+
+    /// How to name `peer` in an error message.
+    fn name(&self, peer: &PeerId) -> String {
+        peer.to_string()
+    }
+}
+
+impl Source for Node {
+    fn local_peer(&self) -> PeerId {
+        self.peer_id()
+    }
+
+    async fn ask(
+        &self,
+        peer: PeerId,
+        request: Request,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, PeerFault> {
+        match tokio::time::timeout(deadline, self.request(peer, request)).await {
+            Err(_) => Err(PeerFault::Slow {
+                detail: format!("no answer within {} s", deadline.as_secs()),
+            }),
+            Ok(Ok(Response::Data(bytes))) => Ok(bytes),
+            Ok(Ok(Response::NotFound)) => Err(PeerFault::Missing),
+            Ok(Ok(Response::Busy)) => Err(PeerFault::Busy),
+            Ok(Err(NetError::Violation { reason, .. })) => Err(PeerFault::Violation { reason }),
+            Ok(Err(NetError::Request { reason, .. })) => Err(PeerFault::Unreachable { reason }),
+            Ok(Err(e)) => Err(PeerFault::Unreachable {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    async fn more_peers(&self, app: AppId) -> Vec<PeerId> {
+        self.providers(app).await
+    }
+
+    fn holding(&self, app: AppId) {
+        // In the background: an announcement may take a while, and the
+        // fetch goes on meanwhile.
+        let node = self.clone();
+        tokio::spawn(async move { node.provide(app).await });
+    }
+}
+
+/// An offline bundle folder (`log/` and `store/`, written by `quince
+/// share`) as a source with one peer: the folder. Answers come from disk,
+/// capped like a peer's; nothing in the folder is trusted.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    library: Library,
+    path: PathBuf,
+    peer: PeerId,
+    me: PeerId,
+}
+
+impl Folder {
+    /// Opens the bundle at `path` as holding `app`.
+    pub fn open(path: &Path, app: AppId) -> Result<Folder, FetchError> {
+        if !path.join("log/root").is_file() || !path.join("store").is_dir() {
+            return Err(FetchError::NotABundle(path.to_path_buf()));
+        }
+        let library = Library::new(Store::open(&path.join("store"))?);
+        library.add_app(app, path.join("log"));
+        Ok(Folder {
+            library,
+            path: path.to_path_buf(),
+            peer: PeerId::random(),
+            me: PeerId::random(),
+        })
+    }
+
+    /// The folder's stand-in peer id.
+    pub fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    /// The peers to fetch from: the folder alone.
+    pub fn peers(&self) -> Peers {
+        Peers::new([self.peer])
+    }
+}
+
+impl Source for Folder {
+    fn local_peer(&self) -> PeerId {
+        self.me
+    }
+
+    fn ask(
+        &self,
+        peer: PeerId,
+        request: Request,
+        _deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<u8>, PeerFault>> + Send {
+        let answer = if peer == self.peer {
+            match self.library.answer(&request) {
+                Response::Data(bytes) => Ok(bytes),
+                Response::NotFound => Err(PeerFault::Missing),
+                Response::Busy => Err(PeerFault::Busy),
+            }
+        } else {
+            Err(PeerFault::Unreachable {
+                reason: "an offline install reaches no peers".into(),
+            })
+        };
+        std::future::ready(answer)
+    }
+
+    fn name(&self, peer: &PeerId) -> String {
+        if *peer == self.peer {
+            format!("bundle {}", self.path.display())
+        } else {
+            peer.to_string()
+        }
+    }
+}
