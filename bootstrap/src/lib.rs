@@ -163,8 +163,8 @@ pub async fn install(args: Options) -> Result<String, String> {
     let apps = Apps::open(&home).map_err(|e| e.to_string())?;
     if let Some(folder) = &args.from {
         // No network at all: the folder answers like a peer and is verified like one.
-        let bundle = quince_updater::fetch::Folder::open(folder, link.app)
-            .map_err(|e| e.to_string())?;
+        let bundle =
+            quince_updater::fetch::Folder::open(folder, link.app).map_err(|e| e.to_string())?;
         let options = UpdateOptions {
             version: link.version,
             run: args.run.clone(),

@@ -105,7 +105,8 @@ impl LogDir {
         if path.join(ROOT_FILE).exists() {
             return Err(LogError::AlreadyExists(path.to_path_buf()));
         }
-        durable::write_atomic(&path.join(ROOT_FILE), &first_root.to_bytes()).map_err(io_err(path))?;
+        durable::write_atomic(&path.join(ROOT_FILE), &first_root.to_bytes())
+            .map_err(io_err(path))?;
         Ok(LogDir {
             path: path.to_path_buf(),
             first_root: first_root.clone(),
@@ -199,7 +200,8 @@ impl LogDir {
         }
         .to_text();
         // Written last: its presence marks a complete staged append.
-        durable::write_atomic(&staged.join(PENDING_BODY), body.as_bytes()).map_err(io_err(&staged))?;
+        durable::write_atomic(&staged.join(PENDING_BODY), body.as_bytes())
+            .map_err(io_err(&staged))?;
         Ok(PendingAppend {
             body,
             size: new_size,

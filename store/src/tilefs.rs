@@ -106,8 +106,8 @@ pub fn read_entries(dir: &Path, size: u64) -> Result<Vec<Vec<u8>>, TileFsError> 
     let mut out = Vec::new();
     for id in tile::bundles_for_size(size) {
         let (path, bytes) = get(dir, &id.path())?;
-        let entries =
-            tile::decode_bundle(id, &bytes).map_err(|source| TileFsError::Corrupt { path, source })?;
+        let entries = tile::decode_bundle(id, &bytes)
+            .map_err(|source| TileFsError::Corrupt { path, source })?;
         out.extend(entries.into_iter().map(<[u8]>::to_vec));
     }
     Ok(out)
@@ -132,7 +132,9 @@ mod tests {
     use quince_protocol::merkle::{leaf_hash, MemoryTree};
 
     fn entries(n: usize) -> Vec<Vec<u8>> {
-        (0..n).map(|i| format!("entry {i}\n").into_bytes()).collect()
+        (0..n)
+            .map(|i| format!("entry {i}\n").into_bytes())
+            .collect()
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub(crate) use mirror::write_file;
 pub use mirror::{CHECKPOINT_FILE, ROOT_FILE};
 pub use peers::{PeerFault, Peers};
 pub use quince_protocol::cosignature::Witnesses;
-pub use release::{fetch_chunks, fetch_chunks_with, fetch_release, fetch_release_with, VerifiedRelease};
+pub use release::{
+    fetch_chunks, fetch_chunks_with, fetch_release, fetch_release_with, VerifiedRelease,
+};
 pub use scheduler::{ChunkScheduler, STALL_AFTER};
 pub use source::{Folder, Source};
 
@@ -124,7 +126,6 @@ pub struct Progress {
     pub peers: std::sync::atomic::AtomicU64,
 }
 
-
 /// Brings the trusted state of `app` up to the newest checkpoint any peer can
 /// prove, and mirrors the verified log into `mirror` (a tlog-tiles folder).
 /// Shorthand for [`LogSync`].
@@ -135,7 +136,10 @@ pub async fn sync_log<S: Source>(
     state: Option<TrustedState>,
     mirror: &Path,
 ) -> Result<VerifiedLog, FetchError> {
-    LogSync::new(app, mirror).from_state(state).run(source, peers).await
+    LogSync::new(app, mirror)
+        .from_state(state)
+        .run(source, peers)
+        .await
 }
 
 /// [`sync_log`], accepting a new checkpoint only when it carries cosignatures
@@ -156,6 +160,10 @@ pub async fn sync_log_with<S: Source>(
 }
 
 /// Asks one peer for something small, within [`SMALL_DEADLINE`].
-pub async fn ask<S: Source>(source: &S, peer: libp2p::PeerId, request: quince_protocol::wire::Request) -> Result<Vec<u8>, PeerFault> {
+pub async fn ask<S: Source>(
+    source: &S,
+    peer: libp2p::PeerId,
+    request: quince_protocol::wire::Request,
+) -> Result<Vec<u8>, PeerFault> {
     source.ask(peer, request, SMALL_DEADLINE).await
 }

@@ -277,10 +277,9 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     );
     let tamperer = hostile_ids.iter().find(|(m, _)| *m == "tamper").unwrap().1;
     assert!(
-        peers
-            .dropped()
-            .get(&tamperer)
-            .is_some_and(|why| matches!(why, PeerFault::BadData { what, .. } if what.starts_with("chunk "))),
+        peers.dropped().get(&tamperer).is_some_and(
+            |why| matches!(why, PeerFault::BadData { what, .. } if what.starts_with("chunk "))
+        ),
         "{:?}",
         peers.dropped()
     );
@@ -289,7 +288,10 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     // the stall limit, by the stall detector: either way it is dropped.
     let stale = |f: &PeerFault| matches!(f, PeerFault::Stale { .. });
     let endless = |f: &PeerFault| matches!(f, PeerFault::Violation { .. } | PeerFault::Slow { .. });
-    for (mode, expected) in [("stale", &stale as &dyn Fn(&PeerFault) -> bool), ("endless", &endless)] {
+    for (mode, expected) in [
+        ("stale", &stale as &dyn Fn(&PeerFault) -> bool),
+        ("endless", &endless),
+    ] {
         let id = hostile_ids.iter().find(|(m, _)| *m == mode).unwrap().1;
         assert!(
             peers.dropped().get(&id).is_some_and(expected),

@@ -84,7 +84,8 @@ impl VerifiedLog {
     /// the state's signed root, or the mirror is damaged.
     pub fn from_mirror(mirror: &Path, state: TrustedState) -> Result<VerifiedLog, FetchError> {
         let entries = mirror::read_entries(mirror, state.size())?;
-        let tree = merkle::MemoryTree::from_leaf_hashes(entries.iter().map(|e| merkle::leaf_hash(e)));
+        let tree =
+            merkle::MemoryTree::from_leaf_hashes(entries.iter().map(|e| merkle::leaf_hash(e)));
         if entries.len() as u64 != state.size() || tree.root() != state.tree_root() {
             return Err(FetchError::Mirror(format!(
                 "{}: the log's entries do not match the signed checkpoint",
@@ -134,7 +135,10 @@ impl VerifiedLog {
     }
 
     /// The releases that serve `platform`, in log order.
-    pub fn releases_for<'a>(&'a self, platform: &'a Platform) -> impl Iterator<Item = Release> + 'a {
+    pub fn releases_for<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> impl Iterator<Item = Release> + 'a {
         self.releases().filter(move |r| r.serves(platform))
     }
 
@@ -186,7 +190,11 @@ impl<'a> LogSync<'a> {
     /// prove. Peers that misbehave are dropped from `peers` with their fault;
     /// proof of equivocation, held or found, stops the sync (and is kept in
     /// the mirror, where this node serves it on).
-    pub async fn run<S: Source>(self, source: &S, peers: &mut Peers) -> Result<VerifiedLog, FetchError> {
+    pub async fn run<S: Source>(
+        self,
+        source: &S,
+        peers: &mut Peers,
+    ) -> Result<VerifiedLog, FetchError> {
         let LogSync {
             app,
             trusted,
@@ -277,7 +285,10 @@ impl<'a> LogSync<'a> {
             let proof = match merkle::consistency_proof(&tiles, state.size(), size) {
                 Ok(p) => p,
                 Err(e) => {
-                    peers.drop_peer(peer, PeerFault::bad_data("tiles", format!("they do not give a proof: {e}")));
+                    peers.drop_peer(
+                        peer,
+                        PeerFault::bad_data("tiles", format!("they do not give a proof: {e}")),
+                    );
                     continue;
                 }
             };
@@ -285,7 +296,9 @@ impl<'a> LogSync<'a> {
             let next = match state.advance(&note, &proof) {
                 Ok(Advance::Advanced(next)) => *next,
                 Ok(Advance::Unchanged) => state.clone(),
-                Err(Refusal::Equivocation(evidence)) => return Err(mirror::stop(mirror, app, *evidence)),
+                Err(Refusal::Equivocation(evidence)) => {
+                    return Err(mirror::stop(mirror, app, *evidence))
+                }
                 // The signature verified (it is checked first). If the peer's tiles
                 // reproduce the signed root, the bad proof means the signed tree
                 // does not extend ours: a fork, not a bad peer.
@@ -293,7 +306,10 @@ impl<'a> LogSync<'a> {
                     if let Some(fork) = fork(&state, &tiles, size, &note) {
                         return Err(FetchError::Fork(Box::new(fork)));
                     }
-                    peers.drop_peer(peer, PeerFault::bad_data("consistency proof", Refusal::BadProof(e)));
+                    peers.drop_peer(
+                        peer,
+                        PeerFault::bad_data("consistency proof", Refusal::BadProof(e)),
+                    );
                     continue;
                 }
                 // Possibly signed by a group that rotated in after our state: not proof of malice.
@@ -385,7 +401,11 @@ async fn first_root<S: Source>(
     Ok(None)
 }
 
-type HeadAnswer = (PeerId, Result<Vec<u8>, PeerFault>, Result<Vec<u8>, PeerFault>);
+type HeadAnswer = (
+    PeerId,
+    Result<Vec<u8>, PeerFault>,
+    Result<Vec<u8>, PeerFault>,
+);
 
 /// Every peer's checkpoint and any proof of equivocation it holds, in one round.
 async fn ask_heads<S: Source>(source: &S, app: AppId, peers: &[PeerId]) -> Vec<HeadAnswer> {
@@ -502,7 +522,9 @@ async fn fetch_tiles<S: Source>(
 ) -> Result<TileSet, PeerFault> {
     let mut set = TileSet::new();
     for id in tile::tiles_for_size(size) {
-        let bytes = source.ask(peer, Request::Tile(app, id.path()), SMALL_DEADLINE).await?;
+        let bytes = source
+            .ask(peer, Request::Tile(app, id.path()), SMALL_DEADLINE)
+            .await?;
         set.insert(id, &bytes)
             .map_err(|e| PeerFault::bad_data(format!("tile {id}"), e))?;
     }
@@ -518,9 +540,11 @@ async fn fetch_entries<S: Source>(
 ) -> Result<Vec<Vec<u8>>, PeerFault> {
     let mut out = Vec::new();
     for id in tile::bundles_for_size(size) {
-        let bytes = source.ask(peer, Request::Tile(app, id.path()), SMALL_DEADLINE).await?;
-        let entries =
-            tile::decode_bundle(id, &bytes).map_err(|e| PeerFault::bad_data(format!("bundle {id}"), e))?;
+        let bytes = source
+            .ask(peer, Request::Tile(app, id.path()), SMALL_DEADLINE)
+            .await?;
+        let entries = tile::decode_bundle(id, &bytes)
+            .map_err(|e| PeerFault::bad_data(format!("bundle {id}"), e))?;
         tiles
             .check_bundle(id, &entries)
             .map_err(|e| PeerFault::bad_data(format!("bundle {id}"), e))?;

@@ -49,7 +49,11 @@ fn tile_err(e: tilefs::TileFsError) -> FetchError {
 }
 
 /// Equivocation evidence already stored in `mirror` that still verifies.
-pub(super) fn held_evidence(mirror: &Path, app: &AppId, root: &AppRoot) -> Option<Box<Equivocation>> {
+pub(super) fn held_evidence(
+    mirror: &Path,
+    app: &AppId,
+    root: &AppRoot,
+) -> Option<Box<Equivocation>> {
     let bytes = std::fs::read(mirror.join(EVIDENCE_FILE)).ok()?;
     let evidence = Equivocation::from_bytes(&bytes).ok()?;
     evidence.verify(app, root).then(|| Box::new(evidence))

@@ -47,8 +47,9 @@ impl VerifiedRelease {
     /// verify against the record (chunks are checked again on unpacking).
     pub fn from_store(release: Release, store: &Store) -> Result<VerifiedRelease, FetchError> {
         let bytes = store.manifest(&release.manifest)?;
-        let manifest = Manifest::verify(&bytes, &release.manifest)
-            .map_err(|e| FetchError::Mirror(format!("stored manifest of {}: {e}", release.version)))?;
+        let manifest = Manifest::verify(&bytes, &release.manifest).map_err(|e| {
+            FetchError::Mirror(format!("stored manifest of {}: {e}", release.version))
+        })?;
         Ok(VerifiedRelease { release, manifest })
     }
 }
@@ -184,7 +185,9 @@ pub async fn fetch_chunks_with<S: Source>(
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let answer = source.ask(peer, Request::Chunk(chunk.id), CHUNK_DEADLINE).await;
+                let answer = source
+                    .ask(peer, Request::Chunk(chunk.id), CHUNK_DEADLINE)
+                    .await;
                 (peer, chunk, answer)
             });
         }
@@ -210,7 +213,10 @@ pub async fn fetch_chunks_with<S: Source>(
             if scheduler.is_stuck() {
                 // Nothing in flight and nothing to hand out: every chunk left
                 // is waiting for a peer; this cannot progress.
-                return Err(exhausted(peers, format!("{} chunks", scheduler.remaining())));
+                return Err(exhausted(
+                    peers,
+                    format!("{} chunks", scheduler.remaining()),
+                ));
             }
             scheduler.hedge(peers, Instant::now());
             continue;

@@ -160,7 +160,13 @@ impl ChunkScheduler {
                         && !self.in_flight.contains_key(&(chunk.id, **p))
                         && load(p) < self.window
                 })
-                .min_by_key(|p| (refusals(p), load(p), spread(&self.me, &chunk.id.0, &p.to_bytes())))
+                .min_by_key(|p| {
+                    (
+                        refusals(p),
+                        load(p),
+                        spread(&self.me, &chunk.id.0, &p.to_bytes()),
+                    )
+                })
                 .copied();
             let Some(peer) = choice else {
                 waiting.push_back(chunk);
@@ -190,7 +196,14 @@ impl ChunkScheduler {
 
     /// Records how the request to `peer` for `chunk` ended; a peer whose
     /// fault calls for it is dropped from `peers`.
-    pub fn record(&mut self, peer: PeerId, chunk: ChunkRef, outcome: Outcome, peers: &mut Peers, now: Instant) {
+    pub fn record(
+        &mut self,
+        peer: PeerId,
+        chunk: ChunkRef,
+        outcome: Outcome,
+        peers: &mut Peers,
+        now: Instant,
+    ) {
         if let Some(l) = self.load.get_mut(&peer) {
             *l = l.saturating_sub(1);
         }
@@ -258,7 +271,11 @@ impl ChunkScheduler {
             }
             // Only worth it if some other usable peer has not failed this chunk.
             let failed = self.failed.entry(*chunk).or_default();
-            if peers.usable().iter().any(|p| p != peer && !failed.contains(p)) {
+            if peers
+                .usable()
+                .iter()
+                .any(|p| p != peer && !failed.contains(p))
+            {
                 request.hedged = true;
                 failed.insert(*peer);
                 stalled.push((request.chunk, *peer));
@@ -290,7 +307,9 @@ impl ChunkScheduler {
 /// on each node, the same way every time on one node.
 fn spread(me: &PeerId, chunk: &[u8], peer: &[u8]) -> u64 {
     let h = quince_protocol::Hash::of_parts(&[&me.to_bytes(), chunk, peer]);
-    u64::from_be_bytes([h.0[0], h.0[1], h.0[2], h.0[3], h.0[4], h.0[5], h.0[6], h.0[7]])
+    u64::from_be_bytes([
+        h.0[0], h.0[1], h.0[2], h.0[3], h.0[4], h.0[5], h.0[6], h.0[7],
+    ])
 }
 
 #[cfg(test)]
@@ -353,12 +372,24 @@ mod tests {
         let mut s = ChunkScheduler::new(PeerId::random(), vec![chunk(1)], 1);
         let now = Instant::now();
         let a = s.assign(&peers, now).unwrap().remove(0);
-        s.record(a.peer, a.chunk, Outcome::Fault(PeerFault::Busy), &mut peers, now);
+        s.record(
+            a.peer,
+            a.chunk,
+            Outcome::Fault(PeerFault::Busy),
+            &mut peers,
+            now,
+        );
         // The other peer, with no refusals, is preferred now.
         let b = s.assign(&peers, now).unwrap().remove(0);
         assert_ne!(b.peer, a.peer);
         assert_eq!(b.delay, Duration::ZERO);
-        s.record(b.peer, b.chunk, Outcome::Fault(PeerFault::Busy), &mut peers, now);
+        s.record(
+            b.peer,
+            b.chunk,
+            Outcome::Fault(PeerFault::Busy),
+            &mut peers,
+            now,
+        );
         // Both refused once: each retry waits, longer as refusals pile up.
         let mut delays = Vec::new();
         for _ in 0..=BUSY_RETRIES * 2 {
@@ -366,7 +397,13 @@ mod tests {
                 Ok(mut next) => {
                     let next = next.remove(0);
                     delays.push(next.delay);
-                    s.record(next.peer, next.chunk, Outcome::Fault(PeerFault::Busy), &mut peers, now);
+                    s.record(
+                        next.peer,
+                        next.chunk,
+                        Outcome::Fault(PeerFault::Busy),
+                        &mut peers,
+                        now,
+                    );
                 }
                 Err(NoPeerFor(id)) => {
                     assert_eq!(id, chunk(1).id);
@@ -389,11 +426,23 @@ mod tests {
         for _ in 0..MISSING_RETRIES {
             let a = s.assign(&peers, now).unwrap().remove(0);
             assert!(a.delay > Duration::ZERO || s.missing.is_empty());
-            s.record(a.peer, a.chunk, Outcome::Fault(PeerFault::Missing), &mut peers, now);
+            s.record(
+                a.peer,
+                a.chunk,
+                Outcome::Fault(PeerFault::Missing),
+                &mut peers,
+                now,
+            );
         }
         // Still asked (the 41st time), then given up.
         let a = s.assign(&peers, now).unwrap().remove(0);
-        s.record(a.peer, a.chunk, Outcome::Fault(PeerFault::Missing), &mut peers, now);
+        s.record(
+            a.peer,
+            a.chunk,
+            Outcome::Fault(PeerFault::Missing),
+            &mut peers,
+            now,
+        );
         assert_eq!(s.assign(&peers, now), Err(NoPeerFor(chunk(1).id)));
     }
 
@@ -404,7 +453,13 @@ mod tests {
         let now = Instant::now();
         let a = s.assign(&peers, now).unwrap().remove(0);
         let fault = PeerFault::bad_data("chunk 01", "hash mismatch");
-        s.record(a.peer, a.chunk, Outcome::Fault(fault.clone()), &mut peers, now);
+        s.record(
+            a.peer,
+            a.chunk,
+            Outcome::Fault(fault.clone()),
+            &mut peers,
+            now,
+        );
         assert_eq!(peers.dropped().get(&a.peer), Some(&fault));
         let b = s.assign(&peers, now).unwrap().remove(0);
         assert_ne!(b.peer, a.peer);
@@ -429,7 +484,13 @@ mod tests {
         assert!(s.assign(&peers, t0).unwrap().is_empty());
         // The fast peer delivers its chunks.
         for a in first.iter().filter(|a| a.peer != slow) {
-            s.record(a.peer, a.chunk, Outcome::Stored, &mut peers, t0 + Duration::from_millis(10));
+            s.record(
+                a.peer,
+                a.chunk,
+                Outcome::Stored,
+                &mut peers,
+                t0 + Duration::from_millis(10),
+            );
         }
         // Past the limit, each of the slow peer's chunks is asked of the other.
         let later = t0 + STALL_AFTER + Duration::from_secs(1);
@@ -438,7 +499,10 @@ mod tests {
         assert_eq!(hedged.len(), slow_ones.len());
         assert!(hedged.iter().all(|a| a.peer != slow));
         if slow_ones.len() as u32 >= STALL_STRIKES {
-            assert!(matches!(peers.dropped().get(&slow), Some(PeerFault::Slow { .. })));
+            assert!(matches!(
+                peers.dropped().get(&slow),
+                Some(PeerFault::Slow { .. })
+            ));
         }
         // A request is hedged once only.
         s.hedge(&mut peers, later + STALL_AFTER * 2);
@@ -457,7 +521,10 @@ mod tests {
         s.hedge(&mut peers, t0 + STALL_AFTER * 2);
         assert_eq!(peers.usable().len(), 1, "{:?}", peers.dropped());
         let dropped = ids.iter().find(|p| !peers.usable().contains(p)).unwrap();
-        assert!(matches!(peers.dropped().get(dropped), Some(PeerFault::Slow { .. })));
+        assert!(matches!(
+            peers.dropped().get(dropped),
+            Some(PeerFault::Slow { .. })
+        ));
     }
 
     #[test]
@@ -469,7 +536,13 @@ mod tests {
         let fault = PeerFault::Unreachable {
             reason: "connection refused".into(),
         };
-        s.record(asked[0].peer, asked[0].chunk, Outcome::Fault(fault), &mut peers, now);
+        s.record(
+            asked[0].peer,
+            asked[0].chunk,
+            Outcome::Fault(fault),
+            &mut peers,
+            now,
+        );
         assert!(matches!(s.assign(&peers, now), Err(NoPeerFor(_))));
         // Not hostile: still usable for other chunks.
         assert_eq!(peers.usable().len(), 1);

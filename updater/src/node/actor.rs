@@ -1,0 +1,844 @@
+//! The node's task: it owns the libp2p swarm and everything the node knows
+//! (connections, relays, reservations, NAT verdict, queries in flight), and
+//! is reached only through [`Command`]s from the [`Node`](super::Node)
+//! handle. One handler per behaviour: transfer requests ([`Actor::on_transfer`]),
+//! Kademlia ([`Actor::on_kad`]), identify and relays ([`Actor::on_identify`]),
+//! AutoNAT, DCUtR, mDNS and connections.
+//!
+//! Serving never blocks the loop: an incoming request is answered on a
+//! blocking thread (the library reads files), at most [`SERVING_AT_ONCE`]
+//! at a time (beyond that the answer is "busy"), and the answer comes back
+//! through a channel to pass the upload limits and be sent. Status lists are
+//! capped ([`STATUS_CAP`]), so a node that runs for months does not grow.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryResult, RecordKey};
+#[cfg(feature = "mdns")]
+use libp2p::mdns;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    autonat, dcutr, identify, identity, noise, ping, relay, tcp, yamux, Multiaddr, PeerId,
+    StreamProtocol, Swarm, SwarmBuilder,
+};
+use quince_protocol::root::AppId;
+use quince_protocol::wire::{Request, Response};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+
+use super::limits::Limits;
+use super::{
+    kad_config, kad_store, Announcement, ConnectionInfo, NetError, NodeConfig, NodeStatus,
+    IDLE_CONNECTION_TIMEOUT, RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION,
+};
+use crate::codec::{TransferCodec, TRANSFER_PROTOCOL};
+use crate::library::Serve;
+
+#[cfg(feature = "mdns")]
+type Mdns = mdns::tokio::Behaviour;
+#[cfg(not(feature = "mdns"))]
+type Mdns = libp2p::swarm::dummy::Behaviour;
+
+/// Requests answered at once (each on a blocking thread, each answer up to
+/// one wire message); more are answered "busy".
+pub const SERVING_AT_ONCE: usize = 32;
+/// Most entries each status list keeps (hole punches, failures, LAN peers,
+/// remembered DHT peers); the oldest go first.
+pub const STATUS_CAP: usize = 64;
+/// How many fresh relayed connections are made to retry hole punching.
+const PUNCH_RETRIES: u32 = 5;
+
+#[derive(NetworkBehaviour)]
+pub(super) struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<MemoryStore>,
+    transfer: request_response::Behaviour<TransferCodec>,
+    relay_client: relay::client::Behaviour,
+    relay_server: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
+    mdns: Toggle<Mdns>,
+}
+
+/// What the handle asks of the task.
+pub(super) enum Command {
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    Provide {
+        app: AppId,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Providers {
+        app: AppId,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    AddPeer {
+        addr: Multiaddr,
+    },
+    Announce {
+        app: AppId,
+        note: Vec<u8>,
+    },
+    Addresses {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
+}
+
+/// An answer computed off the loop, on its way back to be sent.
+struct Served {
+    peer: PeerId,
+    request: Request,
+    answer: Response,
+    channel: ResponseChannel<Response>,
+}
+
+/// The running node: the swarm and all it knows.
+pub(super) struct Actor {
+    swarm: Swarm<Behaviour>,
+    kad_protocol: StreamProtocol,
+    library: Arc<dyn Serve>,
+    limits: Limits,
+    pushes: broadcast::Sender<Announcement>,
+    serving: Arc<Semaphore>,
+    served_tx: mpsc::Sender<Served>,
+    served_rx: mpsc::Receiver<Served>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+    provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
+    lookups: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
+    /// Relays this node holds (or asked for) a reservation on.
+    relayed: HashSet<PeerId>,
+    /// Relays to reserve on once connected to them.
+    pending_relays: HashMap<PeerId, Multiaddr>,
+    /// Peers that offer the relay service, with an address.
+    relays_seen: HashMap<PeerId, Multiaddr>,
+    connections: HashMap<ConnectionId, ConnectionInfo>,
+    hole_punched: VecDeque<PeerId>,
+    hole_punch_failures: VecDeque<(PeerId, String)>,
+    reservations: Vec<Multiaddr>,
+    reservation_failures: VecDeque<String>,
+    circuit_listeners: HashSet<libp2p::core::transport::ListenerId>,
+    private: bool,
+    nat: String,
+    lan_peers: VecDeque<PeerId>,
+    /// DHT servers met, with up to eight direct addresses each, oldest first.
+    known: VecDeque<(PeerId, Vec<Multiaddr>)>,
+    /// Peers this node reached through a relay, with the relayed address.
+    relayed_dials: HashMap<PeerId, Multiaddr>,
+    /// How many times a fresh relayed connection was made to retry DCUtR.
+    punch_retries: HashMap<PeerId, u32>,
+    uploaded_bytes: u64,
+    deferred_chunks: u64,
+}
+
+/// Builds the swarm, starts listening and dialling, and returns the actor
+/// (not yet running) once every listener has an address.
+pub(super) async fn build(
+    config: &NodeConfig,
+    keypair: identity::Keypair,
+    library: Arc<dyn Serve>,
+    pushes: broadcast::Sender<Announcement>,
+) -> Result<Actor, NetError> {
+    let peer_id = keypair.public().to_peer_id();
+    let kad_protocol = StreamProtocol::try_from_owned(config.kad_protocol.clone())
+        .map_err(|e| NetError::Setup(format!("Kademlia protocol name: {e}")))?;
+    let timeout = config.request_timeout;
+    #[cfg(feature = "mdns")]
+    let mdns = if config.mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                .map_err(|e| NetError::Setup(format!("mDNS: {e}")))?,
+        )
+    } else {
+        None
+    };
+    #[cfg(not(feature = "mdns"))]
+    let mdns: Option<Mdns> = None;
+    let relay_server = config.relay_server.then(|| {
+        let limits = relay::Config {
+            max_circuit_bytes: RELAY_CIRCUIT_BYTES,
+            max_circuit_duration: RELAY_CIRCUIT_DURATION,
+            max_circuits: 64,
+            max_circuits_per_peer: 8,
+            ..relay::Config::default()
+        };
+        relay::Behaviour::new(peer_id, limits)
+    });
+    let autonat_config = autonat::Config {
+        boot_delay: Duration::from_secs(2),
+        retry_interval: Duration::from_secs(10),
+        refresh_interval: Duration::from_secs(60),
+        throttle_server_period: Duration::from_secs(5),
+        only_global_ips: !config.private_addresses_reachable,
+        ..autonat::Config::default()
+    };
+    let dht_server = config.dht_server;
+    let kad_name = kad_protocol.clone();
+    let builder = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Setup(e.to_string()))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    let mut swarm = builder
+        // In-process connections (`/memory/N`), for tests and simulations.
+        .with_other_transport(|key| {
+            use libp2p::core::upgrade::Version;
+            use libp2p::core::Transport as _;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                libp2p::core::transport::MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_behaviour(|key, relay_client| {
+            let mut kad =
+                kad::Behaviour::with_config(peer_id, kad_store(peer_id), kad_config(kad_name));
+            kad.set_mode(Some(if dht_server {
+                kad::Mode::Server
+            } else {
+                kad::Mode::Client
+            }));
+            Behaviour {
+                relay_client,
+                relay_server: relay_server.into(),
+                dcutr: dcutr::Behaviour::new(peer_id),
+                autonat: autonat::Behaviour::new(peer_id, autonat_config),
+                mdns: mdns.into(),
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/quince/id/1".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                kad,
+                transfer: request_response::Behaviour::new(
+                    [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(timeout)
+                        .with_max_concurrent_streams(256),
+                ),
+            }
+        })
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
+    }
+    // Wait until every listener has an address, so callers can share them.
+    let mut listening = HashSet::new();
+    while listening.len() < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { listener_id, .. } => {
+                listening.insert(listener_id);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(NetError::Setup(format!("listening: {error}")))
+            }
+            _ => {}
+        }
+    }
+    for addr in &config.external_addresses {
+        swarm.add_external_address(addr.clone());
+    }
+    for addr in &config.bootstrap {
+        add_peer(&mut swarm, addr.clone());
+    }
+    let mut relayed = HashSet::new();
+    let mut pending_relays = HashMap::new();
+    for relay in &config.relays {
+        let Some(Protocol::P2p(id)) = relay.iter().last() else {
+            return Err(NetError::Setup(format!(
+                "relay address {relay} must end in /p2p/PEER_ID"
+            )));
+        };
+        // Reserve once connected and identified (see on_identify).
+        swarm
+            .behaviour_mut()
+            .autonat
+            .add_server(id, Some(relay.clone()));
+        add_peer(&mut swarm, relay.clone());
+        pending_relays.insert(id, relay.clone());
+        relayed.insert(id);
+    }
+    if !config.bootstrap.is_empty() {
+        let _ = swarm.behaviour_mut().kad.bootstrap();
+    }
+    let (served_tx, served_rx) = mpsc::channel(SERVING_AT_ONCE);
+    Ok(Actor {
+        swarm,
+        kad_protocol,
+        library,
+        limits: Limits::new(config.upload_rate, config.max_peers, config.chunk_serves),
+        pushes,
+        serving: Arc::new(Semaphore::new(SERVING_AT_ONCE)),
+        served_tx,
+        served_rx,
+        requests: HashMap::new(),
+        provides: HashMap::new(),
+        lookups: HashMap::new(),
+        relayed,
+        pending_relays,
+        relays_seen: HashMap::new(),
+        connections: HashMap::new(),
+        hole_punched: VecDeque::new(),
+        hole_punch_failures: VecDeque::new(),
+        reservations: Vec::new(),
+        reservation_failures: VecDeque::new(),
+        circuit_listeners: HashSet::new(),
+        private: false,
+        nat: String::new(),
+        lan_peers: VecDeque::new(),
+        known: VecDeque::new(),
+        relayed_dials: HashMap::new(),
+        punch_retries: HashMap::new(),
+        uploaded_bytes: 0,
+        deferred_chunks: 0,
+    })
+}
+
+impl Actor {
+    /// Runs until `stop` fires or every handle is gone.
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let mut upgrade = tokio::time::interval(Duration::from_secs(10));
+        upgrade.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = upgrade.tick() => self.retry_hole_punches(),
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(command) => self.on_command(command),
+                },
+                Some(served) = self.served_rx.recv() => self.send_answer(served),
+                event = self.swarm.select_next_some() => self.on_event(event),
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .transfer
+                    .send_request(&peer, request);
+                self.requests.insert(id, reply);
+            }
+            Command::Provide { app, reply } => {
+                let key = RecordKey::new(&app.provider_key());
+                match self.swarm.behaviour_mut().kad.start_providing(key) {
+                    Ok(id) => {
+                        self.provides.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Setup(format!("provide: {e}"))));
+                    }
+                }
+            }
+            Command::Providers { app, reply } => {
+                let key = RecordKey::new(&app.provider_key());
+                let id = self.swarm.behaviour_mut().kad.get_providers(key);
+                self.lookups.insert(id, (Vec::new(), reply));
+            }
+            Command::AddPeer { addr } => add_peer(&mut self.swarm, addr),
+            Command::Announce { app, note } => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                for peer in peers {
+                    let push = Request::Announce(app, note.clone());
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .transfer
+                        .send_request(&peer, push);
+                }
+            }
+            Command::Addresses { reply } => {
+                let me = *self.swarm.local_peer_id();
+                let mut all: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+                all.extend(self.swarm.external_addresses().cloned());
+                all.sort();
+                all.dedup();
+                let _ = reply.send(
+                    all.into_iter()
+                        .map(|a| {
+                            if is_relayed(&a) {
+                                a
+                            } else {
+                                a.with(Protocol::P2p(me))
+                            }
+                        })
+                        .collect(),
+                );
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => self.on_transfer(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.on_identify(peer_id, info),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::StatusChanged {
+                new,
+                ..
+            })) => {
+                self.private = matches!(new, autonat::NatStatus::Private);
+                self.nat = match new {
+                    autonat::NatStatus::Public(a) => format!("public {a}"),
+                    autonat::NatStatus::Private => "private".into(),
+                    autonat::NatStatus::Unknown => "unknown".into(),
+                };
+                self.reserve_if_private();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => match result {
+                Ok(_) => {
+                    if !self.hole_punched.contains(&remote_peer_id) {
+                        push_capped(&mut self.hole_punched, remote_peer_id);
+                    }
+                }
+                Err(e) => push_capped(
+                    &mut self.hole_punch_failures,
+                    (remote_peer_id, e.to_string()),
+                ),
+            },
+            #[cfg(feature = "mdns")]
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if !self.lan_peers.contains(&peer) {
+                        push_capped(&mut self.lan_peers, peer);
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => self.on_kad(id, result, step.last),
+            SwarmEvent::NewListenAddr { address, .. } if is_relayed(&address) => {
+                if self.reservations.len() < STATUS_CAP {
+                    self.reservations.push(address);
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } if self.circuit_listeners.remove(&listener_id) => {
+                self.reservations.retain(|a| !addresses.contains(a));
+                let why = match reason {
+                    Ok(()) => "closed".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                push_capped(
+                    &mut self.reservation_failures,
+                    format!("relay reservation ended: {why}"),
+                );
+            }
+            SwarmEvent::ListenerError { listener_id, error }
+                if self.circuit_listeners.contains(&listener_id) =>
+            {
+                push_capped(
+                    &mut self.reservation_failures,
+                    format!("relay reservation: {error}"),
+                );
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                let address = endpoint.get_remote_address().clone();
+                let relayed = endpoint.is_relayed();
+                if relayed && endpoint.is_dialer() {
+                    self.relayed_dials.insert(peer_id, address.clone());
+                }
+                self.connections.insert(
+                    connection_id,
+                    ConnectionInfo {
+                        peer: peer_id,
+                        address,
+                        relayed,
+                    },
+                );
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            } => {
+                self.connections.remove(&connection_id);
+                if !self.swarm.is_connected(&peer_id) {
+                    self.relayed_dials.remove(&peer_id);
+                    self.punch_retries.remove(&peer_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The transfer protocol: requests are answered off the loop; answers
+    /// and failures go to whoever asked.
+    fn on_transfer(&mut self, event: request_response::Event<Request, Response>) {
+        match event {
+            request_response::Event::Message { message, peer, .. } => match message {
+                request_response::Message::Request {
+                    request: Request::Announce(app, note),
+                    channel,
+                    ..
+                } => {
+                    let _ = self.pushes.send(Announcement { peer, app, note });
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .transfer
+                        .send_response(channel, Response::NotFound);
+                }
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.serve(peer, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let failure = match &error {
+                        // Oversized or undecodable answers break the protocol.
+                        request_response::OutboundFailure::Io(e)
+                            if e.kind() == std::io::ErrorKind::InvalidData =>
+                        {
+                            NetError::Violation {
+                                peer,
+                                reason: e.to_string(),
+                            }
+                        }
+                        _ => NetError::Request {
+                            peer,
+                            reason: error.to_string(),
+                        },
+                    };
+                    let _ = reply.send(Err(failure));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Answers `request` on a blocking thread if a serving slot is free,
+    /// "busy" at once otherwise.
+    fn serve(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
+        let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .transfer
+                .send_response(channel, Response::Busy);
+            return;
+        };
+        let library = self.library.clone();
+        let back = self.served_tx.clone();
+        tokio::spawn(async move {
+            let asked = request.clone();
+            let answer = tokio::task::spawn_blocking(move || library.answer(&asked))
+                .await
+                .unwrap_or(Response::Busy);
+            let _ = back
+                .send(Served {
+                    peer,
+                    request,
+                    answer,
+                    channel,
+                })
+                .await;
+            drop(permit);
+        });
+    }
+
+    /// Sends an answer computed off the loop, after the upload limits.
+    /// Limits apply to bulk data; the log and manifests are small and needed
+    /// first, so they are always answered.
+    fn send_answer(&mut self, served: Served) {
+        let Served {
+            peer,
+            request,
+            mut answer,
+            channel,
+        } = served;
+        if let (Request::Chunk(_) | Request::Blob(_), Response::Data(bytes)) = (&request, &answer) {
+            let swarm = &self.swarm;
+            let capped = match &request {
+                Request::Chunk(id) => !self
+                    .limits
+                    .admit_chunk(peer, *id, |p| swarm.is_connected(p)),
+                _ => false,
+            };
+            if capped {
+                self.deferred_chunks += 1;
+                answer = Response::Busy;
+            } else if !self.limits.admit(peer, bytes.len()) {
+                answer = Response::Busy;
+            } else {
+                self.uploaded_bytes += bytes.len() as u64;
+            }
+        }
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .transfer
+            .send_response(channel, answer);
+    }
+
+    /// Identify: remembers relays and DHT servers, and reserves on relays.
+    fn on_identify(&mut self, peer_id: PeerId, info: identify::Info) {
+        let hop = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
+        if let Some(addr) = self.pending_relays.remove(&peer_id) {
+            if let Some(id) = reserve(&mut self.swarm, addr) {
+                self.circuit_listeners.insert(id);
+            }
+        }
+        // Only DHT servers belong in the routing table.
+        let dht = info.protocols.contains(&self.kad_protocol);
+        for addr in info.listen_addrs {
+            let loopback = addr
+                .iter()
+                .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback()));
+            if hop && !is_relayed(&addr) && !loopback && self.relays_seen.len() < STATUS_CAP {
+                self.relays_seen
+                    .entry(peer_id)
+                    .or_insert_with(|| addr.clone());
+            }
+            if dht {
+                if !is_relayed(&addr) {
+                    self.remember(peer_id, addr.clone());
+                }
+                self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+            }
+        }
+        self.reserve_if_private();
+    }
+
+    /// Keeps up to eight direct addresses of a DHT server, and at most
+    /// [`STATUS_CAP`] servers (the oldest are forgotten first).
+    fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
+        if let Some((_, addrs)) = self.known.iter_mut().find(|(p, _)| *p == peer) {
+            if !addrs.contains(&addr) && addrs.len() < 8 {
+                addrs.push(addr);
+            }
+            return;
+        }
+        push_capped(&mut self.known, (peer, vec![addr]));
+    }
+
+    fn on_kad(&mut self, id: kad::QueryId, result: QueryResult, last: bool) {
+        match result {
+            QueryResult::StartProviding(r) => {
+                if let Some(reply) = self.provides.remove(&id) {
+                    let _ = reply.send(
+                        r.map(|_| ())
+                            .map_err(|e| NetError::Setup(format!("provide: {e:?}"))),
+                    );
+                }
+            }
+            QueryResult::GetProviders(r) => {
+                if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
+                    // Dial now, while the query still holds the providers'
+                    // addresses (a relayed one, for a peer behind a NAT).
+                    for p in &providers {
+                        if p != self.swarm.local_peer_id() && !self.swarm.is_connected(p) {
+                            let _ = self.swarm.dial(*p);
+                        }
+                    }
+                    if let Some((found, _)) = self.lookups.get_mut(&id) {
+                        found.extend(providers);
+                    }
+                }
+                if last {
+                    if let Some((mut found, reply)) = self.lookups.remove(&id) {
+                        found.sort();
+                        found.dedup();
+                        let _ = reply.send(found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// For each peer reached only through a relay, open a fresh relayed
+    /// connection now and then: DCUtR runs on each new relayed connection, so
+    /// a hole punch that failed (timing, a busy machine) gets another chance.
+    fn retry_hole_punches(&mut self) {
+        let direct: HashSet<PeerId> = self
+            .connections
+            .values()
+            .filter(|c| !c.relayed)
+            .map(|c| c.peer)
+            .collect();
+        let connected: HashSet<PeerId> = self.connections.values().map(|c| c.peer).collect();
+        for (peer, addr) in &self.relayed_dials {
+            if direct.contains(peer) || !connected.contains(peer) {
+                continue;
+            }
+            let tries = self.punch_retries.entry(*peer).or_default();
+            if *tries >= PUNCH_RETRIES {
+                continue;
+            }
+            *tries += 1;
+            let _ = self.swarm.dial(
+                libp2p::swarm::dial_opts::DialOpts::peer_id(*peer)
+                    .addresses(vec![addr.clone()])
+                    .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                    .build(),
+            );
+        }
+    }
+
+    /// Once AutoNAT says this node is unreachable, reserve on up to two relays.
+    fn reserve_if_private(&mut self) {
+        if !self.private || self.relayed.len() >= 2 {
+            return;
+        }
+        let candidates: Vec<(PeerId, Multiaddr)> = self
+            .relays_seen
+            .iter()
+            .filter(|(p, _)| !self.relayed.contains(p))
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (peer, addr) in candidates.into_iter().take(2 - self.relayed.len()) {
+            self.relayed.insert(peer);
+            if let Some(id) = reserve(&mut self.swarm, addr.with(Protocol::P2p(peer))) {
+                self.circuit_listeners.insert(id);
+            }
+        }
+    }
+
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            connections: self.connections.values().cloned().collect(),
+            hole_punched: self.hole_punched.iter().copied().collect(),
+            hole_punch_failures: self.hole_punch_failures.iter().cloned().collect(),
+            reservations: self.reservations.clone(),
+            reservation_failures: self.reservation_failures.iter().cloned().collect(),
+            nat: if self.nat.is_empty() {
+                "unknown".into()
+            } else {
+                self.nat.clone()
+            },
+            lan_peers: self.lan_peers.iter().copied().collect(),
+            known_peers: self
+                .known
+                .iter()
+                .rev()
+                .flat_map(|(p, addrs)| addrs.iter().map(|a| a.clone().with(Protocol::P2p(*p))))
+                .collect(),
+            uploaded_bytes: self.uploaded_bytes,
+            deferred_chunks: self.deferred_chunks,
+        }
+    }
+}
+
+/// Appends to a status list, forgetting the oldest entry beyond [`STATUS_CAP`].
+fn push_capped<T>(list: &mut VecDeque<T>, item: T) {
+    if list.len() >= STATUS_CAP {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+pub(super) fn add_peer(swarm: &mut Swarm<Behaviour>, addr: Multiaddr) {
+    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+        swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        let _ = swarm.dial(addr);
+    }
+}
+
+/// Listens through `relay` (an address ending in `/p2p/RELAY`): a reservation.
+fn reserve(
+    swarm: &mut Swarm<Behaviour>,
+    relay: Multiaddr,
+) -> Option<libp2p::core::transport::ListenerId> {
+    match swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!("cannot reserve a slot on relay {relay}: {e}");
+            None
+        }
+    }
+}
+
+pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_list_keeps_the_newest_entries_only() {
+        let mut list = VecDeque::new();
+        for i in 0..(STATUS_CAP + 10) {
+            push_capped(&mut list, i);
+        }
+        assert_eq!(list.len(), STATUS_CAP);
+        assert_eq!(list.front(), Some(&10));
+        assert_eq!(list.back(), Some(&(STATUS_CAP + 9)));
+    }
+}
