@@ -1,18 +1,48 @@
 //! The bootstrap's work, as a library: the `quince-bootstrap` binary parses
-//! its arguments and calls [`install`]; the README's demo calls it too.
+//! its arguments and calls [`install`]; the README's demo calls it too. It
+//! is a thin layer over [`quince_updater::Client`]: it picks the settings a
+//! first install needs, shows progress from the client's events, registers
+//! Quince's own updater, and starts the app.
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use quince_updater::fetch::{Peers, Progress};
-use quince_updater::install::{Apps, Outcome, UpdateOptions};
+use quince_updater::fetch::Peers;
+use quince_updater::install::{Outcome, UpdateOptions};
 use quince_updater::link::Link;
 use quince_updater::node::{Multiaddr, PeerId};
-use quince_updater::{Library, Node, NodeConfig};
+use quince_updater::{Client, ClientError, Event, NodeConfig};
+
+/// Why the bootstrap did not install the app. Nothing installed before is changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BootstrapError {
+    /// What it was asked to do cannot be done as given (no link, a bad
+    /// link or address, no home folder).
+    #[error("{0}")]
+    Usage(String),
+    /// Finding, fetching, verifying or installing failed.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// The release was installed but failed its health check; nothing stays.
+    #[error("release {refused} does not start ({reason}); nothing installed")]
+    DoesNotStart {
+        /// The release.
+        refused: quince_protocol::record::Version,
+        /// What the health check saw.
+        reason: String,
+    },
+    /// The app was installed, but what followed failed.
+    #[error("{done}, but {failed}")]
+    After {
+        /// What was done.
+        done: String,
+        /// What then failed.
+        failed: String,
+    },
+}
 
 /// What to install and how.
 #[derive(Debug, Clone)]
@@ -52,18 +82,19 @@ pub fn autostart_file() -> Option<PathBuf> {
     Some(config.join("autostart/quince-updater.desktop"))
 }
 
-/// Installs Quince itself (`self_app`) from `peers` and registers its updater.
+/// Installs Quince itself (`self_app`) from `peers` (and any others that
+/// announce it) and registers its updater.
 async fn register_updater(
-    node: &Node,
-    apps: &Apps,
+    client: &Client,
     self_app: &str,
     found: &[PeerId],
-    home: &std::path::Path,
+    home: &Path,
 ) -> Result<String, String> {
     let me: quince_protocol::root::AppId = self_app
         .parse()
         .map_err(|e| format!("Quince's app id {self_app:?}: {e}"))?;
-    let mut peers = Peers::new(
+    let node = client.node().ok_or("the node is not started")?;
+    let peers = Peers::new(
         node.providers(me)
             .await
             .into_iter()
@@ -74,14 +105,16 @@ async fn register_updater(
         window: 8,
         ..UpdateOptions::default()
     };
-    match apps.update(node, me, &mut peers, &options).await {
-        Ok(Outcome::Installed { .. } | Outcome::UpToDate(_)) => {}
-        Ok(Outcome::RolledBack { reason, .. }) => {
-            return Err(format!("Quince's own release does not run ({reason})"))
-        }
+    match client.update_from_peers(me, peers, &options).await {
+        Ok(report) => match report.outcome {
+            Outcome::Installed { .. } | Outcome::UpToDate(_) => {}
+            Outcome::RolledBack { reason, .. } => {
+                return Err(format!("Quince's own release does not run ({reason})"))
+            }
+        },
         Err(e) => return Err(format!("installing Quince's updater: {e}")),
     }
-    let quince = apps.dir(&me).join("current/bin/quince");
+    let quince = client.apps().dir(&me).join("current/bin/quince");
     let file = autostart_file().ok_or("no config folder for the autostart entry")?;
     let entry = format!(
         "[Desktop Entry]\nType=Application\nName=Quince updater\nComment=Keeps Quince apps up to date and shares them with peers\nExec=env QUINCE_HOME={} {} update --watch --self-app {me}\nX-GNOME-Autostart-enabled=true\n",
@@ -117,76 +150,80 @@ fn human(bytes: f64) -> String {
     format!("{v:.1} {}", UNITS[u])
 }
 
-/// Prints one progress line (peers, bytes, rate, time left) until stopped.
-async fn show(progress: Arc<Progress>, stop: tokio::sync::watch::Receiver<bool>) {
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    while !*stop.borrow() {
-        tick.tick().await;
-        let total = progress.bytes_total.load(Relaxed);
-        if total == 0 {
-            continue;
+/// Prints what the client reports: peers found, then one progress line
+/// (peers, bytes, rate, time left) kept up to date.
+fn show(client: &Client) -> tokio::task::JoinHandle<()> {
+    let mut events = client.events();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut drawn = false;
+        while let Ok(event) = events.recv().await {
+            match event {
+                Event::LookingForPeers { app } => {
+                    eprintln!("looking for peers that hold app {app}")
+                }
+                Event::PeersFound { peers, .. } => {
+                    eprintln!("{peers} peer(s) found; verifying the log")
+                }
+                Event::Progress { progress, .. } => {
+                    let (done, total) = (progress.bytes_done, progress.bytes_total);
+                    let secs = started.elapsed().as_secs_f64().max(0.001);
+                    let rate = done as f64 / secs;
+                    let left = if rate > 0.0 {
+                        format!("{:.0} s left", (total.saturating_sub(done)) as f64 / rate)
+                    } else {
+                        "starting".into()
+                    };
+                    eprint!(
+                        "\r{} peers  {} / {}  {}/s  {left}        ",
+                        progress.peers,
+                        human(done as f64),
+                        human(total as f64),
+                        human(rate)
+                    );
+                    drawn = true;
+                }
+                Event::Finished { .. } if drawn => {
+                    eprintln!();
+                    drawn = false;
+                }
+                _ => {}
+            }
         }
-        let done = progress.bytes_done.load(Relaxed);
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let rate = done as f64 / secs;
-        let left = if rate > 0.0 {
-            format!("{:.0} s left", (total.saturating_sub(done)) as f64 / rate)
-        } else {
-            "starting".into()
-        };
-        eprint!(
-            "\r{} peers  {} / {}  {}/s  {left}        ",
-            progress.peers.load(Relaxed),
-            human(done as f64),
-            human(total as f64),
-            human(rate)
-        );
-    }
-    eprintln!();
+    })
 }
 
 /// Joins the network, finds peers for the link's app, installs (verifying
 /// everything) and starts it. Returns the one line of success, or why not.
-pub async fn install(args: Options) -> Result<String, String> {
+pub async fn install(args: Options) -> Result<String, BootstrapError> {
+    let usage = BootstrapError::Usage;
     let link: Link = args
         .link
         .as_deref()
-        .ok_or("no link given: run quince-bootstrap quince://APP_ID")?
+        .ok_or_else(|| usage("no link given: run quince-bootstrap quince://APP_ID".into()))?
         .parse()
-        .map_err(|e| format!("{e}"))?;
+        .map_err(|e| usage(format!("{e}")))?;
     let home = args
         .home
         .clone()
-        .or_else(quince_updater::install::default_home)
-        .ok_or("no home folder: set --home or QUINCE_HOME")?;
-    let apps = Apps::open(&home).map_err(|e| e.to_string())?;
+        .or_else(quince_updater::home::default_dir)
+        .ok_or_else(|| usage("no home folder: set --home or QUINCE_HOME".into()))?;
+    let mut client = Client::open(&home)?;
+    let options = UpdateOptions {
+        run: args.run.clone(),
+        window: 8,
+        ..UpdateOptions::default()
+    };
     if let Some(folder) = &args.from {
-        // No network at all: the folder answers like a peer and is verified like one.
-        let bundle =
-            quince_updater::fetch::Folder::open(folder, link.app).map_err(|e| e.to_string())?;
-        let options = UpdateOptions {
-            version: link.version,
-            run: args.run.clone(),
-            window: 8,
-            ..UpdateOptions::default()
-        };
-        let result = apps
-            .update(&bundle, link.app, &mut bundle.peers(), &options)
-            .await;
-        return finish(
-            &apps,
-            link.app,
-            result.map_err(|e| e.to_string())?,
-            &args,
-            None,
-        );
+        let report = client.install_from(&link, folder, &options).await?;
+        return finish(&client, link.app, report.outcome, &args, None);
     }
-    let store = apps.store().map_err(|e| e.to_string())?;
-    let library = Library::new(store);
-    let parse = |list: &[String]| -> Result<Vec<Multiaddr>, String> {
+    let parse = |list: &[String]| -> Result<Vec<Multiaddr>, BootstrapError> {
         list.iter()
-            .map(|a| a.parse().map_err(|e| format!("bad address {a:?}: {e}")))
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| usage(format!("bad address {a:?}: {e}")))
+            })
             .collect()
     };
     let mut bootstrap = parse(&args.bootstrap)?;
@@ -205,92 +242,69 @@ pub async fn install(args: Options) -> Result<String, String> {
     } else {
         parse(&args.listen)?
     };
-    let identity = home.join("identity");
-    config.keypair =
-        Some(quince_updater::load_or_create_identity(&identity).map_err(|e| e.to_string())?);
-    let node = Node::start(config, Arc::new(library.clone()))
-        .await
-        .map_err(|e| e.to_string())?;
-    let app = link.app;
-    if !args.quiet {
-        eprintln!("looking for peers that hold app {app}");
-    }
-    let found = node
-        .find_peers(app, &link.peers, Duration::from_secs(args.find_for))
+    client.start(config).await?;
+    let shower = (!args.quiet).then(|| show(&client));
+    let result = client
+        .install(&link, &options, Duration::from_secs(args.find_for))
         .await;
-    if found.is_empty() {
-        node.shutdown().await;
-        return Err(format!(
-            "no peer holds app {app} (looked for {} s); ask for a link with peers in it",
-            args.find_for
-        ));
-    }
-    if !args.quiet {
-        eprintln!("{} peer(s) found; verifying the log", found.len());
-    }
-    let progress = Arc::new(Progress::default());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let shower = (!args.quiet).then(|| tokio::spawn(show(progress.clone(), stopped)));
-    let mut peers = Peers::new(found);
-    let options = UpdateOptions {
-        version: link.version,
-        run: args.run.clone(),
-        health_seconds: None,
-        window: 8,
-        progress: Some(progress),
-        witnesses: None,
-    };
-    let found_peers = peers.usable().to_vec();
-    let result = apps.update(&node, app, &mut peers, &options).await;
-    let _ = stop.send(true);
-    if let Some(s) = shower {
-        let _ = s.await;
-    }
     let registered = match (&result, args.self_app.as_deref()) {
-        (Ok(_), Some(me)) if me != app.to_string() => {
-            Some(register_updater(&node, &apps, me, &found_peers, &home).await)
+        (Ok(report), Some(me)) if me != link.app.to_string() => {
+            Some(register_updater(&client, me, report.peers.usable(), &home).await)
         }
         _ => None,
     };
-    node.shutdown().await;
-    let outcome = result.map_err(|e| e.to_string())?;
-    finish(&apps, app, outcome, &args, registered)
+    client.stop().await;
+    if let Some(s) = shower {
+        s.abort();
+    }
+    let outcome = match result {
+        Ok(report) => report.outcome,
+        Err(ClientError::NoPeers { app, looked }) => {
+            return Err(usage(format!(
+                "no peer holds app {app} (looked for {} s); ask for a link with peers in it",
+                looked.as_secs()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    finish(&client, link.app, outcome, &args, registered)
 }
 
 /// The final line: what was installed, whether the updater was registered,
 /// and whether the app started.
 fn finish(
-    apps: &Apps,
+    client: &Client,
     app: quince_protocol::root::AppId,
     outcome: Outcome,
     args: &Options,
     registered: Option<Result<String, String>>,
-) -> Result<String, String> {
+) -> Result<String, BootstrapError> {
     let version = match outcome {
         Outcome::Installed { version, .. } | Outcome::UpToDate(version) => version,
         Outcome::RolledBack {
             refused, reason, ..
-        } => {
-            return Err(format!(
-                "release {refused} does not start ({reason}); nothing installed"
-            ))
-        }
+        } => return Err(BootstrapError::DoesNotStart { refused, reason }),
     };
-    let dir = apps.dir(&app).join("current");
+    let dir = client.apps().dir(&app).join("current");
     let mut line = format!("installed app {app} {version} into {}", dir.display());
     match registered {
         Some(Ok(done)) => line.push_str(&format!("; {done}")),
-        Some(Err(e)) => return Err(format!("{line}, but {e}")),
+        Some(Err(failed)) => return Err(BootstrapError::After { done: line, failed }),
         None if args.self_app.is_none() && args.from.is_none() => line.push_str(
             "; no updater registered (this build names no Quince release: QUINCE_SELF_APP)",
         ),
         None => {}
     }
     if args.launch {
-        match apps.program(&app) {
+        match client.program(&app) {
             Ok(program) => match std::process::Command::new(&program).spawn() {
                 Ok(_) => line.push_str(&format!("; started {}", program.display())),
-                Err(e) => return Err(format!("{line}, but it did not start: {e}")),
+                Err(e) => {
+                    return Err(BootstrapError::After {
+                        done: line,
+                        failed: format!("it did not start: {e}"),
+                    })
+                }
             },
             Err(_) => line.push_str("; no program to start (give --run PATH)"),
         }

@@ -1,16 +1,28 @@
-//! One module per subcommand, plus the network options they share.
+//! One module per subcommand, plus what they share: the network options,
+//! the home folder, app arguments and how outcomes are printed.
 
 pub mod audit;
 pub mod fetch;
 pub mod install;
+pub mod list;
+pub mod pin;
+pub mod rollback;
+pub mod run;
 pub mod seed;
+pub mod share;
+pub mod update;
+pub mod verify;
 pub mod witness;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use libp2p::Multiaddr;
+use quince_protocol::root::AppId;
+use quince_updater::home::{Home, HomeConfig};
+use quince_updater::install::Outcome;
+use quince_updater::link::Link;
 use quince_updater::NodeConfig;
 
 /// Peers compiled into this build to join the DHT through. Empty: Quince has no
@@ -65,76 +77,38 @@ pub struct NetArgs {
     dht_client: bool,
 }
 
-/// `HOME/config.json`: settings that replace the built-in defaults (flags
-/// replace both).
-#[derive(serde::Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    /// Replaces the built-in bootstrap list.
-    bootstrap: Option<Vec<String>>,
-    /// Relays to keep a reservation on.
-    #[serde(default)]
-    relays: Vec<String>,
-}
-
-/// How many remembered peers are kept.
-const REMEMBER: usize = 64;
-
 impl NetArgs {
-    /// The user's Quince folder, if any.
-    pub fn home(&self) -> Option<PathBuf> {
-        self.home
-            .clone()
-            .or_else(quince_updater::install::default_home)
+    /// The user's Quince folder.
+    pub fn home(&self) -> Result<Home> {
+        Ok(Home::or_default(self.home.clone())?)
     }
 
     fn remembered(&self) -> Vec<Multiaddr> {
-        let Some(home) = self.home().filter(|_| !self.no_remember) else {
-            return Vec::new();
-        };
-        std::fs::read(home.join("peers.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect()
+        match self.home() {
+            Ok(home) if !self.no_remember => home.remembered_peers(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The client over this home folder.
+    pub fn client(&self) -> Result<quince_updater::Client> {
+        Ok(quince_updater::Client::open(self.home()?.dir())?)
     }
 
     /// Remembers the DHT peers `node` met, newest first, for the next start.
     pub async fn remember(&self, node: &quince_updater::Node) {
-        let Some(home) = self.home().filter(|_| !self.no_remember) else {
+        let Ok(home) = self.home() else {
             return;
         };
-        let mut all: Vec<String> = node
-            .status()
-            .await
-            .known_peers
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        for old in self.remembered() {
-            let old = old.to_string();
-            if !all.contains(&old) {
-                all.push(old);
-            }
+        if self.no_remember {
+            return;
         }
-        all.truncate(REMEMBER);
-        let Ok(json) = serde_json::to_vec_pretty(&all) else {
-            return;
-        };
-        let tmp = home.join("peers.json.tmp");
-        let written = std::fs::create_dir_all(&home)
-            .and_then(|()| std::fs::write(&tmp, json))
-            .and_then(|()| std::fs::rename(&tmp, home.join("peers.json")));
-        if let Err(e) = written {
-            eprintln!(
-                "quince: could not remember peers in {}: {e}",
-                home.display()
-            );
+        if let Err(e) = home.remember_peers(&node.status().await.known_peers) {
+            eprintln!("quince: could not remember peers: {e}");
         }
     }
 
+    /// The node's settings: flags, then `config.json`, then the built-in list.
     pub fn config(&self) -> Result<NodeConfig> {
         let parse = |v: &[String]| {
             v.iter()
@@ -144,15 +118,14 @@ impl NetArgs {
                 })
                 .collect::<Result<Vec<_>>>()
         };
-        let home = self.home();
-        let file: ConfigFile = match home.as_ref().map(|h| h.join("config.json")) {
-            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(&path)?)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            _ => ConfigFile::default(),
+        let home = self.home().ok();
+        let file = match &home {
+            Some(h) => h.config()?,
+            None => HomeConfig::default(),
         };
         let bootstrap = if self.bootstrap.is_empty() {
             let mut b = match &file.bootstrap {
-                Some(list) => parse(list)?,
+                Some(list) => list.clone(),
                 None => parse(
                     &COMPILED_BOOTSTRAP
                         .iter()
@@ -165,15 +138,12 @@ impl NetArgs {
         } else {
             parse(&self.bootstrap)?
         };
-        let identity = self
-            .identity
-            .clone()
-            .or_else(|| home.as_ref().map(|h| h.join("identity")));
-        let keypair = match identity {
-            Some(path) => Some(quince_updater::load_or_create_identity(&path)?),
-            None => None,
+        let keypair = match (&self.identity, &home) {
+            (Some(path), _) => Some(quince_updater::load_or_create_identity(path)?),
+            (None, Some(h)) => Some(h.identity()?),
+            (None, None) => None,
         };
-        let mut relays = parse(&file.relays)?;
+        let mut relays = file.relays;
         relays.extend(parse(&self.relay)?);
         Ok(NodeConfig {
             listen: parse(&self.listen)?,
@@ -243,4 +213,96 @@ pub fn status_json(status: &quince_updater::node::NodeStatus) -> serde_json::Val
         "nat": status.nat,
         "lan_peers": status.lan_peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     })
+}
+
+/// An installed app, named on the command line.
+#[derive(clap::Args, Debug)]
+pub struct AppArgs {
+    /// Quince's folder for this user.
+    #[arg(long, env = "QUINCE_HOME")]
+    pub home: Option<PathBuf>,
+    /// The app id (or its link).
+    pub app: String,
+}
+
+/// An app id, or the app of a `quince://` link.
+pub fn parse_app(text: &str) -> Result<AppId> {
+    if text.starts_with(quince_updater::link::SCHEME) {
+        return Ok(text.parse::<Link>()?.app);
+    }
+    text.parse()
+        .with_context(|| format!("{text:?} is neither an app id nor a quince:// link"))
+}
+
+/// The client over `--home` (or `$QUINCE_HOME`, or the default folder).
+pub fn client(home: &Option<PathBuf>) -> Result<quince_updater::Client> {
+    let home = Home::or_default(home.clone())?;
+    Ok(quince_updater::Client::open(home.dir())?)
+}
+
+/// Prints what an install or update did (one line, or JSON).
+pub fn report(app: AppId, outcome: &Outcome, json: bool) {
+    if json {
+        let v = match outcome {
+            Outcome::Installed { version, previous } => serde_json::json!({
+                "app": app.to_string(), "outcome": "installed", "version": version.to_string(),
+                "previous": previous.as_ref().map(ToString::to_string),
+            }),
+            Outcome::UpToDate(v) => serde_json::json!({
+                "app": app.to_string(), "outcome": "up-to-date", "version": v.to_string(),
+            }),
+            Outcome::RolledBack {
+                refused,
+                reason,
+                current,
+            } => serde_json::json!({
+                "app": app.to_string(), "outcome": "rolled-back", "refused": refused.to_string(),
+                "reason": reason, "version": current.as_ref().map(ToString::to_string),
+            }),
+        };
+        println!("{v}");
+        return;
+    }
+    match outcome {
+        Outcome::Installed { version, previous: Some(p) } => {
+            println!("updated app {app} from {p} to {version}")
+        }
+        Outcome::Installed { version, previous: None } => {
+            println!("installed app {app} {version}")
+        }
+        Outcome::UpToDate(v) => println!("app {app} is up to date at {v}"),
+        Outcome::RolledBack { refused, reason, current } => println!(
+            "app {app}: release {refused} failed its health check ({reason}); rolled back to {}; it will not be tried again",
+            current.as_ref().map_or("nothing".to_string(), ToString::to_string)
+        ),
+    }
+}
+
+/// Prints the peers a fetch left out, and why.
+pub fn print_dropped(peers: &quince_updater::fetch::Peers) {
+    for (p, why) in peers.dropped() {
+        eprintln!("dropped peer {p}: {why}");
+    }
+}
+
+/// Prints "N peer(s) for app A" to stderr as the client finds peers.
+pub fn print_peers_found(client: &quince_updater::Client) -> tokio::task::JoinHandle<()> {
+    let mut events = client.events();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if let quince_updater::Event::PeersFound { app, peers } = event {
+                eprintln!("{peers} peer(s) for app {app}");
+            }
+        }
+    })
+}
+
+/// The error for an app no peer was found for, with what to do.
+pub fn explain(e: quince_updater::ClientError) -> anyhow::Error {
+    match e {
+        e @ quince_updater::ClientError::NoPeers { .. } => {
+            anyhow::anyhow!("{e}: add peers to the link or --bootstrap")
+        }
+        e => e.into(),
+    }
 }

@@ -34,12 +34,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch::{self, FetchError, Peers, Source};
 
-/// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
+/// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`
+/// (see [`crate::home`]).
 pub fn default_home() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("quince"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
+    crate::home::default_dir()
 }
 
 /// How long a new version must run (or exit 0 within) to count as healthy.

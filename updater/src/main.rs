@@ -24,19 +24,19 @@ enum Command {
     /// Install an app from its link, health-check it, and seed it.
     Install(cmd::install::InstallArgs),
     /// Update installed apps (once, or --watch to keep following and seeding).
-    Update(cmd::install::UpdateArgs),
+    Update(cmd::update::UpdateArgs),
     /// Run an installed app's current version.
-    Run(cmd::install::RunArgs),
+    Run(cmd::run::RunArgs),
     /// Go back to an app's previous version (and pin it there).
-    Rollback(cmd::install::AppArgs),
+    Rollback(cmd::AppArgs),
     /// Pin an app at a version, or "none" to follow releases again.
-    Pin(cmd::install::PinArgs),
+    Pin(cmd::pin::PinArgs),
     /// List installed apps.
-    List(cmd::install::ListArgs),
+    List(cmd::list::ListArgs),
     /// Write an app to a folder (USB stick) that installs with no network.
-    Share(cmd::install::ShareArgs),
+    Share(cmd::share::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
-    Verify(cmd::install::VerifyArgs),
+    Verify(cmd::verify::VerifyArgs),
     /// Check an app's whole release history (signatures, signers, append-only
     /// log, manifests, with --download every file); exit 0 only if all holds.
     Audit(cmd::audit::Args),
@@ -74,13 +74,13 @@ fn main() {
             Command::Seed(a) => cmd::seed::run(a).await,
             Command::Fetch(a) => cmd::fetch::run(a).await,
             Command::Install(a) => cmd::install::install(a).await,
-            Command::Update(a) => cmd::install::update(a).await,
-            Command::Run(a) => cmd::install::run(a),
-            Command::Rollback(a) => cmd::install::rollback(a),
-            Command::Pin(a) => cmd::install::pin(a),
-            Command::List(a) => cmd::install::list(a),
-            Command::Share(a) => cmd::install::share(a),
-            Command::Verify(a) => cmd::install::verify(a),
+            Command::Update(a) => cmd::update::update(a).await,
+            Command::Run(a) => cmd::run::run(a),
+            Command::Rollback(a) => cmd::rollback::rollback(a),
+            Command::Pin(a) => cmd::pin::pin(a),
+            Command::List(a) => cmd::list::list(a),
+            Command::Share(a) => cmd::share::share(a),
+            Command::Verify(a) => cmd::verify::verify(a),
             Command::Audit(a) => cmd::audit::run(a).await,
             Command::Witness(a) => cmd::witness::run(a).await,
         }

@@ -43,7 +43,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let home = args.net.home();
+    let home = args.net.home().ok().map(|h| h.dir().to_path_buf());
     let (log, store) = if args.target.starts_with("quince://") {
         let link: Link = args.target.parse()?;
         let work = home

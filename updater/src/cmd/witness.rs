@@ -41,7 +41,9 @@ pub async fn run(args: Args) -> Result<()> {
     let home = args
         .net
         .home()
-        .context("no Quince folder: set --home or QUINCE_HOME")?;
+        .context("no Quince folder: set --home or QUINCE_HOME")?
+        .dir()
+        .to_path_buf();
     let witness = Witness::open(&home.join("witness"), args.name.as_deref())?;
     if args.print_key {
         println!("{}", witness.public_key().to_text());

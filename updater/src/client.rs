@@ -1,0 +1,454 @@
+//! [`Client`]: the one API over a user's Quince folder and node. The `quince`
+//! CLI and the `quince-bootstrap` installer are thin shells over it, and a
+//! third-party program can embed it the same way:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), quince_updater::ClientError> {
+//! use std::time::Duration;
+//! use quince_updater::{Client, NodeConfig};
+//! use quince_updater::install::UpdateOptions;
+//!
+//! let mut client = Client::open("/tmp/quince-home".as_ref())?;
+//! let mut events = client.events();
+//! tokio::spawn(async move {
+//!     while let Ok(event) = events.recv().await {
+//!         eprintln!("{event:?}");
+//!     }
+//! });
+//! client.start(NodeConfig::default()).await?;
+//! let link = "quince://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+//!     .parse()
+//!     .expect("a link");
+//! let report = client
+//!     .install(&link, &UpdateOptions::default(), Duration::from_secs(30))
+//!     .await?;
+//! println!("{:?}", report.outcome);
+//! client.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What it does not do: parse arguments, print, exit, or replace its own
+//! binary (the binaries do), and it never links the packager or the signer.
+
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use quince_protocol::record::Version;
+use quince_protocol::root::AppId;
+use tokio::sync::broadcast;
+
+use crate::fetch::{Folder, PeerFault, Peers, Progress};
+use crate::home::{Home, HomeError};
+use crate::install::{AppState, Apps, Bundle, Difference, InstallError, Outcome, UpdateOptions};
+use crate::link::Link;
+use crate::node::{NetError, Node, NodeConfig};
+use crate::Library;
+
+/// Why a client operation failed. The installed apps and their trusted
+/// state are as they were before it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The home folder or one of its files.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// Installing, updating or changing an app failed.
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    /// The node could not start.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// An operation that needs the network was asked before [`Client::start`].
+    #[error("the node is not started")]
+    NotStarted,
+    /// No peer that holds the app was found in time.
+    #[error("no peer holds app {app} (looked for {} s)", looked.as_secs())]
+    NoPeers {
+        /// The app.
+        app: AppId,
+        /// How long it looked.
+        looked: Duration,
+    },
+    /// The app's program did not start.
+    #[error("cannot start {program}: {source}")]
+    Run {
+        /// The program.
+        program: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What a client reports while it works (subscribe with [`Client::events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Looking for peers that hold `app`.
+    LookingForPeers {
+        /// The app.
+        app: AppId,
+    },
+    /// Peers found; the log is being verified.
+    PeersFound {
+        /// The app.
+        app: AppId,
+        /// How many.
+        peers: usize,
+    },
+    /// The release is being fetched (about four times a second).
+    Progress {
+        /// The app.
+        app: AppId,
+        /// How far.
+        progress: ProgressSnapshot,
+    },
+    /// A peer was left out of this fetch.
+    PeerDropped {
+        /// The app.
+        app: AppId,
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        fault: PeerFault,
+    },
+    /// An install or update of `app` ended.
+    Finished {
+        /// The app.
+        app: AppId,
+        /// How.
+        outcome: Outcome,
+    },
+}
+
+/// A fetch's progress at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// Chunks fetched and verified.
+    pub chunks_done: u64,
+    /// Chunks to fetch.
+    pub chunks_total: u64,
+    /// Raw bytes fetched and verified.
+    pub bytes_done: u64,
+    /// Raw bytes to fetch.
+    pub bytes_total: u64,
+    /// Peers in use.
+    pub peers: u64,
+}
+
+impl ProgressSnapshot {
+    fn of(p: &Progress) -> ProgressSnapshot {
+        ProgressSnapshot {
+            chunks_done: p.chunks_done.load(Relaxed),
+            chunks_total: p.chunks_total.load(Relaxed),
+            bytes_done: p.bytes_done.load(Relaxed),
+            bytes_total: p.bytes_total.load(Relaxed),
+            peers: p.peers.load(Relaxed),
+        }
+    }
+}
+
+/// What an install or update did, and which peers it left out and why.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// What changed.
+    pub outcome: Outcome,
+    /// The peers used and dropped.
+    pub peers: Peers,
+}
+
+/// A user's Quince: the home folder, its installed apps, and (once started)
+/// a node that serves every installed app and fetches from peers.
+#[derive(Debug)]
+pub struct Client {
+    home: Home,
+    apps: Apps,
+    library: Library,
+    node: Option<Node>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Client {
+    /// Opens the Quince folder at `home` (created if needed).
+    pub fn open(home: &Path) -> Result<Client, ClientError> {
+        let apps = Apps::open(home)?;
+        let library = Library::new(apps.store()?);
+        for app in apps.installed() {
+            if apps
+                .log_dir(&app)
+                .join(crate::fetch::CHECKPOINT_FILE)
+                .exists()
+            {
+                library.add_app(app, apps.log_dir(&app));
+            }
+        }
+        let (events, _) = broadcast::channel(256);
+        Ok(Client {
+            home: Home::new(home),
+            apps,
+            library,
+            node: None,
+            events,
+        })
+    }
+
+    /// The home folder.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// The installed apps.
+    pub fn apps(&self) -> &Apps {
+        &self.apps
+    }
+
+    /// What the node serves: every installed app's log and the shared store.
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
+    /// Progress and outcomes as they happen.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Starts the node with `config` (its identity, if not set, is the
+    /// home's), serving every installed app. Returns a handle to it.
+    pub async fn start(&mut self, mut config: NodeConfig) -> Result<Node, ClientError> {
+        if let Some(node) = &self.node {
+            return Ok(node.clone());
+        }
+        if config.keypair.is_none() {
+            config.keypair = Some(self.home.identity()?);
+        }
+        let node = Node::start(config, Arc::new(self.library.clone())).await?;
+        self.node = Some(node.clone());
+        Ok(node)
+    }
+
+    /// The running node, if started.
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
+
+    fn running(&self) -> Result<&Node, ClientError> {
+        self.node.as_ref().ok_or(ClientError::NotStarted)
+    }
+
+    /// Saves the DHT peers the node met to the home's `peers.json`, newest first.
+    pub async fn remember_peers(&self) -> Result<(), ClientError> {
+        let node = self.running()?;
+        let known = node.status().await.known_peers;
+        Ok(self.home.remember_peers(&known)?)
+    }
+
+    /// Stops the node and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.shutdown().await;
+        }
+    }
+
+    /// Peers that hold `app`: those in `hints`, in the DHT, on the LAN.
+    pub async fn find_peers(
+        &self,
+        app: AppId,
+        hints: &[Multiaddr],
+        within: Duration,
+    ) -> Result<Vec<PeerId>, ClientError> {
+        let node = self.running()?;
+        let _ = self.events.send(Event::LookingForPeers { app });
+        let found = node.find_peers(app, hints, within).await;
+        if found.is_empty() {
+            return Err(ClientError::NoPeers {
+                app,
+                looked: within,
+            });
+        }
+        let _ = self.events.send(Event::PeersFound {
+            app,
+            peers: found.len(),
+        });
+        Ok(found)
+    }
+
+    /// Installs the app a link names (the link's version, if it gives one)
+    /// from peers, health-checks it and serves it.
+    pub async fn install(
+        &self,
+        link: &Link,
+        options: &UpdateOptions,
+        find_for: Duration,
+    ) -> Result<Report, ClientError> {
+        let node = self.running()?;
+        for hint in &link.peers {
+            node.add_peer(hint.clone()).await;
+        }
+        let options = UpdateOptions {
+            version: options.version.or(link.version),
+            ..options.clone()
+        };
+        self.update_from(link.app, &link.peers, &options, find_for)
+            .await
+    }
+
+    /// Installs the app a link names from an offline bundle folder, with no
+    /// network; verified against the link's app id like any peer.
+    pub async fn install_from(
+        &self,
+        link: &Link,
+        bundle: &Path,
+        options: &UpdateOptions,
+    ) -> Result<Report, ClientError> {
+        let folder = Folder::open(bundle, link.app).map_err(InstallError::from)?;
+        let mut peers = folder.peers();
+        let options = UpdateOptions {
+            version: options.version.or(link.version),
+            ..options.clone()
+        };
+        let outcome = self
+            .apps
+            .update(&folder, link.app, &mut peers, &options)
+            .await?;
+        let _ = self.events.send(Event::Finished {
+            app: link.app,
+            outcome: outcome.clone(),
+        });
+        Ok(Report { outcome, peers })
+    }
+
+    /// Updates an installed app (or installs it) from peers: verifies the
+    /// newest log, installs the newest release not refused (or the pin),
+    /// health-checks it, and serves the app and announces it in the DHT.
+    pub async fn update(
+        &self,
+        app: AppId,
+        options: &UpdateOptions,
+        find_for: Duration,
+    ) -> Result<Report, ClientError> {
+        self.update_from(app, &[], options, find_for).await
+    }
+
+    async fn update_from(
+        &self,
+        app: AppId,
+        hints: &[Multiaddr],
+        options: &UpdateOptions,
+        find_for: Duration,
+    ) -> Result<Report, ClientError> {
+        let found = self.find_peers(app, hints, find_for).await?;
+        self.update_from_peers(app, Peers::new(found), options)
+            .await
+    }
+
+    /// [`Client::update`] from `peers` (found by the caller), without looking
+    /// for more first (more found in the DHT are used as the fetch goes).
+    pub async fn update_from_peers(
+        &self,
+        app: AppId,
+        mut peers: Peers,
+        options: &UpdateOptions,
+    ) -> Result<Report, ClientError> {
+        let node = self.running()?;
+        let progress = options.progress.clone().unwrap_or_default();
+        let options = UpdateOptions {
+            progress: Some(progress.clone()),
+            ..options.clone()
+        };
+        let ticker = self.report_progress(app, progress);
+        let result = self.apps.update(node, app, &mut peers, &options).await;
+        ticker.abort();
+        // What we hold, we serve (after an equivocation, the proof too).
+        if self
+            .apps
+            .log_dir(&app)
+            .join(crate::fetch::ROOT_FILE)
+            .exists()
+        {
+            self.library.add_app(app, self.apps.log_dir(&app));
+            let _ = node.provide(app).await;
+        }
+        for (peer, fault) in peers.dropped() {
+            let _ = self.events.send(Event::PeerDropped {
+                app,
+                peer: *peer,
+                fault: fault.clone(),
+            });
+        }
+        let outcome = result?;
+        let _ = self.events.send(Event::Finished {
+            app,
+            outcome: outcome.clone(),
+        });
+        Ok(Report { outcome, peers })
+    }
+
+    /// Sends a progress event four times a second until aborted.
+    fn report_progress(&self, app: AppId, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            let mut last = ProgressSnapshot::default();
+            loop {
+                tick.tick().await;
+                let now = ProgressSnapshot::of(&progress);
+                if now != last && now.bytes_total > 0 {
+                    let _ = events.send(Event::Progress { app, progress: now });
+                    last = now;
+                }
+            }
+        })
+    }
+
+    /// The program of `app`'s current version.
+    pub fn program(&self, app: &AppId) -> Result<std::path::PathBuf, ClientError> {
+        Ok(self.apps.program(app)?)
+    }
+
+    /// Runs `app`'s current version with `args` and waits for it.
+    pub fn run(
+        &self,
+        app: &AppId,
+        args: &[String],
+    ) -> Result<std::process::ExitStatus, ClientError> {
+        let program = self.program(app)?;
+        std::process::Command::new(&program)
+            .args(args)
+            .status()
+            .map_err(|source| ClientError::Run { program, source })
+    }
+
+    /// Goes back to `app`'s previous version and pins it there.
+    pub fn rollback(&self, app: &AppId) -> Result<Version, ClientError> {
+        Ok(self.apps.rollback(app)?)
+    }
+
+    /// Pins `app` at `version`, or follows new releases again (`None`).
+    pub fn pin(&self, app: &AppId, version: Option<&Version>) -> Result<(), ClientError> {
+        Ok(self.apps.pin(app, version)?)
+    }
+
+    /// Writes `app`'s current version to a new folder that installs offline.
+    pub fn share(&self, app: &AppId, folder: &Path) -> Result<Bundle, ClientError> {
+        Ok(self.apps.share(app, folder)?)
+    }
+
+    /// Re-hashes `app`'s installed version against its signed release.
+    pub fn verify(&self, app: &AppId) -> Result<(Version, Vec<Difference>), ClientError> {
+        Ok(self.apps.verify(app)?)
+    }
+
+    /// Every installed app with its recorded state.
+    pub fn status(&self) -> Result<Vec<(AppId, AppState)>, ClientError> {
+        let mut out = Vec::new();
+        for app in self.apps.installed() {
+            if let Some(state) = self.apps.state(&app)? {
+                out.push((app, state));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,183 @@
+//! `quince update`: update installed apps once, or `--watch`: keep seeding
+//! them and install new releases as they are announced. Quince's own release
+//! (`--self-app`) replaces this program's binary and restarts it.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use quince_protocol::root::AppId;
+use quince_updater::install::{Apps, Outcome, UpdateOptions};
+
+use super::{explain, parse_app, print_dropped, print_peers_found, report, NetArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// Apps to update (default: every installed app).
+    apps: Vec<String>,
+    /// Keep running: seed every installed app and install new releases as they
+    /// are announced (and at least every --interval seconds).
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between checks when watching.
+    #[arg(long, default_value_t = 300)]
+    interval: u64,
+    /// Seconds to look for peers before giving up on an app.
+    #[arg(long, default_value_t = 20)]
+    find_for: u64,
+    /// Print each outcome as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The app id of Quince itself: when a new release of it installs and
+    /// passes its health check, this program replaces its own binary with it
+    /// and restarts in place (same arguments, same process id).
+    #[arg(long, env = "QUINCE_SELF_APP")]
+    self_app: Option<String>,
+    /// When watching, do not start an app's new version after installing it.
+    #[arg(long)]
+    no_launch: bool,
+}
+
+pub async fn update(args: UpdateArgs) -> Result<()> {
+    let mut client = args.net.client()?;
+    let pick = |apps: &Apps| -> Result<Vec<AppId>> {
+        if args.apps.is_empty() {
+            Ok(apps.installed())
+        } else {
+            args.apps.iter().map(|a| parse_app(a)).collect()
+        }
+    };
+    if pick(client.apps())?.is_empty() {
+        bail!("no apps installed; install one with: quince install quince://APP_ID");
+    }
+    let self_app = match args.self_app.as_deref().or(option_env!("QUINCE_SELF_APP")) {
+        Some(a) => Some(parse_app(a)?),
+        None => None,
+    };
+    // Taken now: after a self-replace, /proc/self/exe names a deleted file.
+    let exe = std::env::current_exe().context("cannot find this program")?;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let node = client.start(args.net.config()?).await?;
+    let printer = print_peers_found(&client);
+    if let Some(me) = self_app {
+        let release = client.apps().state(&me)?.and_then(|s| s.current);
+        println!(
+            "quince self release {} (app {me})",
+            release.as_deref().unwrap_or("not installed")
+        );
+    }
+    let options = UpdateOptions {
+        window: 8,
+        ..UpdateOptions::default()
+    };
+    let mut failed = 0;
+    let mut announcements = node.announcements();
+    loop {
+        let chosen = pick(client.apps())?;
+        for app in &chosen {
+            let apps = client.apps();
+            match client
+                .update(*app, &options, Duration::from_secs(args.find_for))
+                .await
+                .map_err(explain)
+            {
+                Ok(done) => {
+                    print_dropped(&done.peers);
+                    let outcome = done.outcome;
+                    report(*app, &outcome, args.json);
+                    if let (Outcome::Installed { .. }, true) = (
+                        &outcome,
+                        args.watch && !args.no_launch && Some(*app) != self_app,
+                    ) {
+                        // The new version passed its health check: start it.
+                        if let Ok(program) = apps.program(app) {
+                            match std::process::Command::new(&program)
+                                .stdin(std::process::Stdio::null())
+                                .spawn()
+                            {
+                                Ok(_) => println!("started {}", program.display()),
+                                Err(e) => {
+                                    eprintln!("quince: could not start {}: {e}", program.display())
+                                }
+                            }
+                        }
+                    }
+                    if let (Outcome::Installed { version, .. }, true) =
+                        (&outcome, Some(*app) == self_app)
+                    {
+                        let new = apps.dir(app).join("current/bin/quince");
+                        // Running from the installed Quince app itself: the
+                        // switch already made the new binary current; restart it.
+                        let inside = std::fs::canonicalize(&exe)
+                            .ok()
+                            .zip(std::fs::canonicalize(apps.dir(app)).ok())
+                            .is_some_and(|(e, d)| e.starts_with(d));
+                        if inside {
+                            println!("quince switched itself to release {version}; restarting");
+                            args.net.remember(&node).await;
+                            client.stop().await;
+                            return restart(&new, &argv);
+                        }
+                        match self_replace::self_replace(&new) {
+                            Ok(()) => {
+                                println!("quince replaced itself with release {version}; restarting");
+                                args.net.remember(&node).await;
+                                client.stop().await;
+                                return restart(&exe, &argv);
+                            }
+                            Err(e) => eprintln!(
+                                "quince: could not replace itself with release {version}: {e}; the running version stays"
+                            ),
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("quince: app {app}: {e:#}");
+                }
+            }
+        }
+        if !args.watch {
+            break;
+        }
+        // Wait for a pushed checkpoint of one of our apps, or the interval.
+        let wait = tokio::time::sleep(Duration::from_secs(args.interval));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                a = announcements.recv() => match a {
+                    Ok(a) if chosen.contains(&a.app) => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(_) => break,
+                },
+                r = tokio::signal::ctrl_c() => { r?; args.net.remember(&node).await; client.stop().await; return Ok(()); }
+            }
+        }
+    }
+    args.net.remember(&node).await;
+    client.stop().await;
+    printer.abort();
+    if failed > 0 {
+        bail!("{failed} app(s) could not be updated");
+    }
+    Ok(())
+}
+
+/// Replaces this process with a fresh run of `exe` (the new binary now at that path).
+#[cfg(unix)]
+fn restart(exe: &std::path::Path, argv: &[std::ffi::OsString]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    let _ = std::io::stdout().flush();
+    let err = std::process::Command::new(exe).args(argv).exec();
+    bail!("restarting {} failed: {err}", exe.display())
+}
+
+#[cfg(not(unix))]
+fn restart(exe: &std::path::Path, _argv: &[std::ffi::OsString]) -> Result<()> {
+    println!("restart {} to run the new release", exe.display());
+    Ok(())
+}
