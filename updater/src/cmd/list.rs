@@ -18,15 +18,17 @@ pub fn list(args: ListArgs) -> Result<()> {
     let client = client(&args.home)?;
     let mut rows = Vec::new();
     for (app, state) in client.status()? {
+        let text = |v: &Option<quince_protocol::record::Version>| v.map(|v| v.to_string());
+        let refused: Vec<String> = state.refused.iter().map(ToString::to_string).collect();
         rows.push(serde_json::json!({
-            "app": app.to_string(), "current": state.current, "previous": state.previous,
-            "pinned": state.pinned, "refused": state.refused, "run": state.run,
+            "app": app.to_string(), "current": text(&state.current), "previous": text(&state.previous),
+            "pinned": text(&state.pinned), "refused": refused, "run": state.run,
             "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
         }));
         if !args.json {
             println!(
                 "{app}  {}{}{}",
-                state.current.as_deref().unwrap_or("(none)"),
+                text(&state.current).unwrap_or_else(|| "(none)".into()),
                 state
                     .pinned
                     .as_ref()
@@ -34,7 +36,7 @@ pub fn list(args: ListArgs) -> Result<()> {
                 if state.refused.is_empty() {
                     String::new()
                 } else {
-                    format!("  refused {}", state.refused.join(", "))
+                    format!("  refused {}", refused.join(", "))
                 }
             );
         }

@@ -64,7 +64,7 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
         let release = client.apps().state(&me)?.and_then(|s| s.current);
         println!(
             "quince self release {} (app {me})",
-            release.as_deref().unwrap_or("not installed")
+            release.map_or("not installed".to_string(), |v| v.to_string())
         );
     }
     let options = UpdateOptions {
