@@ -56,3 +56,17 @@ pub fn publish(
     log.publish(&note.to_bytes()).expect("publish");
     (note.to_bytes(), manifest)
 }
+
+/// Writes an app source folder at `dir` whose `bin/app` is the executable
+/// shell script `script`. Panics on any error: test code.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub fn script_app(dir: &Path, script: &str) {
+    std::fs::create_dir_all(dir.join("bin")).expect("bin folder");
+    std::fs::write(dir.join("bin/app"), script).expect("bin/app");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.join("bin/app"), std::fs::Permissions::from_mode(0o755))
+            .expect("mode of bin/app");
+    }
+}

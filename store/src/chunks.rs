@@ -262,27 +262,49 @@ fn checked_raw(chunk: &ChunkRef, compressed: &[u8]) -> Result<Vec<u8>, StoreErro
         id: chunk.id,
         reason,
     };
-    let raw = decompress_capped(compressed, chunk.size as usize).map_err(corrupt)?;
+    let raw =
+        decompress_capped(compressed, chunk.size as usize).map_err(|e| corrupt(e.to_string()))?;
     if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
         return Err(corrupt("content does not match its address".into()));
     }
     Ok(raw)
 }
 
+/// Why compressed bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecompressError {
+    /// Not a zstd frame, or a damaged one.
+    #[error("does not decompress: {0}")]
+    Malformed(String),
+    /// It decompresses to another size than declared (a bomb is cut off at
+    /// one byte more than declared).
+    #[error("decompresses to {got}{} bytes, not the declared {declared}", if *.more { "+" } else { "" })]
+    WrongSize {
+        /// Bytes it gave (up to the cap).
+        got: usize,
+        /// Whether it would have given more.
+        more: bool,
+        /// Bytes declared.
+        declared: usize,
+    },
+}
+
 /// Decompresses a zstd frame, refusing more than `raw_size` bytes or fewer.
-pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, String> {
-    let decoder = zstd::stream::read::Decoder::new(compressed).map_err(|e| e.to_string())?;
+pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, DecompressError> {
+    let decoder = zstd::stream::read::Decoder::new(compressed)
+        .map_err(|e| DecompressError::Malformed(e.to_string()))?;
     let mut out = Vec::with_capacity(raw_size);
     decoder
         .take(raw_size as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("does not decompress: {e}"))?;
+        .map_err(|e| DecompressError::Malformed(e.to_string()))?;
     if out.len() != raw_size {
-        return Err(format!(
-            "decompresses to {}{} bytes, not the declared {raw_size}",
-            out.len(),
-            if out.len() > raw_size { "+" } else { "" }
-        ));
+        return Err(DecompressError::WrongSize {
+            got: out.len(),
+            more: out.len() > raw_size,
+            declared: raw_size,
+        });
     }
     Ok(out)
 }
@@ -368,6 +390,18 @@ mod tests {
         let bomb = zstd::bulk::compress(&vec![0u8; 50 * 1024 * 1024], 19).unwrap();
         assert!(bomb.len() < 10_000);
         let err = decompress_capped(&bomb, 1024).unwrap_err();
-        assert!(err.contains("not the declared 1024"), "{err}");
+        assert_eq!(
+            err,
+            DecompressError::WrongSize {
+                got: 1025,
+                more: true,
+                declared: 1024
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("1025+ bytes, not the declared 1024"),
+            "{err}"
+        );
     }
 }

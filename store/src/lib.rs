@@ -18,7 +18,7 @@ pub mod crash;
 pub mod durable;
 pub mod tilefs;
 
-pub use chunks::{decompress_capped, Batch, Store};
+pub use chunks::{decompress_capped, Batch, DecompressError, Store};
 pub use patch::{apply_patch, make_patch};
 pub use unpack::{unpack, UnpackStats};
 

@@ -49,7 +49,7 @@ use crate::fetch::{self, FetchError, Peers, Source};
 pub use layout::AppDir;
 pub use share::Bundle;
 pub use state::{AppState, BadState, DEFAULT_HEALTH_SECONDS};
-pub use transaction::{health_check, OnTrial, Staged, HEALTH_ENV};
+pub use transaction::{health_check, OnTrial, Staged, Unhealthy, HEALTH_ENV};
 pub use verify::Difference;
 
 /// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use actor::Command;
-pub use actor::{SERVING_AT_ONCE, STATUS_CAP};
+pub use actor::{SERVING_AT_ONCE, SERVING_QUEUE, STATUS_CAP};
 pub use libp2p::{Multiaddr, PeerId};
 
 use crate::library::Serve;

@@ -35,13 +35,9 @@ impl Publisher {
     /// Publishes `version`, whose `bin/app` prints the version and exits with `code`.
     fn publish(&self, version: &str, code: i32, files: usize) {
         let src = self.dir.join(format!("src-{version}"));
-        std::fs::create_dir_all(src.join("bin")).unwrap();
-        std::fs::create_dir_all(src.join("data")).unwrap();
         let script = format!("#!/bin/sh\necho \"app {version}\"\nexit {code}\n");
-        std::fs::write(src.join("bin/app"), script).unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        quince_packager::testkit::script_app(&src, &script);
+        std::fs::create_dir_all(src.join("data")).unwrap();
         for i in 0..files {
             std::fs::write(
                 src.join(format!("data/{i:03}")),
@@ -830,15 +826,7 @@ impl Publisher {
     /// Publishes `version` with `bytes` of incompressible data.
     fn publish_big(&self, version: &str, bytes: usize) {
         let src = self.dir.join(format!("src-{version}"));
-        std::fs::create_dir_all(src.join("bin")).unwrap();
-        std::fs::write(
-            src.join("bin/app"),
-            format!("#!/bin/sh\necho \"app {version}\"\n"),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        quince_packager::testkit::script_app(&src, &format!("#!/bin/sh\necho \"app {version}\"\n"));
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let data: Vec<u8> = (0..bytes)
             .map(|_| {

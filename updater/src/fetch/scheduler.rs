@@ -1,6 +1,6 @@
 //! Which peer is asked for which chunk, and when: a pure state machine with
 //! no I/O and no clock of its own (every call takes `now`), so its rules are
-//! unit-tested without a network. [`super::release`] drives it.
+//! unit-tested without a network. [`fetch_chunks`](super::fetch_chunks) (`release.rs`) drives it.
 //!
 //! The rules:
 //! - Each node asks for chunks in its own order (a hash of its id and the

@@ -1,8 +1,9 @@
 //! Where a fetch gets its bytes: [`Source`] asks one peer for one thing and
 //! says what went wrong as a [`PeerFault`]. Two sources exist: the libp2p
 //! [`Node`] (peers over the network, found in the DHT, on the LAN or in a
-//! link) and a [`Folder`] (an offline bundle written by `quince share`,
-//! answered in-process with no network and no libp2p node at all).
+//! link) and a [`Folder`] (an offline bundle written by `quince share`, or
+//! any log folder and content store on this machine, answered in-process
+//! with no network and no libp2p node at all).
 //!
 //! A source is trusted no more than any peer: the log, manifest and chunks
 //! it hands back are verified by the fetch exactly alike.
@@ -107,11 +108,22 @@ impl Folder {
         if !path.join("log/root").is_file() || !path.join("store").is_dir() {
             return Err(FetchError::NotABundle(path.to_path_buf()));
         }
-        let library = Library::new(Store::open(&path.join("store"))?);
-        library.add_app(app, path.join("log"));
+        let mut folder = Folder::from_parts(&path.join("log"), &path.join("store"), app)?;
+        folder.path = path.to_path_buf();
+        Ok(folder)
+    }
+
+    /// A log folder and a content store kept apart (another Quince home's
+    /// `apps/APP_ID/log` and `store`, or a publisher's), as a source.
+    pub fn from_parts(log: &Path, store: &Path, app: AppId) -> Result<Folder, FetchError> {
+        if !log.join("root").is_file() || !store.is_dir() {
+            return Err(FetchError::NotABundle(log.to_path_buf()));
+        }
+        let library = Library::new(Store::open(store)?);
+        library.add_app(app, log.to_path_buf());
         Ok(Folder {
             library,
-            path: path.to_path_buf(),
+            path: log.to_path_buf(),
             peer: PeerId::random(),
             me: PeerId::random(),
         })

@@ -174,7 +174,7 @@ impl<'a> OnTrial<'a> {
         };
         match verdict {
             Ok(()) => self.keep(),
-            Err(reason) => self.roll_back(reason),
+            Err(unhealthy) => self.roll_back(unhealthy.to_string()),
         }
     }
 
@@ -230,19 +230,67 @@ fn prune(apps: &Apps, lock: &AppLock, state: &AppState) {
     }
 }
 
+/// Why a version failed its health check.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unhealthy {
+    /// The run command is not a safe relative path.
+    #[error("run command {run:?}: {reason}")]
+    BadRunCommand {
+        /// The command.
+        run: String,
+        /// Why.
+        reason: String,
+    },
+    /// The program could not be started.
+    #[error("{program} does not start: {reason}")]
+    DoesNotStart {
+        /// The program.
+        program: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The program stopped with an error before the check's time was up.
+    #[error("{program} exited with {status} after {seconds:.1} s")]
+    Exited {
+        /// The program, relative to the version's folder.
+        program: String,
+        /// How it ended.
+        status: String,
+        /// After how long.
+        seconds: f64,
+    },
+    /// Waiting for the program failed.
+    #[error("waiting for {program}: {reason}")]
+    Lost {
+        /// The program.
+        program: String,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// Starts `run` (relative to `dir`) with [`HEALTH_ENV`] set; healthy if it is
 /// still running after `within` (then stopped) or exits 0 before. The wait
 /// runs on a blocking thread, never on the async runtime's workers.
-pub async fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), String> {
+pub async fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), Unhealthy> {
     let (dir, run) = (dir.to_path_buf(), run.to_string());
+    let program = run.clone();
     tokio::task::spawn_blocking(move || health_check_blocking(&dir, &run, within))
         .await
-        .unwrap_or_else(|e| Err(format!("health check did not finish: {e}")))
+        .unwrap_or_else(|e| {
+            Err(Unhealthy::Lost {
+                program,
+                reason: e.to_string(),
+            })
+        })
 }
 
-fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), String> {
-    let rel = quince_protocol::path::RelPath::parse(run)
-        .map_err(|e| format!("run command {run:?}: {e}"))?;
+fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), Unhealthy> {
+    let rel = quince_protocol::path::RelPath::parse(run).map_err(|e| Unhealthy::BadRunCommand {
+        run: run.to_string(),
+        reason: e.to_string(),
+    })?;
     let program = dir.join(rel.as_str());
     let mut child = Command::new(&program)
         .current_dir(dir)
@@ -251,17 +299,20 @@ fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), 
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("{} does not start: {e}", program.display()))?;
+        .map_err(|e| Unhealthy::DoesNotStart {
+            program: program.display().to_string(),
+            reason: e.to_string(),
+        })?;
     let started = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => {
-                return Err(format!(
-                    "{} exited with {status} after {:.1} s",
-                    rel.as_str(),
-                    started.elapsed().as_secs_f64()
-                ))
+                return Err(Unhealthy::Exited {
+                    program: rel.as_str().to_string(),
+                    status: status.to_string(),
+                    seconds: started.elapsed().as_secs_f64(),
+                })
             }
             Ok(None) if started.elapsed() >= within => {
                 let _ = child.kill();
@@ -269,7 +320,12 @@ fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), 
                 return Ok(());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("waiting for {}: {e}", rel.as_str())),
+            Err(e) => {
+                return Err(Unhealthy::Lost {
+                    program: rel.as_str().to_string(),
+                    reason: e.to_string(),
+                })
+            }
         }
     }
 }

@@ -7,8 +7,9 @@
 //!
 //! Serving never blocks the loop: an incoming request is answered on a
 //! blocking thread (the library reads files), at most [`SERVING_AT_ONCE`]
-//! at a time (beyond that the answer is "busy"), and the answer comes back
-//! through a channel to pass the upload limits and be sent. Status lists are
+//! at a time and [`SERVING_QUEUE`] waiting (beyond that the answer is
+//! "busy"), and the answer comes back through a channel to pass the upload
+//! limits and be sent. Status lists are
 //! capped ([`STATUS_CAP`]), so a node that runs for months does not grow.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -44,9 +45,12 @@ type Mdns = mdns::tokio::Behaviour;
 #[cfg(not(feature = "mdns"))]
 type Mdns = libp2p::swarm::dummy::Behaviour;
 
-/// Requests answered at once (each on a blocking thread, each answer up to
-/// one wire message); more are answered "busy".
+/// Requests answered at once, each on a blocking thread (each answer is up
+/// to one wire message); more wait their turn.
 pub const SERVING_AT_ONCE: usize = 32;
+/// Requests that may wait for a serving slot; beyond this they are answered
+/// "busy" at once, so memory held by waiting answers stays bounded.
+pub const SERVING_QUEUE: usize = 1024;
 /// Most entries each status list keeps (hole punches, failures, LAN peers,
 /// remembered DHT peers); the oldest go first.
 pub const STATUS_CAP: usize = 64;
@@ -112,6 +116,7 @@ pub(super) struct Actor {
     limits: Limits,
     pushes: broadcast::Sender<Announcement>,
     serving: Arc<Semaphore>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     served_tx: mpsc::Sender<Served>,
     served_rx: mpsc::Receiver<Served>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
@@ -293,6 +298,7 @@ pub(super) async fn build(
         limits: Limits::new(config.upload_rate, config.max_peers, config.chunk_serves),
         pushes,
         serving: Arc::new(Semaphore::new(SERVING_AT_ONCE)),
+        queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         served_tx,
         served_rx,
         requests: HashMap::new(),
@@ -460,10 +466,10 @@ impl Actor {
                 step,
                 ..
             })) => self.on_kad(id, result, step.last),
-            SwarmEvent::NewListenAddr { address, .. } if is_relayed(&address) => {
-                if self.reservations.len() < STATUS_CAP {
-                    self.reservations.push(address);
-                }
+            SwarmEvent::NewListenAddr { address, .. }
+                if is_relayed(&address) && self.reservations.len() < STATUS_CAP =>
+            {
+                self.reservations.push(address);
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -581,24 +587,32 @@ impl Actor {
         }
     }
 
-    /// Answers `request` on a blocking thread if a serving slot is free,
-    /// "busy" at once otherwise.
+    /// Answers `request` on a blocking thread when a serving slot is free;
+    /// "busy" at once if too many already wait.
     fn serve(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
-        let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.queued.fetch_add(1, SeqCst) >= SERVING_QUEUE {
+            self.queued.fetch_sub(1, SeqCst);
             let _ = self
                 .swarm
                 .behaviour_mut()
                 .transfer
                 .send_response(channel, Response::Busy);
             return;
-        };
+        }
+        let (serving, queued) = (self.serving.clone(), self.queued.clone());
         let library = self.library.clone();
         let back = self.served_tx.clone();
         tokio::spawn(async move {
+            let permit = serving.acquire_owned().await;
+            queued.fetch_sub(1, SeqCst);
             let asked = request.clone();
-            let answer = tokio::task::spawn_blocking(move || library.answer(&asked))
-                .await
-                .unwrap_or(Response::Busy);
+            let answer = match &permit {
+                Ok(_) => tokio::task::spawn_blocking(move || library.answer(&asked))
+                    .await
+                    .unwrap_or(Response::Busy),
+                Err(_) => Response::Busy,
+            };
             let _ = back
                 .send(Served {
                     peer,
@@ -607,6 +621,9 @@ impl Actor {
                     channel,
                 })
                 .await;
+            // Held until the answer is in the channel: at most SERVING_AT_ONCE
+            // answers are being made or handed over, and as many wait in the
+            // channel for the loop.
             drop(permit);
         });
     }

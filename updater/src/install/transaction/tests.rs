@@ -31,16 +31,11 @@ impl Publisher {
 
     /// Publishes `version`, whose `bin/app` exits with `code`.
     fn publish(&self, version: &str, code: i32) {
-        use std::os::unix::fs::PermissionsExt as _;
         let src = self.dir.join(format!("src-{version}"));
-        std::fs::create_dir_all(src.join("bin")).unwrap();
-        std::fs::write(
-            src.join("bin/app"),
-            format!("#!/bin/sh\necho {version}\nexit {code}\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(src.join("bin/app"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        quince_packager::testkit::script_app(
+            &src,
+            &format!("#!/bin/sh\necho {version}\nexit {code}\n"),
+        );
         std::fs::write(src.join("data"), format!("{version} data ").repeat(2000)).unwrap();
         let store = Store::open(&self.dir.join("store")).unwrap();
         quince_packager::testkit::publish(
