@@ -15,11 +15,13 @@
 //! off the event loop and a bounded number at a time.
 //!
 //! This file holds the handle, the settings and the status types; the task
-//! itself (the swarm, one handler per behaviour) is `node/actor.rs`, and the
-//! upload limits it applies are `node/limits.rs`.
+//! itself (one handler per behaviour) is `node/actor.rs`, the swarm it runs
+//! is made in `node/swarm.rs`, and the upload limits it applies are
+//! `node/limits.rs`.
 
 mod actor;
 mod limits;
+mod swarm;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -304,7 +306,7 @@ impl Node {
             .unwrap_or_else(identity::Keypair::generate_ed25519);
         let peer_id = keypair.public().to_peer_id();
         let (announcements, _) = broadcast::channel(64);
-        let actor = actor::build(&config, keypair, library, announcements.clone()).await?;
+        let actor = swarm::build(&config, keypair, library, announcements.clone()).await?;
         let (commands, rx) = mpsc::channel(256);
         let stop = CancellationToken::new();
         let task = tokio::spawn(actor.run(rx, stop.clone()));

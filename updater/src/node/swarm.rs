@@ -1,0 +1,203 @@
+//! Making the libp2p swarm: transports (TCP, QUIC with the `quic` feature,
+//! in-process memory for tests and simulations, relayed), the behaviours
+//! with Quince's settings, listening, and the first dials. The running node
+//! is [`super::actor`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use libp2p::kad::{self, store::MemoryStore};
+#[cfg(feature = "mdns")]
+use libp2p::mdns;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    autonat, dcutr, identify, identity, noise, ping, relay, tcp, yamux, StreamProtocol,
+    SwarmBuilder,
+};
+use tokio::sync::broadcast;
+
+use super::actor::{self, add_peer, Actor};
+use super::{
+    kad_config, kad_store, Announcement, NetError, NodeConfig, IDLE_CONNECTION_TIMEOUT,
+    RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION,
+};
+use crate::codec::{TransferCodec, TRANSFER_PROTOCOL};
+use crate::library::Serve;
+
+#[cfg(feature = "mdns")]
+type Mdns = mdns::tokio::Behaviour;
+#[cfg(not(feature = "mdns"))]
+type Mdns = libp2p::swarm::dummy::Behaviour;
+
+/// The behaviours of a Quince node, one field each.
+#[derive(NetworkBehaviour)]
+pub(super) struct Behaviour {
+    pub(super) identify: identify::Behaviour,
+    pub(super) ping: ping::Behaviour,
+    pub(super) kad: kad::Behaviour<MemoryStore>,
+    pub(super) transfer: request_response::Behaviour<TransferCodec>,
+    pub(super) relay_client: relay::client::Behaviour,
+    pub(super) relay_server: Toggle<relay::Behaviour>,
+    pub(super) dcutr: dcutr::Behaviour,
+    pub(super) autonat: autonat::Behaviour,
+    pub(super) mdns: Toggle<Mdns>,
+}
+
+/// Builds the swarm, starts listening and dialling, and returns the actor
+/// (not yet running) once every listener has an address.
+pub(super) async fn build(
+    config: &NodeConfig,
+    keypair: identity::Keypair,
+    library: Arc<dyn Serve>,
+    pushes: broadcast::Sender<Announcement>,
+) -> Result<Actor, NetError> {
+    let peer_id = keypair.public().to_peer_id();
+    let kad_protocol = StreamProtocol::try_from_owned(config.kad_protocol.clone())
+        .map_err(|e| NetError::Setup(format!("Kademlia protocol name: {e}")))?;
+    let timeout = config.request_timeout;
+    #[cfg(feature = "mdns")]
+    let mdns = if config.mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                .map_err(|e| NetError::Setup(format!("mDNS: {e}")))?,
+        )
+    } else {
+        None
+    };
+    #[cfg(not(feature = "mdns"))]
+    let mdns: Option<Mdns> = None;
+    let relay_server = config.relay_server.then(|| {
+        let limits = relay::Config {
+            max_circuit_bytes: RELAY_CIRCUIT_BYTES,
+            max_circuit_duration: RELAY_CIRCUIT_DURATION,
+            max_circuits: 64,
+            max_circuits_per_peer: 8,
+            ..relay::Config::default()
+        };
+        relay::Behaviour::new(peer_id, limits)
+    });
+    let autonat_config = autonat::Config {
+        boot_delay: Duration::from_secs(2),
+        retry_interval: Duration::from_secs(10),
+        refresh_interval: Duration::from_secs(60),
+        throttle_server_period: Duration::from_secs(5),
+        only_global_ips: !config.private_addresses_reachable,
+        ..autonat::Config::default()
+    };
+    let dht_server = config.dht_server;
+    let kad_name = kad_protocol.clone();
+    let builder = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Setup(e.to_string()))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    let mut swarm = builder
+        // In-process connections (`/memory/N`), for tests and simulations.
+        .with_other_transport(|key| {
+            use libp2p::core::upgrade::Version;
+            use libp2p::core::Transport as _;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                libp2p::core::transport::MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_behaviour(|key, relay_client| {
+            let mut kad =
+                kad::Behaviour::with_config(peer_id, kad_store(peer_id), kad_config(kad_name));
+            kad.set_mode(Some(if dht_server {
+                kad::Mode::Server
+            } else {
+                kad::Mode::Client
+            }));
+            Behaviour {
+                relay_client,
+                relay_server: relay_server.into(),
+                dcutr: dcutr::Behaviour::new(peer_id),
+                autonat: autonat::Behaviour::new(peer_id, autonat_config),
+                mdns: mdns.into(),
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/quince/id/1".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                kad,
+                transfer: request_response::Behaviour::new(
+                    [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(timeout)
+                        .with_max_concurrent_streams(256),
+                ),
+            }
+        })
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
+    }
+    // Wait until every listener has an address, so callers can share them.
+    let mut listening = HashSet::new();
+    while listening.len() < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { listener_id, .. } => {
+                listening.insert(listener_id);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(NetError::Setup(format!("listening: {error}")))
+            }
+            _ => {}
+        }
+    }
+    for addr in &config.external_addresses {
+        swarm.add_external_address(addr.clone());
+    }
+    for addr in &config.bootstrap {
+        add_peer(&mut swarm, addr.clone());
+    }
+    let mut relayed = HashSet::new();
+    let mut pending_relays = HashMap::new();
+    for relay in &config.relays {
+        let Some(Protocol::P2p(id)) = relay.iter().last() else {
+            return Err(NetError::Setup(format!(
+                "relay address {relay} must end in /p2p/PEER_ID"
+            )));
+        };
+        // Reserve once connected and identified (see on_identify).
+        swarm
+            .behaviour_mut()
+            .autonat
+            .add_server(id, Some(relay.clone()));
+        add_peer(&mut swarm, relay.clone());
+        pending_relays.insert(id, relay.clone());
+        relayed.insert(id);
+    }
+    if !config.bootstrap.is_empty() {
+        let _ = swarm.behaviour_mut().kad.bootstrap();
+    }
+    Ok(actor::new(
+        swarm,
+        config,
+        kad_protocol,
+        library,
+        pushes,
+        relayed,
+        pending_relays,
+    ))
+}
