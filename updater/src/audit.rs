@@ -610,13 +610,14 @@ fn rehash_files(store: &Store, manifest: &VerifiedManifest) -> Result<u64, Strin
     Ok(files)
 }
 
-/// Fetches everything an audit of `app` needs from `peers` into `dir`: the log
+/// Fetches everything an audit of `app` needs from `peers` of `node` (the
+/// network, or any other [`Source`](crate::fetch::Source)) into `dir`: the log
 /// (verified as any client verifies it) in `dir/log`, every signing transcript
 /// a peer has in `dir/log/transcripts`, each release's manifest and, with
 /// `download`, every chunk of every platform in `dir/store`. What peers lack is
 /// left out; [`audit_folder`] then reports it.
-pub async fn fetch_for_audit(
-    node: &crate::Node,
+pub async fn fetch_for_audit<S: crate::fetch::Source>(
+    node: &S,
     app: AppId,
     peers: &mut crate::fetch::Peers,
     dir: &Path,

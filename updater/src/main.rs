@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// Quince: get apps from peers, verify them, and pass them on.
 #[derive(Parser, Debug)]
-#[command(name = "quince", version, about, long_about = None)]
+#[command(name = "quince", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

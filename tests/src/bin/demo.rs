@@ -172,8 +172,13 @@ async fn run() -> Result<()> {
     run_app(&apps, app)?;
     let state = apps.state(&app)?.context("no state")?;
     println!(
-        "      refused for good: {:?}; a later release supersedes it",
-        state.refused
+        "      refused for good: {}; a later release supersedes it",
+        state
+            .refused
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let trusted = state.trusted().map_err(|e| anyhow::anyhow!(e))?;
 
