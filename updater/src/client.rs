@@ -1,4 +1,7 @@
-//! [`Client`]: the one API over a user's Quince folder and node. The `quince`
+//! [`Client`]: the one API over a user's Quince folder and node: open a
+//! home, start and stop the node, install from a link or a bundle, sync
+//! (check for updates), update, run, roll back, pin, share, verify, status,
+//! and events for progress. The `quince`
 //! CLI and the `quince-bootstrap` installer are thin shells over it, and a
 //! third-party program can embed it the same way:
 //!
@@ -384,6 +387,28 @@ impl Client {
             outcome: outcome.clone(),
         });
         Ok(Report { outcome, peers })
+    }
+
+    /// Checks for updates of an installed app: brings its trusted state and
+    /// log up to the newest checkpoint peers can prove, installs nothing,
+    /// and returns the verified log (see `VerifiedLog::latest_release`).
+    pub async fn sync(
+        &self,
+        app: AppId,
+        find_for: Duration,
+    ) -> Result<crate::fetch::VerifiedLog, ClientError> {
+        let node = self.running()?;
+        let found = self.find_peers(app, &[], find_for).await?;
+        let mut peers = Peers::new(found);
+        let synced = self.apps.sync(node, app, &mut peers).await;
+        for (peer, fault) in peers.dropped() {
+            let _ = self.events.send(Event::PeerDropped {
+                app,
+                peer: *peer,
+                fault: fault.clone(),
+            });
+        }
+        Ok(synced?)
     }
 
     /// Sends a progress event four times a second until aborted.

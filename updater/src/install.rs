@@ -428,6 +428,35 @@ impl Apps {
         staged.switch()?.check().await
     }
 
+    /// Brings an installed app's trusted state and log up to the newest
+    /// checkpoint `source` can prove, without installing anything: what a
+    /// "check for updates" needs. Returns the verified log (its newest
+    /// release may be newer than the installed one).
+    pub async fn sync<S: Source>(
+        &self,
+        source: &S,
+        app: AppId,
+        peers: &mut Peers,
+    ) -> Result<fetch::VerifiedLog, InstallError> {
+        let lock = self.lock(&app)?;
+        let mut state = self
+            .recover(&lock)?
+            .ok_or(InstallError::NotInstalled(app))?;
+        let damaged = |e: BadState| InstallError::State {
+            path: self.app_dir(&app).state_file(),
+            reason: e.to_string(),
+        };
+        let synced = fetch::LogSync::new(app, &self.log_dir(&app))
+            .from_state(Some(state.trusted().map_err(damaged)?))
+            .witnesses(state.witness_policy().map_err(damaged)?)
+            .run(source, peers)
+            .await?;
+        source.holding(app);
+        state.set_trusted(synced.state());
+        self.save(&lock, &state)?;
+        Ok(synced)
+    }
+
     /// Switches back to the previous version by hand and pins it, so updates
     /// do not bring the newer one back until unpinned.
     pub fn rollback(&self, app: &AppId) -> Result<Version, InstallError> {

@@ -227,3 +227,34 @@ async fn a_folder_that_is_not_a_bundle_and_a_bundle_of_another_app_are_refused()
     );
     assert!(apps.state(&other).unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_sync_advances_the_trusted_log_and_installs_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("pub"));
+    let apps = Apps::open(&t.path().join("home")).unwrap();
+    let app = publisher.app();
+    let folder = || Folder::open(&publisher.dir, app).unwrap();
+    publisher.publish("1.0.0", 0);
+    let f = folder();
+    let err = apps.sync(&f, app, &mut f.peers()).await.unwrap_err();
+    assert!(matches!(err, InstallError::NotInstalled(_)), "{err}");
+    publisher.install(&apps).await.unwrap();
+
+    publisher.publish("1.1.0", 0);
+    let f = folder();
+    let log = apps.sync(&f, app, &mut f.peers()).await.unwrap();
+    let platform = quince_protocol::record::Platform::current();
+    assert_eq!(
+        log.latest_release(&platform).unwrap().version.to_string(),
+        "1.1.0"
+    );
+    let state = apps.state(&app).unwrap().unwrap();
+    assert_eq!(state.trusted().unwrap().size(), 2, "the trusted head moved");
+    assert_eq!(
+        state.current,
+        Some("1.0.0".parse().unwrap()),
+        "nothing installed"
+    );
+    assert_eq!(apps.current_link(&app), Some("1.0.0".parse().unwrap()));
+}
