@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quince_updater::fetch::Peers;
@@ -151,12 +153,12 @@ fn human(bytes: f64) -> String {
 }
 
 /// Prints what the client reports: peers found, then one progress line
-/// (peers, bytes, rate, time left) kept up to date.
-fn show(client: &Client) -> tokio::task::JoinHandle<()> {
+/// (peers, bytes, rate, time left) kept up to date. `open` says whether that
+/// line still needs its end (a fetch that fails sends no `Finished`).
+fn show(client: &Client, open: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     let mut events = client.events();
     tokio::spawn(async move {
         let started = Instant::now();
-        let mut drawn = false;
         while let Ok(event) = events.recv().await {
             match event {
                 Event::LookingForPeers { app } => {
@@ -181,12 +183,9 @@ fn show(client: &Client) -> tokio::task::JoinHandle<()> {
                         human(total as f64),
                         human(rate)
                     );
-                    drawn = true;
+                    open.store(true, Relaxed);
                 }
-                Event::Finished { .. } if drawn => {
-                    eprintln!();
-                    drawn = false;
-                }
+                Event::Finished { .. } if open.swap(false, Relaxed) => eprintln!(),
                 _ => {}
             }
         }
@@ -243,7 +242,8 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         parse(&args.listen)?
     };
     client.start(config).await?;
-    let shower = (!args.quiet).then(|| show(&client));
+    let open_line = Arc::new(AtomicBool::new(false));
+    let shower = (!args.quiet).then(|| show(&client, open_line.clone()));
     let result = client
         .install(&link, &options, Duration::from_secs(args.find_for))
         .await;
@@ -256,6 +256,9 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
     client.stop().await;
     if let Some(s) = shower {
         s.abort();
+    }
+    if open_line.load(Relaxed) {
+        eprintln!();
     }
     let outcome = match result {
         Ok(report) => report.outcome,
