@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use quince_updater::fetch::Peers;
 use quince_updater::install::{Outcome, UpdateOptions};
 use quince_updater::link::Link;
-use quince_updater::node::{Multiaddr, PeerId};
+use quince_updater::node::{parse_addresses, PeerId};
 use quince_updater::{Client, ClientError, Event, NodeConfig};
 
 /// Why the bootstrap did not install the app. Nothing installed before is changed.
@@ -217,14 +217,7 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         let report = client.install_from(&link, folder, &options).await?;
         return finish(&client, link.app, report.outcome, &args, None);
     }
-    let parse = |list: &[String]| -> Result<Vec<Multiaddr>, BootstrapError> {
-        list.iter()
-            .map(|a| {
-                a.parse()
-                    .map_err(|e| usage(format!("bad address {a:?}: {e}")))
-            })
-            .collect()
-    };
+    let parse = |list: &[String]| parse_addresses(list).map_err(|e| usage(e.to_string()));
     let mut bootstrap = parse(&args.bootstrap)?;
     bootstrap.extend(link.peers.iter().cloned());
     let mut config = NodeConfig {

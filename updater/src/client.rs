@@ -171,6 +171,8 @@ pub struct Client {
     apps: Apps,
     library: Library,
     node: Option<Node>,
+    /// The peers the node was started with (already dialled).
+    bootstrap: Vec<Multiaddr>,
     events: broadcast::Sender<Event>,
 }
 
@@ -194,6 +196,7 @@ impl Client {
             apps,
             library,
             node: None,
+            bootstrap: Vec::new(),
             events,
         })
     }
@@ -227,6 +230,7 @@ impl Client {
         if config.keypair.is_none() {
             config.keypair = Some(self.home.identity()?);
         }
+        self.bootstrap = config.bootstrap.clone();
         let node = Node::start(config, Arc::new(self.library.clone())).await?;
         self.node = Some(node.clone());
         Ok(node)
@@ -287,7 +291,7 @@ impl Client {
         find_for: Duration,
     ) -> Result<Report, ClientError> {
         let node = self.running()?;
-        for hint in &link.peers {
+        for hint in link.peers.iter().filter(|h| !self.bootstrap.contains(h)) {
             node.add_peer(hint.clone()).await;
         }
         let options = UpdateOptions {
@@ -374,13 +378,7 @@ impl Client {
             self.library.add_app(app, self.apps.log_dir(&app));
             let _ = node.provide(app).await;
         }
-        for (peer, fault) in peers.dropped() {
-            let _ = self.events.send(Event::PeerDropped {
-                app,
-                peer: *peer,
-                fault: fault.clone(),
-            });
-        }
+        self.report_dropped(app, &peers);
         let outcome = result?;
         let _ = self.events.send(Event::Finished {
             app,
@@ -401,6 +399,12 @@ impl Client {
         let found = self.find_peers(app, &[], find_for).await?;
         let mut peers = Peers::new(found);
         let synced = self.apps.sync(node, app, &mut peers).await;
+        self.report_dropped(app, &peers);
+        Ok(synced?)
+    }
+
+    /// Sends a `PeerDropped` event for each peer the fetch left out.
+    fn report_dropped(&self, app: AppId, peers: &Peers) {
         for (peer, fault) in peers.dropped() {
             let _ = self.events.send(Event::PeerDropped {
                 app,
@@ -408,7 +412,6 @@ impl Client {
                 fault: fault.clone(),
             });
         }
-        Ok(synced?)
     }
 
     /// Sends a progress event four times a second until aborted.

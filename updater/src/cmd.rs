@@ -23,6 +23,7 @@ use quince_protocol::root::AppId;
 use quince_updater::home::{Home, HomeConfig};
 use quince_updater::install::Outcome;
 use quince_updater::link::Link;
+use quince_updater::node::parse_addresses;
 use quince_updater::NodeConfig;
 
 /// Peers compiled into this build to join the DHT through. Empty: Quince has no
@@ -110,14 +111,7 @@ impl NetArgs {
 
     /// The node's settings: flags, then `config.json`, then the built-in list.
     pub fn config(&self) -> Result<NodeConfig> {
-        let parse = |v: &[String]| {
-            v.iter()
-                .map(|a| {
-                    a.parse::<Multiaddr>()
-                        .map_err(|e| anyhow::anyhow!("bad address {a:?}: {e}"))
-                })
-                .collect::<Result<Vec<_>>>()
-        };
+        let parse = |v: &[String]| parse_addresses(v).map_err(anyhow::Error::from);
         let home = self.home().ok();
         let file = match &home {
             Some(h) => h.config()?,

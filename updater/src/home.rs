@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use libp2p::{identity, Multiaddr};
 use quince_store::durable;
 
-use crate::node::{load_or_create_identity, NetError};
+use crate::node::{load_or_create_identity, parse_addresses, NetError};
 
 /// How many remembered peers are kept.
 pub const REMEMBER: usize = 64;
@@ -110,14 +110,7 @@ impl Home {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
             Err(e) => return Err(bad(e.to_string())),
         };
-        let parse = |list: &[String]| -> Result<Vec<Multiaddr>, HomeError> {
-            list.iter()
-                .map(|a| {
-                    a.parse()
-                        .map_err(|e| bad(format!("bad address {a:?}: {e}")))
-                })
-                .collect()
-        };
+        let parse = |list: &[String]| parse_addresses(list).map_err(|e| bad(e.to_string()));
         Ok(HomeConfig {
             bootstrap: file.bootstrap.as_deref().map(parse).transpose()?,
             relays: parse(&file.relays)?,

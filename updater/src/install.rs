@@ -52,12 +52,6 @@ pub use state::{AppState, BadState, DEFAULT_HEALTH_SECONDS};
 pub use transaction::{health_check, OnTrial, Staged, Unhealthy, HEALTH_ENV};
 pub use verify::Difference;
 
-/// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`
-/// (see [`crate::home`]).
-pub fn default_home() -> Option<PathBuf> {
-    crate::home::default_dir()
-}
-
 /// Why an install, update or switch failed. Nothing installed is changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -341,32 +335,18 @@ impl Apps {
                     .await;
             }
         }
-        let damaged = |e: BadState| InstallError::State {
-            path: self.app_dir(&app).state_file(),
-            reason: e.to_string(),
-        };
-        let trusted = recovered
-            .as_ref()
-            .map(AppState::trusted)
-            .transpose()
-            .map_err(damaged)?;
-        let policy = match (&options.witnesses, &recovered) {
-            (Some(w), _) => w.clone(),
-            (None, Some(s)) => s.witness_policy().map_err(damaged)?,
-            (None, None) => Witnesses::default(),
-        };
-        let synced = fetch::LogSync::new(app, &self.log_dir(&app))
-            .from_state(trusted)
-            .witnesses(policy.clone())
-            .run(source, peers)
+        let synced = self
+            .sync_log(
+                source,
+                app,
+                peers,
+                recovered.as_ref(),
+                options.witnesses.clone(),
+            )
             .await?;
-        // From now on this node holds the app's verified log, and soon its
-        // chunks: say so (in the DHT), so peers fetching the same release at
-        // the same time find each other.
-        source.holding(app);
         let mut state = recovered.unwrap_or_else(|| AppState::new(synced.state()));
-        if options.witnesses.is_some() {
-            state.set_witness_policy(&policy);
+        if let Some(policy) = &options.witnesses {
+            state.set_witness_policy(policy);
         }
         state.set_trusted(synced.state());
         if let Some(run) = &options.run {
@@ -442,18 +422,43 @@ impl Apps {
         let mut state = self
             .recover(&lock)?
             .ok_or(InstallError::NotInstalled(app))?;
+        let synced = self
+            .sync_log(source, app, peers, Some(&state), None)
+            .await?;
+        state.set_trusted(synced.state());
+        self.save(&lock, &state)?;
+        Ok(synced)
+    }
+
+    /// Syncs `app`'s log mirror from `state`'s trusted head (or from nothing)
+    /// under `witnesses` (or the state's policy), then says this node holds
+    /// the log (in the DHT, so peers fetching the same release at the same
+    /// time find each other). Saves nothing: callers save the new head with
+    /// what they do next.
+    async fn sync_log<S: Source>(
+        &self,
+        source: &S,
+        app: AppId,
+        peers: &mut Peers,
+        state: Option<&AppState>,
+        witnesses: Option<Witnesses>,
+    ) -> Result<fetch::VerifiedLog, InstallError> {
         let damaged = |e: BadState| InstallError::State {
             path: self.app_dir(&app).state_file(),
             reason: e.to_string(),
         };
+        let trusted = state.map(AppState::trusted).transpose().map_err(damaged)?;
+        let witnesses = match (witnesses, state) {
+            (Some(w), _) => w,
+            (None, Some(s)) => s.witness_policy().map_err(damaged)?,
+            (None, None) => Witnesses::default(),
+        };
         let synced = fetch::LogSync::new(app, &self.log_dir(&app))
-            .from_state(Some(state.trusted().map_err(damaged)?))
-            .witnesses(state.witness_policy().map_err(damaged)?)
+            .from_state(trusted)
+            .witnesses(witnesses)
             .run(source, peers)
             .await?;
         source.holding(app);
-        state.set_trusted(synced.state());
-        self.save(&lock, &state)?;
         Ok(synced)
     }
 

@@ -248,6 +248,30 @@ pub fn load_or_create_identity(path: &std::path::Path) -> Result<identity::Keypa
     Ok(key)
 }
 
+/// An address given as text that is not a multiaddr.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad address {text:?}: {reason}")]
+pub struct BadAddress {
+    /// The text given.
+    pub text: String,
+    /// Why it does not parse.
+    pub reason: String,
+}
+
+/// Parses addresses given as text (flags, config files), naming the first bad one.
+pub fn parse_addresses<S: AsRef<str>>(list: &[S]) -> Result<Vec<Multiaddr>, BadAddress> {
+    list.iter()
+        .map(|a| {
+            a.as_ref()
+                .parse()
+                .map_err(|e: libp2p::multiaddr::Error| BadAddress {
+                    text: a.as_ref().to_string(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
 /// Why a network operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum NetError {

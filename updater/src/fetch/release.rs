@@ -111,6 +111,7 @@ pub async fn fetch_release_with<S: Source>(
         what: "the release's manifest".into(),
         details: peers.details(&|p| source.name(p), &[]),
     })?;
+    let mut seen = std::collections::HashSet::new();
     let needed: Vec<ChunkRef> = manifest
         .entries_for(platform)
         .filter_map(|e| match &e.kind {
@@ -118,14 +119,12 @@ pub async fn fetch_release_with<S: Source>(
             _ => None,
         })
         .flatten()
-        .filter(|c| !store.has(&c.id))
+        .filter(|c| seen.insert(c.id) && !store.has(&c.id))
         .collect();
     if let Some(p) = progress {
-        let mut ids = std::collections::HashSet::new();
-        let unique: Vec<&ChunkRef> = needed.iter().filter(|c| ids.insert(c.id)).collect();
-        p.chunks_total.store(unique.len() as u64, Relaxed);
+        p.chunks_total.store(needed.len() as u64, Relaxed);
         p.bytes_total
-            .store(unique.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
+            .store(needed.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
         p.peers.store(peers.usable().len() as u64, Relaxed);
     }
     fetch_chunks_with(source, app, peers, needed, store, window, progress).await?;
