@@ -242,7 +242,7 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         .await;
     let registered = match (&result, args.self_app.as_deref()) {
         (Ok(report), Some(me)) if me != link.app.to_string() => {
-            Some(register_updater(&client, me, report.peers.usable(), &home).await)
+            Some(register_updater(&client, me, report.peers.usable(), client.home().dir()).await)
         }
         _ => None,
     };

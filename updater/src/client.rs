@@ -192,7 +192,7 @@ impl Client {
         }
         let (events, _) = broadcast::channel(256);
         Ok(Client {
-            home: Home::new(home),
+            home: Home::new(apps.home()),
             apps,
             library,
             node: None,

@@ -160,12 +160,18 @@ pub struct AppLock {
 }
 
 impl Apps {
-    /// The apps under `home` (created if needed).
+    /// The apps under `home` (created if needed). A relative `home` is made
+    /// absolute against the current folder: programs run from their own
+    /// version folder, and the updater's autostart entry names the home.
     pub fn open(home: &Path) -> Result<Apps, InstallError> {
-        fs::create_dir_all(home.join("apps")).map_err(io(home))?;
-        Ok(Apps {
-            home: home.to_path_buf(),
-        })
+        let home = std::path::absolute(home).map_err(io(home))?;
+        fs::create_dir_all(home.join("apps")).map_err(io(&home))?;
+        Ok(Apps { home })
+    }
+
+    /// The home folder (absolute).
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     /// The shared content store.

@@ -431,7 +431,11 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     // The friend's way: the program the bundle carries, with the command in
     // INSTALL, run from the folder on a machine with no network.
     let install = std::fs::read_to_string(usb.join("INSTALL")).unwrap();
-    let words: Vec<&str> = install.split_whitespace().collect();
+    // As a shell reads it: words, the link in single quotes.
+    let words: Vec<&str> = install
+        .split_whitespace()
+        .map(|w| w.trim_matches('\''))
+        .collect();
     let program = usb.join(words[0].trim_start_matches("./"));
     assert!(program.is_file(), "the bundle lacks {}", program.display());
     let friend2 = t.path().join("friend2");

@@ -28,13 +28,13 @@ pub fn share(args: ShareArgs) -> Result<()> {
         (
             bootstrap,
             "quince-bootstrap",
-            format!("./quince-bootstrap quince://{app} --from ."),
+            format!("./quince-bootstrap '{}' --from .", bundle.link),
         )
     } else {
         (
             me,
             "quince",
-            format!("./quince install quince://{app} --from ."),
+            format!("./quince install '{}' --from .", bundle.link),
         )
     };
     let target = args.folder.join(name);

@@ -87,6 +87,7 @@ pub async fn fetch_release_with<S: Source>(
     progress: Option<&Progress>,
 ) -> Result<VerifiedRelease, FetchError> {
     let mut manifest = None;
+    let mut lacking = Vec::new();
     for peer in peers.usable().to_vec() {
         let asked = source
             .ask(peer, Request::Manifest(release.manifest), MANIFEST_DEADLINE)
@@ -103,13 +104,13 @@ pub async fn fetch_release_with<S: Source>(
             Err(fault @ (PeerFault::Slow { .. } | PeerFault::Violation { .. })) => {
                 peers.drop_peer(peer, fault.about("manifest"))
             }
-            Err(_) => {}
+            Err(fault) => lacking.push(format!("{}: manifest: {fault}", source.name(&peer))),
         }
     }
     let manifest = manifest.ok_or_else(|| FetchError::Exhausted {
         app,
-        what: "the release's manifest".into(),
-        details: peers.details(&|p| source.name(p), &[]),
+        what: format!("the manifest of release {}", release.version),
+        details: peers.details(&|p| source.name(p), &lacking),
     })?;
     let mut seen = std::collections::HashSet::new();
     let needed: Vec<ChunkRef> = manifest

@@ -14,6 +14,8 @@ use crate::fetch;
 /// What `share` wrote.
 #[derive(Debug, Clone)]
 pub struct Bundle {
+    /// The link that installs exactly this bundle's version.
+    pub link: crate::link::Link,
     /// The version shared.
     pub version: Version,
     /// Chunks copied.
@@ -81,7 +83,12 @@ impl Apps {
                 }
             }
         }
-        let link = crate::link::Link::new(*app);
+        // The link names the version the bundle holds: its log may list
+        // newer releases (one this machine refused, say) whose files it lacks.
+        let link = crate::link::Link {
+            version: Some(record.version),
+            ..crate::link::Link::new(*app)
+        };
         let text = format!(
             "This folder holds app {app} release {} and everything needed to check it.\n\
              Install it with no network: run the command in INSTALL from this folder\n\
@@ -92,6 +99,7 @@ impl Apps {
         fs::write(folder.join("README.txt"), text).map_err(io(folder))?;
         fs::write(folder.join("link"), format!("{link}\n")).map_err(io(folder))?;
         Ok(Bundle {
+            link,
             version: record.version,
             chunks,
         })
