@@ -15,7 +15,7 @@ use quince_updater::fetch::Peers;
 use quince_updater::install::{Outcome, UpdateOptions};
 use quince_updater::link::Link;
 use quince_updater::node::{parse_addresses, PeerId};
-use quince_updater::{Client, ClientError, Event, NodeConfig};
+use quince_updater::{network, Client, ClientError, Event, NodeConfig};
 
 /// Why the bootstrap did not install the app. Nothing installed before is changed.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +57,14 @@ pub struct Options {
     pub launch: bool,
     /// Quince's folder for this user.
     pub home: Option<PathBuf>,
-    /// Peers to join the network through.
+    /// Peers to join the network through (replace the network file's list).
     pub bootstrap: Vec<String>,
+    /// `public` or `private` (default: the network file's, else public).
+    pub network: Option<String>,
+    /// The Kademlia protocol name (default: by network).
+    pub kad_protocol: Option<String>,
+    /// The network file (default: `quince_updater::network::default_path`).
+    pub config: Option<PathBuf>,
     /// Addresses to listen on.
     pub listen: Vec<String>,
     /// Seconds to look for peers.
@@ -91,6 +97,7 @@ async fn register_updater(
     self_app: &str,
     found: &[PeerId],
     home: &Path,
+    net_args: &[String],
 ) -> Result<String, String> {
     let me: quince_protocol::root::AppId = self_app
         .parse()
@@ -119,9 +126,10 @@ async fn register_updater(
     let quince = client.apps().dir(&me).join("current/bin/quince");
     let file = autostart_file().ok_or("no config folder for the autostart entry")?;
     let entry = format!(
-        "[Desktop Entry]\nType=Application\nName=Quince updater\nComment=Keeps Quince apps up to date and shares them with peers\nExec=env QUINCE_HOME={} {} update --watch --self-app {me}\nX-GNOME-Autostart-enabled=true\n",
+        "[Desktop Entry]\nType=Application\nName=Quince updater\nComment=Keeps Quince apps up to date and shares them with peers\nExec=env QUINCE_HOME={} {} update --watch --self-app {me}{}\nX-GNOME-Autostart-enabled=true\n",
         home.display(),
-        quince.display()
+        quince.display(),
+        net_args.iter().map(|a| format!(" {a}")).collect::<String>()
     );
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -130,6 +138,7 @@ async fn register_updater(
     std::process::Command::new(&quince)
         .env("QUINCE_HOME", home)
         .args(["update", "--watch", "--self-app", &me.to_string()])
+        .args(net_args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -218,19 +227,43 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         return finish(&client, link.app, report.outcome, &args, None);
     }
     let parse = |list: &[String]| parse_addresses(list).map_err(|e| usage(e.to_string()));
-    let mut bootstrap = parse(&args.bootstrap)?;
-    bootstrap.extend(link.peers.iter().cloned());
+    let flags = network::Overrides {
+        kind: args
+            .network
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(usage)?,
+        bootstrap: args
+            .bootstrap
+            .iter()
+            .map(|a| network::peer_address(a))
+            .collect::<Result<_, _>>()
+            .map_err(usage)?,
+        kad_protocol: args.kad_protocol.clone(),
+        dht: None,
+    };
+    let (net, warnings) = network::load(args.config.as_deref(), &flags);
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let (cache, warning) = client.home().peer_cache();
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
     let mut config = NodeConfig {
-        bootstrap,
         mdns: args.mdns,
         ..NodeConfig::default()
     };
+    let remembered = if args.bootstrap.is_empty() {
+        cache.dht
+    } else {
+        Vec::new()
+    };
+    net.apply(&mut config, &remembered, &link.peers);
+    // The same on every build: TCP, whether or not this build has QUIC.
     config.listen = if args.listen.is_empty() {
-        let mut any = vec!["/ip4/0.0.0.0/tcp/0".to_string()];
-        if quince_updater::node::QUIC {
-            any.push("/ip4/0.0.0.0/udp/0/quic-v1".into());
-        }
-        parse(&any)?
+        parse(&["/ip4/0.0.0.0/tcp/0".to_string()])?
     } else {
         parse(&args.listen)?
     };
@@ -242,7 +275,24 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         .await;
     let registered = match (&result, args.self_app.as_deref()) {
         (Ok(report), Some(me)) if me != link.app.to_string() => {
-            Some(register_updater(&client, me, report.peers.usable(), client.home().dir()).await)
+            // The updater joins the network this run joined.
+            let mut net_args = Vec::new();
+            if let Some(kind) = &args.network {
+                net_args.extend(["--network".to_string(), kind.clone()]);
+            }
+            if let Some(p) = &args.kad_protocol {
+                net_args.extend(["--kad-protocol".to_string(), p.clone()]);
+            }
+            Some(
+                register_updater(
+                    &client,
+                    me,
+                    report.peers.usable(),
+                    client.home().dir(),
+                    &net_args,
+                )
+                .await,
+            )
         }
         _ => None,
     };

@@ -24,16 +24,25 @@ options:
   --no-launch        install only
   --from DIR         install from an offline bundle (quince share), no network
   --home DIR         Quince's folder (default: $QUINCE_HOME or ~/.local/share/quince)
-  --bootstrap ADDR   a peer to join the network through (repeat)
+  --network NAME     public (the public libp2p DHT, default) or private
+                     (only the peers given; $QUINCE_NETWORK)
+  --bootstrap ADDR   a peer to join the network through (repeat; replaces the
+                     network file's list and the built-in one)
+  --kad-protocol P   the DHT's protocol name (default: by network)
+  --config FILE      the network file (default: $QUINCE_CONFIG, else
+                     ~/.config/quince/network.json; `quince network show`)
   --listen ADDR      address to listen on (repeat; default: any port, TCP)
-  --find-for SECS    how long to look for peers (default 30)
+  --find-for SECS    how long to look for peers (default 60)
   --no-mdns          do not look for peers on the local network
   --quiet            no progress, only the final line
+  --help             this text
+
+Peers are found through the DHT (bootstrap list, then peers remembered in
+HOME/peers.json from earlier runs), the link's peers and the local network.
 
 environment:
   QUINCE_SELF_APP    Quince's own app id: install it too, register its updater to
-                     start at login (XDG autostart) and start it now
-  --help             this text";
+                     start at login (XDG autostart) and start it now";
 
 fn parse_args() -> Result<Options, String> {
     let mut args = Options {
@@ -42,8 +51,15 @@ fn parse_args() -> Result<Options, String> {
         launch: true,
         home: std::env::var_os("QUINCE_HOME").map(PathBuf::from),
         bootstrap: Vec::new(),
+        network: std::env::var("QUINCE_NETWORK")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        kad_protocol: None,
+        config: std::env::var_os("QUINCE_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
         listen: Vec::new(),
-        find_for: 30,
+        find_for: 60,
         mdns: true,
         quiet: false,
         from: None,
@@ -65,6 +81,9 @@ fn parse_args() -> Result<Options, String> {
             "--home" => args.home = Some(PathBuf::from(value("--home")?)),
             "--bootstrap" => args.bootstrap.push(value("--bootstrap")?),
             "--listen" => args.listen.push(value("--listen")?),
+            "--network" => args.network = Some(value("--network")?),
+            "--kad-protocol" => args.kad_protocol = Some(value("--kad-protocol")?),
+            "--config" => args.config = Some(PathBuf::from(value("--config")?)),
             "--find-for" => {
                 args.find_for = value("--find-for")?
                     .parse()

@@ -56,6 +56,7 @@ async fn a_link_becomes_an_installed_running_app() {
 
     let run = |link: String, home: std::path::PathBuf| {
         Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+            .env("QUINCE_NETWORK", "private")
             .arg(link)
             .args([
                 "--no-mdns",
@@ -114,6 +115,7 @@ async fn a_link_becomes_an_installed_running_app() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("failed: no peer holds app"), "{stderr}");
     let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+        .env("QUINCE_NETWORK", "private")
         .arg("quince://nope")
         .output()
         .unwrap();
@@ -192,6 +194,7 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
         let (home, config) = (home.clone(), config.clone());
         move || {
             Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+                .env("QUINCE_NETWORK", "private")
                 .arg(link)
                 .args([
                     "--no-mdns",

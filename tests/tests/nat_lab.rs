@@ -65,7 +65,7 @@ fn private_config(relay: &libp2p_addr::Multiaddr) -> NodeConfig {
         bootstrap: vec![relay.clone()],
         relays: vec![relay.clone()],
         private_addresses_reachable: true,
-        dht_server: false,
+        dht: quince_updater::network::DhtMode::Client,
         // h1's NAT fools AutoNAT into calling it public; keep relaying to the relay.
         relay_server: false,
         request_timeout: Duration::from_secs(15),

@@ -346,9 +346,52 @@ impl Client {
         options: &UpdateOptions,
         find_for: Duration,
     ) -> Result<Report, ClientError> {
-        let found = self.find_peers(app, hints, find_for).await?;
+        // Peers that served this app before are asked first: the app keeps
+        // updating when every bootstrap node is gone.
+        let node = self.running()?;
+        let mut hints = hints.to_vec();
+        for cached in self.home.app_peers(&app) {
+            if !hints.contains(&cached) {
+                if !self.bootstrap.contains(&cached) {
+                    node.add_peer(cached.clone()).await;
+                }
+                hints.push(cached);
+            }
+        }
+        let found = self.find_peers(app, &hints, find_for).await?;
         self.update_from_peers(app, Peers::new(found), options)
             .await
+    }
+
+    /// Remembers, in the home's peer cache, the addresses of the peers that
+    /// served verified data of `app`, and the DHT peers the node met.
+    async fn remember_servers(&self, node: &Node, app: AppId, peers: &Peers) {
+        let status = node.status().await;
+        let mut addrs = Vec::new();
+        for peer in peers.served().keys() {
+            // A direct address if there is one, else the relayed one.
+            let mut conns: Vec<_> = status
+                .connections
+                .iter()
+                .filter(|c| c.peer == *peer)
+                .collect();
+            conns.sort_by_key(|c| c.relayed);
+            if let Some(c) = conns.first() {
+                let addr = if matches!(c.address.iter().last(), Some(crate::node::Protocol::P2p(_)))
+                {
+                    c.address.clone()
+                } else {
+                    c.address.clone().with(crate::node::Protocol::P2p(*peer))
+                };
+                addrs.push(addr);
+            }
+        }
+        if let Err(e) = self.home.remember_app_peers(app, &addrs) {
+            tracing::warn!("could not remember the peers of app {app}: {e}");
+        }
+        if let Err(e) = self.home.remember_peers(&status.known_peers) {
+            tracing::warn!("could not remember DHT peers: {e}");
+        }
     }
 
     /// [`Client::update`] from `peers` (found by the caller), without looking
@@ -379,6 +422,9 @@ impl Client {
             let _ = node.provide(app).await;
         }
         self.report_dropped(app, &peers);
+        if result.is_ok() {
+            self.remember_servers(node, app, &peers).await;
+        }
         let outcome = result?;
         let _ = self.events.send(Event::Finished {
             app,

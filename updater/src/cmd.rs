@@ -5,6 +5,7 @@ pub mod audit;
 pub mod fetch;
 pub mod install;
 pub mod list;
+pub mod network;
 pub mod pin;
 pub mod rollback;
 pub mod run;
@@ -20,27 +21,31 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use libp2p::Multiaddr;
 use quince_protocol::root::AppId;
-use quince_updater::home::{Home, HomeConfig};
+use quince_updater::home::Home;
 use quince_updater::install::Outcome;
 use quince_updater::link::Link;
+use quince_updater::network::{self as net_settings, Network};
 use quince_updater::node::parse_addresses;
 use quince_updater::NodeConfig;
-
-/// Peers compiled into this build to join the DHT through. Empty: Quince has no
-/// public infrastructure yet; pass `--bootstrap` (or peers in a link).
-pub const COMPILED_BOOTSTRAP: &[&str] = &[];
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetArgs {
     /// Address to listen on (repeat for several; default: any port, TCP and QUIC).
     #[arg(long, default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"])]
     listen: Vec<String>,
+    /// Which DHT to join: the public libp2p DHT (built-in bootstrap list), or a
+    /// private one (only the peers you give). Default: the network file's, else public.
+    #[arg(long, env = net_settings::NETWORK_ENV, value_parser = ["public", "private"])]
+    network: Option<String>,
+    /// The network file (see `quince network show`).
+    #[arg(long, env = net_settings::CONFIG_ENV)]
+    config: Option<PathBuf>,
     /// A peer to join the DHT through, ending in /p2p/PEER_ID (repeat). Given,
-    /// it replaces the built-in list, config.json's list and remembered peers.
+    /// it replaces the network file's list and the built-in one for this run.
     #[arg(long)]
     bootstrap: Vec<String>,
-    /// Quince's folder for this user: the node identity, peers remembered from
-    /// the last run (peers.json) and an optional config.json.
+    /// Quince's folder for this user: the node identity and the peers
+    /// remembered from earlier runs (peers.json).
     #[arg(long, env = "QUINCE_HOME")]
     home: Option<PathBuf>,
     /// File holding this node's identity (default: HOME/identity; created on first use).
@@ -49,9 +54,15 @@ pub struct NetArgs {
     /// Neither use nor update the peers remembered from earlier runs.
     #[arg(long)]
     no_remember: bool,
-    /// Kademlia protocol name (/ipfs/kad/1.0.0 joins the public libp2p DHT).
-    #[arg(long, default_value = quince_updater::node::DEFAULT_KAD_PROTOCOL)]
-    kad_protocol: String,
+    /// Kademlia protocol name (default: /ipfs/kad/1.0.0 on the public network,
+    /// /quince/kad/1.0.0 on a private one).
+    #[arg(long)]
+    kad_protocol: Option<String>,
+    /// How to take part in the DHT: client (ask only), auto (serve once a
+    /// public address is confirmed) or server. Default: client on the public
+    /// network, server on a private one.
+    #[arg(long, value_parser = ["client", "auto", "server"])]
+    dht: Option<String>,
     /// Seconds before a request to one peer gives up.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -60,7 +71,7 @@ pub struct NetArgs {
     #[arg(long)]
     no_relay_server: bool,
     /// A relay to keep a reservation on, ending in /p2p/PEER_ID (repeat). Without
-    /// one, a node that AutoNAT finds unreachable picks connected relays itself.
+    /// one, a node that is not reachable picks relays among the peers it meets.
     #[arg(long)]
     relay: Vec<String>,
     /// An address this node is reachable at, e.g. a server's public address (repeat).
@@ -73,9 +84,6 @@ pub struct NetArgs {
     /// (a LAN or a test lab whose "public" side uses private addresses).
     #[arg(long)]
     private_addresses_reachable: bool,
-    /// Take part in the DHT as a client only (for nodes others cannot dial).
-    #[arg(long)]
-    dht_client: bool,
 }
 
 impl NetArgs {
@@ -84,11 +92,49 @@ impl NetArgs {
         Ok(Home::or_default(self.home.clone())?)
     }
 
-    fn remembered(&self) -> Vec<Multiaddr> {
-        match self.home() {
-            Ok(home) if !self.no_remember => home.remembered_peers(),
-            _ => Vec::new(),
+    /// The network to join: flags, then the network file, then the
+    /// built-in defaults; each problem with the file is printed as a warning.
+    pub fn network(&self) -> Result<Network> {
+        let flags = net_settings::Overrides {
+            kind: self
+                .network
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            bootstrap: self
+                .bootstrap
+                .iter()
+                .map(|a| net_settings::peer_address(a))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?,
+            kad_protocol: self.kad_protocol.clone(),
+            dht: self
+                .dht
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+        };
+        let (net, warnings) = net_settings::load(self.config.as_deref(), &flags);
+        for w in warnings {
+            eprintln!("quince: warning: {w}");
         }
+        Ok(net)
+    }
+
+    fn remembered(&self) -> Vec<Multiaddr> {
+        let Ok(home) = self.home() else {
+            return Vec::new();
+        };
+        if self.no_remember {
+            return Vec::new();
+        }
+        let (cache, warning) = home.peer_cache();
+        if let Some(w) = warning {
+            eprintln!("quince: warning: {w}");
+        }
+        cache.dht
     }
 
     /// The client over this home folder.
@@ -109,50 +155,36 @@ impl NetArgs {
         }
     }
 
-    /// The node's settings: flags, then `config.json`, then the built-in list.
+    /// The node's settings: flags, then the network file, then the
+    /// built-in list; remembered peers are dialled first (unless
+    /// `--bootstrap` replaces the list).
     pub fn config(&self) -> Result<NodeConfig> {
         let parse = |v: &[String]| parse_addresses(v).map_err(anyhow::Error::from);
+        let net = self.network()?;
         let home = self.home().ok();
-        let file = match &home {
-            Some(h) => h.config()?,
-            None => HomeConfig::default(),
-        };
-        let bootstrap = if self.bootstrap.is_empty() {
-            let mut b = match &file.bootstrap {
-                Some(list) => list.clone(),
-                None => parse(
-                    &COMPILED_BOOTSTRAP
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>(),
-                )?,
-            };
-            b.extend(self.remembered());
-            b
+        let remembered = if self.bootstrap.is_empty() {
+            self.remembered()
         } else {
-            parse(&self.bootstrap)?
+            Vec::new()
         };
         let keypair = match (&self.identity, &home) {
             (Some(path), _) => Some(quince_updater::load_or_create_identity(path)?),
             (None, Some(h)) => Some(h.identity()?),
             (None, None) => None,
         };
-        let mut relays = file.relays;
-        relays.extend(parse(&self.relay)?);
-        Ok(NodeConfig {
+        let mut config = NodeConfig {
             listen: parse(&self.listen)?,
-            bootstrap,
-            kad_protocol: self.kad_protocol.clone(),
             request_timeout: Duration::from_secs(self.timeout),
             keypair,
             relay_server: !self.no_relay_server,
-            relays,
+            relays: parse(&self.relay)?,
             external_addresses: parse(&self.external)?,
             mdns: !self.no_mdns,
             private_addresses_reachable: self.private_addresses_reachable,
-            dht_server: !self.dht_client,
             ..NodeConfig::default()
-        })
+        };
+        net.apply(&mut config, &remembered, &[]);
+        Ok(config)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod home;
 pub mod install;
 pub mod library;
 pub mod link;
+pub mod network;
 pub mod node;
 pub mod witness;
 

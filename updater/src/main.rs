@@ -40,6 +40,8 @@ enum Command {
     /// Check an app's whole release history (signatures, signers, append-only
     /// log, manifests, with --download every file); exit 0 only if all holds.
     Audit(cmd::audit::Args),
+    /// Show or change which network to join: public or private, bootstrap peers.
+    Network(cmd::network::Args),
     /// Follow apps' logs as a witness: cosign consistent checkpoints, publish
     /// proof of equivocation.
     Witness(cmd::witness::Args),
@@ -72,6 +74,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Seed(a) => cmd::seed::run(a).await,
+            Command::Network(a) => cmd::network::run(a),
             Command::Fetch(a) => cmd::fetch::run(a).await,
             Command::Install(a) => cmd::install::install(a).await,
             Command::Update(a) => cmd::update::update(a).await,

@@ -40,6 +40,7 @@ pub use actor::{SERVING_AT_ONCE, SERVING_QUEUE, STATUS_CAP};
 pub use libp2p::{Multiaddr, PeerId};
 
 use crate::library::Serve;
+use crate::network::DhtMode;
 
 /// Whether this build speaks QUIC (the `quic` feature).
 pub const QUIC: bool = cfg!(feature = "quic");
@@ -81,9 +82,9 @@ pub struct NodeConfig {
     /// Let AutoNAT treat private (RFC 1918) addresses as reachable: for LANs and
     /// test labs whose "public" network uses private addresses.
     pub private_addresses_reachable: bool,
-    /// Take part in the DHT as a server (answer queries, store records). Nodes
-    /// that nobody can dial should be clients.
-    pub dht_server: bool,
+    /// How the node takes part in the DHT: a server answers queries and
+    /// stores records; nodes that nobody can dial should be clients.
+    pub dht: DhtMode,
     /// While a swarm fetches from this node, send one chunk at most this many
     /// times per window, answering "busy" beyond (peers then get it from those
     /// who have it). None: no cap. A publisher's `quince seed` uses
@@ -160,6 +161,15 @@ pub fn kad_store(peer: PeerId) -> MemoryStore {
 /// 75 s on the bench machine).
 pub const DEFAULT_CHUNK_SERVES: (u32, Duration) = (2, Duration::from_secs(120));
 
+/// Most connections a node keeps open at once. A node in the public DHT
+/// is dialled by strangers; beyond this, new ones are refused.
+pub const MAX_CONNECTIONS: u32 = 256;
+/// Most connections with one peer (a direct one, a relayed one, and a few
+/// being replaced).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// Most incoming connections still in their handshake.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+
 /// Limits of this node's relay service: large enough to carry a release when
 /// hole punching fails (libp2p's defaults, 2 minutes and 128 KiB per circuit,
 /// are not).
@@ -184,7 +194,7 @@ impl Default for NodeConfig {
             external_addresses: Vec::new(),
             mdns: false,
             private_addresses_reachable: false,
-            dht_server: true,
+            dht: DhtMode::Server,
             chunk_serves: None,
         }
     }

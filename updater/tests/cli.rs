@@ -27,6 +27,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
     );
 
     let mut seeder = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_NETWORK", "private")
         .current_dir(w)
         .env("QUINCE_HOME", w.join("seeder-home"))
         .args([
@@ -52,6 +53,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
     std::thread::spawn(move || lines.for_each(drop));
     let app = root.app_id().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_NETWORK", "private")
         .current_dir(w)
         .env("QUINCE_HOME", w.join("client-home"))
         .args([
@@ -97,6 +99,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
     let seeder_id = addr.rsplit('/').next().unwrap();
     assert!(remembered.contains(seeder_id), "{remembered}");
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_NETWORK", "private")
         .current_dir(w)
         .env("QUINCE_HOME", w.join("client-home"))
         .args(["fetch", "--app", &app, "--listen", "/ip4/127.0.0.1/tcp/0"])
@@ -118,6 +121,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
     // Fetching an app nobody holds fails with a clear message.
     let other = "00".repeat(32);
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_NETWORK", "private")
         .current_dir(w)
         .env("QUINCE_HOME", w.join("client-home"))
         .args([
@@ -139,32 +143,83 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
 }
 
 #[test]
-fn a_bad_config_file_is_named_in_the_error() {
+fn a_bad_network_file_is_warned_about_and_the_rest_still_works() {
     let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("network.json");
     std::fs::write(
-        t.path().join("config.json"),
-        r#"{"bootstrap": ["not an address"]}"#,
+        &file,
+        r#"{"network": "private", "bootstrap": ["not an address", "/ip4/127.0.0.1/tcp/1"], "colour": 1}"#,
     )
     .unwrap();
+    let show = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_quince"))
+            .env("QUINCE_CONFIG", &file)
+            .env_remove("QUINCE_NETWORK")
+            .arg("network")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = show(&["show", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["network"], "private");
+    assert_eq!(v["kad_protocol"], "/quince/kad/1.0.0");
+    assert_eq!(v["bootstrap"].as_array().unwrap().len(), 0);
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("not an address"), "{warnings}");
+    assert!(warnings.contains("/p2p/PEER_ID"), "{warnings}");
+    assert!(warnings.contains("colour"), "{warnings}");
+
+    // A run warns, skips the bad entries and goes on (here: finds nobody).
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_CONFIG", &file)
         .env("QUINCE_HOME", t.path())
-        .args(["fetch", "--app", &"11".repeat(32), "--out"])
-        .arg(t.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad address \"not an address\""), "{err}");
-    std::fs::write(t.path().join("config.json"), r#"{"bootstrapp": []}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
-        .env("QUINCE_HOME", t.path())
-        .args(["fetch", "--app", &"11".repeat(32), "--out"])
+        .env_remove("QUINCE_NETWORK")
+        .args([
+            "fetch",
+            "--app",
+            &"11".repeat(32),
+            "--find-for",
+            "1",
+            "--no-mdns",
+        ])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--out"])
         .arg(t.path().join("out"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("config.json") && err.contains("unknown field"),
+        err.contains("warning") && err.contains("network.json"),
         "{err}"
     );
+    assert!(err.contains("no peer holds app"), "{err}");
+
+    // Editing a file that is not JSON is refused, and the file is kept.
+    std::fs::write(&file, "{ half").unwrap();
+    let out = show(&[
+        "add",
+        "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fix or remove the file"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ half");
+
+    // add / remove / use, as `ipfs bootstrap` does.
+    std::fs::remove_file(&file).unwrap();
+    let peer =
+        "/dns4/seed.example/tcp/4001/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+    assert!(show(&["add", peer]).status.success());
+    assert!(!show(&["add", "/ip4/127.0.0.1/tcp/1"]).status.success());
+    let v: serde_json::Value = serde_json::from_slice(&show(&["show", "--json"]).stdout).unwrap();
+    assert_eq!(v["network"], "public");
+    assert_eq!(v["bootstrap_source"], "network file");
+    let list = v["bootstrap"].as_array().unwrap();
+    assert_eq!(list.last().unwrap(), peer);
+    assert!(list.len() > 1, "the built-in list is kept: {list:?}");
+    assert!(show(&["remove", "--all"]).status.success());
+    assert!(show(&["use", "private"]).status.success());
+    let v: serde_json::Value = serde_json::from_slice(&show(&["show", "--json"]).stdout).unwrap();
+    assert_eq!(v["network"], "private");
+    assert_eq!(v["bootstrap"].as_array().unwrap().len(), 0);
 }

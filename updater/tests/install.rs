@@ -51,6 +51,7 @@ impl Publisher {
     /// Starts `quince seed`; returns the process (killed when dropped) and its address.
     fn seed(&self) -> (Killed, String) {
         let mut child = Command::new(QUINCE)
+            .env("QUINCE_NETWORK", "private")
             .current_dir(&self.dir)
             .env("QUINCE_HOME", self.dir.join("home"))
             .args(["seed", "--log", "log", "--store", "store", "--no-mdns"])
@@ -100,6 +101,7 @@ impl Drop for Killed {
 
 fn quince(home: &Path, args: &[&str]) -> Output {
     Command::new(QUINCE)
+        .env("QUINCE_NETWORK", "private")
         .env("QUINCE_HOME", home)
         .args(args)
         .stdin(Stdio::null())
@@ -245,6 +247,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Runs `args` with a crash at point `n`; returns whether it was killed.
 fn crash_at(home: &Path, args: &[&str], n: usize) -> bool {
     let out = Command::new(QUINCE)
+        .env("QUINCE_NETWORK", "private")
         .env("QUINCE_HOME", home)
         .env("QUINCE_TEST_CRASH_AT", n.to_string())
         .args(args)
@@ -259,6 +262,7 @@ fn count_points(home: &Path, args: &[&str], scratch: &Path) -> Vec<String> {
     let file = scratch.join("points");
     let _ = std::fs::remove_file(&file);
     let out = Command::new(QUINCE)
+        .env("QUINCE_NETWORK", "private")
         .env("QUINCE_HOME", home)
         .env("QUINCE_TEST_CRASH_COUNT", &file)
         .args(args)
@@ -901,6 +905,7 @@ fn the_watching_updater_installs_and_starts_a_new_release_by_itself() {
     ok(&quince(&home, &args));
     let mut updater = Killed(
         Command::new(QUINCE)
+            .env("QUINCE_NETWORK", "private")
             .env("QUINCE_HOME", &home)
             .args(net(&["update", "--watch", "--interval", "1"]))
             .stdin(Stdio::null())
@@ -988,6 +993,7 @@ fn verify_names_a_modified_a_missing_and_an_extra_file() {
 /// address, and a channel of its output lines.
 fn start_witness(home: &Path, link: &str) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(QUINCE)
+        .env("QUINCE_NETWORK", "private")
         .env("QUINCE_HOME", home)
         .args([
             "witness",

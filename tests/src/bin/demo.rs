@@ -117,6 +117,10 @@ async fn run() -> Result<()> {
         launch: false,
         home: Some(user_dir.clone()),
         bootstrap: Vec::new(),
+        // The demo's own loopback network, not the public DHT.
+        network: Some("private".into()),
+        kad_protocol: None,
+        config: None,
         listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
         find_for: 10,
         mdns: false,

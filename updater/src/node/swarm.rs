@@ -1,5 +1,6 @@
 //! Making the libp2p swarm: transports (TCP, QUIC with the `quic` feature,
-//! in-process memory for tests and simulations, relayed), the behaviours
+//! in-process memory for tests and simulations, DNS names resolved through
+//! the system's resolver, relayed), the behaviours
 //! with Quince's settings, listening, and the first dials. The running node
 //! is [`super::actor`].
 
@@ -16,18 +17,20 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    autonat, dcutr, identify, identity, noise, ping, relay, tcp, yamux, StreamProtocol,
-    SwarmBuilder,
+    autonat, connection_limits, dcutr, identify, identity, noise, ping, relay, tcp, yamux,
+    StreamProtocol, SwarmBuilder,
 };
 use tokio::sync::broadcast;
 
 use super::actor::{self, add_peer, Actor};
 use super::{
     kad_config, kad_store, Announcement, NetError, NodeConfig, IDLE_CONNECTION_TIMEOUT,
-    RELAY_CIRCUIT_BYTES, RELAY_CIRCUIT_DURATION,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING, RELAY_CIRCUIT_BYTES,
+    RELAY_CIRCUIT_DURATION,
 };
 use crate::codec::{TransferCodec, TRANSFER_PROTOCOL};
 use crate::library::Serve;
+use crate::network::DhtMode;
 
 #[cfg(feature = "mdns")]
 type Mdns = mdns::tokio::Behaviour;
@@ -37,6 +40,7 @@ type Mdns = libp2p::swarm::dummy::Behaviour;
 /// The behaviours of a Quince node, one field each.
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
+    pub(super) limits: connection_limits::Behaviour,
     pub(super) identify: identify::Behaviour,
     pub(super) ping: ping::Behaviour,
     pub(super) kad: kad::Behaviour<MemoryStore>,
@@ -46,6 +50,27 @@ pub(super) struct Behaviour {
     pub(super) dcutr: dcutr::Behaviour,
     pub(super) autonat: autonat::Behaviour,
     pub(super) mdns: Toggle<Mdns>,
+}
+
+/// The system's resolver settings (`/etc/resolv.conf` on Unix). Without
+/// them, a resolver that asks the loopback address: names then fail to
+/// resolve (each dial of a name says so) and IP addresses still work.
+fn resolver_config() -> (libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpts) {
+    match hickory_resolver::system_conf::read_system_conf() {
+        Ok(conf) => conf,
+        Err(e) => {
+            tracing::warn!(
+                "no DNS resolver configuration ({e}): names in addresses will not resolve"
+            );
+            let local = hickory_resolver::config::NameServerConfig::udp_and_tcp(
+                std::net::Ipv4Addr::LOCALHOST.into(),
+            );
+            (
+                libp2p::dns::ResolverConfig::from_parts(None, Vec::new(), vec![local]),
+                libp2p::dns::ResolverOpts::default(),
+            )
+        }
+    }
 }
 
 /// Builds the swarm, starts listening and dialling, and returns the actor
@@ -89,7 +114,11 @@ pub(super) async fn build(
         only_global_ips: !config.private_addresses_reachable,
         ..autonat::Config::default()
     };
-    let dht_server = config.dht_server;
+    let dht_mode = config.dht;
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(MAX_CONNECTIONS))
+        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
     let kad_name = kad_protocol.clone();
     let builder = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -101,7 +130,7 @@ pub(super) async fn build(
         .map_err(|e| NetError::Setup(e.to_string()))?;
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
-    let mut swarm = builder
+    let builder = builder
         // In-process connections (`/memory/N`), for tests and simulations.
         .with_other_transport(|key| {
             use libp2p::core::upgrade::Version;
@@ -113,18 +142,26 @@ pub(super) async fn build(
                     .multiplex(yamux::Config::default()),
             )
         })
-        .map_err(|e| NetError::Setup(e.to_string()))?
+        .map_err(|e| NetError::Setup(e.to_string()))?;
+    // Names (`/dns4`, `/dnsaddr` in bootstrap lists and links) through the
+    // system's resolver. Without a usable resolver configuration, names
+    // fail to resolve and IP addresses still work.
+    let (dns, dns_options) = resolver_config();
+    let mut swarm = builder
+        .with_dns_config(dns, dns_options)
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| NetError::Setup(e.to_string()))?
         .with_behaviour(|key, relay_client| {
             let mut kad =
                 kad::Behaviour::with_config(peer_id, kad_store(peer_id), kad_config(kad_name));
-            kad.set_mode(Some(if dht_server {
-                kad::Mode::Server
-            } else {
-                kad::Mode::Client
-            }));
+            kad.set_mode(match dht_mode {
+                DhtMode::Client => Some(kad::Mode::Client),
+                DhtMode::Server => Some(kad::Mode::Server),
+                // Server once an external address is confirmed.
+                DhtMode::Auto => None,
+            });
             Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
                 relay_client,
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(peer_id),
