@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The NAT lab: a small internet in network namespaces, for tests and demos.
 #
-#   natlab.sh up PREFIX     build it (namespaces are named PREFIX-*)
-#   natlab.sh down PREFIX   remove every namespace named PREFIX-* (always safe)
-#   natlab.sh check         exit 0 if this machine can build it (root, netns, iptables)
+#   natlab.sh up PREFIX           build it (namespaces are named PREFIX-*)
+#   natlab.sh up-internet PREFIX  build the "small Internet" (below)
+#   natlab.sh down PREFIX         remove every namespace named PREFIX-* (always safe)
+#   natlab.sh check               exit 0 if this machine can build it (root, netns, iptables)
 #
-# Layout (all addresses exist only inside the namespaces):
+# Layout of `up` (all addresses exist only inside the namespaces):
 #
 #   PREFIX-net    a bridge: the "internet", 10.200.0.0/24
 #   PREFIX-relay  10.200.0.2   bootstrap node and relay
@@ -17,6 +18,19 @@
 #                 mapping, inbound only as replies (Linux conntrack)
 #   PREFIX-r3     10.200.0.13  NAT router, symmetric: a random port per mapping
 #   PREFIX-h1..3  192.168.N.2 behind rN (default route via 192.168.N.1)
+#
+# Layout of `up-internet`: the same bridge, and
+#
+#   PREFIX-dns    10.200.0.53   the lab's DNS server (the test runs dnsmasq there);
+#                 every namespace's /etc/netns/NS/resolv.conf names it
+#   PREFIX-dht    10.200.0.100-131  32 addresses on one host, for DHT nodes
+#                 that Quince did not write (tests/lab/js)
+#   PREFIX-r1/h1  full cone (10.200.0.11): every inbound packet goes to the host
+#   PREFIX-r2/h2  port-restricted cone (10.200.0.12)
+#   PREFIX-r3/h3  symmetric (10.200.0.13)
+#   PREFIX-r4/h4  port-restricted cone (10.200.0.14)
+#   PREFIX-lan1, PREFIX-lan2   10.77.0.1 and .2 on a LAN of their own with
+#                 no route out (mDNS only)
 set -euo pipefail
 
 cmd=${1:-}
@@ -26,12 +40,11 @@ NAMES="net relay pub r1 r2 r3 h1 h2 h3"
 in_ns() { local n=$1; shift; ip netns exec "$P-$n" "$@"; }
 
 down() {
-    for n in $NAMES; do
-        if ip netns list | grep -qw "$P-$n"; then
-            # Stop anything still running inside, then remove the namespace.
-            for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-            ip netns del "$P-$n" 2>/dev/null || true
-        fi
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
+        # Stop anything still running inside, then remove the namespace.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+        rm -rf "/etc/netns/$ns"
     done
 }
 
@@ -63,6 +76,11 @@ router() {
     # so defeat hole punching whenever the peer's packet arrives first.
     in_ns "$r" iptables -A INPUT -i wan -m conntrack --ctstate NEW,INVALID -j DROP
     case "$kind" in
+    full-cone)
+        in_ns "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+        in_ns "$r" iptables -t nat -A PREROUTING -i wan -j DNAT --to-destination "192.168.$n.2"
+        in_ns "$r" iptables -A FORWARD -i wan -o lan -m conntrack --ctstate DNAT -j ACCEPT
+        ;;
     restricted)
         in_ns "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
         # Remember every address the host sends to; let those addresses in on any port.
@@ -102,6 +120,44 @@ up() {
     trap - ERR
 }
 
+# resolver NS: the namespace's /etc/resolv.conf (as `ip netns exec` shows it) names the lab's DNS server.
+resolver() {
+    mkdir -p "/etc/netns/$P-$1"
+    echo "nameserver 10.200.0.53" > "/etc/netns/$P-$1/resolv.conf"
+}
+
+up_internet() {
+    down
+    trap 'down' ERR
+    for n in net dns dht r1 r2 r3 r4 h1 h2 h3 h4 lan1 lan2; do
+        ip netns add "$P-$n"
+        in_ns "$n" ip link set lo up
+    done
+    in_ns net ip link add br0 type bridge
+    in_ns net ip link set br0 up
+    attach dns 10.200.0.53
+    attach dht 10.200.0.100
+    for i in $(seq 101 131); do in_ns dht ip addr add "10.200.0.$i/24" dev wan; done
+    router 1 full-cone
+    router 2 port-restricted
+    router 3 symmetric
+    router 4 port-restricted
+    for n in dns dht h1 h2 h3 h4 lan1 lan2; do resolver "$n"; done
+    # The LAN: two hosts, a link between them, no route anywhere else.
+    ip link add eth0 netns "$P-lan1" type veth peer name eth0 netns "$P-lan2"
+    in_ns lan1 ip addr add 10.77.0.1/24 dev eth0
+    in_ns lan2 ip addr add 10.77.0.2/24 dev eth0
+    for n in lan1 lan2; do
+        in_ns "$n" ip link set eth0 up multicast on
+        in_ns "$n" ip route add 224.0.0.0/4 dev eth0
+    done
+    if in_ns dns ip route get 192.168.1.2 >/dev/null 2>&1 || in_ns lan1 ip route get 10.200.0.100 >/dev/null 2>&1; then
+        echo "natlab: the lab is not sealed" >&2
+        exit 1
+    fi
+    trap - ERR
+}
+
 check() {
     [ "$(id -u)" = 0 ] || { echo "natlab: needs root (network namespaces)"; exit 1; }
     command -v ip >/dev/null || { echo "natlab: needs iproute2 (ip)"; exit 1; }
@@ -113,7 +169,8 @@ check() {
 
 case "$cmd" in
 up) up ;;
+up-internet) up_internet ;;
 down) down ;;
 check) check ;;
-*) echo "usage: $0 up|down PREFIX | check" >&2; exit 2 ;;
+*) echo "usage: $0 up|up-internet|down PREFIX | check" >&2; exit 2 ;;
 esac

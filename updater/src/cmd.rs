@@ -188,6 +188,28 @@ impl NetArgs {
     }
 }
 
+/// Says what an announcement did: to how many DHT nodes, reachable at
+/// which addresses, or that nobody can reach this node yet.
+pub fn print_announced(
+    app: AppId,
+    result: Result<quince_updater::node::Announced, quince_updater::NetError>,
+) {
+    match result {
+        Ok(a) if a.reachable() => println!(
+            "announced app {app} to {} DHT node(s), reachable at {}",
+            a.dht_nodes,
+            a.addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+        ),
+        Ok(a) if a.addresses.is_empty() => println!(
+            "app {app} not announced yet: no address of this node is confirmed reachable (waiting for a relay reservation or a public address; peers given this node's address can still fetch)"
+        ),
+        Ok(_) => println!(
+            "app {app} not announced: no DHT node answered (check the bootstrap list: quince network show)"
+        ),
+        Err(e) => println!("app {app} not announced: {e}"),
+    }
+}
+
 /// Waits for Ctrl-C or SIGTERM, printing the node's connectivity as it changes
 /// (hole punches, relay reservations, NAT status), then stops the node.
 pub async fn until_stopped(node: &quince_updater::Node, net: &NetArgs) -> Result<()> {
@@ -236,6 +258,7 @@ pub fn status_json(status: &quince_updater::node::NodeStatus) -> serde_json::Val
         "hole_punched": status.hole_punched.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "hole_punch_failures": status.hole_punch_failures.iter().map(|(p, e)| serde_json::json!({"peer": p.to_string(), "error": e})).collect::<Vec<_>>(),
         "reservations": status.reservations.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "external_addresses": status.external_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "nat": status.nat,
         "lan_peers": status.lan_peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     })

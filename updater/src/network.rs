@@ -455,7 +455,7 @@ pub fn peer_address(text: &str) -> Result<Multiaddr, String> {
 }
 
 /// Reads at most `limit` bytes of `path`; a longer file is an error.
-pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();

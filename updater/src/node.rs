@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use actor::Command;
-pub use actor::{SERVING_AT_ONCE, SERVING_QUEUE, STATUS_CAP};
+pub use actor::{RESERVE_UNCONFIRMED_AFTER, SERVING_AT_ONCE, SERVING_QUEUE, STATUS_CAP};
 pub use libp2p::{Multiaddr, PeerId};
 
 use crate::library::Serve;
@@ -224,6 +224,10 @@ pub struct NodeStatus {
     pub reservations: Vec<Multiaddr>,
     /// Reservations that failed or ended, with why.
     pub reservation_failures: Vec<String>,
+    /// Addresses others can reach this node at, as confirmed (given as
+    /// external, confirmed by AutoNAT, or relayed through a reservation):
+    /// what an announcement in the DHT carries.
+    pub external_addresses: Vec<Multiaddr>,
     /// AutoNAT's verdict: "public ADDRESS", "private" or "unknown".
     pub nat: String,
     /// Peers found on the local network by mDNS.
@@ -307,6 +311,25 @@ pub enum NetError {
     /// The node has stopped.
     #[error("the network node has stopped")]
     Stopped,
+}
+
+/// What an announcement in the DHT did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    /// The DHT nodes closest to the app's key, which the record was sent
+    /// to; 0 when the record carried no address (DHT nodes of other
+    /// implementations drop such records, and nobody could dial it).
+    pub dht_nodes: usize,
+    /// The addresses the record carried (confirmed external addresses:
+    /// public ones, or relayed ones through a reservation).
+    pub addresses: Vec<Multiaddr>,
+}
+
+impl Announced {
+    /// Whether anyone can find and reach this node through the record.
+    pub fn reachable(&self) -> bool {
+        self.dht_nodes > 0 && !self.addresses.is_empty()
+    }
 }
 
 /// A checkpoint a peer pushed to us (not verified yet).
@@ -395,8 +418,9 @@ impl Node {
         rx.await.map_err(|_| NetError::Stopped)?
     }
 
-    /// Announces in the DHT that this node holds `app`.
-    pub async fn provide(&self, app: AppId) -> Result<(), NetError> {
+    /// Announces in the DHT that this node holds `app`; says to how many
+    /// DHT nodes and with which addresses.
+    pub async fn provide(&self, app: AppId) -> Result<Announced, NetError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Provide { app, reply })

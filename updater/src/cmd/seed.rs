@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use quince_protocol::codec::Decode;
-use quince_protocol::root::AppRoot;
+use quince_protocol::root::{AppId, AppRoot};
 use quince_store::Store;
 use quince_updater::{Library, Node};
 
@@ -57,15 +57,69 @@ pub async fn run(args: Args) -> Result<()> {
         println!("listening on {addr}");
     }
     for (app, log) in &apps {
-        match node.provide(*app).await {
-            Ok(()) => println!("announced app {app} in the DHT"),
-            Err(e) => println!("serving app {app} (DHT announcement failed: {e}; peers can still be given this address)"),
-        }
+        super::print_announced(*app, node.provide(*app).await);
         if let Ok(note) = std::fs::read(log.join("checkpoint")) {
             node.announce(*app, note).await;
         }
     }
+    tokio::spawn(follow(node.clone(), apps.clone()));
     println!("seeding; stop with Ctrl-C or SIGTERM");
     super::until_stopped(&node, &args.net).await?;
     Ok(())
+}
+
+/// While seeding: announces again whenever the addresses others can reach
+/// this node at change (a relay reservation taken, an address confirmed),
+/// and pushes each newly published checkpoint to connected peers at once
+/// (checked against the app's root first, so nothing unsigned is passed on).
+async fn follow(node: Node, apps: Vec<(AppId, PathBuf)>) {
+    let mut reachable_at: Vec<quince_updater::node::Multiaddr> = Vec::new();
+    let mut notes: std::collections::HashMap<AppId, Vec<u8>> = apps
+        .iter()
+        .filter_map(|(app, log)| Some((*app, std::fs::read(log.join("checkpoint")).ok()?)))
+        .collect();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if node.is_stopped() {
+            return;
+        }
+        let mut now = node.status().await.external_addresses;
+        now.sort();
+        let moved = now != reachable_at;
+        reachable_at = now;
+        for (app, log) in &apps {
+            let Ok(note) = quince_updater::network::read_bounded(
+                &log.join("checkpoint"),
+                quince_protocol::wire::MAX_ANNOUNCED_NOTE_BYTES as u64,
+            ) else {
+                continue;
+            };
+            let fresh = notes.get(app) != Some(&note);
+            if fresh {
+                let Ok(root) = std::fs::read(log.join("root"))
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| AppRoot::from_bytes(&b).map_err(|e| e.to_string()))
+                else {
+                    continue;
+                };
+                if let Err(e) = quince_protocol::checkpoint::VerifiedCheckpoint::verify(
+                    &note,
+                    &app.origin(),
+                    &root.checkpoint_verifier(app),
+                ) {
+                    eprintln!("quince: new checkpoint of app {app} not passed on: {e}");
+                    notes.insert(*app, note);
+                    continue;
+                }
+                let peers = node.status().await.connections.len();
+                node.announce(*app, note.clone()).await;
+                println!("new checkpoint of app {app}: pushed to {peers} connected peer(s)");
+                notes.insert(*app, note);
+            }
+            if moved || fresh {
+                super::print_announced(*app, node.provide(*app).await);
+            }
+        }
+    }
 }

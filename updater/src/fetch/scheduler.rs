@@ -41,6 +41,11 @@ pub const BUSY_RETRIES: u32 = 150;
 /// each other, so "not yet" is common in a swarm (about half a minute with
 /// the backoff); a peer that truly lacks it is asked others first meanwhile.
 pub const MISSING_RETRIES: u32 = 40;
+/// How many times one chunk is asked again of a peer after its request was
+/// lost with the connection (found in the Internet lab: a relay ends the
+/// circuit at its data limit just after hole punching made a direct
+/// connection, taking the requests in flight with it).
+pub const UNREACHABLE_RETRIES: u32 = 3;
 
 /// One request to make: ask `peer` for `chunk` after waiting `delay`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +92,7 @@ pub struct ChunkScheduler {
     load: HashMap<PeerId, usize>,
     busy: HashMap<(ChunkId, PeerId), u32>,
     missing: HashMap<(ChunkId, PeerId), u32>,
+    unreachable: HashMap<(ChunkId, PeerId), u32>,
     in_flight: HashMap<(ChunkId, PeerId), InFlight>,
     strikes: HashMap<PeerId, u32>,
     durations: Vec<Duration>,
@@ -108,6 +114,7 @@ impl ChunkScheduler {
             load: HashMap::new(),
             busy: HashMap::new(),
             missing: HashMap::new(),
+            unreachable: HashMap::new(),
             in_flight: HashMap::new(),
             strikes: HashMap::new(),
             durations: Vec::new(),
@@ -226,6 +233,16 @@ impl ChunkScheduler {
                     PeerFault::Missing => self.count(peer, chunk.id, false),
                     f if f.is_misbehaviour() => {
                         peers.drop_peer(peer, fault.clone());
+                    }
+                    // A request lost with its connection (a relay ending a
+                    // circuit once a hole punch made a direct one, a
+                    // dropped link) may well work on the next try.
+                    PeerFault::Unreachable { .. } => {
+                        let n = self.unreachable.entry((chunk.id, peer)).or_default();
+                        *n += 1;
+                        if *n > UNREACHABLE_RETRIES {
+                            self.failed.entry(chunk.id).or_default().insert(peer);
+                        }
                     }
                     _ => {
                         self.failed.entry(chunk.id).or_default().insert(peer);
@@ -528,21 +545,33 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_peer_is_not_asked_for_that_chunk_again_and_the_fetch_ends() {
+    fn an_unreachable_peer_is_tried_again_then_not_asked_for_that_chunk_and_the_fetch_ends() {
         let (_, mut peers) = peers(1);
         let mut s = ChunkScheduler::new(PeerId::random(), vec![chunk(1), chunk(2)], 4);
         let now = Instant::now();
-        let asked = s.assign(&peers, now).unwrap();
-        let fault = PeerFault::Unreachable {
-            reason: "connection refused".into(),
-        };
-        s.record(
-            asked[0].peer,
-            asked[0].chunk,
-            Outcome::Fault(fault),
-            &mut peers,
-            now,
-        );
+        let mut asked = s.assign(&peers, now).unwrap();
+        for attempt in 0..=UNREACHABLE_RETRIES {
+            let lost = asked.remove(0);
+            let fault = PeerFault::Unreachable {
+                reason: "connection closed".into(),
+            };
+            s.record(
+                lost.peer,
+                lost.chunk,
+                Outcome::Fault(fault),
+                &mut peers,
+                now,
+            );
+            if attempt < UNREACHABLE_RETRIES {
+                // The lost chunk is asked of the same peer again.
+                asked = s.assign(&peers, now).unwrap();
+                assert!(
+                    asked.iter().any(|r| r.chunk == lost.chunk),
+                    "attempt {attempt}"
+                );
+                asked.sort_by_key(|r| r.chunk != lost.chunk);
+            }
+        }
         assert!(matches!(s.assign(&peers, now), Err(NoPeerFor(_))));
         // Not hostile: still usable for other chunks.
         assert_eq!(peers.usable().len(), 1);

@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
 use super::limits::Limits;
 use super::swarm::{Behaviour, BehaviourEvent};
-use super::{Announcement, ConnectionInfo, NetError, NodeConfig, NodeStatus};
+use super::{Announced, Announcement, ConnectionInfo, NetError, NodeConfig, NodeStatus};
 use crate::library::Serve;
 
 /// Requests answered at once, each on a blocking thread (each answer is up
@@ -54,7 +54,7 @@ pub(super) enum Command {
     },
     Provide {
         app: AppId,
-        reply: oneshot::Sender<Result<(), NetError>>,
+        reply: oneshot::Sender<Result<Announced, NetError>>,
     },
     Providers {
         app: AppId,
@@ -83,6 +83,41 @@ struct Served {
     channel: ResponseChannel<Response>,
 }
 
+/// One announcement under way.
+struct Providing {
+    reply: oneshot::Sender<Result<Announced, NetError>>,
+    /// The addresses the record carries.
+    addresses: Vec<Multiaddr>,
+    /// DHT nodes closest to the key, once counted.
+    closest: Option<usize>,
+    /// The provide query's outcome, once done.
+    done: Option<Result<(), NetError>>,
+}
+
+impl Providing {
+    /// Answers once both queries are done; gives the entry back otherwise.
+    fn finish(mut self) -> Option<Providing> {
+        match (self.closest, self.done.take()) {
+            (Some(n), Some(done)) => {
+                let _ = self.reply.send(done.map(|()| Announced {
+                    dht_nodes: if self.addresses.is_empty() { 0 } else { n },
+                    addresses: self.addresses,
+                }));
+                None
+            }
+            (_, done) => {
+                self.done = done;
+                Some(self)
+            }
+        }
+    }
+}
+
+/// How long a node waits for a confirmed address (AutoNAT's verdict, an
+/// external address) before it takes relay reservations anyway: a network
+/// whose peers run no AutoNAT server never gives a verdict.
+pub const RESERVE_UNCONFIRMED_AFTER: Duration = Duration::from_secs(15);
+
 /// The running node: the swarm and all it knows.
 pub(super) struct Actor {
     swarm: Swarm<Behaviour>,
@@ -95,7 +130,11 @@ pub(super) struct Actor {
     served_tx: mpsc::Sender<Served>,
     served_rx: mpsc::Receiver<Served>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
-    provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
+    /// Announcements under way, by their provide query.
+    provides: HashMap<kad::QueryId, Providing>,
+    /// The closest-peers query run beside each announcement, to count the
+    /// DHT nodes it goes to.
+    closest_for: HashMap<kad::QueryId, kad::QueryId>,
     lookups: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     /// Relays this node holds (or asked for) a reservation on.
     relayed: HashSet<PeerId>,
@@ -120,6 +159,10 @@ pub(super) struct Actor {
     punch_retries: HashMap<PeerId, u32>,
     uploaded_bytes: u64,
     deferred_chunks: u64,
+    /// When the node started.
+    started: std::time::Instant,
+    /// `auto` DHT mode: become a server once a direct address is confirmed.
+    dht_auto: bool,
 }
 
 /// The actor for a swarm that [`super::swarm::build`] made.
@@ -145,6 +188,7 @@ pub(super) fn new(
         served_rx,
         requests: HashMap::new(),
         provides: HashMap::new(),
+        closest_for: HashMap::new(),
         lookups: HashMap::new(),
         relayed,
         pending_relays,
@@ -163,6 +207,8 @@ pub(super) fn new(
         punch_retries: HashMap::new(),
         uploaded_bytes: 0,
         deferred_chunks: 0,
+        started: std::time::Instant::now(),
+        dht_auto: config.dht == crate::network::DhtMode::Auto,
     }
 }
 
@@ -178,7 +224,10 @@ impl Actor {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = upgrade.tick() => self.retry_hole_punches(),
+                _ = upgrade.tick() => {
+                    self.retry_hole_punches();
+                    self.reserve_if_private();
+                }
                 command = commands.recv() => match command {
                     None => return,
                     Some(command) => self.on_command(command),
@@ -205,9 +254,26 @@ impl Actor {
             }
             Command::Provide { app, reply } => {
                 let key = RecordKey::new(&app.provider_key());
+                // What the record will carry: the confirmed addresses. With
+                // none, DHT nodes keep no usable record (js-libp2p drops it).
+                let addresses: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
                 match self.swarm.behaviour_mut().kad.start_providing(key) {
                     Ok(id) => {
-                        self.provides.insert(id, reply);
+                        let closest = self
+                            .swarm
+                            .behaviour_mut()
+                            .kad
+                            .get_closest_peers(app.provider_key().to_vec());
+                        self.closest_for.insert(closest, id);
+                        self.provides.insert(
+                            id,
+                            Providing {
+                                reply,
+                                addresses,
+                                closest: None,
+                                done: None,
+                            },
+                        );
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NetError::Setup(format!("provide: {e}"))));
@@ -308,6 +374,19 @@ impl Actor {
                 step,
                 ..
             })) => self.on_kad(id, result, step.last),
+            SwarmEvent::ExternalAddrConfirmed { .. } | SwarmEvent::ExternalAddrExpired { .. }
+                if self.dht_auto =>
+            {
+                // A relayed address does not make a DHT server: others
+                // could reach it only through the relay.
+                let direct = self.swarm.external_addresses().any(|a| !is_relayed(a));
+                let mode = if direct {
+                    kad::Mode::Server
+                } else {
+                    kad::Mode::Client
+                };
+                self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+            }
             SwarmEvent::NewListenAddr { address, .. }
                 if is_relayed(&address) && self.reservations.len() < STATUS_CAP =>
             {
@@ -548,11 +627,29 @@ impl Actor {
     fn on_kad(&mut self, id: kad::QueryId, result: QueryResult, last: bool) {
         match result {
             QueryResult::StartProviding(r) => {
-                if let Some(reply) = self.provides.remove(&id) {
-                    let _ = reply.send(
+                if let Some(mut p) = self.provides.remove(&id) {
+                    p.done = Some(
                         r.map(|_| ())
-                            .map_err(|e| NetError::Setup(format!("provide: {e:?}"))),
+                            .map_err(|e| NetError::Setup(format!("announcing: {e:?}"))),
                     );
+                    if let Some(p) = p.finish() {
+                        self.provides.insert(id, p);
+                    }
+                }
+            }
+            QueryResult::GetClosestPeers(r) => {
+                let Some(provide) = self.closest_for.remove(&id) else {
+                    return;
+                };
+                let n = match r {
+                    Ok(ok) => ok.peers.len(),
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers.len(),
+                };
+                if let Some(mut p) = self.provides.remove(&provide) {
+                    p.closest = Some(n);
+                    if let Some(p) = p.finish() {
+                        self.provides.insert(provide, p);
+                    }
                 }
             }
             QueryResult::GetProviders(r) => {
@@ -609,9 +706,12 @@ impl Actor {
         }
     }
 
-    /// Once AutoNAT says this node is unreachable, reserve on up to two relays.
+    /// Once AutoNAT says this node is unreachable, or no address of it has
+    /// been confirmed for a while, reserve on up to two relays.
     fn reserve_if_private(&mut self) {
-        if !self.private || self.relayed.len() >= 2 {
+        let direct_confirmed = self.swarm.external_addresses().any(|a| !is_relayed(a));
+        let unconfirmed = !direct_confirmed && self.started.elapsed() >= RESERVE_UNCONFIRMED_AFTER;
+        if !(self.private || unconfirmed) || self.relayed.len() >= 2 {
             return;
         }
         let candidates: Vec<(PeerId, Multiaddr)> = self
@@ -634,6 +734,7 @@ impl Actor {
             hole_punched: self.hole_punched.iter().copied().collect(),
             hole_punch_failures: self.hole_punch_failures.iter().cloned().collect(),
             reservations: self.reservations.clone(),
+            external_addresses: self.swarm.external_addresses().cloned().collect(),
             reservation_failures: self.reservation_failures.iter().cloned().collect(),
             nat: if self.nat.is_empty() {
                 "unknown".into()

@@ -157,8 +157,10 @@ pub(super) async fn build(
             kad.set_mode(match dht_mode {
                 DhtMode::Client => Some(kad::Mode::Client),
                 DhtMode::Server => Some(kad::Mode::Server),
-                // Server once an external address is confirmed.
-                DhtMode::Auto => None,
+                // Server once a direct address is confirmed (the actor
+                // switches; libp2p's own automatic mode counts relayed
+                // addresses too).
+                DhtMode::Auto => Some(kad::Mode::Client),
             });
             Behaviour {
                 limits: connection_limits::Behaviour::new(limits),

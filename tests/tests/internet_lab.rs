@@ -1,0 +1,533 @@
+//! The small Internet (`tests/lab/natlab.sh up-internet`): a public DHT of
+//! 24 js-libp2p nodes (`@libp2p/kad-dht` speaking `/ipfs/kad/1.0.0`, four of
+//! them circuit-relay-v2 servers) that Quince did not write, a DNS server
+//! (dnsmasq) answering the `_dnsaddr` TXT records of the lab's bootstrap
+//! name, a publisher behind a port-restricted NAT, users behind full-cone,
+//! symmetric and port-restricted NATs, and a LAN with no route out.
+//!
+//! Every Quince program runs as a user would run it: the binaries, inside
+//! the namespaces (`ip netns exec`, so the lab's resolv.conf is the one they
+//! read), with only a network file naming the lab's bootstrap list; the code
+//! path is the default one (public network, `/ipfs/kad/1.0.0`, client mode).
+//!
+//! Needs root, network namespaces, Node.js with `npm ci` run in
+//! `tests/lab/js`, and dnsmasq. Where it cannot run it says so and skips;
+//! under CI (`CI=true`) not being able to run is a failure.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)] // test code
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use quince_protocol::root::AppId;
+use quince_store::Store;
+
+const DHT_NODES: usize = 24;
+/// Nodes 0..RELAYS are relays; the last three are the bootstrap nodes.
+const RELAYS: usize = 4;
+const BOOT: [usize; 3] = [21, 22, 23];
+
+fn lab_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab")
+}
+
+/// `quince` and `quince-bootstrap`, built beside this package's binary by
+/// `cargo test --workspace`.
+fn bin(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_quince-demo"))
+        .parent()
+        .unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the workspace's tests (cargo test --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// Why this machine cannot run the lab, if it cannot.
+fn cannot_run() -> Option<String> {
+    let check = Command::new("bash")
+        .arg(lab_dir().join("natlab.sh"))
+        .arg("check")
+        .output()
+        .ok()?;
+    if !check.status.success() {
+        return Some(String::from_utf8_lossy(&check.stdout).trim().to_string());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("no Node.js (apt-get install nodejs npm)".into());
+    }
+    if !lab_dir().join("js/node_modules/libp2p").exists() {
+        return Some("js-libp2p is not installed (npm ci in tests/lab/js)".into());
+    }
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        return Some("no dnsmasq (apt-get install dnsmasq-base)".into());
+    }
+    None
+}
+
+/// The lab's namespaces, removed on drop (with everything running in them).
+struct Lab {
+    prefix: String,
+    children: Vec<Child>,
+}
+
+impl Lab {
+    fn up() -> Lab {
+        let prefix = format!("qi{}", std::process::id() % 100_000);
+        let out = Command::new("bash")
+            .arg(lab_dir().join("natlab.sh"))
+            .args(["up-internet", &prefix])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building the lab: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Lab {
+            prefix,
+            children: Vec::new(),
+        }
+    }
+
+    fn ns(&self, host: &str) -> String {
+        format!("{}-{host}", self.prefix)
+    }
+
+    /// `program args...` inside namespace `host`.
+    fn cmd(&self, host: &str, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(host)]).arg(program);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Starts `command`; its stdout lines arrive on the returned channel.
+    fn spawn(&mut self, mut command: Command) -> (mpsc::Receiver<String>, usize) {
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.children.push(child);
+        (rx, self.children.len() - 1)
+    }
+
+    fn stop(&mut self, index: usize) {
+        let _ = self.children[index].kill();
+        let _ = self.children[index].wait();
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("bash")
+            .arg(lab_dir().join("natlab.sh"))
+            .args(["down", &self.prefix])
+            .status();
+    }
+}
+
+/// Waits for a line that `want` accepts; panics with every line seen.
+fn wait_for(
+    rx: &mpsc::Receiver<String>,
+    within: Duration,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if want(&line) => return line,
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!("no {what} within {within:?}; saw:\n{}", seen.join("\n"));
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The js DHT: its peer ids, and a way to send it commands.
+struct Dht {
+    peers: Vec<String>,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Dht {
+    fn ask(&mut self, command: &str) -> serde_json::Value {
+        writeln!(self.stdin, "{command}").unwrap();
+        let line = wait_for(&self.lines, Duration::from_secs(60), command, |l| {
+            l.starts_with('{')
+        });
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+fn start_dht(lab: &mut Lab) -> Dht {
+    let ips: Vec<String> = (0..DHT_NODES)
+        .map(|i| format!("10.200.0.{}", 100 + i))
+        .collect();
+    let mut c = lab.cmd("dht", Path::new("node"));
+    c.arg(lab_dir().join("js/dht-nodes.mjs"))
+        .args(["--ips", &ips.join(","), "--relays", &RELAYS.to_string()])
+        .stdin(Stdio::piped());
+    c.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut child = c.spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let out = child.stdout.take().unwrap();
+    lab.children.push(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut peers = Vec::new();
+    loop {
+        let line = wait_for(&lines, Duration::from_secs(120), "js DHT node", |_| true);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["ready"] == true {
+            break;
+        }
+        peers.push(v["peer"].as_str().unwrap().to_string());
+    }
+    assert_eq!(peers.len(), DHT_NODES);
+    Dht {
+        peers,
+        stdin,
+        lines,
+    }
+}
+
+/// Publishes `version` of a small app (a script and 3 MiB of data).
+fn publish(dir: &Path, version: &str) -> AppId {
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("internet lab app", 33);
+    let src = dir.join(format!("src-{version}"));
+    quince_packager::testkit::script_app(&src, &format!("#!/bin/sh\necho {version}\n"));
+    std::fs::write(
+        src.join("data"),
+        quince_protocol::testkit::noise(3 * 1024 * 1024, version.len() as u64 + 7),
+    )
+    .unwrap();
+    let store = Store::open(&dir.join("store")).unwrap();
+    quince_packager::testkit::publish(&dir.join("log"), &store, &root, &key, &src, version, "any");
+    root.app_id()
+}
+
+fn installed_version(home: &Path, app: AppId) -> Option<String> {
+    let out = Command::new(bin("quince"))
+        .args(["list", "--json", "--home"])
+        .arg(home)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let app = app.to_string();
+    text.lines()
+        .flat_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|v| match v {
+            serde_json::Value::Array(a) => a,
+            v => vec![v],
+        })
+        .find(|v| v["app"] == app.as_str())
+        .and_then(|v| {
+            v["version"]
+                .as_str()
+                .or(v["current"].as_str())
+                .map(String::from)
+        })
+}
+
+/// A publisher behind a NAT joins the lab's DHT through the DNS name (among
+/// 1,000 garbage TXT records), takes reservations on js relays, announces
+/// its relayed addresses, and a js DHT node's find-providers returns it.
+#[test]
+fn a_publisher_behind_a_nat_is_found_through_a_dht_we_did_not_write() {
+    scenario(false);
+}
+
+/// The whole story: a bare link installs, pushes arrive in seconds, the IP
+/// fallback, the peer cache, mDNS on a LAN. Not passing yet: the first
+/// install fails when the js relay ends the circuit (its default 128 KiB /
+/// 2 min limit) before or without a hole punch (see issue 14's notes).
+#[test]
+#[ignore = "not passing yet: installs through public relays need a hole punch that does not always happen (issue 14)"]
+fn a_bare_link_finds_installs_and_follows_an_app_through_a_dht_we_did_not_write() {
+    scenario(true);
+}
+
+fn scenario(full: bool) {
+    if let Some(why) = cannot_run() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Internet lab must run under CI: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let mut lab = Lab::up();
+    let mut dht = start_dht(&mut lab);
+
+    // DNS: the lab's bootstrap name lists two of the bootstrap nodes, among
+    // 1,000 TXT records of garbage (each is skipped).
+    let mut conf = String::from(
+        "no-resolv\nno-hosts\nlisten-address=10.200.0.53\nbind-interfaces\nuser=root\n",
+    );
+    for i in &BOOT[..2] {
+        conf.push_str(&format!(
+            "txt-record=_dnsaddr.bootstrap.lab,\"dnsaddr=/ip4/10.200.0.{}/tcp/4001/p2p/{}\"\n",
+            100 + i,
+            dht.peers[*i]
+        ));
+    }
+    for n in 0..1000 {
+        conf.push_str(&format!(
+            "txt-record=_dnsaddr.bootstrap.lab,\"garbage {n} /ip4/nope\"\n"
+        ));
+    }
+    std::fs::write(w.join("dnsmasq.conf"), conf).unwrap();
+    let mut dns = lab.cmd("dns", Path::new("dnsmasq"));
+    dns.arg("--keep-in-foreground")
+        .arg(format!("--conf-file={}", w.join("dnsmasq.conf").display()));
+    let (_, dns_index) = lab.spawn(dns);
+
+    // The network file every user gets: the lab's name, as the built-in list
+    // names bootstrap.libp2p.io; and one with an IP entry as the fallback.
+    let by_name: Vec<String> = BOOT[..2]
+        .iter()
+        .map(|i| format!("/dnsaddr/bootstrap.lab/p2p/{}", dht.peers[*i]))
+        .collect();
+    let with_ip: Vec<String> = by_name
+        .iter()
+        .cloned()
+        .chain([format!(
+            "/ip4/10.200.0.{}/tcp/4001/p2p/{}",
+            100 + BOOT[2],
+            dht.peers[BOOT[2]]
+        )])
+        .collect();
+    let file = |name: &str, list: &[String]| {
+        let path = w.join(name);
+        let v = serde_json::json!({"bootstrap": list, "private_addresses_reachable": true});
+        std::fs::write(&path, v.to_string()).unwrap();
+        path
+    };
+    let names_only = file("network-names.json", &by_name);
+    let names_and_ip = file("network-ip.json", &with_ip);
+
+    // The publisher, behind a port-restricted NAT, seeds 1.0.0.
+    let pub_dir = w.join("publisher");
+    let app = publish(&pub_dir, "1.0.0");
+    let mut seed = lab.cmd("h2", &bin("quince"));
+    seed.env("QUINCE_CONFIG", &names_only)
+        .env("QUINCE_HOME", w.join("pub-home"))
+        .arg("seed")
+        .arg("--log")
+        .arg(pub_dir.join("log"))
+        .arg("--store")
+        .arg(pub_dir.join("store"))
+        .args(["--listen", "/ip4/0.0.0.0/tcp/4771"]);
+    let (seed_out, _) = lab.spawn(seed);
+    let listening = wait_for(&seed_out, Duration::from_secs(30), "listening line", |l| {
+        l.starts_with("listening on")
+    });
+    let publisher = listening.rsplit("/p2p/").next().unwrap().to_string();
+    let started = Instant::now();
+    let announced = wait_for(
+        &seed_out,
+        Duration::from_secs(120),
+        "announcement with an address",
+        |l| l.starts_with("announced app") && l.contains("p2p-circuit"),
+    );
+    eprintln!(
+        "publisher: {announced} ({:.1} s after start)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // A DHT node we did not write finds the publisher as a provider.
+    let key = hex_of(&app.provider_key());
+    let found = dht.ask(&format!("providers 10 {key}"));
+    let providers = found["providers"].to_string();
+    assert!(providers.contains(&publisher), "js find-providers: {found}");
+    if !full {
+        let _ = writeln!(dht.stdin, "quit");
+        return;
+    }
+
+    // A fresh user behind a full-cone NAT: a bare link, no hint, no flag.
+    let home_a = w.join("user-a");
+    let started = Instant::now();
+    let out = lab
+        .cmd("h1", &bin("quince-bootstrap"))
+        .env("QUINCE_CONFIG", &names_only)
+        .arg(format!("quince://{app}"))
+        .arg("--no-launch")
+        .arg("--home")
+        .arg(&home_a)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let seen: Vec<String> = seed_out.try_iter().collect();
+        eprintln!("publisher's lines:\n{}", seen.join("\n"));
+    }
+    let line = ok(&out, "installing with a bare link");
+    assert!(
+        line.contains("installed app") && line.contains("1.0.0"),
+        "{line}"
+    );
+    eprintln!(
+        "user A installed in {:.1} s with no hint",
+        started.elapsed().as_secs_f64()
+    );
+    let peers_json = std::fs::read_to_string(home_a.join("peers.json")).unwrap();
+    assert!(
+        peers_json.contains(&app.to_string()),
+        "the peers that served are remembered: {peers_json}"
+    );
+
+    // User A follows the app; the publisher publishes 1.1.0 and the seeder
+    // pushes it: A has it in seconds, not at the next poll.
+    let mut watch = lab.cmd("h1", &bin("quince"));
+    watch
+        .env("QUINCE_CONFIG", &names_only)
+        .env("QUINCE_HOME", &home_a)
+        .args(["update", "--watch", "--no-launch"]);
+    let (watch_out, _) = lab.spawn(watch);
+    wait_for(&watch_out, Duration::from_secs(90), "first check", |l| {
+        l.contains("up to date at 1.0.0")
+    });
+    publish(&pub_dir, "1.1.0");
+    let published = Instant::now();
+    wait_for(&seed_out, Duration::from_secs(10), "push", |l| {
+        l.starts_with("new checkpoint of app")
+    });
+    let line = wait_for(
+        &watch_out,
+        Duration::from_secs(60),
+        "update to 1.1.0",
+        |l| l.contains("to 1.1.0"),
+    );
+    let push_secs = published.elapsed().as_secs_f64();
+    eprintln!("user A: {line} ({push_secs:.1} s after publishing)");
+    assert!(
+        push_secs < 30.0,
+        "the push took {push_secs:.1} s (the poll is 300 s)"
+    );
+
+    // DNS fails: a user behind a port-restricted NAT still joins through the IP entry.
+    lab.stop(dns_index);
+    let home_b = w.join("user-b");
+    let out = lab
+        .cmd("h4", &bin("quince-bootstrap"))
+        .env("QUINCE_CONFIG", &names_and_ip)
+        .arg(format!("quince://{app}"))
+        .arg("--no-launch")
+        .arg("--home")
+        .arg(&home_b)
+        .output()
+        .unwrap();
+    let line = ok(&out, "installing with DNS down");
+    assert!(line.contains("1.1.0"), "{line}");
+
+    // Every bootstrap node stops; 1.2.0 is published. B's peer cache alone
+    // finds the app (A and the publisher) and B updates.
+    for i in BOOT {
+        assert_eq!(dht.ask(&format!("stop {i}"))["stopped"], i);
+    }
+    publish(&pub_dir, "1.2.0");
+    let out = lab
+        .cmd("h4", &bin("quince"))
+        .env("QUINCE_CONFIG", &names_and_ip)
+        .env("QUINCE_HOME", &home_b)
+        .args(["update", "--no-launch", "--find-for", "60"])
+        .output()
+        .unwrap();
+    let line = ok(&out, "updating with every bootstrap node gone");
+    assert!(line.contains("to 1.2.0"), "{line}");
+    assert_eq!(installed_version(&home_b, app).as_deref(), Some("1.2.0"));
+
+    // A LAN with no route out: one host seeds, the other installs with the
+    // bootstrap and no flag at all (its bootstrap list is unreachable; mDNS finds the peer).
+    let mut lan_seed = lab.cmd("lan1", &bin("quince"));
+    lan_seed
+        .env("QUINCE_CONFIG", &names_only)
+        .env("QUINCE_HOME", w.join("lan1-home"))
+        .arg("seed")
+        .arg("--log")
+        .arg(pub_dir.join("log"))
+        .arg("--store")
+        .arg(pub_dir.join("store"))
+        .args(["--listen", "/ip4/0.0.0.0/tcp/4771"]);
+    let (lan_out, _) = lab.spawn(lan_seed);
+    wait_for(&lan_out, Duration::from_secs(30), "LAN seeder", |l| {
+        l.starts_with("seeding")
+    });
+    let out = lab
+        .cmd("lan2", &bin("quince-bootstrap"))
+        .env("QUINCE_CONFIG", &names_only)
+        .arg(format!("quince://{app}"))
+        .arg("--no-launch")
+        .arg("--home")
+        .arg(w.join("lan2-home"))
+        .output()
+        .unwrap();
+    let line = ok(&out, "installing on a LAN with no Internet");
+    assert!(line.contains("1.2.0"), "{line}");
+
+    // Behind a symmetric NAT (a new mapping per destination, so hole
+    // punching to a port-restricted peer cannot work): reported, not
+    // required; see the issue's notes.
+    let out = lab
+        .cmd("h3", &bin("quince-bootstrap"))
+        .env("QUINCE_CONFIG", &names_and_ip)
+        .arg(format!("quince://{app}"))
+        .args(["--no-launch", "--find-for", "30"])
+        .arg("--home")
+        .arg(w.join("user-c"))
+        .output()
+        .unwrap();
+    eprintln!(
+        "symmetric-NAT user: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+    );
+    let _ = writeln!(dht.stdin, "quit");
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
