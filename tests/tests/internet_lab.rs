@@ -269,18 +269,21 @@ fn installed_version(home: &Path, app: AppId) -> Option<String> {
 
 /// A publisher behind a NAT joins the lab's DHT through the DNS name (among
 /// 1,000 garbage TXT records), takes reservations on js relays, announces
-/// its relayed addresses, and a js DHT node's find-providers returns it.
+/// its relayed addresses, and a js DHT node's find-providers returns it; a
+/// fresh user behind another NAT installs the app with `quince-bootstrap
+/// quince://ID`, no hint and no flag (through the relay, then a hole punch).
 #[test]
 fn a_publisher_behind_a_nat_is_found_through_a_dht_we_did_not_write() {
     scenario(false);
 }
 
-/// The whole story: a bare link installs, pushes arrive in seconds, the IP
-/// fallback, the peer cache, mDNS on a LAN. Not passing yet: the first
-/// install fails when the js relay ends the circuit (its default 128 KiB /
-/// 2 min limit) before or without a hole punch (see issue 14's notes).
+/// The whole story: the install above, then a push that arrives in seconds,
+/// the IP fallback with DNS down, the symmetric-NAT user, the peer cache
+/// alone, mDNS on a LAN. Flaky (passed 1 of 3 runs): the push reaches the
+/// watcher only while its connection to the publisher is alive, and a
+/// relayed one dies at the relay's limit (see issue 14's notes).
 #[test]
-#[ignore = "not passing yet: installs through public relays need a hole punch that does not always happen (issue 14)"]
+#[ignore = "flaky: a push reaches a watcher only while its (often relayed) connection to the publisher lives (issue 14)"]
 fn a_bare_link_finds_installs_and_follows_an_app_through_a_dht_we_did_not_write() {
     scenario(true);
 }
@@ -380,23 +383,29 @@ fn scenario(full: bool) {
     let found = dht.ask(&format!("providers 10 {key}"));
     let providers = found["providers"].to_string();
     assert!(providers.contains(&publisher), "js find-providers: {found}");
-    if !full {
-        let _ = writeln!(dht.stdin, "quit");
-        return;
-    }
 
     // A fresh user behind a full-cone NAT: a bare link, no hint, no flag.
     let home_a = w.join("user-a");
     let started = Instant::now();
-    let out = lab
-        .cmd("h1", &bin("quince-bootstrap"))
-        .env("QUINCE_CONFIG", &names_only)
-        .arg(format!("quince://{app}"))
-        .arg("--no-launch")
-        .arg("--home")
-        .arg(&home_a)
-        .output()
-        .unwrap();
+    // QUINCE_LAB_DEBUG=1 RUST_LOG=...: the same install with `quince
+    // install`, which logs (the bootstrap has no logging, to stay small).
+    let out = if std::env::var_os("QUINCE_LAB_DEBUG").is_some() {
+        lab.cmd("h1", &bin("quince"))
+            .env("QUINCE_CONFIG", &names_only)
+            .env("QUINCE_HOME", &home_a)
+            .args(["install", &format!("quince://{app}")])
+            .output()
+            .unwrap()
+    } else {
+        lab.cmd("h1", &bin("quince-bootstrap"))
+            .env("QUINCE_CONFIG", &names_only)
+            .arg(format!("quince://{app}"))
+            .arg("--no-launch")
+            .arg("--home")
+            .arg(&home_a)
+            .output()
+            .unwrap()
+    };
     if !out.status.success() {
         let seen: Vec<String> = seed_out.try_iter().collect();
         eprintln!("publisher's lines:\n{}", seen.join("\n"));
@@ -416,6 +425,11 @@ fn scenario(full: bool) {
         "the peers that served are remembered: {peers_json}"
     );
 
+    if !full {
+        let _ = writeln!(dht.stdin, "quit");
+        return;
+    }
+
     // User A follows the app; the publisher publishes 1.1.0 and the seeder
     // pushes it: A has it in seconds, not at the next poll.
     let mut watch = lab.cmd("h1", &bin("quince"));
@@ -429,9 +443,10 @@ fn scenario(full: bool) {
     });
     publish(&pub_dir, "1.1.0");
     let published = Instant::now();
-    wait_for(&seed_out, Duration::from_secs(10), "push", |l| {
+    let pushed = wait_for(&seed_out, Duration::from_secs(10), "push", |l| {
         l.starts_with("new checkpoint of app")
     });
+    eprintln!("publisher: {pushed}");
     let line = wait_for(
         &watch_out,
         Duration::from_secs(60),
@@ -459,6 +474,27 @@ fn scenario(full: bool) {
         .unwrap();
     let line = ok(&out, "installing with DNS down");
     assert!(line.contains("1.1.0"), "{line}");
+
+    // Behind a symmetric NAT (a new mapping per destination, so hole
+    // punching to a port-restricted peer cannot work): reported, not
+    // required; see the issue's notes.
+    let out = lab
+        .cmd("h3", &bin("quince-bootstrap"))
+        .env("QUINCE_CONFIG", &names_and_ip)
+        .arg(format!("quince://{app}"))
+        .args(["--no-launch", "--find-for", "30"])
+        .arg("--home")
+        .arg(w.join("user-c"))
+        .output()
+        .unwrap();
+    eprintln!(
+        "symmetric-NAT user: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+    );
 
     // Every bootstrap node stops; 1.2.0 is published. B's peer cache alone
     // finds the app (A and the publisher) and B updates.
@@ -505,26 +541,6 @@ fn scenario(full: bool) {
     let line = ok(&out, "installing on a LAN with no Internet");
     assert!(line.contains("1.2.0"), "{line}");
 
-    // Behind a symmetric NAT (a new mapping per destination, so hole
-    // punching to a port-restricted peer cannot work): reported, not
-    // required; see the issue's notes.
-    let out = lab
-        .cmd("h3", &bin("quince-bootstrap"))
-        .env("QUINCE_CONFIG", &names_and_ip)
-        .arg(format!("quince://{app}"))
-        .args(["--no-launch", "--find-for", "30"])
-        .arg("--home")
-        .arg(w.join("user-c"))
-        .output()
-        .unwrap();
-    eprintln!(
-        "symmetric-NAT user: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    );
     let _ = writeln!(dht.stdin, "quit");
 }
 

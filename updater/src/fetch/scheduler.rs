@@ -12,8 +12,8 @@
 //!   gets every first request.
 //! - "Busy" and "not yet" are retried with a backoff that grows to one
 //!   second; after [`BUSY_RETRIES`] / [`MISSING_RETRIES`] of them the peer
-//!   is not asked for that chunk again. A peer that cannot be reached is not
-//!   asked for that chunk again.
+//!   is not asked for that chunk again. A request lost with its connection
+//!   is retried the same way, [`UNREACHABLE_RETRIES`] times.
 //! - A request in flight longer than [`STALL_AFTER`] (or eight times the
 //!   median chunk so far, if longer) is hedged: asked of another peer too. A
 //!   peer with [`STALL_STRIKES`] stalls and fewer chunks served is dropped as
@@ -45,7 +45,9 @@ pub const MISSING_RETRIES: u32 = 40;
 /// lost with the connection (found in the Internet lab: a relay ends the
 /// circuit at its data limit just after hole punching made a direct
 /// connection, taking the requests in flight with it).
-pub const UNREACHABLE_RETRIES: u32 = 3;
+/// With the backoff (growing to one second) this is about 20 s: time for a
+/// new relayed connection and another hole punch.
+pub const UNREACHABLE_RETRIES: u32 = 20;
 
 /// One request to make: ask `peer` for `chunk` after waiting `delay`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +191,12 @@ impl ChunkScheduler {
                 },
             );
             let backoff = self.busy.get(&(chunk.id, peer)).copied().unwrap_or(0)
-                + 8 * self.missing.get(&(chunk.id, peer)).copied().unwrap_or(0);
+                + 8 * self.missing.get(&(chunk.id, peer)).copied().unwrap_or(0)
+                + 16 * self
+                    .unreachable
+                    .get(&(chunk.id, peer))
+                    .copied()
+                    .unwrap_or(0);
             let delay = if backoff == 0 {
                 Duration::ZERO
             } else {

@@ -83,6 +83,23 @@ struct Served {
     channel: ResponseChannel<Response>,
 }
 
+/// A request in flight.
+struct Pending {
+    reply: oneshot::Sender<Result<Response, NetError>>,
+    request: Request,
+    resent: u32,
+}
+
+/// How many times a request whose connection closed before the answer is
+/// sent again (over another connection, or a new one). A relay ends its
+/// circuits at a data limit (128 KiB on public js and go relays), often
+/// right after a hole punch made a direct connection; requests on the
+/// circuit are lost with it and go again, on the direct connection.
+pub const RESEND_ON_CLOSE: u32 = 2;
+
+/// Most peers remembered as reached through a relay (then forgotten at once).
+const BEHIND_RELAY_CAP: usize = 4096;
+
 /// One announcement under way.
 struct Providing {
     reply: oneshot::Sender<Result<Announced, NetError>>,
@@ -129,7 +146,9 @@ pub(super) struct Actor {
     queued: Arc<std::sync::atomic::AtomicUsize>,
     served_tx: mpsc::Sender<Served>,
     served_rx: mpsc::Receiver<Served>,
-    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+    /// Requests in flight: who asked, the request (to send again if its
+    /// connection closes under it) and how many times it was sent again.
+    requests: HashMap<OutboundRequestId, Pending>,
     /// Announcements under way, by their provide query.
     provides: HashMap<kad::QueryId, Providing>,
     /// The closest-peers query run beside each announcement, to count the
@@ -161,6 +180,10 @@ pub(super) struct Actor {
     deferred_chunks: u64,
     /// When the node started.
     started: std::time::Instant,
+    /// Peers this node has had a relayed connection with: never taken as relays.
+    behind_relay: HashSet<PeerId>,
+    /// Peers that reached this node through a relay.
+    relayed_inbound: HashSet<PeerId>,
     /// `auto` DHT mode: become a server once a direct address is confirmed.
     dht_auto: bool,
 }
@@ -208,6 +231,8 @@ pub(super) fn new(
         uploaded_bytes: 0,
         deferred_chunks: 0,
         started: std::time::Instant::now(),
+        behind_relay: HashSet::new(),
+        relayed_inbound: HashSet::new(),
         dht_auto: config.dht == crate::network::DhtMode::Auto,
     }
 }
@@ -249,8 +274,15 @@ impl Actor {
                     .swarm
                     .behaviour_mut()
                     .transfer
-                    .send_request(&peer, request);
-                self.requests.insert(id, reply);
+                    .send_request(&peer, request.clone());
+                self.requests.insert(
+                    id,
+                    Pending {
+                        reply,
+                        request,
+                        resent: 0,
+                    },
+                );
             }
             Command::Provide { app, reply } => {
                 let key = RecordKey::new(&app.provider_key());
@@ -426,6 +458,41 @@ impl Actor {
                 if relayed && endpoint.is_dialer() {
                     self.relayed_dials.insert(peer_id, address.clone());
                 }
+                if relayed && !endpoint.is_dialer() {
+                    if self.relayed_inbound.len() >= BEHIND_RELAY_CAP {
+                        self.relayed_inbound.clear();
+                    }
+                    self.relayed_inbound.insert(peer_id);
+                }
+                if relayed {
+                    // Never a relay for us: a NATed peer whose only
+                    // confirmed address is relayed still offers the relay
+                    // service (libp2p's relay counts that address as
+                    // reachable), and asking it for a reservation over the
+                    // relayed connection trips a libp2p assertion.
+                    if self.behind_relay.len() >= BEHIND_RELAY_CAP {
+                        self.behind_relay.clear();
+                    }
+                    self.behind_relay.insert(peer_id);
+                    self.relays_seen.remove(&peer_id);
+                }
+                if !relayed {
+                    // A direct connection (a hole punch, or a dial that
+                    // worked) replaces relayed ones: requests are spread over
+                    // every connection to a peer, and a relay ends its
+                    // circuits at a data limit (128 KiB on public js and go
+                    // relays), taking the requests on them along. Those are
+                    // asked again (see fetch::scheduler::UNREACHABLE_RETRIES).
+                    let relayed_ids: Vec<ConnectionId> = self
+                        .connections
+                        .iter()
+                        .filter(|(_, c)| c.peer == peer_id && c.relayed)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in relayed_ids {
+                        self.swarm.close_connection(id);
+                    }
+                }
                 self.connections.insert(
                     connection_id,
                     ConnectionInfo {
@@ -474,8 +541,8 @@ impl Actor {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.requests.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
+                    if let Some(pending) = self.requests.remove(&request_id) {
+                        let _ = pending.reply.send(Ok(response));
                     }
                 }
             },
@@ -485,7 +552,25 @@ impl Actor {
                 peer,
                 ..
             } => {
-                if let Some(reply) = self.requests.remove(&request_id) {
+                if let Some(pending) = self.requests.remove(&request_id) {
+                    if matches!(error, request_response::OutboundFailure::ConnectionClosed)
+                        && pending.resent < RESEND_ON_CLOSE
+                    {
+                        let id = self
+                            .swarm
+                            .behaviour_mut()
+                            .transfer
+                            .send_request(&peer, pending.request.clone());
+                        self.requests.insert(
+                            id,
+                            Pending {
+                                resent: pending.resent + 1,
+                                ..pending
+                            },
+                        );
+                        return;
+                    }
+                    let reply = pending.reply;
                     let failure = match &error {
                         // Oversized or undecodable answers break the protocol.
                         request_response::OutboundFailure::Io(e)
@@ -597,7 +682,12 @@ impl Actor {
             let loopback = addr
                 .iter()
                 .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback()));
-            if hop && !is_relayed(&addr) && !loopback && self.relays_seen.len() < STATUS_CAP {
+            if hop
+                && !is_relayed(&addr)
+                && !loopback
+                && !self.behind_relay.contains(&peer_id)
+                && self.relays_seen.len() < STATUS_CAP
+            {
                 self.relays_seen
                     .entry(peer_id)
                     .or_insert_with(|| addr.clone());
@@ -688,8 +778,16 @@ impl Actor {
             .map(|c| c.peer)
             .collect();
         let connected: HashSet<PeerId> = self.connections.values().map(|c| c.peer).collect();
+        let me = *self.swarm.local_peer_id();
         for (peer, addr) in &self.relayed_dials {
             if direct.contains(peer) || !connected.contains(peer) {
+                continue;
+            }
+            // When both sides reached each other through relays, only one
+            // retries (the smaller peer id): fresh relayed connections from
+            // both ends at once start two hole punches that spoil each other
+            // (seen in the Internet lab).
+            if self.relayed_inbound.contains(peer) && me > *peer {
                 continue;
             }
             let tries = self.punch_retries.entry(*peer).or_default();
@@ -717,7 +815,7 @@ impl Actor {
         let candidates: Vec<(PeerId, Multiaddr)> = self
             .relays_seen
             .iter()
-            .filter(|(p, _)| !self.relayed.contains(p))
+            .filter(|(p, _)| !self.relayed.contains(p) && !self.behind_relay.contains(p))
             .map(|(p, a)| (*p, a.clone()))
             .collect();
         for (peer, addr) in candidates.into_iter().take(2 - self.relayed.len()) {
