@@ -244,7 +244,13 @@ impl ChunkScheduler {
                     // A request lost with its connection (a relay ending a
                     // circuit once a hole punch made a direct one, a
                     // dropped link) may well work on the next try.
-                    PeerFault::Unreachable { .. } => {
+                    // Only for a peer that has served this fetch, or the
+                    // last one left: one never reached (a departed copy
+                    // still listed in the DHT) is not waited for.
+                    PeerFault::Unreachable { .. }
+                        if peers.served().get(&peer).copied().unwrap_or(0) > 0
+                            || peers.usable().len() == 1 =>
+                    {
                         let n = self.unreachable.entry((chunk.id, peer)).or_default();
                         *n += 1;
                         if *n > UNREACHABLE_RETRIES {
@@ -582,6 +588,32 @@ mod tests {
         assert!(matches!(s.assign(&peers, now), Err(NoPeerFor(_))));
         // Not hostile: still usable for other chunks.
         assert_eq!(peers.usable().len(), 1);
+    }
+
+    #[test]
+    fn a_peer_never_reached_is_not_retried_while_others_serve() {
+        let (ids, mut peers) = peers(2);
+        let mut s = ChunkScheduler::new(PeerId::random(), vec![chunk(1)], 4);
+        let now = Instant::now();
+        let lost = s.assign(&peers, now).unwrap().remove(0);
+        let fault = PeerFault::Unreachable {
+            reason: "dial refused".into(),
+        };
+        s.record(
+            lost.peer,
+            lost.chunk,
+            Outcome::Fault(fault),
+            &mut peers,
+            now,
+        );
+        let again = s.assign(&peers, now).unwrap().remove(0);
+        assert_eq!(again.chunk, lost.chunk);
+        let other = if lost.peer == ids[0] { ids[1] } else { ids[0] };
+        assert_eq!(
+            again.peer, other,
+            "the never-reached peer is not asked again"
+        );
+        assert_eq!(again.delay, Duration::ZERO);
     }
 
     #[test]
