@@ -17,13 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+#[cfg(feature = "long-running")]
+use libp2p::autonat;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 #[cfg(feature = "mdns")]
 use libp2p::mdns;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{autonat, dcutr, identify, relay, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{dcutr, identify, relay, Multiaddr, PeerId, StreamProtocol, Swarm};
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
@@ -361,6 +363,7 @@ impl Actor {
                 info,
                 ..
             })) => self.on_identify(peer_id, info),
+            #[cfg(feature = "long-running")]
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(autonat::Event::StatusChanged {
                 new,
                 ..

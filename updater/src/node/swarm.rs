@@ -6,9 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt as _;
+#[cfg(feature = "long-running")]
+use libp2p::autonat;
 use libp2p::kad::{self, store::MemoryStore};
 #[cfg(feature = "mdns")]
 use libp2p::mdns;
@@ -17,20 +18,31 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    autonat, connection_limits, dcutr, identify, identity, noise, ping, relay, tcp, yamux,
-    StreamProtocol, SwarmBuilder,
+    connection_limits, dcutr, identify, identity, noise, ping, relay, tcp, yamux, StreamProtocol,
+    SwarmBuilder,
 };
 use tokio::sync::broadcast;
 
 use super::actor::{self, add_peer, Actor};
 use super::{
     kad_config, kad_store, Announcement, NetError, NodeConfig, IDLE_CONNECTION_TIMEOUT,
-    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING, RELAY_CIRCUIT_BYTES,
-    RELAY_CIRCUIT_DURATION,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING,
 };
 use crate::codec::{TransferCodec, TRANSFER_PROTOCOL};
 use crate::library::Serve;
 use crate::network::DhtMode;
+
+/// The relay service and AutoNAT: what a long-running node offers others
+/// and needs to learn its reachability. The bootstrap, a short-lived
+/// client, is built without them (feature `long-running`).
+#[cfg(feature = "long-running")]
+type RelayServer = relay::Behaviour;
+#[cfg(not(feature = "long-running"))]
+type RelayServer = libp2p::swarm::dummy::Behaviour;
+#[cfg(feature = "long-running")]
+type Autonat = autonat::Behaviour;
+#[cfg(not(feature = "long-running"))]
+type Autonat = libp2p::swarm::dummy::Behaviour;
 
 #[cfg(feature = "mdns")]
 type Mdns = mdns::tokio::Behaviour;
@@ -46,9 +58,9 @@ pub(super) struct Behaviour {
     pub(super) kad: kad::Behaviour<MemoryStore>,
     pub(super) transfer: request_response::Behaviour<TransferCodec>,
     pub(super) relay_client: relay::client::Behaviour,
-    pub(super) relay_server: Toggle<relay::Behaviour>,
+    pub(super) relay_server: Toggle<RelayServer>,
     pub(super) dcutr: dcutr::Behaviour,
-    pub(super) autonat: autonat::Behaviour,
+    pub(super) autonat: Toggle<Autonat>,
     pub(super) mdns: Toggle<Mdns>,
 }
 
@@ -96,21 +108,25 @@ pub(super) async fn build(
     };
     #[cfg(not(feature = "mdns"))]
     let mdns: Option<Mdns> = None;
+    #[cfg(feature = "long-running")]
     let relay_server = config.relay_server.then(|| {
         let limits = relay::Config {
-            max_circuit_bytes: RELAY_CIRCUIT_BYTES,
-            max_circuit_duration: RELAY_CIRCUIT_DURATION,
+            max_circuit_bytes: super::RELAY_CIRCUIT_BYTES,
+            max_circuit_duration: super::RELAY_CIRCUIT_DURATION,
             max_circuits: 64,
             max_circuits_per_peer: 8,
             ..relay::Config::default()
         };
         relay::Behaviour::new(peer_id, limits)
     });
+    #[cfg(not(feature = "long-running"))]
+    let relay_server: Option<RelayServer> = None;
+    #[cfg(feature = "long-running")]
     let autonat_config = autonat::Config {
-        boot_delay: Duration::from_secs(2),
-        retry_interval: Duration::from_secs(10),
-        refresh_interval: Duration::from_secs(60),
-        throttle_server_period: Duration::from_secs(5),
+        boot_delay: std::time::Duration::from_secs(2),
+        retry_interval: std::time::Duration::from_secs(10),
+        refresh_interval: std::time::Duration::from_secs(60),
+        throttle_server_period: std::time::Duration::from_secs(5),
         only_global_ips: !config.private_addresses_reachable,
         ..autonat::Config::default()
     };
@@ -167,7 +183,10 @@ pub(super) async fn build(
                 relay_client,
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(peer_id),
-                autonat: autonat::Behaviour::new(peer_id, autonat_config),
+                #[cfg(feature = "long-running")]
+                autonat: Some(autonat::Behaviour::new(peer_id, autonat_config)).into(),
+                #[cfg(not(feature = "long-running"))]
+                autonat: None::<Autonat>.into(),
                 mdns: mdns.into(),
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/quince/id/1".into(),
@@ -219,10 +238,10 @@ pub(super) async fn build(
             )));
         };
         // Reserve once connected and identified (see on_identify).
-        swarm
-            .behaviour_mut()
-            .autonat
-            .add_server(id, Some(relay.clone()));
+        #[cfg(feature = "long-running")]
+        if let Some(autonat) = swarm.behaviour_mut().autonat.as_mut() {
+            autonat.add_server(id, Some(relay.clone()));
+        }
         add_peer(&mut swarm, relay.clone());
         pending_relays.insert(id, relay.clone());
         relayed.insert(id);
