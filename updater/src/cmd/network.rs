@@ -130,19 +130,28 @@ fn show(path: &std::path::Path, json: bool) -> Result<()> {
     } else {
         " (not written yet: defaults)"
     };
-    println!("file:          {}{exists}", path.display());
-    println!("network:       {}", net.kind);
-    println!("kad protocol:  {}", net.kad_protocol);
-    println!("dht mode:      {}", net.dht);
-    println!("bootstrap ({source}, {} peer(s)):", net.bootstrap.len());
+    // One write, whose failure (a reader like `head` that stopped) is not
+    // an error: `println!` panics on a closed pipe.
+    let mut text = format!("file:          {}{exists}\n", path.display());
+    text.push_str(&format!("network:       {}\n", net.kind));
+    text.push_str(&format!("kad protocol:  {}\n", net.kad_protocol));
+    text.push_str(&format!("dht mode:      {}\n", net.dht));
+    text.push_str(&format!(
+        "bootstrap ({source}, {} peer(s)):\n",
+        net.bootstrap.len()
+    ));
     for a in &net.bootstrap {
-        println!("  {a}");
+        text.push_str(&format!("  {a}\n"));
     }
     if !net.relays.is_empty() {
-        println!("relays:");
+        text.push_str("relays:\n");
         for a in &net.relays {
-            println!("  {a}");
+            text.push_str(&format!("  {a}\n"));
         }
+    }
+    {
+        use std::io::Write as _;
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
     for w in warnings {
         eprintln!("quince: warning: {w}");
