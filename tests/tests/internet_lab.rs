@@ -288,19 +288,26 @@ fn a_bare_link_finds_installs_and_follows_an_app_through_a_dht_we_did_not_write(
     scenario(true);
 }
 
-fn scenario(full: bool) {
-    if let Some(why) = cannot_run() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Internet lab must run under CI: {why}"
-        );
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let w = t.path();
+/// The lab with its DHT, DNS server, network files, and the publisher
+/// seeding 1.0.0 behind its NAT, announced with relayed addresses.
+struct World {
+    lab: Lab,
+    dht: Dht,
+    dns_index: usize,
+    names_only: PathBuf,
+    names_and_ip: PathBuf,
+    pub_dir: PathBuf,
+    app: AppId,
+    seed_out: mpsc::Receiver<String>,
+    /// The publisher's peer id.
+    publisher: String,
+    /// The addresses its announcement named (relayed ones).
+    reachable_at: Vec<String>,
+}
+
+fn world(w: &Path) -> World {
     let mut lab = Lab::up();
-    let mut dht = start_dht(&mut lab);
+    let dht = start_dht(&mut lab);
 
     // DNS: the lab's bootstrap name lists two of the bootstrap nodes, among
     // 1,000 TXT records of garbage (each is skipped).
@@ -378,6 +385,49 @@ fn scenario(full: bool) {
         started.elapsed().as_secs_f64()
     );
 
+    let reachable_at = announced
+        .split_whitespace()
+        .filter(|a| a.starts_with('/'))
+        .map(String::from)
+        .collect();
+    World {
+        lab,
+        dht,
+        dns_index,
+        names_only,
+        names_and_ip,
+        pub_dir,
+        app,
+        seed_out,
+        publisher,
+        reachable_at,
+    }
+}
+
+fn scenario(full: bool) {
+    if let Some(why) = cannot_run() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Internet lab must run under CI: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let World {
+        mut lab,
+        mut dht,
+        dns_index,
+        names_only,
+        names_and_ip,
+        pub_dir,
+        app,
+        seed_out,
+        publisher,
+        ..
+    } = world(w);
+
     // A DHT node we did not write finds the publisher as a provider.
     let key = hex_of(&app.provider_key());
     let found = dht.ask(&format!("providers 10 {key}"));
@@ -410,6 +460,10 @@ fn scenario(full: bool) {
         let seen: Vec<String> = seed_out.try_iter().collect();
         eprintln!("publisher's lines:\n{}", seen.join("\n"));
     }
+    eprintln!(
+        "user A's install said:\n{}",
+        String::from_utf8_lossy(&out.stdout).trim_end()
+    );
     let line = ok(&out, "installing with a bare link");
     assert!(
         line.contains("installed app") && line.contains("1.0.0"),
@@ -502,6 +556,14 @@ fn scenario(full: bool) {
         assert_eq!(dht.ask(&format!("stop {i}"))["stopped"], i);
     }
     publish(&pub_dir, "1.2.0");
+    // A, still watching, gets this one pushed too (its poll kept the connection).
+    let line = wait_for(
+        &watch_out,
+        Duration::from_secs(60),
+        "update to 1.2.0",
+        |l| l.contains("to 1.2.0"),
+    );
+    eprintln!("user A: {line}");
     let out = lab
         .cmd("h4", &bin("quince"))
         .env("QUINCE_CONFIG", &names_and_ip)
@@ -541,6 +603,164 @@ fn scenario(full: bool) {
     let line = ok(&out, "installing on a LAN with no Internet");
     assert!(line.contains("1.2.0"), "{line}");
 
+    let _ = writeln!(dht.stdin, "quit");
+}
+
+/// Not a test: the measurements of `bash bench/internet-lab.sh`. In one lab,
+/// interleaved round by round: fresh users behind a full-cone (h1) and a
+/// port-restricted NAT (h4) install with `quince-bootstrap` from a bare link
+/// and from a link with a hint (the publisher's relayed address, the
+/// baseline); whether each ended up with a direct connection to the
+/// publisher (the first address its peer cache holds for it); a js DHT
+/// node's provider lookup; then an idle `quince update --watch`'s memory and
+/// CPU over a minute. Rounds: QUINCE_BENCH_ROUNDS (4); idle seconds:
+/// QUINCE_BENCH_IDLE_SECS (60).
+#[test]
+#[ignore = "benchmark: bash bench/internet-lab.sh"]
+fn bench_internet_lab() {
+    if let Some(why) = cannot_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = number("QUINCE_BENCH_ROUNDS", 4);
+    let idle_secs = number("QUINCE_BENCH_IDLE_SECS", 60);
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let World {
+        mut lab,
+        mut dht,
+        names_only,
+        app,
+        publisher,
+        reachable_at,
+        ..
+    } = world(w);
+    let bare = format!("quince://{app}");
+    let hinted = format!("quince://{app}?peer={}", reachable_at[0]);
+    let key = hex_of(&app.provider_key());
+    let mut times: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let (mut direct, mut relayed, mut failed) = (0, 0, 0);
+    let mut last_home = None;
+    for round in 0..rounds {
+        let started = Instant::now();
+        let found = dht.ask(&format!("providers 10 {key}"));
+        times
+            .entry("DHT lookup (js node)")
+            .or_default()
+            .push(started.elapsed().as_secs_f64());
+        assert!(
+            found["providers"].to_string().contains(&publisher),
+            "{found}"
+        );
+        for (kind, link) in [("no hint", &bare), ("hint", &hinted)] {
+            for host in ["h1", "h4"] {
+                let home = w.join(format!("bench-{round}-{host}-{}", kind.len()));
+                let started = Instant::now();
+                let out = lab
+                    .cmd(host, &bin("quince-bootstrap"))
+                    .env("QUINCE_CONFIG", &names_only)
+                    .arg(link)
+                    .arg("--no-launch")
+                    .arg("--home")
+                    .arg(&home)
+                    .output()
+                    .unwrap();
+                let secs = started.elapsed().as_secs_f64();
+                if !out.status.success() {
+                    failed += 1;
+                    eprintln!(
+                        "bench: {kind} from {host} failed after {secs:.1} s: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                    continue;
+                }
+                times.entry(kind).or_default().push(secs);
+                let peers = std::fs::read_to_string(home.join("peers.json")).unwrap_or_default();
+                let first = serde_json::from_str::<serde_json::Value>(&peers)
+                    .ok()
+                    .and_then(|v| {
+                        v["apps"][app.to_string()]
+                            .as_array()?
+                            .iter()
+                            .filter_map(|a| a.as_str())
+                            .find(|a| a.ends_with(&publisher))
+                            .map(String::from)
+                    });
+                match first {
+                    Some(a) if a.contains("p2p-circuit") => relayed += 1,
+                    Some(_) => direct += 1,
+                    None => {}
+                }
+                eprintln!("bench: round {round} {kind:7} from {host}: {secs:.1} s");
+                if host == "h1" {
+                    last_home = Some(home);
+                }
+            }
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    for (kind, v) in &times {
+        let list: Vec<String> = v.iter().map(|s| format!("{s:.1}")).collect();
+        eprintln!(
+            "bench: {kind}: median {:.1} s over {} ({})",
+            median(v),
+            v.len(),
+            list.join(", ")
+        );
+    }
+    let ratio = median(&times["no hint"]) / median(&times["hint"]);
+    eprintln!("bench: link to installed, no hint / hint = {ratio:.2}x (medians)");
+    eprintln!(
+        "bench: connections to the publisher: {direct} direct, {relayed} relayed only, {failed} installs failed"
+    );
+
+    // An idle watcher: memory and CPU over a minute.
+    let Some(home) = last_home else { return };
+    let mut watch = lab.cmd("h1", &bin("quince"));
+    watch
+        .env("QUINCE_CONFIG", &names_only)
+        .env("QUINCE_HOME", &home)
+        .args(["update", "--watch", "--no-launch"]);
+    let (out, index) = lab.spawn(watch);
+    wait_for(&out, Duration::from_secs(90), "first check", |l| {
+        l.contains("up to date at")
+    });
+    let pid = lab.children[index].id();
+    let sample = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let rss = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|k| k.parse::<u64>().ok())
+            .unwrap();
+        (ticks, rss)
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "quince", "ip netns exec runs quince in place");
+    let (t0, rss0) = sample();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    let (t1, rss1) = sample();
+    let cpu = (t1 - t0) as f64 / 100.0 / started.elapsed().as_secs_f64() * 100.0;
+    eprintln!(
+        "bench: idle update --watch in a {DHT_NODES}-node DHT: RSS {:.1} MiB -> {:.1} MiB, CPU {cpu:.2}% of one core over {idle_secs} s",
+        rss0 as f64 / 1024.0,
+        rss1 as f64 / 1024.0
+    );
     let _ = writeln!(dht.stdin, "quit");
 }
 

@@ -51,6 +51,12 @@ use crate::link::Link;
 use crate::node::{NetError, Node, NodeConfig};
 use crate::Library;
 
+/// How many addresses of each peer that served an app are remembered.
+pub const ADDRESSES_PER_PEER: usize = 4;
+
+/// How many of an app's remembered peers [`Client::poll`] asks.
+pub const POLL_PEERS: usize = 8;
+
 /// Why a client operation failed. The installed apps and their trusted
 /// state are as they were before it.
 #[derive(Debug, thiserror::Error)]
@@ -364,27 +370,43 @@ impl Client {
     }
 
     /// Remembers, in the home's peer cache, the addresses of the peers that
-    /// served verified data of `app`, and the DHT peers the node met.
+    /// served verified data of `app`, and the DHT peers the node met. For
+    /// each peer: the address of the connection used (a direct one first),
+    /// then the relayed addresses it said it listens at. A direct address
+    /// through the peer's NAT may only have worked for that one hole punch;
+    /// its relayed addresses reach it next time.
     async fn remember_servers(&self, node: &Node, app: AppId, peers: &Peers) {
+        use crate::node::Protocol;
         let status = node.status().await;
+        let with_id = |addr: &Multiaddr, peer: PeerId| {
+            if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+                addr.clone()
+            } else {
+                addr.clone().with(Protocol::P2p(peer))
+            }
+        };
         let mut addrs = Vec::new();
         for peer in peers.served().keys() {
-            // A direct address if there is one, else the relayed one.
             let mut conns: Vec<_> = status
                 .connections
                 .iter()
                 .filter(|c| c.peer == *peer)
                 .collect();
             conns.sort_by_key(|c| c.relayed);
-            if let Some(c) = conns.first() {
-                let addr = if matches!(c.address.iter().last(), Some(crate::node::Protocol::P2p(_)))
-                {
-                    c.address.clone()
-                } else {
-                    c.address.clone().with(crate::node::Protocol::P2p(*peer))
-                };
-                addrs.push(addr);
+            let mut mine: Vec<Multiaddr> = conns
+                .first()
+                .map(|c| with_id(&c.address, *peer))
+                .into_iter()
+                .collect();
+            let mut said = node.peer_addresses(*peer).await;
+            said.sort_by_key(|a| !a.iter().any(|p| p == Protocol::P2pCircuit));
+            for addr in said {
+                let addr = with_id(&addr, *peer);
+                if mine.len() < ADDRESSES_PER_PEER && !mine.contains(&addr) {
+                    mine.push(addr);
+                }
             }
+            addrs.extend(mine);
         }
         if let Err(e) = self.home.remember_app_peers(app, &addrs) {
             tracing::warn!("could not remember the peers of app {app}: {e}");
@@ -447,6 +469,72 @@ impl Client {
         let synced = self.apps.sync(node, app, &mut peers).await;
         self.report_dropped(app, &peers);
         Ok(synced?)
+    }
+
+    /// Whether `note` is a checkpoint of `app` signed with the key this
+    /// client trusts for it and larger than the trusted one. A pushed
+    /// checkpoint is checked so before anything is fetched for it: junk
+    /// pushes cost one signature check. (A checkpoint signed with a key the
+    /// client has not rotated to yet is not recognised here; the regular
+    /// check picks it up.)
+    pub fn is_newer(&self, app: &AppId, note: &[u8]) -> bool {
+        let Some(trusted) = self
+            .apps
+            .state(app)
+            .ok()
+            .flatten()
+            .and_then(|s| s.trusted().ok())
+        else {
+            return false;
+        };
+        let key = trusted.root().checkpoint_verifier(app);
+        quince_protocol::checkpoint::VerifiedCheckpoint::verify(note, &app.origin(), &key)
+            .is_ok_and(|c| c.size() > trusted.size())
+    }
+
+    /// Asks the peers that served `app` before (the home's peer cache, at
+    /// most [`POLL_PEERS`]) for their newest checkpoint, each within
+    /// `within`; true when one of them holds a newer one ([`Client::is_newer`]).
+    /// One small request per peer: cheap enough to repeat every half minute,
+    /// and it keeps the connections to those peers open, so their pushes
+    /// reach this node the moment they publish.
+    pub async fn poll(&self, app: AppId, within: Duration) -> bool {
+        let Ok(node) = self.running() else {
+            return false;
+        };
+        let connected: Vec<PeerId> = node
+            .status()
+            .await
+            .connections
+            .iter()
+            .map(|c| c.peer)
+            .collect();
+        let mut peers: Vec<PeerId> = Vec::new();
+        for addr in self.home.app_peers(&app) {
+            if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() {
+                // Dialled only when not connected: a poll reuses the
+                // connection it keeps open.
+                if peer != node.peer_id() && !connected.contains(&peer) {
+                    node.add_peer(addr.clone()).await;
+                }
+                if !peers.contains(&peer) && peer != node.peer_id() {
+                    peers.push(peer);
+                }
+            }
+        }
+        peers.truncate(POLL_PEERS);
+        let asks = peers.into_iter().map(|peer| async move {
+            let request = quince_protocol::wire::Request::Checkpoint(app);
+            match tokio::time::timeout(within, node.request(peer, request)).await {
+                Ok(Ok(quince_protocol::wire::Response::Data(note))) => Some(note),
+                _ => None,
+            }
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .any(|note| self.is_newer(&app, &note))
     }
 
     /// Sends a `PeerDropped` event for each peer the fetch left out.

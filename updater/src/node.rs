@@ -474,6 +474,21 @@ impl Node {
         }
     }
 
+    /// The addresses `peer` said it listens at (relayed ones included),
+    /// if this node has talked to it.
+    pub async fn peer_addresses(&self, peer: PeerId) -> Vec<Multiaddr> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::PeerAddresses { peer, reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
     /// Adds a known peer address (from a link, a config file, the last run).
     pub async fn add_peer(&self, addr: Multiaddr) {
         let _ = self.commands.send(Command::AddPeer { addr }).await;

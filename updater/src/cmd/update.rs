@@ -20,9 +20,14 @@ pub struct UpdateArgs {
     /// are announced (and at least every --interval seconds).
     #[arg(long)]
     watch: bool,
-    /// Seconds between checks when watching.
+    /// Seconds between full checks (a DHT lookup and every peer found) when watching.
     #[arg(long, default_value_t = 300)]
     interval: u64,
+    /// Seconds between asking the peers that served an app for their newest
+    /// checkpoint when watching (one small request each; it also keeps the
+    /// connections open that publishers push new releases over). 0: never.
+    #[arg(long, default_value_t = 30)]
+    poll: u64,
     /// Seconds to look for peers before giving up on an app.
     #[arg(long, default_value_t = 20)]
     find_for: u64,
@@ -141,18 +146,39 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
         if !args.watch {
             break;
         }
-        // Wait for a pushed checkpoint of one of our apps, or the interval.
+        // Wait for a pushed checkpoint of one of our apps, a newer one at a
+        // peer that served it, or the interval.
         let wait = tokio::time::sleep(Duration::from_secs(args.interval));
         tokio::pin!(wait);
+        let poll_every = Duration::from_secs(args.poll.max(1));
+        let mut poll =
+            tokio::time::interval_at(tokio::time::Instant::now() + poll_every, poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut wait => break,
                 a = announcements.recv() => match a {
-                    Ok(a) if chosen.contains(&a.app) => break,
+                    Ok(a) if chosen.contains(&a.app) && client.is_newer(&a.app, &a.note) => {
+                        println!("app {}: peer {} pushed a newer checkpoint", a.app, a.peer);
+                        break;
+                    }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
                     Err(_) => break,
                 },
+                _ = poll.tick(), if args.poll > 0 => {
+                    let mut newer = None;
+                    for app in &chosen {
+                        if client.poll(*app, Duration::from_secs(10)).await {
+                            newer = Some(*app);
+                            break;
+                        }
+                    }
+                    if let Some(app) = newer {
+                        println!("app {app}: a peer that served it holds a newer checkpoint");
+                        break;
+                    }
+                }
                 r = tokio::signal::ctrl_c() => { r?; args.net.remember(&node).await; client.stop().await; return Ok(()); }
             }
         }

@@ -365,8 +365,10 @@ impl<'a> LogSync<'a> {
             }
             return Ok(VerifiedLog::new(next, entries));
         }
-        // Nothing newer: keep what we had, if we had anything.
-        if state.size() > 0 {
+        // Nothing newer: keep what we had, if we had anything, provided some
+        // peer answered at all ("up to date" after hearing from nobody
+        // would be a guess).
+        if state.size() > 0 && !offered.is_empty() {
             return VerifiedLog::from_mirror(mirror, state);
         }
         Err(exhausted(peers, "a valid checkpoint", &skipped))

@@ -44,6 +44,12 @@ pub const SERVING_QUEUE: usize = 1024;
 /// Most entries each status list keeps (hole punches, failures, LAN peers,
 /// remembered DHT peers); the oldest go first.
 pub const STATUS_CAP: usize = 64;
+/// How long a failed relayed dial waits before it is tried again.
+const REDIAL_AFTER: Duration = Duration::from_secs(1);
+/// How many times one relayed address is dialled again.
+const REDIALS: u32 = 3;
+/// How many of the addresses a peer says it listens at are kept.
+const PEER_ADDRESSES: usize = 8;
 /// How many fresh relayed connections are made to retry hole punching.
 const PUNCH_RETRIES: u32 = 5;
 
@@ -74,6 +80,10 @@ pub(super) enum Command {
     },
     Status {
         reply: oneshot::Sender<NodeStatus>,
+    },
+    PeerAddresses {
+        peer: PeerId,
+        reply: oneshot::Sender<Vec<Multiaddr>>,
     },
 }
 
@@ -174,6 +184,13 @@ pub(super) struct Actor {
     lan_peers: VecDeque<PeerId>,
     /// DHT servers met, with up to eight direct addresses each, oldest first.
     known: VecDeque<(PeerId, Vec<Multiaddr>)>,
+    /// The addresses peers said they listen at (identify), relayed ones
+    /// included: up to [`PEER_ADDRESSES`] each, [`STATUS_CAP`] peers.
+    listening: VecDeque<(PeerId, Vec<Multiaddr>)>,
+    /// Relayed addresses to dial again shortly (see [`Actor::on_dial_error`]),
+    /// and how often each was dialled again.
+    redials: VecDeque<(std::time::Instant, PeerId, Multiaddr)>,
+    redialed: HashMap<Multiaddr, u32>,
     /// Peers this node reached through a relay, with the relayed address.
     relayed_dials: HashMap<PeerId, Multiaddr>,
     /// How many times a fresh relayed connection was made to retry DCUtR.
@@ -228,6 +245,9 @@ pub(super) fn new(
         nat: String::new(),
         lan_peers: VecDeque::new(),
         known: VecDeque::new(),
+        listening: VecDeque::new(),
+        redials: VecDeque::new(),
+        redialed: HashMap::new(),
         relayed_dials: HashMap::new(),
         punch_retries: HashMap::new(),
         uploaded_bytes: 0,
@@ -248,6 +268,8 @@ impl Actor {
     ) {
         let mut upgrade = tokio::time::interval(Duration::from_secs(10));
         upgrade.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut redial = tokio::time::interval(REDIAL_AFTER);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -255,6 +277,7 @@ impl Actor {
                     self.retry_hole_punches();
                     self.reserve_if_private();
                 }
+                _ = redial.tick(), if !self.redials.is_empty() => self.redial_due(),
                 command = commands.recv() => match command {
                     None => return,
                     Some(command) => self.on_command(command),
@@ -351,6 +374,15 @@ impl Actor {
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Command::PeerAddresses { peer, reply } => {
+                let addrs = self
+                    .listening
+                    .iter()
+                    .find(|(p, _)| *p == peer)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_default();
+                let _ = reply.send(addrs);
             }
         }
     }
@@ -505,6 +537,11 @@ impl Actor {
                     },
                 );
             }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error: libp2p::swarm::DialError::Transport(errors),
+                ..
+            } => self.on_dial_error(peer, &errors),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -681,6 +718,19 @@ impl Actor {
         }
         // Only DHT servers belong in the routing table.
         let dht = info.protocols.contains(&self.kad_protocol);
+        let said: Vec<Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .filter(|a| {
+                !a.iter().any(
+                    |p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback() || ip.is_unspecified()),
+                )
+            })
+            .take(PEER_ADDRESSES)
+            .cloned()
+            .collect();
+        self.listening.retain(|(p, _)| *p != peer_id);
+        push_capped(&mut self.listening, (peer_id, said));
         for addr in info.listen_addrs {
             let loopback = addr
                 .iter()
@@ -773,6 +823,56 @@ impl Actor {
     /// For each peer reached only through a relay, open a fresh relayed
     /// connection now and then: DCUtR runs on each new relayed connection, so
     /// a hole punch that failed (timing, a busy machine) gets another chance.
+    /// A dial through a relay this node was already dialling for another
+    /// reason (a DHT query, the peer cache) fails at once: libp2p's relay
+    /// client asks for a connection to the relay only if none is being
+    /// made, and drops the circuit request otherwise. Seen in the Internet
+    /// lab at every start of `update --watch`: the publisher's relayed
+    /// addresses all failed in 40 ms and the app check waited out a dead
+    /// direct address instead. Such an address is dialled again after
+    /// [`REDIAL_AFTER`], at most [`REDIALS`] times.
+    fn on_dial_error(
+        &mut self,
+        peer: PeerId,
+        errors: &[(Multiaddr, libp2p::TransportError<std::io::Error>)],
+    ) {
+        for (addr, error) in errors {
+            // The relay client's error is not public; its name is in the chain.
+            if !is_relayed(addr) || !format!("{error:?}").contains("Canceled") {
+                continue;
+            }
+            if self.redialed.len() >= STATUS_CAP * 4 {
+                self.redialed.clear();
+            }
+            let tries = self.redialed.entry(addr.clone()).or_default();
+            if *tries >= REDIALS || self.redials.len() >= STATUS_CAP {
+                continue;
+            }
+            *tries += 1;
+            self.redials
+                .push_back((std::time::Instant::now() + REDIAL_AFTER, peer, addr.clone()));
+        }
+    }
+
+    /// Dials the relayed addresses whose time has come (unless connected by now).
+    fn redial_due(&mut self) {
+        let now = std::time::Instant::now();
+        while self.redials.front().is_some_and(|(at, _, _)| *at <= now) {
+            let Some((_, peer, addr)) = self.redials.pop_front() else {
+                break;
+            };
+            if self.swarm.is_connected(&peer) {
+                continue;
+            }
+            let _ = self.swarm.dial(
+                libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(vec![addr])
+                    .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                    .build(),
+            );
+        }
+    }
+
     fn retry_hole_punches(&mut self) {
         let direct: HashSet<PeerId> = self
             .connections

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The Internet lab's measurements (issue 14): in one lab (24 js-libp2p DHT
+# nodes, 4 of them relays, dnsmasq, the publisher behind a port-restricted
+# NAT), round by round and interleaved: fresh users behind a full-cone (h1)
+# and a port-restricted NAT (h4) install with `quince-bootstrap` from a bare
+# link and from a link with a hint (the publisher's relayed address: the
+# baseline); a js node's provider lookup; how many installs ended up with a
+# direct connection to the publisher; then the memory and CPU of an idle
+# `quince update --watch` over a minute. Prints medians and the ratio
+# no-hint / hint. Needs root, Node.js (npm ci in tests/lab/js) and dnsmasq,
+# like the lab test.
+# Usage: bash bench/internet-lab.sh            (4 rounds: 16 installs, ~4 min)
+#        QUINCE_BENCH_ROUNDS=8 QUINCE_BENCH_IDLE_SECS=120 bash bench/internet-lab.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The binaries the lab runs (the test finds them beside its own).
+cargo build -q -p quince-updater -p quince-bootstrap
+[ -d tests/lab/js/node_modules ] || (cd tests/lab/js && npm ci --silent)
+QUINCE_NETWORK=private cargo test -q -p quince-tests --test internet_lab -- \
+  --ignored --exact bench_internet_lab --nocapture --test-threads 1 2>&1 |
+  grep '^bench: '
