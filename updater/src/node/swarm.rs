@@ -18,7 +18,7 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    connection_limits, dcutr, identify, identity, noise, ping, relay, tcp, yamux, StreamProtocol,
+    connection_limits, dcutr, identify, identity, noise, relay, tcp, yamux, StreamProtocol,
     SwarmBuilder,
 };
 use tokio::sync::broadcast;
@@ -44,6 +44,13 @@ type Autonat = autonat::Behaviour;
 #[cfg(not(feature = "long-running"))]
 type Autonat = libp2p::swarm::dummy::Behaviour;
 
+/// Ping keeps a long-lived connection's NAT mappings warm; a short-lived
+/// client has no use for it.
+#[cfg(feature = "long-running")]
+type Ping = libp2p::ping::Behaviour;
+#[cfg(not(feature = "long-running"))]
+type Ping = libp2p::swarm::dummy::Behaviour;
+
 #[cfg(feature = "mdns")]
 type Mdns = mdns::tokio::Behaviour;
 #[cfg(not(feature = "mdns"))]
@@ -54,7 +61,7 @@ type Mdns = libp2p::swarm::dummy::Behaviour;
 pub(super) struct Behaviour {
     pub(super) limits: connection_limits::Behaviour,
     pub(super) identify: identify::Behaviour,
-    pub(super) ping: ping::Behaviour,
+    pub(super) ping: Ping,
     pub(super) kad: kad::Behaviour<MemoryStore>,
     pub(super) transfer: request_response::Behaviour<TransferCodec>,
     pub(super) relay_client: relay::client::Behaviour,
@@ -146,8 +153,10 @@ pub(super) async fn build(
         .map_err(|e| NetError::Setup(e.to_string()))?;
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
+    // In-process connections (`/memory/N`), for simulations (feature
+    // `simulation`; the bootstrap leaves it out).
+    #[cfg(feature = "simulation")]
     let builder = builder
-        // In-process connections (`/memory/N`), for tests and simulations.
         .with_other_transport(|key| {
             use libp2p::core::upgrade::Version;
             use libp2p::core::Transport as _;
@@ -192,7 +201,10 @@ pub(super) async fn build(
                     "/quince/id/1".into(),
                     key.public(),
                 )),
-                ping: ping::Behaviour::default(),
+                #[cfg(feature = "long-running")]
+                ping: libp2p::ping::Behaviour::default(),
+                #[cfg(not(feature = "long-running"))]
+                ping: libp2p::swarm::dummy::Behaviour,
                 kad,
                 transfer: request_response::Behaviour::new(
                     [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
