@@ -223,3 +223,61 @@ fn a_bad_network_file_is_warned_about_and_the_rest_still_works() {
     assert_eq!(v["network"], "private");
     assert_eq!(v["bootstrap"].as_array().unwrap().len(), 0);
 }
+
+/// `quince seed | head -0`: the reader is gone, so the first line the
+/// seeder prints finds a closed pipe; it stops quietly (status 141, as if
+/// killed by SIGPIPE) instead of panicking.
+#[test]
+fn a_closed_stdout_stops_a_seeder_quietly() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("CLI pipe", 22);
+    std::fs::create_dir_all(w.join("src/bin")).unwrap();
+    std::fs::write(w.join("src/bin/tool"), b"#!/bin/sh\n").unwrap();
+    let store = Store::open(&w.join("store")).unwrap();
+    quince_packager::testkit::publish(
+        &w.join("log"),
+        &store,
+        &root,
+        &key,
+        &w.join("src"),
+        "1.0.0",
+        "any",
+    );
+    let mut seeder = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_NETWORK", "private")
+        .current_dir(w)
+        .env("QUINCE_HOME", w.join("home"))
+        .args([
+            "seed",
+            "--log",
+            "log",
+            "--store",
+            "store",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the first line (`| head -0`).
+    drop(seeder.stdout.take());
+    // Its first line ("listening on ...") comes within a second or two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = seeder.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = seeder.kill();
+            panic!("the seeder kept running with its stdout closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut seeder.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(141), "{err}");
+}
