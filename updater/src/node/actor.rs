@@ -191,6 +191,9 @@ pub(super) struct Actor {
     /// and how often each was dialled again.
     redials: VecDeque<(std::time::Instant, PeerId, Multiaddr)>,
     redialed: HashMap<Multiaddr, u32>,
+    /// Requests whose dial failed while a relayed address of their peer
+    /// waits to be dialled again: sent again then.
+    parked: Vec<(PeerId, Pending)>,
     /// Peers this node reached through a relay, with the relayed address.
     relayed_dials: HashMap<PeerId, Multiaddr>,
     /// How many times a fresh relayed connection was made to retry DCUtR.
@@ -248,6 +251,7 @@ pub(super) fn new(
         listening: VecDeque::new(),
         redials: VecDeque::new(),
         redialed: HashMap::new(),
+        parked: Vec::new(),
         relayed_dials: HashMap::new(),
         punch_retries: HashMap::new(),
         uploaded_bytes: 0,
@@ -593,6 +597,20 @@ impl Actor {
                 ..
             } => {
                 if let Some(pending) = self.requests.remove(&request_id) {
+                    if matches!(error, request_response::OutboundFailure::DialFailure)
+                        && pending.resent < RESEND_ON_CLOSE
+                        && self.parked.len() < STATUS_CAP
+                        && self.redials.iter().any(|(_, p, _)| *p == peer)
+                    {
+                        self.parked.push((
+                            peer,
+                            Pending {
+                                resent: pending.resent + 1,
+                                ..pending
+                            },
+                        ));
+                        return;
+                    }
                     if matches!(error, request_response::OutboundFailure::ConnectionClosed)
                         && pending.resent < RESEND_ON_CLOSE
                     {
@@ -861,15 +879,28 @@ impl Actor {
             let Some((_, peer, addr)) = self.redials.pop_front() else {
                 break;
             };
-            if self.swarm.is_connected(&peer) {
-                continue;
+            if !self.swarm.is_connected(&peer) {
+                let _ = self.swarm.dial(
+                    libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                        .build(),
+                );
             }
-            let _ = self.swarm.dial(
-                libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                    .addresses(vec![addr])
-                    .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
-                    .build(),
-            );
+            // Requests that failed with the first dial go again (over this
+            // dial's connection once it is made, or a new one).
+            let (now_due, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+                .into_iter()
+                .partition(|(p, _)| *p == peer);
+            self.parked = still;
+            for (_, pending) in now_due {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .transfer
+                    .send_request(&peer, pending.request.clone());
+                self.requests.insert(id, pending);
+            }
         }
     }
 
