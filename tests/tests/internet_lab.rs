@@ -290,6 +290,80 @@ fn a_bare_link_finds_installs_and_follows_an_app_through_a_dht_we_did_not_write(
     scenario(true);
 }
 
+/// A relay that drops its reservations: the publisher's two relays stop.
+/// It notices, takes reservations on relays it had not used (walking the
+/// DHT to meet them if need be), announces its new relayed addresses, and a
+/// fresh user finds and installs the app through them.
+#[test]
+fn a_publisher_whose_relays_stop_reserves_on_others_and_is_found_again() {
+    if let Some(why) = cannot_run() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Internet lab must run under CI: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let World {
+        lab,
+        mut dht,
+        names_only,
+        app,
+        seed_out,
+        reachable_at,
+        ..
+    } = world(w);
+    let relay_of = |addr: &str| {
+        let after = addr.split("/p2p/").nth(1)?;
+        after.split('/').next().map(String::from)
+    };
+    let used: Vec<String> = reachable_at.iter().filter_map(|a| relay_of(a)).collect();
+    assert!(
+        !used.is_empty(),
+        "announced with no relay: {reachable_at:?}"
+    );
+    for relay in &used {
+        let i = dht.peers.iter().position(|p| p == relay).unwrap();
+        assert!(i < RELAYS, "{relay} is not one of the lab's relays");
+        assert_eq!(dht.ask(&format!("stop {i}"))["stopped"], i);
+    }
+    let stopped = Instant::now();
+    let again = wait_for(
+        &seed_out,
+        Duration::from_secs(150),
+        "an announcement through another relay",
+        |l| {
+            l.starts_with("announced app")
+                && l.split_whitespace()
+                    .filter_map(relay_of)
+                    .any(|r| !used.contains(&r))
+        },
+    );
+    eprintln!(
+        "publisher, {:.1} s after its relays stopped: {again}",
+        stopped.elapsed().as_secs_f64()
+    );
+
+    let out = lab
+        .cmd("h1", &bin("quince-bootstrap"))
+        .env("QUINCE_CONFIG", &names_only)
+        .arg(format!("quince://{app}"))
+        .arg("--no-launch")
+        .arg("--home")
+        .arg(w.join("user-after"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let seen: Vec<String> = seed_out.try_iter().collect();
+        eprintln!("publisher's lines:\n{}", seen.join("\n"));
+    }
+    let line = ok(&out, "installing after the publisher's relays stopped");
+    assert!(line.contains("1.0.0"), "{line}");
+    let _ = writeln!(dht.stdin, "quit");
+}
+
 /// The lab with its DHT, DNS server, network files, and the publisher
 /// seeding 1.0.0 behind its NAT, announced with relayed addresses.
 struct World {

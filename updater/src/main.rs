@@ -56,7 +56,7 @@ fn main() {
         println!("quince {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    quiet_on_closed_stdout();
+    exit_on_panic();
     let cli = Cli::parse();
     // Diagnostics on stderr, quiet unless RUST_LOG asks (e.g. RUST_LOG=libp2p_dcutr=debug).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -99,7 +99,12 @@ fn main() {
 /// the next `println!` fails with a broken pipe and would panic. Stop
 /// quietly instead, with the status a shell gives a process killed by
 /// SIGPIPE, as other command-line tools do.
-fn quiet_on_closed_stdout() {
+///
+/// Any other panic stops the whole process (status 101) after printing it:
+/// a panic inside the network task would otherwise end only that task and
+/// leave `quince seed` running without a network, looking healthy. A
+/// supervisor (systemd, the user) can restart a process that exited.
+fn exit_on_panic() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -112,5 +117,6 @@ fn quiet_on_closed_stdout() {
             std::process::exit(141);
         }
         default(info);
+        std::process::exit(101);
     }));
 }

@@ -50,6 +50,9 @@ const REDIAL_AFTER: Duration = Duration::from_secs(1);
 const REDIALS: u32 = 3;
 /// How many of the addresses a peer says it listens at are kept.
 const PEER_ADDRESSES: usize = 8;
+/// How long a relay whose reservation ended is left alone, and how often
+/// the DHT is walked to meet more relays when too few are known.
+const RELAY_BACKOFF: Duration = Duration::from_secs(60);
 /// How many fresh relayed connections are made to retry hole punching.
 const PUNCH_RETRIES: u32 = 5;
 
@@ -178,7 +181,15 @@ pub(super) struct Actor {
     hole_punch_failures: VecDeque<(PeerId, String)>,
     reservations: Vec<Multiaddr>,
     reservation_failures: VecDeque<String>,
-    circuit_listeners: HashSet<libp2p::core::transport::ListenerId>,
+    /// Reservation listeners, with the relay each is on.
+    circuit_listeners: HashMap<libp2p::core::transport::ListenerId, PeerId>,
+    /// Relays given in the configuration (`--relay`): reserved on whatever
+    /// the NAT status, and again after a reservation on one ends.
+    configured_relays: HashMap<PeerId, Multiaddr>,
+    /// Relays whose reservation ended, and when they may be asked again.
+    relay_backoff: HashMap<PeerId, std::time::Instant>,
+    /// When this node last looked for more relays (a DHT random walk).
+    relay_search: Option<std::time::Instant>,
     private: bool,
     nat: String,
     lan_peers: VecDeque<PeerId>,
@@ -221,6 +232,7 @@ pub(super) fn new(
     pending_relays: HashMap<PeerId, Multiaddr>,
 ) -> Actor {
     let (served_tx, served_rx) = mpsc::channel(SERVING_AT_ONCE);
+    let configured_relays = pending_relays.clone();
     Actor {
         swarm,
         kad_protocol,
@@ -243,7 +255,10 @@ pub(super) fn new(
         hole_punch_failures: VecDeque::new(),
         reservations: Vec::new(),
         reservation_failures: VecDeque::new(),
-        circuit_listeners: HashSet::new(),
+        circuit_listeners: HashMap::new(),
+        configured_relays,
+        relay_backoff: HashMap::new(),
+        relay_search: None,
         private: false,
         nat: String::new(),
         lan_peers: VecDeque::new(),
@@ -467,19 +482,23 @@ impl Actor {
                 listener_id,
                 addresses,
                 reason,
-            } if self.circuit_listeners.remove(&listener_id) => {
+            } => {
+                let Some(relay) = self.circuit_listeners.remove(&listener_id) else {
+                    return;
+                };
                 self.reservations.retain(|a| !addresses.contains(a));
                 let why = match reason {
-                    Ok(()) => "closed".to_string(),
-                    Err(e) => e.to_string(),
+                    Ok(()) => "connection to the relay closed".to_string(),
+                    Err(e) => error_chain(&e),
                 };
                 push_capped(
                     &mut self.reservation_failures,
-                    format!("relay reservation ended: {why}"),
+                    format!("relay reservation on {relay} ended: {why}"),
                 );
+                self.relay_lost(relay);
             }
             SwarmEvent::ListenerError { listener_id, error }
-                if self.circuit_listeners.contains(&listener_id) =>
+                if self.circuit_listeners.contains_key(&listener_id) =>
             {
                 push_capped(
                     &mut self.reservation_failures,
@@ -731,7 +750,7 @@ impl Actor {
         let hop = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
         if let Some(addr) = self.pending_relays.remove(&peer_id) {
             if let Some(id) = reserve(&mut self.swarm, addr) {
-                self.circuit_listeners.insert(id);
+                self.circuit_listeners.insert(id, peer_id);
             }
         }
         // Only DHT servers belong in the routing table.
@@ -938,9 +957,49 @@ impl Actor {
         }
     }
 
-    /// Once AutoNAT says this node is unreachable, or no address of it has
-    /// been confirmed for a while, reserve on up to two relays.
+    /// A reservation ended (the relay refused to renew it, stopped, or the
+    /// connection to it broke): the relay is not asked again for
+    /// [`RELAY_BACKOFF`], and another is taken at once if there is one.
+    /// Without this the node would count the relay as held forever and stay
+    /// unreachable after its relays went away.
+    fn relay_lost(&mut self, relay: PeerId) {
+        self.relayed.remove(&relay);
+        self.relays_seen.remove(&relay);
+        let now = std::time::Instant::now();
+        self.relay_backoff.retain(|_, until| *until > now);
+        if self.relay_backoff.len() < STATUS_CAP {
+            self.relay_backoff.insert(relay, now + RELAY_BACKOFF);
+        }
+        self.reserve_if_private();
+    }
+
+    fn backed_off(&self, relay: &PeerId) -> bool {
+        self.relay_backoff
+            .get(relay)
+            .is_some_and(|until| *until > std::time::Instant::now())
+    }
+
+    /// Keeps reservations on the configured relays, and once AutoNAT says
+    /// this node is unreachable, or no address of it has been confirmed for
+    /// a while, on up to two relays met in the DHT. With too few relays
+    /// known, walks the DHT (at most every [`RELAY_BACKOFF`]) to meet more.
     fn reserve_if_private(&mut self) {
+        let configured: Vec<(PeerId, Multiaddr)> = self
+            .configured_relays
+            .iter()
+            .filter(|(p, _)| {
+                !self.relayed.contains(p)
+                    && !self.pending_relays.contains_key(p)
+                    && !self.backed_off(p)
+            })
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (peer, addr) in configured {
+            self.relayed.insert(peer);
+            if let Some(id) = reserve(&mut self.swarm, addr) {
+                self.circuit_listeners.insert(id, peer);
+            }
+        }
         let direct_confirmed = self.swarm.external_addresses().any(|a| !is_relayed(a));
         let unconfirmed = !direct_confirmed && self.started.elapsed() >= RESERVE_UNCONFIRMED_AFTER;
         if !(self.private || unconfirmed) || self.relayed.len() >= 2 {
@@ -949,13 +1008,25 @@ impl Actor {
         let candidates: Vec<(PeerId, Multiaddr)> = self
             .relays_seen
             .iter()
-            .filter(|(p, _)| !self.relayed.contains(p) && !self.behind_relay.contains(p))
+            .filter(|(p, _)| {
+                !self.relayed.contains(p) && !self.behind_relay.contains(p) && !self.backed_off(p)
+            })
             .map(|(p, a)| (*p, a.clone()))
             .collect();
-        for (peer, addr) in candidates.into_iter().take(2 - self.relayed.len()) {
+        let wanted = 2 - self.relayed.len();
+        if candidates.len() < wanted
+            && self
+                .relay_search
+                .is_none_or(|at| at.elapsed() >= RELAY_BACKOFF)
+        {
+            // New connections are identified, and relays among them noted.
+            self.relay_search = Some(std::time::Instant::now());
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+        for (peer, addr) in candidates.into_iter().take(wanted) {
             self.relayed.insert(peer);
             if let Some(id) = reserve(&mut self.swarm, addr.with(Protocol::P2p(peer))) {
-                self.circuit_listeners.insert(id);
+                self.circuit_listeners.insert(id, peer);
             }
         }
     }
@@ -1013,6 +1084,19 @@ fn reserve(
             None
         }
     }
+}
+
+/// An error with its causes, outermost first: libp2p's relay errors say
+/// "Failed to get Reservation." and keep the why in their sources.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
