@@ -71,14 +71,23 @@ fn cannot_run() -> Option<String> {
     None
 }
 
+/// One lab at a time: the tests of this file run in parallel otherwise, and
+/// the namespaces' names come from the process id.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The lab's namespaces, removed on drop (with everything running in them).
 struct Lab {
     prefix: String,
     children: Vec<Child>,
+    /// Released after the namespaces are gone (fields drop after `drop`).
+    _alone: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Lab {
     fn up() -> Lab {
+        // A test that failed while holding the lab poisons the lock; the
+        // next one still runs.
+        let alone = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
         let prefix = format!("qi{}", std::process::id() % 100_000);
         let out = Command::new("bash")
             .arg(lab_dir().join("natlab.sh"))
@@ -93,6 +102,7 @@ impl Lab {
         Lab {
             prefix,
             children: Vec::new(),
+            _alone: alone,
         }
     }
 
