@@ -462,8 +462,15 @@ impl Node {
             .collect();
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            peers.extend(self.providers(app).await);
-            peers.extend(self.status().await.lan_peers);
+            let providers = self.providers(app).await;
+            let lan = self.status().await.lan_peers;
+            tracing::debug!(
+                "looking for app {app}: {} DHT providers, {} LAN peers",
+                providers.len(),
+                lan.len()
+            );
+            peers.extend(providers);
+            peers.extend(lan);
             peers.retain(|p| *p != self.peer_id);
             peers.sort();
             peers.dedup();

@@ -219,6 +219,8 @@ pub(super) struct Actor {
     relayed_inbound: HashSet<PeerId>,
     /// `auto` DHT mode: become a server once a direct address is confirmed.
     dht_auto: bool,
+    /// Swarm events from before the node listened, handled first.
+    early: Vec<SwarmEvent<BehaviourEvent>>,
 }
 
 /// The actor for a swarm that [`super::swarm::build`] made.
@@ -228,11 +230,14 @@ pub(super) fn new(
     kad_protocol: StreamProtocol,
     library: Arc<dyn Serve>,
     pushes: broadcast::Sender<Announcement>,
-    relayed: HashSet<PeerId>,
     pending_relays: HashMap<PeerId, Multiaddr>,
+    early: Vec<SwarmEvent<BehaviourEvent>>,
 ) -> Actor {
     let (served_tx, served_rx) = mpsc::channel(SERVING_AT_ONCE);
     let configured_relays = pending_relays.clone();
+    // The configured relays count as held from the start: reserved on once
+    // connected and identified (see on_identify).
+    let relayed = pending_relays.keys().copied().collect();
     Actor {
         swarm,
         kad_protocol,
@@ -275,6 +280,7 @@ pub(super) fn new(
         behind_relay: HashSet::new(),
         relayed_inbound: HashSet::new(),
         dht_auto: config.dht == crate::network::DhtMode::Auto,
+        early,
     }
 }
 
@@ -289,6 +295,9 @@ impl Actor {
         upgrade.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redial = tokio::time::interval(REDIAL_AFTER);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for event in std::mem::take(&mut self.early) {
+            self.on_event(event);
+        }
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -444,6 +453,7 @@ impl Actor {
             #[cfg(feature = "mdns")]
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
+                    tracing::debug!("LAN peer {peer} at {addr} (mDNS)");
                     if !self.lan_peers.contains(&peer) {
                         push_capped(&mut self.lan_peers, peer);
                     }

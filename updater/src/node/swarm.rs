@@ -223,7 +223,11 @@ pub(super) async fn build(
             .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
     }
     // Wait until every listener has an address, so callers can share them.
+    // Whatever else happens meanwhile (an mDNS peer found, a connection) is
+    // kept for the actor: dropping it lost LAN peers found in the first
+    // milliseconds, on a busy machine.
     let mut listening = HashSet::new();
+    let mut early = Vec::new();
     while listening.len() < config.listen.len() {
         match swarm.select_next_some().await {
             SwarmEvent::NewListenAddr { listener_id, .. } => {
@@ -232,6 +236,7 @@ pub(super) async fn build(
             SwarmEvent::ListenerError { error, .. } => {
                 return Err(NetError::Setup(format!("listening: {error}")))
             }
+            other if early.len() < EARLY_EVENTS => early.push(other),
             _ => {}
         }
     }
@@ -241,7 +246,6 @@ pub(super) async fn build(
     for addr in &config.bootstrap {
         add_peer(&mut swarm, addr.clone());
     }
-    let mut relayed = HashSet::new();
     let mut pending_relays = HashMap::new();
     for relay in &config.relays {
         let Some(Protocol::P2p(id)) = relay.iter().last() else {
@@ -256,7 +260,6 @@ pub(super) async fn build(
         }
         add_peer(&mut swarm, relay.clone());
         pending_relays.insert(id, relay.clone());
-        relayed.insert(id);
     }
     if !config.bootstrap.is_empty() {
         let _ = swarm.behaviour_mut().kad.bootstrap();
@@ -267,7 +270,10 @@ pub(super) async fn build(
         kad_protocol,
         library,
         pushes,
-        relayed,
         pending_relays,
+        early,
     ))
 }
+
+/// At most this many events from before the node listened are kept.
+const EARLY_EVENTS: usize = 256;
