@@ -67,7 +67,8 @@ pub struct NetArgs {
     #[arg(long, default_value_t = 30)]
     timeout: u64,
     /// Never relay for peers behind NATs (by default a node relays once it
-    /// knows it is reachable: an --external address or AutoNAT's verdict).
+    /// knows it is reachable: an --external address or AutoNAT's verdict;
+    /// peers of its apps may reserve freely, all others share 8 an hour).
     #[arg(long)]
     no_relay_server: bool,
     /// A relay to keep a reservation on, ending in /p2p/PEER_ID (repeat). Without

@@ -20,8 +20,11 @@
 //! `node/limits.rs`.
 
 mod actor;
+mod guests;
 mod limits;
 mod swarm;
+
+pub use guests::STRANGER_RESERVATIONS_PER_HOUR;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

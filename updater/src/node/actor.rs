@@ -30,6 +30,7 @@ use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
+use super::guests::Guests;
 use super::limits::Limits;
 use super::swarm::{Behaviour, BehaviourEvent};
 use super::{Announced, Announcement, ConnectionInfo, NetError, NodeConfig, NodeStatus};
@@ -221,18 +222,36 @@ pub(super) struct Actor {
     dht_auto: bool,
     /// Swarm events from before the node listened, handled first.
     early: Vec<SwarmEvent<BehaviourEvent>>,
+    /// Peers this node exchanged app data with: its relay serves them.
+    guests: Guests,
+}
+
+/// What [`super::swarm::build`] made, for the actor to run.
+pub(super) struct Built {
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) kad_protocol: StreamProtocol,
+    /// The configured relays, to reserve on once connected and identified.
+    pub(super) pending_relays: HashMap<PeerId, Multiaddr>,
+    /// Swarm events from before the node listened.
+    pub(super) early: Vec<SwarmEvent<BehaviourEvent>>,
+    /// Shared with the relay server's reservation policy.
+    pub(super) guests: Guests,
 }
 
 /// The actor for a swarm that [`super::swarm::build`] made.
 pub(super) fn new(
-    swarm: Swarm<Behaviour>,
+    built: Built,
     config: &NodeConfig,
-    kad_protocol: StreamProtocol,
     library: Arc<dyn Serve>,
     pushes: broadcast::Sender<Announcement>,
-    pending_relays: HashMap<PeerId, Multiaddr>,
-    early: Vec<SwarmEvent<BehaviourEvent>>,
 ) -> Actor {
+    let Built {
+        swarm,
+        kad_protocol,
+        pending_relays,
+        early,
+        guests,
+    } = built;
     let (served_tx, served_rx) = mpsc::channel(SERVING_AT_ONCE);
     let configured_relays = pending_relays.clone();
     // The configured relays count as held from the start: reserved on once
@@ -281,6 +300,7 @@ pub(super) fn new(
         relayed_inbound: HashSet::new(),
         dht_auto: config.dht == crate::network::DhtMode::Auto,
         early,
+        guests,
     }
 }
 
@@ -614,6 +634,9 @@ impl Actor {
                     request_id,
                     response,
                 } => {
+                    if matches!(response, Response::Data(_)) {
+                        self.guests.insert(peer);
+                    }
                     if let Some(pending) = self.requests.remove(&request_id) {
                         let _ = pending.reply.send(Ok(response));
                     }
@@ -731,6 +754,9 @@ impl Actor {
             mut answer,
             channel,
         } = served;
+        if matches!(answer, Response::Data(_)) {
+            self.guests.insert(peer);
+        }
         if let (Request::Chunk(_) | Request::Blob(_), Response::Data(bytes)) = (&request, &answer) {
             let swarm = &self.swarm;
             let capped = match &request {

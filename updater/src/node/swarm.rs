@@ -115,15 +115,24 @@ pub(super) async fn build(
     };
     #[cfg(not(feature = "mdns"))]
     let mdns: Option<Mdns> = None;
+    let guests = super::guests::Guests::default();
     #[cfg(feature = "long-running")]
     let relay_server = config.relay_server.then(|| {
-        let limits = relay::Config {
+        let mut limits = relay::Config {
             max_circuit_bytes: super::RELAY_CIRCUIT_BYTES,
             max_circuit_duration: super::RELAY_CIRCUIT_DURATION,
             max_circuits: 64,
             max_circuits_per_peer: 8,
             ..relay::Config::default()
         };
+        // Checked before libp2p's own per-peer and per-IP rates.
+        limits.reservation_rate_limiters.insert(
+            0,
+            Box::new(super::guests::reservation_policy(
+                guests.clone(),
+                super::STRANGER_RESERVATIONS_PER_HOUR,
+            )),
+        );
         relay::Behaviour::new(peer_id, limits)
     });
     #[cfg(not(feature = "long-running"))]
@@ -264,15 +273,14 @@ pub(super) async fn build(
     if !config.bootstrap.is_empty() {
         let _ = swarm.behaviour_mut().kad.bootstrap();
     }
-    Ok(actor::new(
+    let built = actor::Built {
         swarm,
-        config,
         kad_protocol,
-        library,
-        pushes,
         pending_relays,
         early,
-    ))
+        guests,
+    };
+    Ok(actor::new(built, config, library, pushes))
 }
 
 /// At most this many events from before the node listened are kept.
