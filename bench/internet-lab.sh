@@ -11,10 +11,18 @@
 # like the lab test.
 # Usage: bash bench/internet-lab.sh            (4 rounds: 16 installs, ~4 min)
 #        QUINCE_BENCH_ROUNDS=8 QUINCE_BENCH_IDLE_SECS=120 bash bench/internet-lab.sh
+#        QUINCE_BENCH_PROFILE=release bash bench/internet-lab.sh   (release binaries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The binaries the lab runs (the test finds them beside its own).
+# The binaries the lab runs: debug ones beside the test's own, or release
+# ones (what users run) through QUINCE_LAB_BIN.
+profile="${QUINCE_BENCH_PROFILE:-dev}"
+if [ "$profile" = release ]; then
+  cargo build -q --release -p quince-updater -p quince-bootstrap
+  export QUINCE_LAB_BIN="$PWD/target/release"
+fi
 cargo build -q -p quince-updater -p quince-bootstrap
+echo "bench: binaries: ${QUINCE_LAB_BIN:-target/debug} ($profile profile)"
 [ -d tests/lab/js/node_modules ] || (cd tests/lab/js && npm ci --silent)
 # The lab's network files choose the network; QUINCE_NETWORK must not.
 log=target/internet-lab-bench.log

@@ -35,11 +35,16 @@ fn lab_dir() -> PathBuf {
 }
 
 /// `quince` and `quince-bootstrap`, built beside this package's binary by
-/// `cargo test --workspace`.
+/// `cargo test --workspace`, or in QUINCE_LAB_BIN (the benchmark's release
+/// build).
 fn bin(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_quince-demo"))
-        .parent()
-        .unwrap();
+    let dir = match std::env::var_os("QUINCE_LAB_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_BIN_EXE_quince-demo"))
+            .parent()
+            .unwrap()
+            .to_path_buf(),
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),

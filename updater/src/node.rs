@@ -93,6 +93,9 @@ pub struct NodeConfig {
     /// who have it). None: no cap. A publisher's `quince seed` uses
     /// [`DEFAULT_CHUNK_SERVES`]; peers pass on everything they hold.
     pub chunk_serves: Option<(u32, Duration)>,
+    /// Refuse new connections while the process uses more memory than this
+    /// (long-running builds only; see [`MAX_MEMORY_BYTES`]).
+    pub max_memory_bytes: usize,
 }
 
 /// Providers a DHT node keeps (and returns) per app key. libp2p's default,
@@ -164,6 +167,13 @@ pub fn kad_store(peer: PeerId) -> MemoryStore {
 /// 75 s on the bench machine).
 pub const DEFAULT_CHUNK_SERVES: (u32, Duration) = (2, Duration::from_secs(120));
 
+/// A long-running node (`quince seed`, `update --watch`) refuses new
+/// connections while the process uses more memory than this (libp2p's
+/// memory-connection-limits, which reads the process's memory at most every
+/// 100 ms); connections already open go on. An idle node uses a few tens of
+/// MiB (BENCHMARKS.md).
+pub const MAX_MEMORY_BYTES: usize = 512 << 20;
+
 /// Most connections a node keeps open at once. A node in the public DHT
 /// is dialled by strangers; beyond this, new ones are refused.
 pub const MAX_CONNECTIONS: u32 = 256;
@@ -199,6 +209,7 @@ impl Default for NodeConfig {
             private_addresses_reachable: false,
             dht: DhtMode::Server,
             chunk_serves: None,
+            max_memory_bytes: MAX_MEMORY_BYTES,
         }
     }
 }

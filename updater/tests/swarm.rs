@@ -506,6 +506,51 @@ async fn a_seeder_with_upload_limits_still_serves_everyone_in_turn() {
     assert!(ra.served().values().sum::<u64>() > 0 && rb.served().values().sum::<u64>() > 0);
 }
 
+/// A node over its memory ceiling refuses new connections (the ceiling here
+/// is far below any process's size); one with the default ceiling accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_over_its_memory_ceiling_refuses_new_connections() {
+    let t = tempfile::tempdir().unwrap();
+    let library = || Arc::new(Library::new(Store::open(&t.path().join("store")).unwrap()));
+    let full = Node::start(
+        NodeConfig {
+            max_memory_bytes: 1 << 20,
+            ..loopback()
+        },
+        library(),
+    )
+    .await
+    .unwrap();
+    let roomy = Node::start(loopback(), library()).await.unwrap();
+    let asker = start_node(library(), Vec::new()).await;
+    for node in [&full, &roomy] {
+        for addr in node.addresses().await {
+            asker.add_peer(addr).await;
+        }
+    }
+    let app = AppId([7; 32]);
+    let to_roomy = asker
+        .request(roomy.peer_id(), Request::Checkpoint(app))
+        .await;
+    assert!(
+        matches!(to_roomy, Ok(Response::NotFound)),
+        "the roomy node answers: {to_roomy:?}"
+    );
+    let to_full = asker
+        .request(full.peer_id(), Request::Checkpoint(app))
+        .await;
+    assert!(to_full.is_err(), "the full node refused: {to_full:?}");
+    assert!(
+        !asker
+            .status()
+            .await
+            .connections
+            .iter()
+            .any(|c| c.peer == full.peer_id()),
+        "no connection to the node over its ceiling"
+    );
+}
+
 #[test]
 fn a_node_keeps_its_identity_across_restarts() {
     let t = tempfile::tempdir().unwrap();

@@ -51,6 +51,13 @@ type Ping = libp2p::ping::Behaviour;
 #[cfg(not(feature = "long-running"))]
 type Ping = libp2p::swarm::dummy::Behaviour;
 
+/// A long-running node refuses new connections while its memory is high
+/// ([`NodeConfig::max_memory_bytes`]); a one-shot client does not need it.
+#[cfg(feature = "long-running")]
+type MemoryLimits = libp2p::memory_connection_limits::Behaviour;
+#[cfg(not(feature = "long-running"))]
+type MemoryLimits = libp2p::swarm::dummy::Behaviour;
+
 #[cfg(feature = "mdns")]
 type Mdns = mdns::tokio::Behaviour;
 #[cfg(not(feature = "mdns"))]
@@ -60,6 +67,7 @@ type Mdns = libp2p::swarm::dummy::Behaviour;
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
     pub(super) limits: connection_limits::Behaviour,
+    pub(super) memory: MemoryLimits,
     pub(super) identify: identify::Behaviour,
     pub(super) ping: Ping,
     pub(super) kad: kad::Behaviour<MemoryStore>,
@@ -147,6 +155,8 @@ pub(super) async fn build(
         ..autonat::Config::default()
     };
     let dht_mode = config.dht;
+    #[cfg(feature = "long-running")]
+    let max_memory = config.max_memory_bytes;
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(MAX_CONNECTIONS))
         .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
@@ -198,6 +208,10 @@ pub(super) async fn build(
             });
             Behaviour {
                 limits: connection_limits::Behaviour::new(limits),
+                #[cfg(feature = "long-running")]
+                memory: libp2p::memory_connection_limits::Behaviour::with_max_bytes(max_memory),
+                #[cfg(not(feature = "long-running"))]
+                memory: libp2p::swarm::dummy::Behaviour,
                 relay_client,
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(peer_id),
