@@ -22,6 +22,8 @@
 mod actor;
 mod guests;
 mod limits;
+#[cfg(feature = "long-running")]
+mod relay_server;
 mod swarm;
 
 pub use guests::STRANGER_RESERVATIONS_PER_HOUR;

@@ -36,7 +36,7 @@ use crate::network::DhtMode;
 /// and needs to learn its reachability. The bootstrap, a short-lived
 /// client, is built without them (feature `long-running`).
 #[cfg(feature = "long-running")]
-type RelayServer = relay::Behaviour;
+type RelayServer = super::relay_server::RelayServer;
 #[cfg(not(feature = "long-running"))]
 type RelayServer = libp2p::swarm::dummy::Behaviour;
 #[cfg(feature = "long-running")]
@@ -141,7 +141,7 @@ pub(super) async fn build(
                 super::STRANGER_RESERVATIONS_PER_HOUR,
             )),
         );
-        relay::Behaviour::new(peer_id, limits)
+        RelayServer::new(relay::Behaviour::new(peer_id, limits))
     });
     #[cfg(not(feature = "long-running"))]
     let relay_server: Option<RelayServer> = None;
