@@ -262,6 +262,11 @@ pub fn status_json(status: &quince_updater::node::NodeStatus) -> serde_json::Val
         "external_addresses": status.external_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "nat": status.nat,
         "lan_peers": status.lan_peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "uploaded_bytes": status.uploaded_bytes,
+        "deferred_chunks": status.deferred_chunks,
+        "busy_answers": status.busy_answers,
+        "held_bytes": status.held_bytes,
+        "refused_peers": status.refused_peers,
     })
 }
 

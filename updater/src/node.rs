@@ -21,12 +21,16 @@
 
 mod actor;
 mod guests;
+mod held;
 mod limits;
 #[cfg(feature = "long-running")]
 mod relay_server;
 mod swarm;
 
 pub use guests::STRANGER_RESERVATIONS_PER_HOUR;
+pub use held::{
+    HELD_BYTES, HELD_CEILING, PEER_HELD_ANSWERS, PEER_HELD_BYTES, REFUSE_FOR, STALLS_TO_REFUSE,
+};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -256,6 +260,13 @@ pub struct NodeStatus {
     /// Chunk requests answered "busy" because the chunk had reached its
     /// serve limit (see [`NodeConfig::chunk_serves`]).
     pub deferred_chunks: u64,
+    /// Requests answered "busy" because the answers held for unread
+    /// streams were at their bounds (the peer's or everyone's).
+    pub busy_answers: u64,
+    /// Bytes of answers held now until their peers read them.
+    pub held_bytes: u64,
+    /// Peers refused now for leaving answers unread.
+    pub refused_peers: usize,
 }
 
 /// The node identity stored at `path` (protobuf-encoded, mode 0600), created on

@@ -6,7 +6,9 @@ use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 
 use quince_packager::LogDir;
-use quince_store::Store;
+
+mod common;
+use common::{publish_tool, seeder};
 
 #[test]
 fn one_process_seeds_and_another_fetches_and_verifies() {
@@ -230,49 +232,4 @@ fn a_closed_stdout_stops_a_seeder_quietly() {
     std::io::Read::read_to_string(&mut seeder.stderr.take().unwrap(), &mut err).unwrap();
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(status.code(), Some(141), "{err}");
-}
-
-/// Publishes `version` of an app holding one file, `bin/tool`, into `w/log`
-/// and `w/store`; returns its first root.
-fn publish_tool(
-    w: &std::path::Path,
-    name: &str,
-    seed: u8,
-    tool: &[u8],
-    version: &str,
-) -> quince_protocol::root::AppRoot {
-    let (root, key) = quince_protocol::testkit::danger_single_key_root(name, seed);
-    std::fs::create_dir_all(w.join("src/bin")).unwrap();
-    std::fs::write(w.join("src/bin/tool"), tool).unwrap();
-    let store = Store::open(&w.join("store")).unwrap();
-    quince_packager::testkit::publish(
-        &w.join("log"),
-        &store,
-        &root,
-        &key,
-        &w.join("src"),
-        version,
-        "any",
-    );
-    root
-}
-
-/// `quince seed` of `w/log` and `w/store` (relative paths, run in `w`) on a
-/// loopback port, home `w/HOME`, private network, no standard input.
-fn seeder(w: &std::path::Path, home: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_quince"));
-    c.env("QUINCE_NETWORK", "private")
-        .current_dir(w)
-        .env("QUINCE_HOME", w.join(home))
-        .args([
-            "seed",
-            "--log",
-            "log",
-            "--store",
-            "store",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-        ])
-        .stdin(Stdio::null());
-    c
 }

@@ -214,7 +214,23 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     let boot = honest_node.addresses().await;
     let mut hostile_ids = Vec::new();
     let mut hostile_nodes = Vec::new();
-    for mode in ["tamper", "stale", "endless"] {
+    // The endless peer is a bare libp2p node: a Quince node would not
+    // hold an answer larger than its ledger allows.
+    let endless = Hostile {
+        honest: honest.clone(),
+        mode: "endless",
+        old_checkpoint: old_checkpoint.clone(),
+    };
+    let endless_addr = start_raw(
+        Arc::new(endless),
+        quince_updater::codec::TransferCodec::default(),
+    )
+    .await;
+    let Some(libp2p::multiaddr::Protocol::P2p(endless_id)) = endless_addr.iter().last() else {
+        panic!("no peer id in {endless_addr}");
+    };
+    hostile_ids.push(("endless", endless_id));
+    for mode in ["tamper", "stale"] {
         let n = start_node(
             Arc::new(Hostile {
                 honest: honest.clone(),
@@ -233,6 +249,7 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
             client.node.add_peer(a).await;
         }
     }
+    client.node.add_peer(endless_addr).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut peers = Peers::new(
         hostile_ids
@@ -315,7 +332,7 @@ impl libp2p::request_response::Codec for Dribble {
     where
         T: futures::AsyncRead + Unpin + Send,
     {
-        quince_updater::codec::TransferCodec
+        quince_updater::codec::TransferCodec::default()
             .read_request(p, io)
             .await
     }
@@ -328,7 +345,7 @@ impl libp2p::request_response::Codec for Dribble {
     where
         T: futures::AsyncRead + Unpin + Send,
     {
-        quince_updater::codec::TransferCodec
+        quince_updater::codec::TransferCodec::default()
             .read_response(p, io)
             .await
     }
@@ -342,7 +359,7 @@ impl libp2p::request_response::Codec for Dribble {
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
-        quince_updater::codec::TransferCodec
+        quince_updater::codec::TransferCodec::default()
             .write_request(p, io, r)
             .await
     }
@@ -369,10 +386,24 @@ impl libp2p::request_response::Codec for Dribble {
 
 /// A real libp2p node that speaks only the transfer protocol, at one byte per second.
 async fn start_dribbler(library: Library) -> libp2p::Multiaddr {
+    start_raw(Arc::new(library), Dribble).await
+}
+
+/// A bare libp2p node that speaks only the transfer protocol, answering
+/// from `library` through `codec`, with none of a Quince node's bounds.
+async fn start_raw<C>(library: Arc<dyn Serve>, codec: C) -> libp2p::Multiaddr
+where
+    C: libp2p::request_response::Codec<
+            Protocol = libp2p::StreamProtocol,
+            Request = Request,
+            Response = Response,
+        > + Clone
+        + Send
+        + 'static,
+{
     use futures::StreamExt as _;
     use libp2p::request_response::{self, ProtocolSupport};
     use libp2p::swarm::SwarmEvent;
-    let codec = Dribble;
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(

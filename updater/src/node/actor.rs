@@ -23,7 +23,7 @@ use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 #[cfg(feature = "mdns")]
 use libp2p::mdns;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{dcutr, identify, relay, Multiaddr, PeerId, StreamProtocol, Swarm};
 use quince_protocol::root::AppId;
@@ -31,10 +31,13 @@ use quince_protocol::wire::{Request, Response};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
 use super::guests::Guests;
+use super::held::Ledger;
 use super::limits::Limits;
 use super::swarm::{Behaviour, BehaviourEvent};
 use super::{Announced, Announcement, ConnectionInfo, NetError, NodeConfig, NodeStatus};
 use crate::library::Serve;
+
+mod serving;
 
 /// Requests answered at once, each on a blocking thread (each answer is up
 /// to one wire message); more wait their turn.
@@ -93,6 +96,7 @@ pub(super) enum Command {
 
 /// An answer computed off the loop, on its way back to be sent.
 struct Served {
+    id: InboundRequestId,
     peer: PeerId,
     request: Request,
     answer: Response,
@@ -157,6 +161,8 @@ pub(super) struct Actor {
     kad_protocol: StreamProtocol,
     library: Arc<dyn Serve>,
     limits: Limits,
+    /// Answers held for peers until they read them.
+    held: Ledger<InboundRequestId>,
     pushes: broadcast::Sender<Announcement>,
     serving: Arc<Semaphore>,
     queued: Arc<std::sync::atomic::AtomicUsize>,
@@ -212,6 +218,7 @@ pub(super) struct Actor {
     punch_retries: HashMap<PeerId, u32>,
     uploaded_bytes: u64,
     deferred_chunks: u64,
+    busy_answers: u64,
     /// When the node started.
     started: std::time::Instant,
     /// Peers this node has had a relayed connection with: never taken as relays.
@@ -262,6 +269,7 @@ pub(super) fn new(
         kad_protocol,
         library,
         limits: Limits::new(config.upload_rate, config.max_peers, config.chunk_serves),
+        held: Ledger::default(),
         pushes,
         serving: Arc::new(Semaphore::new(SERVING_AT_ONCE)),
         queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
@@ -295,6 +303,7 @@ pub(super) fn new(
         punch_retries: HashMap::new(),
         uploaded_bytes: 0,
         deferred_chunks: 0,
+        busy_answers: 0,
         started: std::time::Instant::now(),
         behind_relay: HashSet::new(),
         relayed_inbound: HashSet::new(),
@@ -541,6 +550,9 @@ impl Actor {
                 endpoint,
                 ..
             } => {
+                if self.refuse(peer_id, connection_id) {
+                    return;
+                }
                 let address = endpoint.get_remote_address().clone();
                 let relayed = endpoint.is_relayed();
                 if relayed && endpoint.is_dialer() {
@@ -601,6 +613,7 @@ impl Actor {
                 ..
             } => {
                 self.connections.remove(&connection_id);
+                self.held.release_connection(connection_id);
                 if !self.swarm.is_connected(&peer_id) {
                     self.relayed_dials.remove(&peer_id);
                     self.punch_retries.remove(&peer_id);
@@ -614,7 +627,11 @@ impl Actor {
     /// and failures go to whoever asked.
     fn on_transfer(&mut self, event: request_response::Event<Request, Response>) {
         match event {
-            request_response::Event::Message { message, peer, .. } => match message {
+            request_response::Event::Message {
+                message,
+                peer,
+                connection_id,
+            } => match message {
                 request_response::Message::Request {
                     request: Request::Announce(app, note),
                     channel,
@@ -628,8 +645,10 @@ impl Actor {
                         .send_response(channel, Response::NotFound);
                 }
                 request_response::Message::Request {
-                    request, channel, ..
-                } => self.serve(peer, request, channel),
+                    request,
+                    channel,
+                    request_id,
+                } => self.serve(peer, connection_id, request_id, request, channel),
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -699,86 +718,16 @@ impl Actor {
                     let _ = reply.send(Err(failure));
                 }
             }
-            _ => {}
-        }
-    }
-
-    /// Answers `request` on a blocking thread when a serving slot is free;
-    /// "busy" at once if too many already wait.
-    fn serve(&mut self, peer: PeerId, request: Request, channel: ResponseChannel<Response>) {
-        use std::sync::atomic::Ordering::SeqCst;
-        if self.queued.fetch_add(1, SeqCst) >= SERVING_QUEUE {
-            self.queued.fetch_sub(1, SeqCst);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .transfer
-                .send_response(channel, Response::Busy);
-            return;
-        }
-        let (serving, queued) = (self.serving.clone(), self.queued.clone());
-        let library = self.library.clone();
-        let back = self.served_tx.clone();
-        tokio::spawn(async move {
-            let permit = serving.acquire_owned().await;
-            queued.fetch_sub(1, SeqCst);
-            let asked = request.clone();
-            let answer = match &permit {
-                Ok(_) => tokio::task::spawn_blocking(move || library.answer(&asked))
-                    .await
-                    .unwrap_or(Response::Busy),
-                Err(_) => Response::Busy,
-            };
-            let _ = back
-                .send(Served {
-                    peer,
-                    request,
-                    answer,
-                    channel,
-                })
-                .await;
-            // Held until the answer is in the channel: at most SERVING_AT_ONCE
-            // answers are being made or handed over, and as many wait in the
-            // channel for the loop.
-            drop(permit);
-        });
-    }
-
-    /// Sends an answer computed off the loop, after the upload limits.
-    /// Limits apply to bulk data; the log and manifests are small and needed
-    /// first, so they are always answered.
-    fn send_answer(&mut self, served: Served) {
-        let Served {
-            peer,
-            request,
-            mut answer,
-            channel,
-        } = served;
-        if matches!(answer, Response::Data(_)) {
-            self.guests.insert(peer);
-        }
-        if let (Request::Chunk(_) | Request::Blob(_), Response::Data(bytes)) = (&request, &answer) {
-            let swarm = &self.swarm;
-            let capped = match &request {
-                Request::Chunk(id) => !self
-                    .limits
-                    .admit_chunk(peer, *id, |p| swarm.is_connected(p)),
-                _ => false,
-            };
-            if capped {
-                self.deferred_chunks += 1;
-                answer = Response::Busy;
-            } else if !self.limits.admit(peer, bytes.len()) {
-                answer = Response::Busy;
-            } else {
-                self.uploaded_bytes += bytes.len() as u64;
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.held.read(request_id, std::time::Instant::now());
             }
+            request_response::Event::InboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => self.answer_failed(peer, request_id, &error),
         }
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .transfer
-            .send_response(channel, answer);
     }
 
     /// Identify: remembers relays and DHT servers, and reserves on relays.
@@ -1089,6 +1038,9 @@ impl Actor {
                 .collect(),
             uploaded_bytes: self.uploaded_bytes,
             deferred_chunks: self.deferred_chunks,
+            busy_answers: self.busy_answers,
+            held_bytes: self.held.total() as u64,
+            refused_peers: self.held.refused_count(std::time::Instant::now()),
         }
     }
 }

@@ -91,6 +91,13 @@ impl Limits {
         true
     }
 
+    /// `peer` did not get chunk `id` after all (its answer failed).
+    pub(super) fn unserve(&mut self, peer: PeerId, id: ChunkId) {
+        if let Some((peers, _)) = self.served.get_mut(&id) {
+            peers.retain(|p| *p != peer);
+        }
+    }
+
     /// May `peer` be sent `bytes` now?
     pub(super) fn admit(&mut self, peer: PeerId, bytes: usize) -> bool {
         let now = std::time::Instant::now();

@@ -100,6 +100,19 @@ fn resolver_config() -> (libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpts)
     }
 }
 
+/// Transfer streams open at once on one connection, both ways (an honest
+/// fetcher keeps eight chunk requests in flight per peer); more are dropped.
+pub const TRANSFER_STREAMS: usize = 48;
+
+/// Yamux with fewer streams per connection than its default (512): a peer
+/// that opens more has its connection closed, and each stream may hold a
+/// 256 KiB receive window, so this bounds what one connection buffers.
+fn yamux_config() -> yamux::Config {
+    let mut c = yamux::Config::default();
+    c.set_max_num_streams(256);
+    c
+}
+
 /// Builds the swarm, starts listening and dialling, and returns the actor
 /// (not yet running) once every listener has an address.
 pub(super) async fn build(
@@ -167,7 +180,7 @@ pub(super) async fn build(
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            yamux_config,
         )
         .map_err(|e| NetError::Setup(e.to_string()))?;
     #[cfg(feature = "quic")]
@@ -183,7 +196,7 @@ pub(super) async fn build(
                 libp2p::core::transport::MemoryTransport::default()
                     .upgrade(Version::V1)
                     .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default()),
+                    .multiplex(yamux_config()),
             )
         })
         .map_err(|e| NetError::Setup(e.to_string()))?;
@@ -193,7 +206,7 @@ pub(super) async fn build(
     let (dns, dns_options) = resolver_config();
     let mut swarm = builder
         .with_dns_config(dns, dns_options)
-        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .with_relay_client(noise::Config::new, yamux_config)
         .map_err(|e| NetError::Setup(e.to_string()))?
         .with_behaviour(|key, relay_client| {
             let mut kad =
@@ -233,7 +246,7 @@ pub(super) async fn build(
                     [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(timeout)
-                        .with_max_concurrent_streams(256),
+                        .with_max_concurrent_streams(TRANSFER_STREAMS),
                 ),
             }
         })
