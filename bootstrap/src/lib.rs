@@ -216,6 +216,9 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         .clone()
         .or_else(quince_updater::home::default_dir)
         .ok_or_else(|| usage("no home folder: set --home or QUINCE_HOME".into()))?;
+    if let Some(run) = &args.run {
+        quince_updater::install::check_run_command(run).map_err(|e| usage(e.to_string()))?;
+    }
     let mut client = Client::open(&home)?;
     let options = UpdateOptions {
         run: args.run.clone(),

@@ -87,7 +87,9 @@ fn parse_args() -> Result<Options, String> {
             "--find-for" => {
                 args.find_for = value("--find-for")?
                     .parse()
-                    .map_err(|_| "--find-for takes seconds".to_string())?
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| "--find-for takes seconds, from 1 to 86400".to_string())?
             }
             "--no-mdns" => args.mdns = false,
             "--quiet" => args.quiet = true,

@@ -64,7 +64,7 @@ pub struct NetArgs {
     #[arg(long, value_parser = ["client", "auto", "server"])]
     dht: Option<String>,
     /// Seconds before a request to one peer gives up.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     timeout: u64,
     /// Never relay for peers behind NATs (by default a node relays once it
     /// knows it is reachable: an --external address or AutoNAT's verdict;

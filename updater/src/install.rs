@@ -97,6 +97,25 @@ pub enum InstallError {
     /// No program to run is known.
     #[error("app {0} has no run command: install with --run PATH (relative to the app's folder)")]
     NoRunCommand(AppId),
+    /// The run command is not a plain relative path inside the app.
+    #[error(
+        "run command {run:?}: {reason} (give a path relative to the app's folder, such as bin/app)"
+    )]
+    BadRunCommand {
+        /// The command given.
+        run: String,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+/// `run` as a path inside a version folder: relative, with no `..`, no
+/// absolute or empty parts (the check the health check makes).
+pub fn check_run_command(run: &str) -> Result<quince_protocol::path::RelPath, InstallError> {
+    quince_protocol::path::RelPath::parse(run).map_err(|e| InstallError::BadRunCommand {
+        run: run.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
@@ -331,6 +350,9 @@ impl Apps {
         peers: &mut Peers,
         options: &UpdateOptions,
     ) -> Result<Outcome, InstallError> {
+        if let Some(run) = &options.run {
+            check_run_command(run)?;
+        }
         let lock = self.lock(&app)?;
         let recovered = self.recover(&lock)?;
         // A crash during a health check leaves a version on trial: check it again.
@@ -499,7 +521,8 @@ impl Apps {
     pub fn program(&self, app: &AppId) -> Result<PathBuf, InstallError> {
         let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
         let run = state.run.ok_or(InstallError::NoRunCommand(*app))?;
-        Ok(self.app_dir(app).current().join(run))
+        let run = check_run_command(&run)?;
+        Ok(self.app_dir(app).current().join(run.as_str()))
     }
 }
 

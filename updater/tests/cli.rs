@@ -233,3 +233,53 @@ fn a_closed_stdout_stops_a_seeder_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(status.code(), Some(141), "{err}");
 }
+
+/// No number given to an argument makes `quince` panic (the hostile test
+/// found `--find-for 18446744073709551615` overflowing an `Instant`), and a
+/// run command outside the app's folder is refused before anything is done.
+#[test]
+fn huge_numbers_and_run_commands_outside_the_app_are_refused_with_a_reason() {
+    let t = tempfile::tempdir().unwrap();
+    let huge = "18446744073709551615";
+    let app = format!("quince://{}", "ab".repeat(32));
+    for args in [
+        vec!["fetch", "--app", &app, "--out", "o", "--find-for", huge],
+        vec!["fetch", "--app", &app, "--out", "o", "--window", huge],
+        vec!["install", &app, "--find-for", huge],
+        vec!["install", &app, "--health-seconds", huge],
+        vec!["update", "--interval", huge],
+        vec!["update", "--poll", huge],
+        vec!["seed", "--timeout", huge],
+        vec!["seed", "--max-peers", huge],
+        vec!["witness", "--interval", huge],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+            .env("QUINCE_HOME", t.path().join("home"))
+            .env("QUINCE_NETWORK", "private")
+            .current_dir(t.path())
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is not in"), "{args:?}: {err}");
+    }
+    for run in ["/bin/sh", "../../../bin/sh", "bin/../../x"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+            .env("QUINCE_HOME", t.path().join("home"))
+            .env("QUINCE_NETWORK", "private")
+            .current_dir(t.path())
+            .args(["install", &app, "--run", run, "--find-for", "1"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{run}: {err}");
+        assert!(
+            err.contains(&format!("run command {run:?}")),
+            "{run}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

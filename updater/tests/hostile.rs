@@ -250,26 +250,10 @@ async fn thirty_peers_that_never_read_leave_a_seeder_bounded_and_an_honest_fetch
     };
     std::thread::spawn(move || lines.for_each(drop));
 
-    let (w2, app2, addr2) = (w.clone(), app.clone(), addr.clone());
-    let alone = tokio::task::spawn_blocking(move || honest_fetch(&w2, &app2, &addr2, "alone"))
-        .await
-        .unwrap();
-    let before_kb = status_kb(pid, "VmRSS:");
-
-    // The attack.
-    let stop = Arc::new(AtomicBool::new(false));
-    let kicked = Arc::new(AtomicU64::new(0));
-    let target: Multiaddr = addr.parse().unwrap();
-    let attackers: Vec<_> = (0..HOSTILE)
-        .map(|_| {
-            tokio::spawn(hostile(
-                target.clone(),
-                chunks.clone(),
-                stop.clone(),
-                kicked.clone(),
-            ))
-        })
-        .collect();
+    let fetch = |name: String| {
+        let (w, app, addr) = (w.clone(), app.clone(), addr.clone());
+        tokio::task::spawn_blocking(move || honest_fetch(&w, &app, &addr, &name))
+    };
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
@@ -281,17 +265,46 @@ async fn thirty_peers_that_never_read_leave_a_seeder_bounded_and_an_honest_fetch
             }
         })
     };
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let (w2, app2, addr2) = (w.clone(), app.clone(), addr.clone());
-    let attacked =
-        tokio::task::spawn_blocking(move || honest_fetch(&w2, &app2, &addr2, "attacked"))
-            .await
-            .unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let during_kb = status_kb(pid, "VmRSS:");
-    stop.store(true, Ordering::Relaxed);
-    for a in attackers {
-        a.await.unwrap();
+    // Rounds (one in the test; more for bench/hostile.sh), each an honest
+    // fetch alone and then one under attack by fresh hostile peers.
+    let rounds: usize = std::env::var("QUINCE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let kicked = Arc::new(AtomicU64::new(0));
+    let target: Multiaddr = addr.parse().unwrap();
+    let (mut alone, mut attacked) = (Vec::new(), Vec::new());
+    let (mut before_kb, mut during_kb) = (0, 0);
+    for round in 0..rounds {
+        alone.push(fetch(format!("alone-{round}")).await.unwrap());
+        before_kb = status_kb(pid, "VmRSS:");
+        let stop = Arc::new(AtomicBool::new(false));
+        let attackers: Vec<_> = (0..HOSTILE)
+            .map(|_| {
+                tokio::spawn(hostile(
+                    target.clone(),
+                    chunks.clone(),
+                    stop.clone(),
+                    kicked.clone(),
+                ))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        attacked.push(fetch(format!("attacked-{round}")).await.unwrap());
+        // Long enough for unread answers to time out and their peers to
+        // be refused.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        during_kb = status_kb(pid, "VmRSS:");
+        stop.store(true, Ordering::Relaxed);
+        for a in attackers {
+            a.await.unwrap();
+        }
+        println!(
+            "bench: round {round}: honest 8 MiB fetch {:.3} s alone, {:.3} s under attack: ratio {:.2}",
+            alone[round].as_secs_f64(),
+            attacked[round].as_secs_f64(),
+            attacked[round].as_secs_f64() / alone[round].as_secs_f64()
+        );
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     sampling.store(false, Ordering::Relaxed);
@@ -299,12 +312,12 @@ async fn thirty_peers_that_never_read_leave_a_seeder_bounded_and_an_honest_fetch
     let after_kb = status_kb(pid, "VmRSS:");
     let hwm_kb = status_kb(pid, "VmHWM:");
     let peak_kb = peak.load(Ordering::Relaxed);
+    println!(
+        "bench: seeder RSS high-water {hwm_kb} kB ({HOSTILE} hostile peers x {STREAMS} streams)"
+    );
 
     // The seeder still serves after the attack.
-    let (w2, app2, addr2) = (w.clone(), app.clone(), addr.clone());
-    let afterwards = tokio::task::spawn_blocking(move || honest_fetch(&w2, &app2, &addr2, "after"))
-        .await
-        .unwrap();
+    let afterwards = fetch("after".into()).await.unwrap();
     let alive = seeder.try_wait().unwrap().is_none();
     let _ = seeder.kill();
     let _ = seeder.wait();

@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     platform: Option<String>,
     /// Chunk requests in flight per peer.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=32))]
     window: usize,
     /// Print a JSON summary.
     #[arg(long)]
@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long)]
     then_seed: bool,
     /// Seconds to look for peers before giving up.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     find_for: u64,
 }
 

@@ -20,10 +20,10 @@ pub struct InstallArgs {
     #[arg(long)]
     run: Option<String>,
     /// Seconds a new version must keep running (or exit 0 within) to be kept.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     health_seconds: Option<u64>,
     /// Seconds to look for peers before giving up.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     find_for: u64,
     /// Install from an offline bundle folder (written by `quince share`) with
     /// no network at all; checked against the link's app id like any peer.
@@ -65,6 +65,9 @@ fn witness_policy(keys: &[String], quorum: Option<usize>) -> Result<Option<Witne
 
 pub async fn install(args: InstallArgs) -> Result<()> {
     let link: Link = args.link.parse()?;
+    if let Some(run) = &args.run {
+        quince_updater::install::check_run_command(run)?;
+    }
     let mut client = args.net.client()?;
     let options = UpdateOptions {
         run: args.run.clone(),

@@ -23,10 +23,10 @@ pub struct Args {
     #[arg(long, default_value = "store")]
     store: PathBuf,
     /// Most chunk bytes per second to upload.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     upload_rate: Option<u64>,
     /// Most peers to serve chunks to in any 10 seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     max_peers: Option<usize>,
     /// While three or more peers fetch at once, send each chunk to at most
     /// this many peers that are still connected (per two minutes): they pass

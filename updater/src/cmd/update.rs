@@ -21,15 +21,15 @@ pub struct UpdateArgs {
     #[arg(long)]
     watch: bool,
     /// Seconds between full checks (a DHT lookup and every peer found) when watching.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     interval: u64,
     /// Seconds between asking the peers that served an app for their newest
     /// checkpoint when watching (one small request each; it also keeps the
     /// connections open that publishers push new releases over). 0: never.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     poll: u64,
     /// Seconds to look for peers before giving up on an app.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     find_for: u64,
     /// Print each outcome as JSON.
     #[arg(long)]

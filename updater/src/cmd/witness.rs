@@ -27,13 +27,13 @@ pub struct Args {
     #[arg(long)]
     print_key: bool,
     /// Seconds between rounds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     interval: u64,
     /// One round, then stop (exit 1 if any app equivocated or could not be checked).
     #[arg(long)]
     once: bool,
     /// Seconds to look for peers of each app per round.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     find_for: u64,
 }
 
