@@ -116,7 +116,11 @@ impl LogDir {
     /// Opens an existing log and checks that its checkpoint verifies and matches its tiles.
     pub fn open(path: &Path) -> Result<LogDir, LogError> {
         let root_path = path.join(ROOT_FILE);
-        let bytes = fs::read(&root_path).map_err(io_err(&root_path))?;
+        let bytes = quince_store::durable::read_bounded(
+            &root_path,
+            quince_protocol::limits::MAX_ROOT_BYTES,
+        )
+        .map_err(io_err(&root_path))?;
         let first_root = AppRoot::from_bytes(&bytes).map_err(corrupt(&root_path))?;
         let log = LogDir {
             path: path.to_path_buf(),
@@ -288,7 +292,10 @@ impl LogDir {
     /// checkpoint's signature under the root that must have signed it.
     fn published(&self) -> Result<(Option<VerifiedCheckpoint>, Vec<Vec<u8>>), LogError> {
         let path = self.path.join(CHECKPOINT_FILE);
-        let note = match fs::read(&path) {
+        let note = match quince_store::durable::read_bounded(
+            &path,
+            quince_protocol::limits::MAX_NOTE_BYTES,
+        ) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, Vec::new())),
             Err(e) => return Err(LogError::Io { path, source: e }),

@@ -310,18 +310,7 @@ pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, 
 }
 
 fn read_capped(path: &Path, max: usize) -> Result<Vec<u8>, StoreError> {
-    let f = File::open(path).map_err(io_err(path))?;
-    let mut out = Vec::new();
-    f.take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(io_err(path))?;
-    if out.len() > max {
-        return Err(StoreError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(format!("larger than {max} bytes")),
-        });
-    }
-    Ok(out)
+    crate::durable::read_bounded(path, max).map_err(io_err(path))
 }
 
 fn missing_or(e: StoreError, id: ChunkId) -> StoreError {

@@ -11,6 +11,73 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Reads a file that anyone may have put there (a log folder, a bundle, a
+/// mirror, a state file) with a bound: only a regular file is read (a
+/// FIFO, socket, device or folder is refused, and the open does not block
+/// on a FIFO), and a file over `max` bytes is an error (`InvalidData`)
+/// without reading more than `max + 1` bytes of it.
+pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    #[cfg(target_os = "macos")]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(0x0004); // O_NONBLOCK
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", kind_of(&meta)),
+        ));
+    }
+    if meta.len() > max as u64 {
+        return Err(too_large(meta.len(), max));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    file.take(max as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > max {
+        return Err(too_large(out.len() as u64, max));
+    }
+    Ok(out)
+}
+
+fn too_large(len: u64, max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{len} bytes or more, over the limit of {max}"),
+    )
+}
+
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else {
+        "not a file"
+    }
+}
+
 /// Writes `bytes` to `path` atomically and durably, creating parent folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, None)
@@ -97,6 +164,36 @@ fn parent(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_fifos_devices_folders_and_large_files_without_blocking() {
+        let t = std::env::temp_dir().join(format!("quince-bounded-{}", std::process::id()));
+        fs::create_dir_all(&t).unwrap();
+        let small = t.join("small");
+        fs::write(&small, b"12345").unwrap();
+        assert_eq!(read_bounded(&small, 5).unwrap(), b"12345");
+        let e = read_bounded(&small, 4).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        let e = read_bounded(&t, 100).unwrap_err();
+        assert!(e.to_string().contains("folder"), "{e}");
+        #[cfg(unix)]
+        {
+            // A symlink to an endless device, and a FIFO nobody writes to.
+            let zero = t.join("zero");
+            let _ = fs::remove_file(&zero);
+            std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+            let e = read_bounded(&zero, 100).unwrap_err();
+            assert!(e.to_string().contains("device"), "{e}");
+            let fifo = t.join("fifo");
+            let _ = fs::remove_file(&fifo);
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            if made.is_ok_and(|s| s.success()) {
+                let e = read_bounded(&fifo, 100).unwrap_err();
+                assert!(e.to_string().contains("FIFO"), "{e}");
+            }
+        }
+        fs::remove_dir_all(&t).unwrap();
+    }
 
     #[test]
     fn a_write_replaces_the_file_and_leaves_no_temporary_behind() {

@@ -120,7 +120,7 @@ fn put(dir: &Path, rel: &str, bytes: &[u8]) -> Result<(), TileFsError> {
 
 fn get(dir: &Path, rel: &str) -> Result<(PathBuf, Vec<u8>), TileFsError> {
     let path = dir.join(rel);
-    match std::fs::read(&path) {
+    match durable::read_bounded(&path, quince_protocol::limits::MAX_ENTRY_BUNDLE_BYTES) {
         Ok(bytes) => Ok((path, bytes)),
         Err(source) => Err(TileFsError::Io { path, source }),
     }

@@ -245,3 +245,62 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// An untrusted log folder cannot make `audit` read without end or block:
+/// an entry bundle that is a symlink to `/dev/zero` and a transcript that is
+/// a FIFO are refused with their path named (before, the first grew the
+/// auditor to 22 GB and the second blocked for ever).
+#[cfg(unix)]
+#[test]
+fn audit_refuses_an_endless_entry_bundle_and_a_fifo_transcript_without_hanging() {
+    let group = Group::generate("Audited", &["a", "b", "c", "d", "e"], 3).unwrap();
+    let app = group.root().app_id();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogDir::create(dir.path(), group.root()).unwrap();
+    publish(
+        &log,
+        &group,
+        &[release_entry(app, "1.0.0", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    let audit_within = |secs: u64| {
+        let path = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(audit_folder(&path, &[], None, false));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("the audit hung")
+    };
+    let report = audit_within(60).unwrap();
+    assert!(report.passed());
+    assert_eq!(report.releases[0].signers, Some(vec![1, 2, 3]));
+
+    // The transcript becomes a FIFO nobody writes to: the audit goes on
+    // without it and says the signers are unknown.
+    let transcript = dir.path().join("transcripts/1.json");
+    std::fs::remove_file(&transcript).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&transcript)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let report = audit_within(60).unwrap();
+    assert_eq!(report.releases[0].signers, None, "{}", report.to_text());
+
+    // The entry bundle becomes a symlink to /dev/zero: refused, named.
+    let bundle = walk(&dir.path().join("tile"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/entries/"))
+        .expect("an entry bundle");
+    std::fs::remove_file(&bundle).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &bundle).unwrap();
+    let err = match audit_within(60) {
+        Err(e) => e.to_string(),
+        Ok(report) => {
+            assert!(!report.passed(), "{}", report.to_text());
+            report.problems.join("; ")
+        }
+    };
+    assert!(err.contains("not a regular file (a device)"), "{err}");
+}

@@ -221,6 +221,20 @@ struct Known {
     transcript: Option<SignedShares>,
 }
 
+/// The most a signing transcript file may hold.
+const MAX_TRANSCRIPT_BYTES: usize = 1024 * 1024;
+
+/// The most a file of a log folder may hold: the protocol's limit for its
+/// kind (an entry bundle is the largest).
+fn log_file_limit(rel: &str) -> usize {
+    use quince_protocol::limits::{MAX_ENTRY_BUNDLE_BYTES, MAX_NOTE_BYTES, MAX_ROOT_BYTES};
+    match rel {
+        "root" => MAX_ROOT_BYTES,
+        "checkpoint" => MAX_NOTE_BYTES,
+        _ => MAX_ENTRY_BUNDLE_BYTES,
+    }
+}
+
 /// Audits the log folder `log`. `seen` are signed checkpoint notes from
 /// earlier audits; `store` holds manifests and chunks (when at hand);
 /// `download` re-hashes every chunk and file.
@@ -231,9 +245,11 @@ pub fn audit_folder(
     download: bool,
 ) -> Result<Report, AuditError> {
     let read = |rel: &str| -> Result<Vec<u8>, AuditError> {
-        std::fs::read(log.join(rel)).map_err(|e| AuditError::Unreadable {
-            path: log.join(rel).display().to_string(),
-            reason: e.to_string(),
+        quince_store::durable::read_bounded(&log.join(rel), log_file_limit(rel)).map_err(|e| {
+            AuditError::Unreadable {
+                path: log.join(rel).display().to_string(),
+                reason: e.to_string(),
+            }
         })
     };
     let unreadable = |rel: &str, reason: String| AuditError::Unreadable {
@@ -342,7 +358,13 @@ pub fn audit_folder(
             else {
                 continue;
             };
-            let json = std::fs::read(f.path()).unwrap_or_default();
+            let json = match quince_store::durable::read_bounded(&f.path(), MAX_TRANSCRIPT_BYTES) {
+                Ok(json) => json,
+                Err(e) => {
+                    tracing::warn!("{}: {e}", f.path().display());
+                    continue;
+                }
+            };
             match SignedShares::from_json(&json) {
                 Ok(t) => match std::str::from_utf8(&t.message) {
                     Ok(body) if Checkpoint::parse(body).is_ok_and(|c| c.size == size) => known

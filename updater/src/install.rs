@@ -109,6 +109,9 @@ pub enum InstallError {
     },
 }
 
+/// The most an app's state file may hold.
+const MAX_STATE_FILE_BYTES: usize = 1024 * 1024;
+
 /// `run` as a path inside a version folder: relative, with no `..`, no
 /// absolute or empty parts (the check the health check makes).
 pub fn check_run_command(run: &str) -> Result<quince_protocol::path::RelPath, InstallError> {
@@ -251,7 +254,7 @@ impl Apps {
             path: path.clone(),
             reason,
         };
-        match fs::read(&path) {
+        match quince_store::durable::read_bounded(&path, MAX_STATE_FILE_BYTES) {
             Ok(bytes) => {
                 let state: AppState =
                     serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;

@@ -114,13 +114,8 @@ impl Library {
 }
 
 fn read_limited(path: &std::path::Path) -> Response {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() && m.len() <= MAX_WIRE_RESPONSE_BYTES as u64 => {
-            match std::fs::read(path) {
-                Ok(bytes) => Response::Data(bytes),
-                Err(_) => Response::NotFound,
-            }
-        }
-        _ => Response::NotFound,
+    match quince_store::durable::read_bounded(path, MAX_WIRE_RESPONSE_BYTES) {
+        Ok(bytes) => Response::Data(bytes),
+        Err(_) => Response::NotFound,
     }
 }

@@ -540,6 +540,35 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     assert_eq!(run_app(&tampered, &app), None);
     let list = ok(&quince(&tampered, &["list", "--json"]));
     assert!(!list.contains("1.0.0"), "{list}");
+
+    // The chunk an endless device, the checkpoint a FIFO nobody writes to:
+    // refused in turn without reading for ever or blocking.
+    std::fs::remove_file(&chunk).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &chunk).unwrap();
+    let endless = t.path().join("endless");
+    let out = quince_offline(
+        &endless,
+        &["install", &link, "--from", usb_s, "--run", "bin/app"],
+    );
+    assert!(!out.status.success());
+    assert_eq!(run_app(&endless, &app), None);
+    let checkpoint = walk(&usb)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "checkpoint"))
+        .unwrap();
+    std::fs::remove_file(&checkpoint).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(&checkpoint)
+        .status()
+        .unwrap()
+        .success());
+    let blocked = t.path().join("blocked");
+    let out = quince_offline(
+        &blocked,
+        &["install", &link, "--from", usb_s, "--run", "bin/app"],
+    );
+    assert!(!out.status.success());
+    assert_eq!(run_app(&blocked, &app), None);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -76,8 +76,11 @@ pub async fn run(args: Args) -> Result<()> {
         };
         (log, store)
     };
-    let app =
-        quince_protocol::root::AppRoot::from_bytes(&std::fs::read(log.join("root"))?)?.app_id();
+    let app = quince_protocol::root::AppRoot::from_bytes(&quince_store::durable::read_bounded(
+        &log.join("root"),
+        quince_protocol::limits::MAX_ROOT_BYTES,
+    )?)?
+    .app_id();
     let memory = home.map(|h| h.join("audit").join(app.to_string()).join("seen"));
     let seen = memory.as_deref().map(read_seen).unwrap_or_default();
     let report = audit::audit_folder(&log, &seen, store.as_ref(), args.download)?;
@@ -142,12 +145,16 @@ fn read_seen(dir: &Path) -> Vec<Vec<u8>> {
     };
     entries
         .flatten()
-        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|e| {
+            quince_store::durable::read_bounded(&e.path(), quince_protocol::limits::MAX_NOTE_BYTES)
+                .ok()
+        })
         .collect()
 }
 
 fn remember(dir: &Path, checkpoint: &Path) -> Result<()> {
-    let note = std::fs::read(checkpoint)?;
+    let note =
+        quince_store::durable::read_bounded(checkpoint, quince_protocol::limits::MAX_NOTE_BYTES)?;
     std::fs::create_dir_all(dir)?;
     let name = quince_protocol::Hash::of(&note).to_hex();
     std::fs::write(dir.join(&name[..16]), note)?;
