@@ -18,6 +18,8 @@ if ! cargo test -q --release -p quince-updater --test hostile -- --nocapture >"$
   exit 1
 fi
 grep '^bench: ' "$log"
-grep '^bench: round' "$log" | awk '{ r[NR] = $NF } END {
-  n = asort(r); m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
-  printf "bench: median ratio under attack / alone over %d rounds: %.2f\n", n, m }'
+ratios=$(grep '^bench: round' "$log" | awk '{ print $NF }' | sort -n)
+n=$(echo "$ratios" | wc -l)
+median=$(echo "$ratios" | awk -v n="$n" '{ r[NR] = $1 } END {
+  if (n % 2) print r[(n + 1) / 2]; else printf "%.2f\n", (r[n / 2] + r[n / 2 + 1]) / 2 }')
+echo "bench: median ratio under attack / alone over $n rounds: $median"

@@ -220,6 +220,9 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         quince_updater::install::check_run_command(run).map_err(|e| usage(e.to_string()))?;
     }
     let mut client = Client::open(&home)?;
+    // The bootstrap exits once the app runs; the updater it registers
+    // (`quince update --watch`) announces the app.
+    client.announce(false);
     let options = UpdateOptions {
         run: args.run.clone(),
         window: 8,

@@ -180,6 +180,8 @@ pub struct Client {
     /// The peers the node was started with (already dialled).
     bootstrap: Vec<Multiaddr>,
     events: broadcast::Sender<Event>,
+    /// Whether apps are announced in the DHT after an install or update.
+    announce: bool,
 }
 
 impl Client {
@@ -203,6 +205,7 @@ impl Client {
             library,
             node: None,
             bootstrap: Vec::new(),
+            announce: true,
             events,
         })
     }
@@ -245,6 +248,15 @@ impl Client {
     /// The running node, if started.
     pub fn node(&self) -> Option<&Node> {
         self.node.as_ref()
+    }
+
+    /// Whether this client announces its apps in the DHT after installing or
+    /// updating them (default: yes). A program that exits right after (a
+    /// one-shot `quince install`, the bootstrap) should say no: its record
+    /// would send others to a peer that is gone. The apps are served while
+    /// the node runs either way.
+    pub fn announce(&mut self, on: bool) {
+        self.announce = on;
     }
 
     fn running(&self) -> Result<&Node, ClientError> {
@@ -335,7 +347,8 @@ impl Client {
 
     /// Updates an installed app (or installs it) from peers: verifies the
     /// newest log, installs the newest release not refused (or the pin),
-    /// health-checks it, and serves the app and announces it in the DHT.
+    /// health-checks it, and serves the app and announces it in the DHT
+    /// (unless told not to: [`Client::announce`]).
     pub async fn update(
         &self,
         app: AppId,
@@ -428,6 +441,7 @@ impl Client {
         let progress = options.progress.clone().unwrap_or_default();
         let options = UpdateOptions {
             progress: Some(progress.clone()),
+            unannounced: options.unannounced || !self.announce,
             ..options.clone()
         };
         let ticker = self.report_progress(app, progress);
@@ -441,7 +455,9 @@ impl Client {
             .exists()
         {
             self.library.add_app(app, self.apps.log_dir(&app));
-            let _ = node.provide(app).await;
+            if self.announce {
+                let _ = node.provide(app).await;
+            }
         }
         self.report_dropped(app, &peers);
         if result.is_ok() {

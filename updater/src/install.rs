@@ -166,6 +166,9 @@ pub struct UpdateOptions {
     pub progress: Option<std::sync::Arc<fetch::Progress>>,
     /// Replace the app's witness policy (kept in its state for later updates).
     pub witnesses: Option<Witnesses>,
+    /// Do not announce the app in the DHT once its log is verified (a
+    /// one-shot run that exits when done: a record would outlive it).
+    pub unannounced: bool,
 }
 
 /// The installed apps under one home folder.
@@ -373,6 +376,7 @@ impl Apps {
                 peers,
                 recovered.as_ref(),
                 options.witnesses.clone(),
+                !options.unannounced,
             )
             .await?;
         let mut state = recovered.unwrap_or_else(|| AppState::new(synced.state()));
@@ -454,7 +458,7 @@ impl Apps {
             .recover(&lock)?
             .ok_or(InstallError::NotInstalled(app))?;
         let synced = self
-            .sync_log(source, app, peers, Some(&state), None)
+            .sync_log(source, app, peers, Some(&state), None, true)
             .await?;
         state.set_trusted(synced.state());
         self.save(&lock, &state)?;
@@ -473,6 +477,7 @@ impl Apps {
         peers: &mut Peers,
         state: Option<&AppState>,
         witnesses: Option<Witnesses>,
+        announce: bool,
     ) -> Result<fetch::VerifiedLog, InstallError> {
         let damaged = |e: BadState| InstallError::State {
             path: self.app_dir(&app).state_file(),
@@ -489,7 +494,9 @@ impl Apps {
             .witnesses(witnesses)
             .run(source, peers)
             .await?;
-        source.holding(app);
+        if announce {
+            source.holding(app);
+        }
         Ok(synced)
     }
 

@@ -1208,3 +1208,44 @@ fn audit_from_a_link_reports_every_release_and_a_damaged_log_fails() {
         "{text}"
     );
 }
+
+/// A one-shot `quince install` exits when done, so it must not leave a DHT
+/// record sending others to it (the hostile test found 19 of 20 provider
+/// records dead); the seeder's record stays.
+#[test]
+fn a_one_shot_install_leaves_no_provider_record_behind() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 5);
+    let (_seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id();
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&t.path().join("user"), &args));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let providers = runtime.block_on(async {
+        let node = quince_updater::Node::start(
+            quince_updater::NodeConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+                bootstrap: vec![addr.parse().unwrap()],
+                mdns: false,
+                ..quince_updater::NodeConfig::default()
+            },
+            std::sync::Arc::new(quince_updater::Library::new(
+                Store::open(&t.path().join("asker-store")).unwrap(),
+            )),
+        )
+        .await
+        .unwrap();
+        let providers = node.providers(app).await;
+        node.shutdown().await;
+        providers
+    });
+    let seeder: String = addr.rsplit('/').next().unwrap().to_string();
+    let names: Vec<String> = providers.iter().map(|p| p.to_string()).collect();
+    assert_eq!(names, vec![seeder], "providers of the app: {names:?}");
+}

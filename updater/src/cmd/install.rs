@@ -69,6 +69,9 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         quince_updater::install::check_run_command(run)?;
     }
     let mut client = args.net.client()?;
+    // A one-shot install exits when done: a DHT record would point at a
+    // peer that is gone (`quince update --watch` and `quince seed` announce).
+    client.announce(false);
     let options = UpdateOptions {
         run: args.run.clone(),
         health_seconds: args.health_seconds,

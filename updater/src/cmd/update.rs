@@ -46,6 +46,8 @@ pub struct UpdateArgs {
 
 pub async fn update(args: UpdateArgs) -> Result<()> {
     let mut client = args.net.client()?;
+    // Only a watcher stays to serve what it announces.
+    client.announce(args.watch);
     let pick = |apps: &Apps| -> Result<Vec<AppId>> {
         if args.apps.is_empty() {
             Ok(apps.installed())
