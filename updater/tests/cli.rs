@@ -283,3 +283,34 @@ fn huge_numbers_and_run_commands_outside_the_app_are_refused_with_a_reason() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// A peer that cannot be dialled is named with its address and the cause
+/// (libp2p alone says "Failed to dial the requested peer").
+#[test]
+fn an_unreachable_peer_is_named_with_its_address_and_the_cause() {
+    let t = tempfile::tempdir().unwrap();
+    // A loopback port nothing listens on any more: the dial is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let peer = "12D3KooWQN2nrLtsNRNQNoaoZa6uDDfbKD8LNptSZMK1MK2j9wmZ";
+    let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}");
+    let link = format!("quince://{}?peer={addr}", "ab".repeat(32));
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .env("QUINCE_HOME", t.path().join("home"))
+        .env("QUINCE_NETWORK", "private")
+        .args(["install", &link, "--find-for", "2", "--no-mdns"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(peer), "{err}");
+    assert!(
+        err.contains(&format!("cannot dial it: {addr}: Connection refused")),
+        "{err}"
+    );
+}

@@ -551,6 +551,11 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
         &["install", &link, "--from", usb_s, "--run", "bin/app"],
     );
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("an endless chunk: {err}");
+    // The bundle lacks that chunk: said at once (a bundle does not change
+    // during the install), naming the chunk.
+    assert!(err.contains("chunk") && err.contains("lacks it"), "{err}");
     assert_eq!(run_app(&endless, &app), None);
     let checkpoint = walk(&usb)
         .into_iter()

@@ -162,6 +162,9 @@ pub async fn fetch_chunks_with<S: Source>(
 ) -> Result<u64, FetchError> {
     let me = source.local_peer();
     let mut scheduler = ChunkScheduler::new(me, chunks, window);
+    if source.settled() {
+        scheduler = scheduler.missing_is_final();
+    }
     let exhausted = |peers: &Peers, what: String| FetchError::Exhausted {
         app,
         what,
@@ -179,7 +182,19 @@ pub async fn fetch_chunks_with<S: Source>(
     while !scheduler.is_done() {
         let work = scheduler
             .assign(peers, Instant::now())
-            .map_err(|NoPeerFor(chunk)| exhausted(peers, format!("chunk {chunk}")))?;
+            .map_err(|NoPeerFor(chunk)| {
+                let why: Vec<String> = scheduler
+                    .given_up(&chunk)
+                    .into_iter()
+                    .filter(|(p, _)| !peers.dropped().contains_key(p))
+                    .map(|(p, why)| format!("{}: {why}", source.name(&p)))
+                    .collect();
+                FetchError::Exhausted {
+                    app,
+                    what: format!("chunk {chunk}"),
+                    details: peers.details(&|p| source.name(p), &why),
+                }
+            })?;
         for Assignment { peer, chunk, delay } in work {
             in_flight.push(async move {
                 if !delay.is_zero() {

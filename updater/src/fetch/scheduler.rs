@@ -98,6 +98,8 @@ pub struct ChunkScheduler {
     in_flight: HashMap<(ChunkId, PeerId), InFlight>,
     strikes: HashMap<PeerId, u32>,
     durations: Vec<Duration>,
+    /// How many "not yet" answers one peer may give for one chunk.
+    missing_retries: u32,
 }
 
 impl ChunkScheduler {
@@ -120,7 +122,16 @@ impl ChunkScheduler {
             in_flight: HashMap::new(),
             strikes: HashMap::new(),
             durations: Vec::new(),
+            missing_retries: MISSING_RETRIES,
         }
+    }
+
+    /// For sources whose content does not change during the fetch (an
+    /// offline bundle): a peer that lacks a chunk will not get it, so its
+    /// first "missing" is final.
+    pub fn missing_is_final(mut self) -> ChunkScheduler {
+        self.missing_retries = 0;
+        self
     }
 
     /// Chunks not yet stored.
@@ -270,13 +281,40 @@ impl ChunkScheduler {
         let (counts, limit) = if busy {
             (&mut self.busy, BUSY_RETRIES)
         } else {
-            (&mut self.missing, MISSING_RETRIES)
+            (&mut self.missing, self.missing_retries)
         };
         let n = counts.entry((chunk, peer)).or_default();
         *n += 1;
         if *n > limit {
             self.failed.entry(chunk).or_default().insert(peer);
         }
+    }
+
+    /// The peers not asked for `chunk` any more, each with why: it lacks
+    /// the chunk, stayed busy, or could not be reached (peers dropped for a
+    /// fault are in [`Peers::dropped`] instead).
+    pub fn given_up(&self, chunk: &ChunkId) -> Vec<(PeerId, &'static str)> {
+        let mut out: Vec<(PeerId, &'static str)> = self
+            .failed
+            .get(chunk)
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let key = (*chunk, *p);
+                let why = if self.missing.contains_key(&key) {
+                    "lacks it"
+                } else if self.busy.contains_key(&key) {
+                    "stayed busy"
+                } else if self.unreachable.contains_key(&key) {
+                    "could not be reached"
+                } else {
+                    "failed it"
+                };
+                (*p, why)
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// How long a request may take before it counts as stalled.

@@ -41,6 +41,12 @@ pub trait Source: Clone + Send + Sync + 'static {
         std::future::ready(Vec::new())
     }
 
+    /// Whether what the peers hold stays as it is during a fetch (an
+    /// offline bundle): then a peer lacking a chunk is not asked again.
+    fn settled(&self) -> bool {
+        false
+    }
+
     /// Called once this node holds `app`'s verified log, so that others
     /// fetching it can find this node (a DHT announcement; nothing by default).
     fn holding(&self, app: AppId) {
@@ -143,6 +149,10 @@ impl Folder {
 impl Source for Folder {
     fn local_peer(&self) -> PeerId {
         self.me
+    }
+
+    fn settled(&self) -> bool {
+        true
     }
 
     fn ask(

@@ -231,6 +231,8 @@ pub(super) struct Actor {
     early: Vec<SwarmEvent<BehaviourEvent>>,
     /// Peers this node exchanged app data with: its relay serves them.
     guests: Guests,
+    /// The last failed dial to each peer, with its addresses and causes.
+    dial_errors: VecDeque<(PeerId, String)>,
 }
 
 /// What [`super::swarm::build`] made, for the actor to run.
@@ -310,6 +312,7 @@ pub(super) fn new(
         dht_auto: config.dht == crate::network::DhtMode::Auto,
         early,
         guests,
+        dial_errors: VecDeque::new(),
     }
 }
 
@@ -604,9 +607,15 @@ impl Actor {
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),
-                error: libp2p::swarm::DialError::Transport(errors),
+                error,
                 ..
-            } => self.on_dial_error(peer, &errors),
+            } => {
+                self.dial_errors.retain(|(p, _)| *p != peer);
+                push_capped(&mut self.dial_errors, (peer, describe_dial_error(&error)));
+                if let libp2p::swarm::DialError::Transport(errors) = &error {
+                    self.on_dial_error(peer, errors);
+                }
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -710,6 +719,13 @@ impl Actor {
                                 reason: e.to_string(),
                             }
                         }
+                        request_response::OutboundFailure::DialFailure => NetError::Request {
+                            peer,
+                            reason: match self.dial_errors.iter().find(|(p, _)| *p == peer) {
+                                Some((_, why)) => format!("cannot dial it: {why}"),
+                                None => "cannot dial it".into(),
+                            },
+                        },
                         _ => NetError::Request {
                             peer,
                             reason: error.to_string(),
@@ -1076,6 +1092,36 @@ fn reserve(
 
 /// An error with its causes, outermost first: libp2p's relay errors say
 /// "Failed to get Reservation." and keep the why in their sources.
+/// A failed dial, address by address with the cause ("Connection refused",
+/// "timed out", "No route to host").
+fn describe_dial_error(error: &libp2p::swarm::DialError) -> String {
+    use libp2p::swarm::DialError;
+    match error {
+        DialError::Transport(errors) => errors
+            .iter()
+            .map(|(addr, e)| match e {
+                libp2p::TransportError::MultiaddrNotSupported(_) => {
+                    format!("{addr}: address not supported")
+                }
+                libp2p::TransportError::Other(e) => format!("{addr}: {}", root_cause(e)),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        DialError::NoAddresses => "no address known for it".into(),
+        other => error_chain(other),
+    }
+}
+
+/// The innermost cause of an error (TCP's "Connection refused (os error
+/// 111)" under libp2p's layers, whose messages repeat their sources).
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut inner = error;
+    while let Some(e) = inner.source() {
+        inner = e;
+    }
+    inner.to_string()
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
