@@ -221,9 +221,6 @@ struct Known {
     transcript: Option<SignedShares>,
 }
 
-/// The most a signing transcript file may hold.
-const MAX_TRANSCRIPT_BYTES: usize = 1024 * 1024;
-
 /// The most a file of a log folder may hold: the protocol's limit for its
 /// kind (an entry bundle is the largest).
 fn log_file_limit(rel: &str) -> usize {
@@ -358,7 +355,10 @@ pub fn audit_folder(
             else {
                 continue;
             };
-            let json = match quince_store::durable::read_bounded(&f.path(), MAX_TRANSCRIPT_BYTES) {
+            let json = match quince_store::durable::read_bounded(
+                &f.path(),
+                quince_protocol::transcript::MAX_TRANSCRIPT_BYTES,
+            ) {
                 Ok(json) => json,
                 Err(e) => {
                     tracing::warn!("{}: {e}", f.path().display());

@@ -377,9 +377,41 @@ impl Client {
                 hints.push(cached);
             }
         }
-        let found = self.find_peers(app, &hints, find_for).await?;
-        self.update_from_peers(app, Peers::new(found), options)
-            .await
+        let deadline = tokio::time::Instant::now() + find_for;
+        let mut found = self.find_peers(app, &hints, find_for).await?;
+        let mut tried: Vec<PeerId> = Vec::new();
+        loop {
+            tried.extend(&found);
+            let result = self
+                .update_from_peers(app, Peers::new(found), options)
+                .await;
+            // Every peer found failed (dead records in the DHT, peers that
+            // left): while there is time, look for others and try them.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let ran_out = matches!(
+                &result,
+                Err(ClientError::Install(InstallError::Fetch(
+                    crate::fetch::FetchError::Exhausted { .. }
+                )))
+            );
+            if !ran_out || left.is_zero() {
+                return result;
+            }
+            let more = node.find_more_peers(app, &tried, left).await;
+            if more.is_empty() {
+                return result;
+            }
+            tracing::info!(
+                "app {app}: the {} peer(s) found first failed; trying {} more",
+                tried.len(),
+                more.len()
+            );
+            let _ = self.events.send(Event::PeersFound {
+                app,
+                peers: more.len(),
+            });
+            found = more;
+        }
     }
 
     /// Remembers, in the home's peer cache, the addresses of the peers that

@@ -508,6 +508,29 @@ impl Node {
         }
     }
 
+    /// Peers holding `app` other than `tried` (DHT providers and LAN peers),
+    /// looking again every half second until one turns up or `within` has
+    /// passed: for when every peer found so far has failed.
+    pub async fn find_more_peers(
+        &self,
+        app: AppId,
+        tried: &[PeerId],
+        within: Duration,
+    ) -> Vec<PeerId> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let mut peers = self.providers(app).await;
+            peers.extend(self.status().await.lan_peers);
+            peers.retain(|p| *p != self.peer_id && !tried.contains(p));
+            peers.sort();
+            peers.dedup();
+            if !peers.is_empty() || tokio::time::Instant::now() >= deadline {
+                return peers;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// The addresses `peer` said it listens at (relayed ones included),
     /// if this node has talked to it.
     pub async fn peer_addresses(&self, peer: PeerId) -> Vec<Multiaddr> {

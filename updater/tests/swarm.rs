@@ -649,3 +649,69 @@ async fn a_new_release_is_pushed_to_peers_without_polling() {
         assert!(synced.state().advance(&forged, &[]).is_err());
     }
 }
+
+/// The DHT names a peer that has left (its record outlives it): the install
+/// does not stop at it but looks again and installs from a seeder that
+/// appears a few seconds later (the hostile test found discovery giving up
+/// on the first provider list, every peer in it dead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_whose_first_providers_are_dead_looks_again_and_finds_a_live_one() {
+    let t = tempfile::tempdir().unwrap();
+    let p = publish(t.path(), 1, "1.0.0", 51);
+    let dht = start_node(
+        Arc::new(Library::new(
+            Store::open(&t.path().join("dht-store")).unwrap(),
+        )),
+        vec![],
+    )
+    .await;
+    let boot = dht.addresses().await;
+    let holder = Library::new(Store::open(&p.store).unwrap());
+    holder.add_app(p.app, p.log.clone());
+    // A peer that announced the app and left.
+    let gone = start_node(Arc::new(holder.clone()), boot.clone()).await;
+    gone.provide(p.app).await.unwrap();
+    let gone_id = gone.peer_id();
+    gone.shutdown().await;
+
+    let mut client = quince_updater::Client::open(&t.path().join("user")).unwrap();
+    client
+        .start(NodeConfig {
+            bootstrap: boot.clone(),
+            ..loopback()
+        })
+        .await
+        .unwrap();
+    let link: quince_updater::link::Link = format!("quince://{}", p.app).parse().unwrap();
+    let options = quince_updater::install::UpdateOptions {
+        window: 8,
+        ..Default::default()
+    };
+    let install = tokio::spawn(async move {
+        let report = client
+            .install(&link, &options, Duration::from_secs(30))
+            .await;
+        (client, report)
+    });
+    // A live seeder turns up after the install has met the dead one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let seeder = start_node(Arc::new(holder), boot).await;
+    seeder.provide(p.app).await.unwrap();
+    let (mut client, report) = install.await.unwrap();
+    let report = report.unwrap_or_else(|e| panic!("install failed: {e}"));
+    assert!(
+        matches!(
+            report.outcome,
+            quince_updater::install::Outcome::Installed { .. }
+        ),
+        "{:?}",
+        report.outcome
+    );
+    assert!(
+        report.peers.served().contains_key(&seeder.peer_id()),
+        "served by {:?}",
+        report.peers.served()
+    );
+    assert!(!report.peers.served().contains_key(&gone_id));
+    client.stop().await;
+}
