@@ -142,7 +142,8 @@ pub enum Outcome {
     UpToDate(Version),
     /// The new version failed its health check; the previous one is back.
     RolledBack {
-        /// The version refused.
+        /// The version rolled back: refused for good, unless the failure
+        /// was not its own (then `reason` says so and it is tried again).
         refused: Version,
         /// Why it failed.
         reason: String,

@@ -1254,3 +1254,42 @@ fn a_one_shot_install_leaves_no_provider_record_behind() {
     let names: Vec<String> = providers.iter().map(|p| p.to_string()).collect();
     assert_eq!(names, vec![seeder], "providers of the app: {names:?}");
 }
+
+/// A run command that names no file in the release is our mistake, not the
+/// release's: the install rolls back but does not refuse the version, and
+/// installing again with the right command works (before, the version was
+/// refused for good and a rerun found nothing to install).
+#[test]
+fn a_wrong_run_command_does_not_refuse_the_release_for_good() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 3);
+    let (_seeder, addr) = publisher.seed();
+    let home = t.path().join("user");
+    let app = publisher.root.app_id().to_string();
+    let link = publisher.link(&addr, None);
+    let install = |run: &str| -> serde_json::Value {
+        let args = net(&[
+            "install",
+            &link,
+            "--run",
+            run,
+            "--health-seconds",
+            "1",
+            "--json",
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = quince(&home, &args);
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let wrong = install("bin/no-such-program");
+    assert_eq!(wrong["outcome"], "rolled-back", "{wrong}");
+    assert!(
+        wrong.to_string().contains("not the release's own failure"),
+        "{wrong}"
+    );
+    let right = install("bin/app");
+    assert_eq!(right["outcome"], "installed", "{right}");
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+}

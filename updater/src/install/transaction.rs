@@ -174,7 +174,15 @@ impl<'a> OnTrial<'a> {
         };
         match verdict {
             Ok(()) => self.keep(),
-            Err(unhealthy) => self.roll_back(unhealthy.to_string()),
+            Err(unhealthy) if unhealthy.is_the_releases_fault() => {
+                self.roll_back(unhealthy.to_string())
+            }
+            // Our fault or the machine's (a bad run command, a program or
+            // interpreter not found, waiting failed): back to the previous
+            // version, but the release is tried again next time.
+            Err(unhealthy) => self.put_back(format!(
+                "{unhealthy} (not the release's own failure: it is not refused, and will be tried again)"
+            )),
         }
     }
 
@@ -197,6 +205,16 @@ impl<'a> OnTrial<'a> {
 
     /// Refuses the version for good and makes the previous one current again.
     pub fn roll_back(self, reason: String) -> Result<Outcome, InstallError> {
+        self.back(reason, true)
+    }
+
+    /// Makes the previous version current again without refusing this one
+    /// (its failure was not its own).
+    pub fn put_back(self, reason: String) -> Result<Outcome, InstallError> {
+        self.back(reason, false)
+    }
+
+    fn back(self, reason: String, refuse: bool) -> Result<Outcome, InstallError> {
         let OnTrial {
             apps,
             lock,
@@ -204,7 +222,7 @@ impl<'a> OnTrial<'a> {
             version,
         } = self;
         state.trial = None;
-        if !state.is_refused(&version) {
+        if refuse && !state.is_refused(&version) {
             state.refused.push(version);
         }
         state.current = state.previous.take();
@@ -230,6 +248,19 @@ fn prune(apps: &Apps, lock: &AppLock, state: &AppState) {
     }
 }
 
+impl Unhealthy {
+    /// Whether the release itself failed (its program ran and exited with
+    /// an error, or is there but cannot be executed): only then is it
+    /// refused for good.
+    pub fn is_the_releases_fault(&self) -> bool {
+        match self {
+            Unhealthy::Exited { .. } => true,
+            Unhealthy::DoesNotStart { missing, .. } => !missing,
+            Unhealthy::BadRunCommand { .. } | Unhealthy::Lost { .. } => false,
+        }
+    }
+}
+
 /// Why a version failed its health check.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -249,6 +280,9 @@ pub enum Unhealthy {
         program: String,
         /// The OS error.
         reason: String,
+        /// The program (or its interpreter) is not there: maybe a wrong
+        /// `--run`, or a missing interpreter on this machine.
+        missing: bool,
     },
     /// The program stopped with an error before the check's time was up.
     #[error("{program} exited with {status} after {seconds:.1} s")]
@@ -302,6 +336,7 @@ fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), 
         .map_err(|e| Unhealthy::DoesNotStart {
             program: program.display().to_string(),
             reason: e.to_string(),
+            missing: e.kind() == std::io::ErrorKind::NotFound,
         })?;
     let started = Instant::now();
     loop {
