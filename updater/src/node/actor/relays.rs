@@ -175,6 +175,13 @@ impl Actor {
         {
             // New connections are identified, and relays among them noted.
             self.relay_search = Some(std::time::Instant::now());
+            if self.reservations.is_empty() {
+                // Said at most once a minute while it lasts.
+                tracing::warn!(
+                    "no peer can reach this node: no confirmed direct address and no relay \
+                     reservation; looking for relays in the DHT"
+                );
+            }
             let _ = self.swarm.behaviour_mut().kad.bootstrap();
         }
         for (peer, addr) in candidates.into_iter().take(wanted) {
