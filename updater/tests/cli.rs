@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
 
-use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 
 use quince_packager::LogDir;
@@ -20,14 +19,7 @@ fn one_process_seeds_and_another_fetches_and_verifies() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(seeder.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("seeder exited").unwrap();
-        if let Some(a) = line.strip_prefix("listening on ") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let addr = common::listening_on(&mut seeder);
     let app = root.app_id().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_quince"))
         .env("QUINCE_NETWORK", "private")

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed step should stop the test
 
-use std::io::{self, BufRead as _};
+use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -241,14 +241,7 @@ async fn thirty_peers_that_never_read_leave_a_seeder_bounded_and_an_honest_fetch
         .spawn()
         .unwrap();
     let pid = seeder.id();
-    let mut lines = std::io::BufReader::new(seeder.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("seeder exited").unwrap();
-        if let Some(a) = line.strip_prefix("listening on ") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let addr = common::listening_on(&mut seeder);
 
     let fetch = |name: String| {
         let (w, app, addr) = (w.clone(), app.clone(), addr.clone());

@@ -281,10 +281,13 @@ impl<K: Copy + Eq + Hash> Ledger<K> {
     /// did not read it: a stall. Returns the peer when this stall gets it
     /// refused (disconnect it).
     pub(super) fn timed_out(&mut self, id: K, now: Instant) -> Option<PeerId> {
-        let sent = self.held.get(&id).is_some_and(|h| h.sent.is_some());
-        let peer = self.held.get(&id).map(|h| h.peer);
+        let peer = self
+            .held
+            .get(&id)
+            .filter(|h| h.sent.is_some())
+            .map(|h| h.peer);
         self.release(id);
-        let peer = peer.filter(|_| sent)?;
+        let peer = peer?;
         self.stall(peer, now).then_some(peer)
     }
 

@@ -51,3 +51,18 @@ pub fn seeder(w: &std::path::Path, home: &str) -> Command {
         .stdin(Stdio::null());
     c
 }
+
+/// The address a seeder started with piped stdout prints first ("listening
+/// on ADDR"); the rest of its output is read and dropped in the background.
+pub fn listening_on(seeder: &mut std::process::Child) -> String {
+    use std::io::BufRead as _;
+    let mut lines = std::io::BufReader::new(seeder.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("seeder exited").unwrap();
+        if let Some(a) = line.strip_prefix("listening on ") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    addr
+}

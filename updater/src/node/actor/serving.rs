@@ -54,21 +54,13 @@ impl Actor {
                 self.held.total() / 1024
             );
             self.make_room(peer);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .transfer
-                .send_response(channel, Response::Busy);
+            self.answer_busy(channel);
             return;
         }
         if self.queued.fetch_add(1, SeqCst) >= SERVING_QUEUE {
             self.queued.fetch_sub(1, SeqCst);
             self.held.release(id);
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .transfer
-                .send_response(channel, Response::Busy);
+            self.answer_busy(channel);
             return;
         }
         tracing::trace!("request {id} from {peer}: {request:?}");
@@ -99,6 +91,15 @@ impl Actor {
             // channel for the loop.
             drop(permit);
         });
+    }
+
+    /// Answers "busy" at once (a tiny answer, not counted in the ledger).
+    fn answer_busy(&mut self, channel: ResponseChannel<Response>) {
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .transfer
+            .send_response(channel, Response::Busy);
     }
 
     /// Sends an answer computed off the loop, after the upload limits.
