@@ -7,6 +7,9 @@
 //! - `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]`: hash tiles and entry bundles.
 //! - `transcripts/<N>.json`: the FROST signing transcript of the checkpoint of
 //!   size N (who signed); ignored by standard tlog tools.
+//! - `rotations/<N>`: the checkpoint of size N that first contained a signer
+//!   rotation, signed by the signers before it (clients that were offline
+//!   across the rotation walk through it); ignored by standard tlog tools.
 //! - `pending/`: an append waiting for its signature: the new tiles and bundles,
 //!   and `checkpoint.body` (the text to sign), written last.
 //!
@@ -352,6 +355,20 @@ impl LogDir {
             let rel = format!("tile/{rel}");
             durable::rename_durable(&staged.join(&rel), &self.path.join(&rel))
                 .map_err(io_err(&self.path))?;
+        }
+        // The checkpoint that first contains a rotation is also kept under
+        // `rotations/<size>`: clients that miss the rotation walk through it
+        // (written before the checkpoint, so a crash leaves nothing missing).
+        let (_, old_entries) = self.published()?;
+        let all = self.entries_up_to(cp.size())?;
+        if all[old_entries.len().min(all.len())..]
+            .iter()
+            .any(|e| matches!(LogEntry::from_bytes(e), Ok(LogEntry::Rotation(_))))
+        {
+            let dir = self.path.join(tile::ROTATIONS_DIR);
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let path = self.path.join(tile::rotation_path(cp.size()));
+            durable::write_atomic(&path, signed_note).map_err(io_err(&path))?;
         }
         durable::write_atomic(&self.path.join(CHECKPOINT_FILE), signed_note)
             .map_err(io_err(&self.path))?;

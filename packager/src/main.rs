@@ -26,6 +26,9 @@ enum Command {
     Build(cmd::build::Args),
     /// Append a release for a manifest to the log; prints the checkpoint to sign.
     Release(cmd::log::ReleaseArgs),
+    /// Append a signer rotation (the entry from `quince-signer sign aggregate`);
+    /// prints the checkpoint the CURRENT keyholders sign.
+    Rotate(cmd::log::RotateArgs),
     /// Attach the keyholders' signed checkpoint and publish the staged release.
     Publish(cmd::log::PublishArgs),
     /// Drop a staged release that will not be signed.
@@ -46,6 +49,7 @@ fn main() {
         Command::Init(a) => cmd::log::init(a),
         Command::Build(a) => cmd::build::run(a),
         Command::Release(a) => cmd::log::release(a),
+        Command::Rotate(a) => cmd::log::rotate(a),
         Command::Publish(a) => cmd::log::publish(a),
         Command::Abandon(a) => cmd::log::abandon(a),
         Command::Status(a) => cmd::log::status(a),

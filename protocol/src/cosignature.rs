@@ -17,6 +17,9 @@ use crate::note::{self, Note, NoteSignature};
 /// Signature type byte of Ed25519 cosignature/v1 keys.
 pub const COSIGNATURE_TYPE: u8 = 0x04;
 
+/// The latest cosignature time the spec allows: 2^63 - 1 seconds.
+pub const MAX_TIME: u64 = i64::MAX as u64;
+
 /// Length of a cosignature: timestamp and Ed25519 signature.
 const COSIGNATURE_LEN: usize = 8 + 64;
 
@@ -68,6 +71,11 @@ impl WitnessKey {
             .find_map(|s| {
                 let raw: &[u8; COSIGNATURE_LEN] = s.signature().try_into().ok()?;
                 let time = u64::from_be_bytes(raw[..8].try_into().ok()?);
+                // The spec's timestamps are at most 2^63 - 1 (what `cosign`
+                // writes); a larger one is refused even if its signature holds.
+                if time > MAX_TIME {
+                    return None;
+                }
                 let sig: [u8; 64] = raw[8..].try_into().ok()?;
                 note::verify_ed25519_strict(&self.key, &signed_message(note.text(), time), &sig)
                     .then_some(time)
@@ -83,7 +91,7 @@ fn signed_message(text: &str, time: u64) -> Vec<u8> {
 /// Adds `key`'s cosignature at `time` under `name` to `note` (the witness's
 /// side). Any earlier line by the same witness is replaced.
 pub fn cosign(note: &mut Note, name: &str, key: &SigningKey, time: u64) -> Result<(), DecodeError> {
-    if time > i64::MAX as u64 {
+    if time > MAX_TIME {
         return Err(DecodeError::invalid("cosignature", "time beyond 2^63 - 1"));
     }
     let witness = WitnessKey::new(name, key.verifying_key())?;
@@ -225,5 +233,25 @@ mod tests {
         let v = note::Ed25519Verifier::new("w", SigningKey::from_bytes(&[1; 32]).verifying_key())
             .unwrap();
         assert!(WitnessKey::parse(&v.to_text()).is_err());
+    }
+
+    #[test]
+    fn a_validly_signed_time_beyond_2_pow_63_is_refused() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let w = WitnessKey::new("w", key.verifying_key()).unwrap();
+        let signed_at = |time: u64| {
+            // Signed by hand: `cosign` itself refuses such a time.
+            let mut n = checkpoint_note();
+            let mut sig = time.to_be_bytes().to_vec();
+            sig.extend_from_slice(&key.sign(&signed_message(n.text(), time)).to_bytes());
+            n.add_signature(NoteSignature::new("w", w.key_id, sig).unwrap())
+                .unwrap();
+            w.cosigned_at(&Note::parse(&n.to_bytes()).unwrap())
+        };
+        assert_eq!(signed_at(MAX_TIME), Some(MAX_TIME));
+        assert_eq!(signed_at(MAX_TIME + 1), None);
+        assert_eq!(signed_at(u64::MAX), None);
+        let mut n = checkpoint_note();
+        assert!(cosign(&mut n, "w", &key, MAX_TIME + 1).is_err());
     }
 }

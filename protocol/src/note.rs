@@ -149,7 +149,7 @@ impl Note {
         codec::check_len("note", bytes.len(), MAX_NOTE_BYTES)?;
         let all =
             std::str::from_utf8(bytes).map_err(|_| DecodeError::invalid("note", "not UTF-8"))?;
-        codec::check_text(all, "note")?;
+        check_note_chars(all, "note")?;
         let split = all
             .rfind("\n\n")
             .ok_or_else(|| DecodeError::invalid("note", "no blank line before the signatures"))?;
@@ -404,21 +404,42 @@ fn check_key_name(name: &str) -> Result<(), DecodeError> {
     if name.is_empty() {
         return Err(DecodeError::invalid("key name", "empty"));
     }
-    if name
-        .chars()
-        .any(|c| c.is_whitespace() || c == '+' || c.is_control())
-    {
+    // The spec's rule (and Go's): no Unicode space, no plus. Characters
+    // below U+0020 are already refused for the whole note; U+007F and the
+    // C1 controls are allowed, so a line from an unknown signer that uses
+    // them is parsed and then ignored, not a reason to refuse the note.
+    if name.chars().any(|c| c.is_whitespace() || c == '+') {
         return Err(DecodeError::invalid(
             "key name",
-            format!("`{name}` contains a space, a plus or a control character"),
+            format!("`{}` contains a space or a plus", name.escape_debug()),
+        ));
+    }
+    if name.chars().any(|c| c < ' ') {
+        return Err(DecodeError::invalid(
+            "key name",
+            format!("`{}` contains a control character", name.escape_debug()),
         ));
     }
     Ok(())
 }
 
+/// The signed-note rule for characters: valid UTF-8 (already checked) and
+/// nothing below U+0020 but the newline. Unlike the record formats'
+/// [`codec::check_text`], U+007F (DEL) is allowed: the spec forbids only
+/// the characters below U+0020.
+fn check_note_chars(text: &str, what: &'static str) -> Result<(), DecodeError> {
+    match text.bytes().position(|b| b < 0x20 && b != b'\n') {
+        Some(at) => Err(DecodeError::invalid(
+            what,
+            format!("control character at byte {at}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check_note_text(text: &str) -> Result<(), DecodeError> {
     codec::check_len("note text", text.len(), MAX_NOTE_BYTES)?;
-    codec::check_text(text, "note text")?;
+    check_note_chars(text, "note text")?;
     if text.trim_matches('\n').is_empty() || !text.ends_with('\n') {
         return Err(DecodeError::invalid(
             "note text",
@@ -540,5 +561,35 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn del_and_c1_characters_are_allowed_and_lines_from_unknown_signers_ignored() {
+        // U+007F in the text and in a line by a signer we do not know (whose
+        // name also holds a C1 control, U+0080): the note parses, our
+        // signature verifies, the stranger's line is kept and ignored.
+        let mut note = Note::unsigned("origin\u{7f}\n1\nx\u{7f}y\n").unwrap();
+        note.sign_ed25519("example.com/a", &key(1)).unwrap();
+        let mut text = String::from_utf8(note.to_bytes()).unwrap();
+        text.push_str("\u{2014} stranger\u{7f}\u{80}.example AAAAAQ==\n");
+        let parsed = Note::parse(text.as_bytes()).unwrap();
+        assert_eq!(parsed.signatures().len(), 2);
+        assert_eq!(
+            parsed.signatures()[1].name(),
+            "stranger\u{7f}\u{80}.example"
+        );
+        let a = Ed25519Verifier::new("example.com/a", key(1).verifying_key()).unwrap();
+        assert_eq!(parsed.verify(std::slice::from_ref(&a)).unwrap(), vec![&a]);
+        assert_eq!(parsed.to_bytes(), text.as_bytes());
+
+        // Below U+0020 stays refused, in the text and in a line.
+        assert!(Note::unsigned("origin\u{1f}\n").is_err());
+        let bad = text.replace("stranger", "stranger\u{1b}");
+        assert!(Note::parse(bad.as_bytes()).is_err());
+        // So do the spec's other key-name rules: a Unicode space, a plus.
+        for name in ["a\u{a0}b", "a+b", "a\u{85}b"] {
+            let bad = text.replace("stranger", name);
+            assert!(Note::parse(bad.as_bytes()).is_err(), "{name:?}");
+        }
     }
 }

@@ -128,6 +128,32 @@ pub fn transcript_path(size: u64) -> String {
     format!("{TRANSCRIPTS_DIR}/{size}.json")
 }
 
+/// The folder, next to the tiles, of the checkpoints that first contained
+/// each signer rotation, signed by the signers in force before it (see
+/// [`rotation_path`]); ignored by standard tlog tools.
+pub const ROTATIONS_DIR: &str = "rotations";
+
+/// Where, in a log folder, the checkpoint of tree size `size` that first
+/// contained a signer rotation is kept. A client that was offline across a
+/// rotation cannot check the newest checkpoint (the new signers made it)
+/// until it has walked through this one, which its old signers made.
+pub fn rotation_path(size: u64) -> String {
+    format!("{ROTATIONS_DIR}/{size}")
+}
+
+/// The smallest tree size above `after` among the names in a rotations
+/// folder (names that are not canonical decimals are ignored).
+pub fn first_rotation_after<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    after: u64,
+) -> Option<u64> {
+    names
+        .into_iter()
+        .filter_map(|n| crate::codec::parse_decimal(n, "rotation").ok())
+        .filter(|&size| size > after)
+        .min()
+}
+
 /// Every hash tile of a tree of `size` leaves, level by level.
 pub fn tiles_for_size(size: u64) -> Vec<TileId> {
     let mut out = Vec::new();

@@ -42,6 +42,11 @@ pub enum Request {
     Evidence(AppId),
     /// The signing transcript (JSON) of the checkpoint of this tree size.
     Transcript(AppId, u64),
+    /// The first signer rotation after a tree size: the checkpoint signed by
+    /// the signers in force before it that first contains a rotation entry
+    /// beyond this size (the smallest such checkpoint the peer holds). A
+    /// client that missed rotations walks them with this, one at a time.
+    Rotation(AppId, u64),
 }
 
 /// A peer's answer.
@@ -101,6 +106,11 @@ impl Encode for Request {
                 out.extend_from_slice(&app.0);
                 out.extend_from_slice(&size.to_be_bytes());
             }
+            Request::Rotation(app, after) => {
+                out.push(10);
+                out.extend_from_slice(&app.0);
+                out.extend_from_slice(&after.to_be_bytes());
+            }
         }
     }
 }
@@ -130,6 +140,7 @@ impl Decode for Request {
             ),
             8 => Request::Evidence(AppId(r.array("app id")?)),
             9 => Request::Transcript(AppId(r.array("app id")?), r.u64("tree size")?),
+            10 => Request::Rotation(AppId(r.array("app id")?), r.u64("tree size")?),
             other => return Err(DecodeError::invalid("request kind", format!("{other}"))),
         })
     }
@@ -183,6 +194,7 @@ mod tests {
             Request::Announce(app, b"note".to_vec()),
             Request::Evidence(app),
             Request::Transcript(app, 7),
+            Request::Rotation(app, 9),
         ] {
             assert_eq!(Request::from_bytes(&req.to_bytes()).unwrap(), req);
         }
@@ -195,7 +207,7 @@ mod tests {
         }
         let bad_path = Request::Tile(app, "../../etc/passwd".into()).to_bytes();
         assert!(Request::from_bytes(&bad_path).is_err());
-        assert!(Request::from_bytes(&[10]).is_err());
+        assert!(Request::from_bytes(&[11]).is_err());
         let mut trailing = Request::Root(app).to_bytes();
         trailing.push(0);
         assert!(Request::from_bytes(&trailing).is_err());

@@ -454,3 +454,150 @@ fn a_rotation_by_command_line_produces_a_rotation_entry_signed_by_the_new_group(
     assert_eq!(record.app.to_string(), app);
     assert!(record.new_root_signature_is_valid());
 }
+
+/// The client binary, built beside ours by `cargo test --workspace` (or now).
+fn quince() -> std::path::PathBuf {
+    let path = Path::new(bin()).with_file_name("quince");
+    if !path.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "quince-updater"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    path
+}
+
+/// Runs one of the example scripts in `work`.
+fn example(work: &Path, script: &str, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(script),
+        )
+        .arg(work)
+        .args(args)
+        .env("QUINCE_SIGNER", bin())
+        .env("QUINCE_PACKAGER", packager())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{script} {args:?}: {all}");
+    all
+}
+
+/// Rotation across processes: keyholders (quince-signer), the publisher
+/// (quince-packager) and a client (quince) that installed 1.0.0 and was
+/// offline across two rotations and five releases; it then updates, walking
+/// through the checkpoints the old signers made, and an audit of the
+/// publisher's log and of the client's copy both pass.
+#[test]
+fn a_client_offline_across_two_rotations_and_five_releases_updates() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed; the walk-through ends with an OpenSSL check");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    example(w, "five-keyholders.sh", &[]);
+    let app = std::fs::read_to_string(w.join("log/checkpoint")).unwrap();
+    let app = app
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("quince.app/")
+        .unwrap()
+        .to_string();
+    let q = |args: &[&str]| {
+        Command::new(quince())
+            .current_dir(w)
+            .env("QUINCE_NETWORK", "private")
+            .env("QUINCE_HOME", w.join("user"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let mut seeder = Command::new(quince())
+        .current_dir(w)
+        .env("QUINCE_NETWORK", "private")
+        .env("QUINCE_HOME", w.join("seeder"))
+        .args(["seed", "--log", "log", "--store", "store", "--no-mdns"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = {
+        use std::io::BufRead as _;
+        let mut lines = std::io::BufReader::new(seeder.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("seeder exited").unwrap();
+            if let Some(a) = line.strip_prefix("listening on ") {
+                break a.to_string();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        addr
+    };
+    let net = [
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--find-for",
+        "5",
+    ];
+    let link = format!("quince://{app}?peer={addr}");
+    let mut install = vec!["install", link.as_str(), "--run", "bin/hello", "--json"];
+    install.extend(net);
+    let o = q(&install);
+    assert!(o.status.success(), "{}", text(&o));
+    let hello = || text(&q(&["run", &app]));
+    assert!(hello().contains("hello from 1.0.0"), "{}", hello());
+
+    // Offline now (nothing runs for the client): two rotations, five releases.
+    let first = example(w, "rotation.sh", &["di", "fy"]);
+    // A rotation's key generation names the app it rotates, never a new id or link.
+    assert!(first.contains(&format!("rotates app: {app}")), "{first}");
+    assert!(
+        !first.contains("link:") && !first.contains("app id:  "),
+        "{first}"
+    );
+    example(w, "release.sh", &["1.1.0"]);
+    example(w, "release.sh", &["1.2.0"]);
+    example(w, "rotation.sh", &["ana", "gil"]);
+    for v in ["1.3.0", "1.4.0", "1.5.0"] {
+        example(w, "release.sh", &[v]);
+    }
+    assert!(w.join("log/rotations/2").is_file() && w.join("log/rotations/5").is_file());
+
+    let mut update = vec!["update", "--json"];
+    update.extend(net);
+    let o = q(&update);
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(v["version"], "1.5.0", "{v}");
+    assert!(hello().contains("hello from 1.5.0"), "{}", hello());
+
+    // The client's copy keeps the old signers' checkpoints and serves them on;
+    // both logs audit clean, following both rotations.
+    let mirror = w.join(format!("user/apps/{app}/log"));
+    for log in [w.join("log"), mirror.clone()] {
+        let o = q(&["audit", log.to_str().unwrap(), "--json"]);
+        assert!(
+            o.status.success(),
+            "audit of {}: {}",
+            log.display(),
+            text(&o)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["rotations"].as_array().unwrap().len(), 2, "{report}");
+    }
+    assert!(mirror.join("rotations/2").is_file() && mirror.join("rotations/5").is_file());
+}

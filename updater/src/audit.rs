@@ -5,7 +5,8 @@
 //! - the tiles reproduce the head checkpoint's root and the entry bundles match
 //!   the tiles, so every entry is the one the head commits to;
 //! - every checkpoint it knows (the head, each published signing transcript,
-//!   and checkpoints this auditor saw in earlier runs) is signed by the root in
+//!   the checkpoints in `rotations/` and checkpoints this auditor saw in
+//!   earlier runs) is signed by the root in
 //!   force at its size, following signer rotations (a rotation counts only once
 //!   a checkpoint signed by the old signers includes it), and is a prefix of the
 //!   head (so the log was only ever appended to);
@@ -346,6 +347,44 @@ pub fn audit_folder(
             }
         }
     }
+    // The checkpoints that first contained each signer rotation, signed by
+    // the signers before it: without them a rotation cannot be followed.
+    if let Ok(dir) = std::fs::read_dir(log.join(tile::ROTATIONS_DIR)) {
+        for f in dir.flatten().take(MAX_ROTATION_FILES) {
+            let name = f.file_name().to_string_lossy().to_string();
+            let Ok(size) = quince_protocol::codec::parse_decimal(&name, "rotation") else {
+                continue;
+            };
+            let note = match quince_store::durable::read_bounded(
+                &f.path(),
+                quince_protocol::limits::MAX_NOTE_BYTES,
+            ) {
+                Ok(n) => n,
+                Err(e) => {
+                    report.problems.push(format!("rotations/{name}: {e}"));
+                    continue;
+                }
+            };
+            match Note::parse(&note).map_err(|e| e.to_string()).and_then(|n| {
+                Checkpoint::parse(n.text())
+                    .map(|c| (n, c))
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok((n, c)) if c.size == size => known.push(Known {
+                    size,
+                    body: n.text().to_string(),
+                    source: "rotation",
+                    note: Some(note.clone()),
+                    transcript: None,
+                }),
+                Ok((_, c)) => report.problems.push(format!(
+                    "rotations/{name} holds a checkpoint of size {}",
+                    c.size
+                )),
+                Err(e) => report.problems.push(format!("rotations/{name}: {e}")),
+            }
+        }
+    }
     if let Ok(dir) = std::fs::read_dir(log.join(tile::TRANSCRIPTS_DIR)) {
         for f in dir.flatten() {
             let name = f.file_name().to_string_lossy().to_string();
@@ -389,8 +428,22 @@ pub fn audit_folder(
     // rotation once a checkpoint signed by the old root includes it.
     let mut root = first_root.clone();
     let mut applied_rotations = 0u64;
+    // Entries below this are in a checkpoint the signers in force signed;
+    // its rotations take effect once every checkpoint of that size is
+    // checked (a transcript and a note of one size have the same signers).
+    let mut covered = 0u64;
     let mut by_size: BTreeMap<u64, CheckpointReport> = BTreeMap::new();
     for k in &known {
+        if k.size > covered && covered > applied_rotations {
+            apply_rotations(
+                &entries,
+                applied_rotations..covered,
+                &app,
+                &mut root,
+                &mut report,
+            );
+            applied_rotations = covered;
+        }
         let cp = match Checkpoint::parse(&k.body) {
             Ok(c) => c,
             Err(e) => {
@@ -475,19 +528,16 @@ pub fn audit_folder(
             }
         }
         // Rotations this checkpoint includes take effect for later checkpoints.
-        for i in applied_rotations..cp.size.min(entries.len() as u64) {
-            if let Ok(LogEntry::Rotation(r)) = LogEntry::from_bytes(&entries[i as usize]) {
-                if r.app != app || !r.new_root_signature_is_valid() {
-                    report.problems.push(format!(
-                        "entry {i}: a rotation that is not signed by its new root, or for another app"
-                    ));
-                } else {
-                    report.rotations.push((i, r.root.fingerprint()));
-                    root = r.root.clone();
-                }
-            }
-        }
-        applied_rotations = applied_rotations.max(cp.size);
+        covered = covered.max(cp.size.min(entries.len() as u64));
+    }
+    if covered > applied_rotations {
+        apply_rotations(
+            &entries,
+            applied_rotations..covered,
+            &app,
+            &mut root,
+            &mut report,
+        );
     }
     report.root_fingerprint = root.fingerprint();
     report.verifier_key = root.checkpoint_verifier(&app).to_text();
@@ -689,6 +739,32 @@ pub async fn fetch_for_audit<S: crate::fetch::Source>(
     }
     Ok(store)
 }
+
+/// Applies the rotation entries among `range` (a checkpoint signed by the
+/// signers in force holds them): the root in force becomes the last one's.
+fn apply_rotations(
+    entries: &[Vec<u8>],
+    range: std::ops::Range<u64>,
+    app: &AppId,
+    root: &mut AppRoot,
+    report: &mut Report,
+) {
+    for i in range {
+        if let Ok(LogEntry::Rotation(r)) = LogEntry::from_bytes(&entries[i as usize]) {
+            if r.app != *app || !r.new_root_signature_is_valid() {
+                report.problems.push(format!(
+                    "entry {i}: a rotation that is not signed by its new root, or for another app"
+                ));
+            } else {
+                report.rotations.push((i, r.root.fingerprint()));
+                *root = r.root.clone();
+            }
+        }
+    }
+}
+
+/// Most files of a `rotations/` folder an audit reads.
+const MAX_ROTATION_FILES: usize = 4096;
 
 /// Logs longer than this are audited with the transcripts of their first
 /// checkpoints only (asking for each size would take too long).

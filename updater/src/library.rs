@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use quince_protocol::limits::MAX_PATCH_BYTES;
 use quince_protocol::root::AppId;
+use quince_protocol::tile;
 use quince_protocol::wire::{Request, Response, MAX_WIRE_RESPONSE_BYTES};
 use quince_store::Store;
 
@@ -107,10 +108,31 @@ impl Library {
                 file(app, &quince_protocol::tile::transcript_path(*size))
             }
             Request::Evidence(app) => file(app, EVIDENCE_FILE),
+            Request::Rotation(app, after) => match inner.logs.get(app) {
+                Some(dir) => match first_rotation_after(dir, *after) {
+                    Some(size) => read_limited(&dir.join(tile::rotation_path(size))),
+                    None => Response::NotFound,
+                },
+                None => Response::NotFound,
+            },
             // Announcements go to the node's subscribers; nothing to send back.
             Request::Announce(..) => Response::NotFound,
         }
     }
+}
+
+/// The tree size of the first rotation checkpoint above `after` in the log
+/// folder `dir` (the folder's names are read, at most a bounded number).
+fn first_rotation_after(dir: &std::path::Path, after: u64) -> Option<u64> {
+    /// More rotation checkpoints than any app will have; a folder with more
+    /// is read only this far.
+    const MAX_ROTATIONS_READ: usize = 4096;
+    let names: Vec<String> = std::fs::read_dir(dir.join(tile::ROTATIONS_DIR))
+        .ok()?
+        .take(MAX_ROTATIONS_READ)
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    tile::first_rotation_after(names.iter().map(String::as_str), after)
 }
 
 fn read_limited(path: &std::path::Path) -> Response {

@@ -50,6 +50,16 @@ pub struct ReleaseArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct RotateArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    /// The rotation log entry: `quince-signer sign aggregate --out FILE` for a
+    /// `sign rotation-request`, signed by the NEW keyholders.
+    #[arg(long, default_value = "rotation.entry")]
+    entry: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct PublishArgs {
     #[arg(long, default_value = "log")]
     log: PathBuf,
@@ -124,6 +134,51 @@ pub fn release(args: ReleaseArgs) -> Result<()> {
     Ok(())
 }
 
+pub fn rotate(args: RotateArgs) -> Result<()> {
+    let log = LogDir::open(&args.log)?;
+    let bytes =
+        quince_store::durable::read_bounded(&args.entry, quince_protocol::limits::MAX_ENTRY_BYTES)
+            .with_context(|| format!("reading {}", args.entry.display()))?;
+    let Ok(LogEntry::Rotation(record)) = LogEntry::from_bytes(&bytes) else {
+        anyhow::bail!(
+            "{} is not a rotation entry (make one with `quince-signer sign rotation-request` \
+             and `sign aggregate` by the new keyholders)",
+            args.entry.display()
+        );
+    };
+    let current = log.signing_root()?;
+    if record.root.group_key() == current.group_key() {
+        anyhow::bail!(
+            "{} rotates to the signers already in force (fingerprint {})",
+            args.entry.display(),
+            current.fingerprint()
+        );
+    }
+    let pending = log.append(&[bytes])?;
+    let body = args.log.join("pending/checkpoint.body");
+    println!(
+        "signer rotation staged as log entry {}: from signers {} to {}",
+        pending.size - 1,
+        current.fingerprint(),
+        record.root.fingerprint()
+    );
+    println!("the app id and link do not change: {}", log.app());
+    println!(
+        "checkpoint to sign: {} (by the CURRENT keyholders, with the root they sign with today)",
+        body.display()
+    );
+    println!(
+        "next: quince-signer sign request --root root.bin --checkpoint {}",
+        body.display()
+    );
+    println!(
+        "then: quince-packager publish --log {} <signed checkpoint>; from then on the new \
+         keyholders sign (quince-signer sign request --root <their new root.bin>)",
+        args.log.display()
+    );
+    Ok(())
+}
+
 pub fn publish(args: PublishArgs) -> Result<()> {
     let log = LogDir::open(&args.log)?;
     let note =
@@ -155,12 +210,23 @@ pub fn publish(args: PublishArgs) -> Result<()> {
         }
         None => None,
     };
+    let signers_before = log.signing_root()?.fingerprint();
     let cp = log.publish(&note)?;
     println!(
         "published checkpoint of size {} for app {}",
         cp.size(),
         log.app()
     );
+    let signers_after = log.signing_root()?.fingerprint();
+    if signers_after != signers_before {
+        println!(
+            "signer rotation in force: from now on checkpoints are signed by {signers_after} \
+             (clients that were offline walk through {})",
+            args.log
+                .join(quince_protocol::tile::rotation_path(cp.size()))
+                .display()
+        );
+    }
     match transcript {
         Some((json, signers)) => {
             let path = log.put_transcript(cp.size(), &json)?;

@@ -116,13 +116,28 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
             share.save(&vault, &ctx.home.share(&root_hash(&root)))?;
             std::fs::remove_file(&state).ok();
             quince_signer::vault::write_public(&root_out, &root.to_bytes())?;
-            println!(
-                "participant {} holds a share of app \"{}\"",
-                share.index(),
-                root.name()
-            );
-            println!("app id:      {}", root.app_id());
-            println!("link:        quince://{}", root.app_id());
+            let rotation = roster.rotates_app.is_some();
+            if rotation {
+                // A new key for an existing app: its id and link stay those
+                // of the app's first root, so none is printed here.
+                println!(
+                    "participant {} holds a share of the NEW signing key of app \"{}\"",
+                    share.index(),
+                    root.name()
+                );
+                println!(
+                    "rotates app: {}  (a rotation: the app id and link do not change)",
+                    share.app_id()
+                );
+            } else {
+                println!(
+                    "participant {} holds a share of app \"{}\"",
+                    share.index(),
+                    root.name()
+                );
+                println!("app id:      {}", root.app_id());
+                println!("link:        quince://{}", root.app_id());
+            }
             println!(
                 "fingerprint: {}  (every keyholder must see the same)",
                 root.fingerprint()
@@ -132,6 +147,13 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
                 "now write down your backup: quince-signer backup --root {}",
                 root_out.display()
             );
+            if rotation {
+                println!(
+                    "then the coordinator: quince-signer sign rotation-request --new-root {} --app {}",
+                    root_out.display(),
+                    share.app_id()
+                );
+            }
         }
     }
     Ok(())

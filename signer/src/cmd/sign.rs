@@ -106,6 +106,19 @@ pub enum Command {
     },
 }
 
+/// The app a checkpoint body is for: the id in its origin line
+/// (`quince.app/<id>`), since after a signer rotation the root that signs is
+/// no longer the one whose hash is the app id. A body of another shape is
+/// taken to be for the root's own app (and the request then says what is
+/// wrong with it). Keyholders check the app against their own share.
+fn app_of(root: &quince_protocol::root::AppRoot, body: &str) -> AppId {
+    body.lines()
+        .next()
+        .and_then(|origin| origin.strip_prefix("quince.app/"))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| root.app_id())
+}
+
 pub fn run(ctx: &Context, command: Command) -> Result<()> {
     match command {
         Command::Request {
@@ -116,7 +129,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
             let root = read_root(&root)?;
             let body = std::fs::read_to_string(&checkpoint)
                 .with_context(|| format!("reading {}", checkpoint.display()))?;
-            let request = SigningRequest::checkpoint(&root, &root.app_id(), &body)?;
+            let request = SigningRequest::checkpoint(&root, &app_of(&root, &body), &body)?;
             write_json(&out, &request)?;
             print!("{}", request.describe()?);
             println!(
@@ -199,7 +212,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
             let root = read_root(&root)?;
             let body = std::fs::read_to_string(&checkpoint)
                 .with_context(|| format!("reading {}", checkpoint.display()))?;
-            let app = root.app_id();
+            let app = app_of(&root, &body);
             let request = SigningRequest::checkpoint(&root, &app, &body)?;
             let peers = peers
                 .iter()

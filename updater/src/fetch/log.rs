@@ -254,6 +254,32 @@ impl<'a> LogSync<'a> {
         let offered: Vec<(u64, PeerId)> = candidates.iter().map(|c| (c.0, c.1)).collect();
         let others: Vec<Vec<u8>> = candidates.iter().map(|c| c.2.clone()).collect();
 
+        // A client that was offline across signer rotations cannot check
+        // the newest checkpoint (signers it does not know yet made it): it
+        // first walks the checkpoints that first contained each rotation,
+        // which the signers it knows made, asking the peer that offered it.
+        let mut state = state;
+        for (size, peer, note) in &candidates {
+            if *size <= state.size() || signed_in_force(&state, note) {
+                break;
+            }
+            let mut steps = 0;
+            while !signed_in_force(&state, note) && steps < MAX_ROTATION_STEPS {
+                match rotation_step(source, app, *peer, &state, mirror).await? {
+                    Ok(Some(next)) => state = next,
+                    Ok(None) => break,
+                    Err(fault) => {
+                        peers.drop_peer(*peer, fault.about("rotation checkpoint"));
+                        break;
+                    }
+                }
+                steps += 1;
+            }
+            if signed_in_force(&state, note) {
+                break;
+            }
+        }
+
         for (size, peer, note) in candidates {
             if size < state.size() {
                 skipped.push(format!(
@@ -336,21 +362,16 @@ impl<'a> LogSync<'a> {
                     continue;
                 }
             };
-            let mut next = next;
-            for (i, entry) in entries.iter().enumerate().skip(old_size as usize) {
-                if let Ok(LogEntry::Rotation(_)) = LogEntry::from_bytes(entry) {
-                    let incl = merkle::inclusion_proof(&tiles, i as u64, size)
-                        .map_err(|e| FetchError::Mirror(e.to_string()))?;
-                    next = next
-                        .apply_rotation(i as u64, entry, &incl)
-                        .map_err(|e| exhausted(peers, "a valid rotation", &[e.to_string()]))?;
-                }
-            }
+            let (next, rotated) = apply_rotations(next, &tiles, &entries, old_size, size)
+                .map_err(|e| exhausted(peers, "a valid rotation", &[e.to_string()]))?;
             // Every other checkpoint offered must be a prefix of this tree.
             if let Some(evidence) = split_view(&state, &next, &tiles, &note, &others) {
                 return Err(mirror::stop(mirror, app, evidence));
             }
             mirror::write_log(mirror, &tiles, size, &entries, &note)?;
+            if rotated {
+                mirror::write_rotation(mirror, size, &note)?;
+            }
             // Peers that offered only an older checkpoint cannot serve this release.
             for (older, stale_peer) in &offered {
                 if *older < size {
@@ -484,6 +505,103 @@ fn split_view(
         }
     }
     None
+}
+
+/// Most rotation checkpoints one sync walks through.
+const MAX_ROTATION_STEPS: usize = 64;
+
+/// Whether `note` is signed by the signers in force in `state`.
+fn signed_in_force(state: &TrustedState, note: &[u8]) -> bool {
+    let app = state.app();
+    VerifiedCheckpoint::verify(note, &app.origin(), &state.root().checkpoint_verifier(app)).is_ok()
+}
+
+/// Applies every rotation entry after `old_size` in the verified tree of
+/// `size` leaves to `state`; also says whether there was any.
+fn apply_rotations(
+    mut state: TrustedState,
+    tiles: &TileSet,
+    entries: &[Vec<u8>],
+    old_size: u64,
+    size: u64,
+) -> Result<(TrustedState, bool), Refusal> {
+    let mut rotated = false;
+    for (i, entry) in entries.iter().enumerate().skip(old_size as usize) {
+        if let Ok(LogEntry::Rotation(_)) = LogEntry::from_bytes(entry) {
+            let incl = merkle::inclusion_proof(tiles, i as u64, size).map_err(Refusal::BadProof)?;
+            state = state.apply_rotation(i as u64, entry, &incl)?;
+            rotated = true;
+        }
+    }
+    Ok((state, rotated))
+}
+
+/// One step through a signer rotation: `peer`'s checkpoint that first
+/// contained the next rotation after `state`, checked like any new
+/// checkpoint (signed by the signers in force, consistent, its tiles and
+/// entries matching) and then the rotations it holds applied. `None` when
+/// the peer has no such checkpoint. Witness cosignatures are not required
+/// of it: witnesses cosign heads, and the head this step leads to still
+/// needs them. The step is mirrored (this node then serves it on).
+async fn rotation_step<S: Source>(
+    source: &S,
+    app: AppId,
+    peer: PeerId,
+    state: &TrustedState,
+    mirror: &Path,
+) -> Result<Result<Option<TrustedState>, PeerFault>, FetchError> {
+    let bad = |reason: String| Ok(Err(PeerFault::bad_data("rotation checkpoint", reason)));
+    let note = match source
+        .ask(peer, Request::Rotation(app, state.size()), SMALL_DEADLINE)
+        .await
+    {
+        Ok(note) => note,
+        Err(PeerFault::Missing) => return Ok(Ok(None)),
+        Err(fault) => return Ok(Err(fault)),
+    };
+    let size = match checkpoint_size(&note) {
+        Ok(size) if size > state.size() => size,
+        Ok(size) => return bad(format!("of size {size}, not above {}", state.size())),
+        Err(e) => return bad(e),
+    };
+    let tiles = match fetch_tiles(source, app, peer, size).await {
+        Ok(t) => t,
+        Err(fault) => return Ok(Err(fault.about("tiles"))),
+    };
+    let proof = match merkle::consistency_proof(&tiles, state.size(), size) {
+        Ok(p) => p,
+        Err(e) => return bad(format!("its tiles give no proof: {e}")),
+    };
+    let next = match state.advance(&note, &proof) {
+        Ok(Advance::Advanced(next)) => *next,
+        Ok(Advance::Unchanged) => return bad("not above the trusted checkpoint".into()),
+        Err(Refusal::Equivocation(evidence)) => return Err(mirror::stop(mirror, app, *evidence)),
+        Err(e) => return bad(e.to_string()),
+    };
+    if let Err(e) = tiles.verify(size, &next.tree_root()) {
+        return Ok(Err(PeerFault::bad_data("tiles", e)));
+    }
+    let entries = match fetch_entries(source, app, peer, size, &tiles).await {
+        Ok(e) => e,
+        Err(fault) => return Ok(Err(fault.about("entries"))),
+    };
+    let next = match apply_rotations(next, &tiles, &entries, state.size(), size) {
+        Ok((next, true)) => next,
+        Ok((_, false)) => {
+            return bad(format!(
+                "size {size} holds no rotation after {}",
+                state.size()
+            ))
+        }
+        Err(e) => return bad(format!("a rotation in it: {e}")),
+    };
+    mirror::write_log(mirror, &tiles, size, &entries, &note)?;
+    mirror::write_rotation(mirror, size, &note)?;
+    tracing::info!(
+        "app {app}: walked through the signer rotation in the checkpoint of size {size}; new signers {}",
+        next.root().fingerprint()
+    );
+    Ok(Ok(Some(next)))
 }
 
 fn signature_count(note: &[u8]) -> usize {

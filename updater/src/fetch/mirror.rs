@@ -39,6 +39,19 @@ pub(super) fn write_log(
     write_file(&mirror.join(CHECKPOINT_FILE), note)
 }
 
+/// Keeps `note`, the checkpoint of tree size `size` that first contained a
+/// signer rotation (signed by the signers before it), where peers that
+/// missed the rotation ask for it.
+pub(super) fn write_rotation(mirror: &Path, size: u64, note: &[u8]) -> Result<(), FetchError> {
+    let dir = mirror.join(quince_protocol::tile::ROTATIONS_DIR);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| FetchError::Mirror(format!("{}: {e}", dir.display())))?;
+    write_file(
+        &mirror.join(quince_protocol::tile::rotation_path(size)),
+        note,
+    )
+}
+
 /// The first `size` entries kept in `mirror`.
 pub(crate) fn read_entries(mirror: &Path, size: u64) -> Result<Vec<Vec<u8>>, FetchError> {
     tilefs::read_entries(mirror, size).map_err(tile_err)
