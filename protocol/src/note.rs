@@ -571,7 +571,7 @@ mod tests {
         let mut note = Note::unsigned("origin\u{7f}\n1\nx\u{7f}y\n").unwrap();
         note.sign_ed25519("example.com/a", &key(1)).unwrap();
         let mut text = String::from_utf8(note.to_bytes()).unwrap();
-        text.push_str("\u{2014} stranger\u{7f}\u{80}.example AAAAAQ==\n");
+        text.push_str("\u{2014} stranger\u{7f}\u{80}.example AAAAAQE=\n");
         let parsed = Note::parse(text.as_bytes()).unwrap();
         assert_eq!(parsed.signatures().len(), 2);
         assert_eq!(
