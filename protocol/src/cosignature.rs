@@ -130,6 +130,58 @@ impl Witnesses {
         out
     }
 
+    /// The time of the newest valid cosignature on `note` by a trusted
+    /// witness: when, at the latest, some witness saw this checkpoint as the
+    /// newest. What a client's freshness check reads.
+    pub fn confirmed_at(&self, note: &Note) -> Option<u64> {
+        self.keys.iter().filter_map(|k| k.cosigned_at(note)).max()
+    }
+
+    /// `note` with, for each trusted witness, its newest valid cosignature
+    /// found on `note` or on any of `others` that sign the same text (peers
+    /// pass on what their witnesses gave them, so one peer's copy rarely
+    /// holds all of them). The note's other lines are kept after those, as
+    /// many as the note's limits leave room for: lines nobody can check never
+    /// crowd out a trusted witness's.
+    pub fn merge(&self, note: &Note, others: &[Note]) -> Note {
+        let mut best: Vec<&NoteSignature> = Vec::new();
+        for k in &self.keys {
+            let newest = std::iter::once(note)
+                .chain(others.iter().filter(|o| o.text() == note.text()))
+                .filter_map(|n| {
+                    let time = k.cosigned_at(n)?;
+                    let line = n
+                        .signatures()
+                        .iter()
+                        .find(|s| s.name() == k.name && s.key_id() == k.key_id)?;
+                    Some((time, line))
+                })
+                .max_by_key(|(time, _)| *time);
+            if let Some((_, line)) = newest {
+                if !best.contains(&line) {
+                    best.push(line);
+                }
+            }
+        }
+        let Ok(mut merged) = Note::unsigned(note.text()) else {
+            return note.clone();
+        };
+        let trusted = |s: &NoteSignature| {
+            self.keys
+                .iter()
+                .any(|k| s.name() == k.name && s.key_id() == k.key_id)
+        };
+        for line in best
+            .into_iter()
+            .chain(note.signatures().iter().filter(|s| !trusted(s)))
+        {
+            if merged.add_signature(line.clone()).is_err() {
+                break;
+            }
+        }
+        merged
+    }
+
     /// Whether `note` carries the quorum of cosignatures.
     pub fn satisfied_by(&self, note: &Note) -> bool {
         self.quorum == 0 || self.cosigned_by(note).len() >= self.quorum
@@ -253,5 +305,51 @@ mod tests {
         assert_eq!(signed_at(u64::MAX), None);
         let mut n = checkpoint_note();
         assert!(cosign(&mut n, "w", &key, MAX_TIME + 1).is_err());
+    }
+
+    #[test]
+    fn cosignatures_from_several_copies_are_merged_newest_first() {
+        let keys: Vec<SigningKey> = (1..=2).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let policy = Witnesses {
+            keys: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| WitnessKey::new(&format!("w{i}"), k.verifying_key()).unwrap())
+                .collect(),
+            quorum: 2,
+        };
+        // Three peers' copies of one checkpoint: w0 at 10, w0 at 20 with a
+        // stranger's line, w1 at 15. None alone meets the quorum.
+        let mut a = checkpoint_note();
+        cosign(&mut a, "w0", &keys[0], 10).unwrap();
+        let mut b = checkpoint_note();
+        cosign(&mut b, "w0", &keys[0], 20).unwrap();
+        cosign(&mut b, "stranger", &SigningKey::from_bytes(&[5; 32]), 99).unwrap();
+        let mut c = checkpoint_note();
+        cosign(&mut c, "w1", &keys[1], 15).unwrap();
+        // A copy of another checkpoint contributes nothing.
+        let mut other =
+            Note::unsigned("example.com/log\n4\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n")
+                .unwrap();
+        cosign(&mut other, "w1", &keys[1], 30).unwrap();
+        assert!(!policy.satisfied_by(&a) && !policy.satisfied_by(&c));
+
+        let merged = policy.merge(&a, &[b.clone(), c.clone(), other]);
+        assert!(policy.satisfied_by(&merged));
+        assert_eq!(policy.keys[0].cosigned_at(&merged), Some(20));
+        assert_eq!(policy.keys[1].cosigned_at(&merged), Some(15));
+        assert_eq!(policy.confirmed_at(&merged), Some(20));
+        assert_eq!(merged.text(), a.text());
+        // The signers' own line is kept (it is not a witness's).
+        let signer = note::Ed25519Verifier::new(
+            "example.com/log",
+            SigningKey::from_bytes(&[7; 32]).verifying_key(),
+        )
+        .unwrap();
+        assert!(Note::parse(&merged.to_bytes())
+            .unwrap()
+            .verify(&[signer])
+            .is_ok());
+        assert_eq!(Witnesses::default().confirmed_at(&merged), None);
     }
 }

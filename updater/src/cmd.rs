@@ -296,9 +296,29 @@ pub fn client(home: &Option<PathBuf>) -> Result<quince_updater::Client> {
 }
 
 /// Prints what an install or update did (one line, or JSON).
-pub fn report(app: AppId, outcome: &Outcome, json: bool) {
+/// Whether `app`'s head is confirmed current by its witnesses (none
+/// without witnesses, or if its state cannot be read).
+pub fn freshness(
+    apps: &quince_updater::install::Apps,
+    app: &AppId,
+) -> Option<quince_updater::install::Freshness> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    apps.state(app).ok().flatten()?.freshness(now)
+}
+
+pub fn report(
+    app: AppId,
+    outcome: &Outcome,
+    json: bool,
+    freshness: Option<quince_updater::install::Freshness>,
+) {
+    if let Some(warning) = freshness.and_then(|f| f.warning()) {
+        eprintln!("quince: warning: app {app}: {warning}");
+    }
     if json {
-        let v = match outcome {
+        let mut v = match outcome {
             Outcome::Installed { version, previous } => serde_json::json!({
                 "app": app.to_string(), "outcome": "installed", "version": version.to_string(),
                 "previous": previous.as_ref().map(ToString::to_string),
@@ -315,6 +335,9 @@ pub fn report(app: AppId, outcome: &Outcome, json: bool) {
                 "reason": reason, "version": current.as_ref().map(ToString::to_string),
             }),
         };
+        if let Some(f) = freshness {
+            v["freshness"] = f.to_json();
+        }
         println!("{v}");
         return;
     }

@@ -48,7 +48,7 @@ use crate::fetch::{self, FetchError, Peers, Source};
 
 pub use layout::AppDir;
 pub use share::Bundle;
-pub use state::{AppState, BadState, DEFAULT_HEALTH_SECONDS};
+pub use state::{AppState, BadState, Freshness, DEFAULT_HEALTH_SECONDS, DEFAULT_WITNESS_MAX_AGE};
 pub use transaction::{health_check, OnTrial, Staged, Unhealthy, HEALTH_ENV};
 pub use verify::Difference;
 
@@ -97,6 +97,14 @@ pub enum InstallError {
     /// No program to run is known.
     #[error("app {0} has no run command: install with --run PATH (relative to the app's folder)")]
     NoRunCommand(AppId),
+    /// The head is not confirmed current within the age the install requires.
+    #[error("app {app}: {reason}; nothing was installed (a peer may be showing an old log: try other peers, or allow an older head with a larger --witness-max-age)")]
+    NotFresh {
+        /// The app.
+        app: AppId,
+        /// What the freshness check found.
+        reason: String,
+    },
     /// The run command is not a plain relative path inside the app.
     #[error(
         "run command {run:?}: {reason} (give a path relative to the app's folder, such as bin/app)"
@@ -170,6 +178,9 @@ pub struct UpdateOptions {
     /// Do not announce the app in the DHT once its log is verified (a
     /// one-shot run that exits when done: a record would outlive it).
     pub unannounced: bool,
+    /// Require the head to be cosigned by a trusted witness within this many
+    /// seconds, or install nothing (and keep it as the app's freshness limit).
+    pub max_age: Option<u64>,
 }
 
 /// The installed apps under one home folder.
@@ -380,9 +391,27 @@ impl Apps {
                 !options.unannounced,
             )
             .await?;
+        let same_head = recovered
+            .as_ref()
+            .and_then(|s| s.trusted().ok())
+            .is_some_and(|t| t.size() == synced.state().size());
         let mut state = recovered.unwrap_or_else(|| AppState::new(synced.state()));
         if let Some(policy) = &options.witnesses {
             state.set_witness_policy(policy);
+        }
+        if options.max_age.is_some() {
+            state.witness_max_age = options.max_age;
+        }
+        state.set_confirmed(synced.confirmed_at(), same_head);
+        if let Some(max_age) = options.max_age {
+            let freshness = state.freshness(unix_now()).unwrap_or(Freshness {
+                confirmed_at: None,
+                max_age,
+                now: unix_now(),
+            });
+            if let Some(reason) = freshness.warning() {
+                return Err(InstallError::NotFresh { app, reason });
+            }
         }
         state.set_trusted(synced.state());
         if let Some(run) = &options.run {
@@ -461,6 +490,10 @@ impl Apps {
         let synced = self
             .sync_log(source, app, peers, Some(&state), None, true)
             .await?;
+        let same_head = state
+            .trusted()
+            .is_ok_and(|t| t.size() == synced.state().size());
+        state.set_confirmed(synced.confirmed_at(), same_head);
         state.set_trusted(synced.state());
         self.save(&lock, &state)?;
         Ok(synced)
@@ -535,6 +568,13 @@ impl Apps {
         let run = check_run_command(&run)?;
         Ok(self.app_dir(app).current().join(run.as_str()))
     }
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), InstallError> {

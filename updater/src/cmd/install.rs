@@ -8,7 +8,7 @@ use quince_protocol::cosignature::{WitnessKey, Witnesses};
 use quince_updater::install::{Outcome, UpdateOptions};
 use quince_updater::link::Link;
 
-use super::{explain, print_dropped, print_peers_found, report, NetArgs};
+use super::{explain, freshness, print_dropped, print_peers_found, report, NetArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct InstallArgs {
@@ -39,6 +39,12 @@ pub struct InstallArgs {
     /// How many of the --witness keys must have cosigned (default: all of them).
     #[arg(long)]
     witness_quorum: Option<usize>,
+    /// Require a --witness cosignature on the log's head no older than this
+    /// many seconds, or install nothing: protection against a peer that shows
+    /// an old log (a freeze). Kept as the app's limit: later updates warn
+    /// when the head is older (default limit without this: one day).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
+    witness_max_age: Option<u64>,
 }
 
 /// The witness policy given on the command line, if any.
@@ -77,8 +83,12 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         health_seconds: args.health_seconds,
         window: 8,
         witnesses: witness_policy(&args.witness, args.witness_quorum)?,
+        max_age: args.witness_max_age,
         ..UpdateOptions::default()
     };
+    if args.witness_max_age.is_some() && args.witness.is_empty() {
+        bail!("--witness-max-age needs --witness keys: only witnesses' cosignatures carry a time");
+    }
     let report_ = match &args.from {
         // No network at all: the folder answers like a peer, verified like one.
         Some(folder) => client.install_from(&link, folder, &options).await?,
@@ -99,7 +109,12 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         }
     };
     print_dropped(&report_.peers);
-    report(link.app, &report_.outcome, args.json);
+    report(
+        link.app,
+        &report_.outcome,
+        args.json,
+        freshness(client.apps(), &link.app),
+    );
     if matches!(report_.outcome, Outcome::RolledBack { current: None, .. }) {
         bail!(
             "app {} was not installed: its release failed the health check",

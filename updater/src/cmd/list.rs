@@ -17,14 +17,22 @@ pub struct ListArgs {
 pub fn list(args: ListArgs) -> Result<()> {
     let client = client(&args.home)?;
     let mut rows = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     for (app, state) in client.status()? {
         let text = |v: &Option<quince_protocol::record::Version>| v.map(|v| v.to_string());
         let refused: Vec<String> = state.refused.iter().map(ToString::to_string).collect();
+        let fresh = state.freshness(now);
         rows.push(serde_json::json!({
             "app": app.to_string(), "current": text(&state.current), "previous": text(&state.previous),
             "pinned": text(&state.pinned), "refused": refused, "run": state.run,
             "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
+            "freshness": fresh.map(|f| f.to_json()),
         }));
+        if let Some(warning) = fresh.and_then(|f| f.warning()) {
+            eprintln!("quince: warning: app {app}: {warning}");
+        }
         if !args.json {
             println!(
                 "{app}  {}{}{}",

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use quince_protocol::root::AppId;
 use quince_updater::install::{Apps, Outcome, UpdateOptions};
 
-use super::{explain, parse_app, print_dropped, print_peers_found, report, NetArgs};
+use super::{explain, freshness, parse_app, print_dropped, print_peers_found, report, NetArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
@@ -92,7 +92,7 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                 Ok(done) => {
                     print_dropped(&done.peers);
                     let outcome = done.outcome;
-                    report(*app, &outcome, args.json);
+                    report(*app, &outcome, args.json, freshness(apps, app));
                     if let (Outcome::Installed { .. }, true) = (
                         &outcome,
                         args.watch && !args.no_launch && Some(*app) != self_app,

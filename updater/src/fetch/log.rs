@@ -38,6 +38,7 @@ pub struct VerifiedLog {
     state: TrustedState,
     entries: Vec<Vec<u8>>,
     decoded: Vec<Result<LogEntry, String>>,
+    confirmed_at: Option<u64>,
 }
 
 /// A release record read from a [`VerifiedLog`]: its manifest hash can be
@@ -77,7 +78,21 @@ impl VerifiedLog {
             state,
             entries,
             decoded,
+            confirmed_at: None,
         }
+    }
+
+    fn confirmed(mut self, at: Option<u64>) -> VerifiedLog {
+        self.confirmed_at = at;
+        self
+    }
+
+    /// The newest time a trusted witness cosigned this log's head, over
+    /// every copy of it the peers offered (Unix seconds; `None` without
+    /// witnesses or cosignatures). A head nobody confirmed lately may be a
+    /// frozen view: the client's freshness check reads this.
+    pub fn confirmed_at(&self) -> Option<u64> {
+        self.confirmed_at
     }
 
     /// The verified log kept in `mirror` for `state`: its entries must give
@@ -253,6 +268,13 @@ impl<'a> LogSync<'a> {
         });
         let offered: Vec<(u64, PeerId)> = candidates.iter().map(|c| (c.0, c.1)).collect();
         let others: Vec<Vec<u8>> = candidates.iter().map(|c| c.2.clone()).collect();
+        // Every copy's cosignatures count: a head is taken with the newest
+        // cosignature of each trusted witness found on any copy of it.
+        let copies: Vec<Note> = if witnesses.keys.is_empty() {
+            Vec::new()
+        } else {
+            others.iter().filter_map(|n| Note::parse(n).ok()).collect()
+        };
 
         // A client that was offline across signer rotations cannot check
         // the newest checkpoint (signers it does not know yet made it): it
@@ -281,6 +303,10 @@ impl<'a> LogSync<'a> {
         }
 
         for (size, peer, note) in candidates {
+            let note = match Note::parse(&note) {
+                Ok(n) if !copies.is_empty() => witnesses.merge(&n, &copies).to_bytes(),
+                _ => note,
+            };
             if size < state.size() {
                 skipped.push(format!(
                     "{}: {}",
@@ -384,13 +410,19 @@ impl<'a> LogSync<'a> {
                     );
                 }
             }
-            return Ok(VerifiedLog::new(next, entries));
+            let confirmed = Note::parse(&note)
+                .ok()
+                .and_then(|n| witnesses.confirmed_at(&n));
+            return Ok(VerifiedLog::new(next, entries).confirmed(confirmed));
         }
         // Nothing newer: keep what we had, if we had anything, provided some
         // peer answered at all ("up to date" after hearing from nobody
         // would be a guess).
         if state.size() > 0 && !offered.is_empty() {
-            return VerifiedLog::from_mirror(mirror, state);
+            let confirmed = state
+                .checkpoint()
+                .and_then(|cp| witnesses.confirmed_at(&witnesses.merge(cp.note(), &copies)));
+            return Ok(VerifiedLog::from_mirror(mirror, state)?.confirmed(confirmed));
         }
         Err(exhausted(peers, "a valid checkpoint", &skipped))
     }
@@ -431,12 +463,31 @@ type HeadAnswer = (
 );
 
 /// Every peer's checkpoint and any proof of equivocation it holds, in one round.
+/// The longest wait before asking a busy peer for its checkpoint again.
+const BUSY_RETRY_LAST: std::time::Duration = std::time::Duration::from_secs(4);
+
 async fn ask_heads<S: Source>(source: &S, app: AppId, peers: &[PeerId]) -> Vec<HeadAnswer> {
     peers
         .iter()
         .map(|&p| async move {
+            // "Busy" means "ask again later": a peer at its limit is asked
+            // again a few times (0.5 s, then 1, 2, 4 s apart) before it counts
+            // as not answering; when it is the only peer, that is the fetch.
+            let checkpoint = async {
+                let mut wait = std::time::Duration::from_millis(500);
+                loop {
+                    let answer = source
+                        .ask(p, Request::Checkpoint(app), SMALL_DEADLINE)
+                        .await;
+                    if !matches!(answer, Err(PeerFault::Busy)) || wait > BUSY_RETRY_LAST {
+                        break answer;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            };
             let (checkpoint, evidence) = futures::join!(
-                source.ask(p, Request::Checkpoint(app), SMALL_DEADLINE),
+                checkpoint,
                 source.ask(p, Request::Evidence(app), SMALL_DEADLINE)
             );
             (p, checkpoint, evidence)

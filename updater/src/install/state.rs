@@ -45,7 +45,20 @@ pub struct AppState {
     /// How many of `witnesses` must have cosigned (0: none needed).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub witness_quorum: usize,
+    /// Seconds after which a head no witness has cosigned since counts as
+    /// unconfirmed (a warning; default [`DEFAULT_WITNESS_MAX_AGE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_max_age: Option<u64>,
+    /// The newest time (Unix seconds) a trusted witness cosigned the
+    /// trusted head, over every copy of it seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_confirmed_at: Option<u64>,
 }
+
+/// Seconds after which a head with no newer witness cosignature counts as
+/// unconfirmed, unless the install said otherwise: a day (witnesses that
+/// follow a log cosign its head again far more often).
+pub const DEFAULT_WITNESS_MAX_AGE: u64 = 24 * 3600;
 
 /// A state file whose content does not hold together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +80,8 @@ impl AppState {
             health_seconds: DEFAULT_HEALTH_SECONDS,
             witnesses: Vec::new(),
             witness_quorum: 0,
+            witness_max_age: None,
+            head_confirmed_at: None,
         }
     }
 
@@ -94,6 +109,27 @@ impl AppState {
         let bytes =
             hex::decode(&self.trusted).map_err(|_| BadState("trusted state is not hex".into()))?;
         TrustedState::load(&bytes).map_err(|e| BadState(e.to_string()))
+    }
+
+    /// Whether this app's head is confirmed current by its witnesses, at
+    /// `now` (Unix seconds); `None` when it has no witnesses.
+    pub fn freshness(&self, now: u64) -> Option<Freshness> {
+        (!self.witnesses.is_empty()).then(|| Freshness {
+            confirmed_at: self.head_confirmed_at,
+            max_age: self.witness_max_age.unwrap_or(DEFAULT_WITNESS_MAX_AGE),
+            now,
+        })
+    }
+
+    /// Records the witnesses' newest cosignature time on the head just
+    /// synced (`same_head`: the head did not change, so an earlier
+    /// confirmation of it still counts).
+    pub fn set_confirmed(&mut self, at: Option<u64>, same_head: bool) {
+        self.head_confirmed_at = if same_head {
+            self.head_confirmed_at.max(at)
+        } else {
+            at
+        };
     }
 
     /// Records `trusted` as the trusted state.
@@ -163,5 +199,67 @@ mod tests {
         assert!(again.contains(r#""refused":["1.3.0"]"#), "{again}");
         let bad = json.replace("1.2.0", "one point two");
         assert!(serde_json::from_str::<AppState>(&bad).is_err());
+    }
+}
+
+/// Whether an app's head is known to be current: the newest witness
+/// cosignature on it against the age allowed. A client cut off from the
+/// world (or fed an old head by every peer it meets) sees valid
+/// checkpoints but no recent cosignature: this is how it notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// The newest trusted cosignature on the head (Unix seconds).
+    pub confirmed_at: Option<u64>,
+    /// The age allowed, in seconds.
+    pub max_age: u64,
+    /// When this was asked.
+    pub now: u64,
+}
+
+impl Freshness {
+    /// Seconds since the newest cosignature (0 if it is in the future).
+    pub fn age(&self) -> Option<u64> {
+        self.confirmed_at.map(|t| self.now.saturating_sub(t))
+    }
+
+    /// Whether a witness cosigned the head within the age allowed.
+    pub fn current(&self) -> bool {
+        self.age().is_some_and(|a| a <= self.max_age)
+    }
+
+    /// What to tell the user when the head is not confirmed current.
+    pub fn warning(&self) -> Option<String> {
+        if self.current() {
+            return None;
+        }
+        Some(match self.age() {
+            Some(age) => format!(
+                "cannot confirm that this is the newest release log: the newest witness \
+                 cosignature on its head is {} old (allowed: {})",
+                span(age),
+                span(self.max_age)
+            ),
+            None => "cannot confirm that this is the newest release log: no witness has \
+                     cosigned its head"
+                .to_string(),
+        })
+    }
+
+    /// The JSON form (for `--json` outputs).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "confirmed_at": self.confirmed_at, "age_seconds": self.age(),
+            "max_age_seconds": self.max_age, "current": self.current(),
+        })
+    }
+}
+
+/// A number of seconds as people say it.
+fn span(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} seconds"),
+        s if s < 7200 => format!("{} minutes", s / 60),
+        s if s < 2 * 86_400 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
     }
 }

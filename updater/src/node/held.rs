@@ -38,6 +38,11 @@ pub const PEER_HELD_BYTES: usize = 16 * 1024 * 1024;
 pub const HELD_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes held for all peers, never passed.
 pub const HELD_CEILING: usize = 2 * HELD_BYTES;
+/// Room above the ceiling kept for small first answers (see `room`).
+pub const SMALL_RESERVE: usize = 4 * 1024 * 1024;
+/// The largest answer the small reserve takes (the size the server expects
+/// of anything but a chunk or a patch).
+pub const SMALL_RESERVED_ANSWER: usize = 64 * 1024;
 /// Unread answers (a stream that timed out with its answer sent) that get
 /// a peer refused.
 pub const STALLS_TO_REFUSE: u32 = 3;
@@ -122,6 +127,14 @@ impl<K: Copy + Eq + Hash> Ledger<K> {
         // With nothing held, any one answer goes (however large), so none
         // waits for ever.
         if self.total == 0 {
+            return true;
+        }
+        // A small answer (a checkpoint, a tile) to a peer holding nothing
+        // goes even at the ceiling, within a small reserve: it fits in the
+        // stream's first window, so it completes whether or not the peer
+        // reads, and a crowd of peers holding big answers cannot keep a
+        // new one from even learning the log's head.
+        if answers == 0 && bytes <= SMALL_RESERVED_ANSWER && total <= HELD_CEILING + SMALL_RESERVE {
             return true;
         }
         if answers >= PEER_HELD_ANSWERS || total > HELD_CEILING {
@@ -532,5 +545,42 @@ mod tests {
         assert_eq!(l.refused_count(now), 1);
         assert!(!l.refused(&peer, now + REFUSE_FOR));
         assert_eq!(l.total(), 0);
+    }
+
+    #[test]
+    fn at_the_ceiling_a_new_peer_still_gets_a_small_answer_within_the_reserve() {
+        let mut l = Ledger::<u64>::default();
+        let now = Instant::now();
+        // Many peers' first answers (each passes) fill the ledger to the ceiling.
+        let mut next = 0u64;
+        while l.total() + MIB <= HELD_CEILING {
+            next += 1;
+            assert!(l.take(
+                next,
+                PeerId::random(),
+                ConnectionId::new_unchecked(1),
+                MIB,
+                now
+            ));
+        }
+        let newcomer = PeerId::random();
+        let conn = ConnectionId::new_unchecked(2);
+        assert!(
+            !l.take(1000, newcomer, conn, MIB, now),
+            "a big answer waits"
+        );
+        // A checkpoint-sized answer goes, and so do other newcomers' until
+        // the reserve is used up; never beyond it.
+        assert!(l.take(1001, newcomer, conn, 16 * 1024, now));
+        let mut taken = 0;
+        for id in 2000..3000 {
+            if l.take(id, PeerId::random(), conn, SMALL_RESERVED_ANSWER, now) {
+                taken += 1;
+            }
+        }
+        assert!(taken > 0);
+        assert!(l.total() <= HELD_CEILING + SMALL_RESERVE, "{}", l.total());
+        // A peer already holding an answer gets nothing from the reserve.
+        assert!(!l.take(3001, newcomer, conn, 1024, now));
     }
 }
