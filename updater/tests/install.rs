@@ -1026,7 +1026,17 @@ fn verify_names_a_modified_a_missing_and_an_extra_file() {
 /// Starts a long-running `quince witness` for `link`; returns the process, its
 /// address, and a channel of its output lines.
 fn start_witness(home: &Path, link: &str) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(QUINCE)
+    start_witness_with(Command::new(QUINCE), home, link)
+}
+
+/// [`start_witness`] with `command` (the `quince` binary, or a wrapper
+/// that runs it, such as faketime).
+fn start_witness_with(
+    mut command: Command,
+    home: &Path,
+    link: &str,
+) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = command
         .env("QUINCE_NETWORK", "private")
         .env("QUINCE_HOME", home)
         .args([
@@ -1057,6 +1067,118 @@ fn start_witness(home: &Path, link: &str) -> (Killed, String, std::sync::mpsc::R
         .unwrap()
         .to_string();
     (Killed(child), addr, rx)
+}
+
+/// Freshness (the freeze attack): a witness whose clock is three days behind
+/// (libfaketime; the real `quince witness` process) cosigns the head. A
+/// client that requires a cosignature within an hour installs nothing; one
+/// that does not installs, warns that it cannot confirm the head is current,
+/// and says so in `install --json` and `list --json`. Once the witness's
+/// clock is right and it cosigns again, the next update merges the fresh
+/// cosignature (the publisher's copy carries none) and the warning goes.
+#[test]
+fn a_witness_days_behind_leaves_the_head_unconfirmed_and_a_fresh_cosignature_confirms_it() {
+    if Command::new("faketime").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "faketime is not installed (CI installs it)"
+        );
+        eprintln!("SKIPPED: faketime is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 2);
+    let (_seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let witness_home = t.path().join("witness");
+    let key = ok(&quince(&witness_home, &["witness", "--print-key"]))
+        .trim()
+        .to_string();
+    let mut behind = Command::new("faketime");
+    // Only the wall clock is days behind (a monotonic clock set back past
+    // zero would not be a clock at all).
+    behind
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args(["-f", "-3d", QUINCE]);
+    let (witness, witness_addr, lines) =
+        start_witness_with(behind, &witness_home, &publisher.link(&addr, None));
+    wait_for_line(&lines, "cosigned", 60);
+    let held = std::fs::read(witness_home.join(format!("witness/{app}/log/checkpoint"))).unwrap();
+    let held = quince_protocol::note::Note::parse(&held).unwrap();
+    let policy = quince_protocol::cosignature::Witnesses {
+        keys: vec![quince_protocol::cosignature::WitnessKey::parse(&key).unwrap()],
+        quorum: 1,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = policy.confirmed_at(&held).unwrap();
+    assert!(
+        (now - 3 * 86_400 - 120..=now - 3 * 86_400 + 120).contains(&at),
+        "the witness's clock was not three days behind: cosigned at {at}, now {now}"
+    );
+
+    // Both peers: the publisher (no cosignature) and the witness (an old one).
+    let both = format!("{}&peer={witness_addr}", publisher.link(&addr, None));
+    let install = |home: &Path, extra: &[&str]| {
+        let mut args = vec!["install", both.as_str(), "--run", "bin/app", "--json"];
+        args.extend(["--witness", key.as_str()]);
+        args.extend(extra);
+        let args = net(&args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        quince(home, &args)
+    };
+    let strict = t.path().join("strict");
+    let out = install(&strict, &["--witness-max-age", "3600"]);
+    assert!(!out.status.success(), "installed a head cosigned days ago");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("3 days old") && err.contains("nothing was installed"),
+        "{err}"
+    );
+    assert_eq!(run_app(&strict, &app), None);
+
+    let home = t.path().join("user");
+    let out = install(&home, &[]);
+    let said = ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot confirm that this is the newest release log")
+            && err.contains("3 days old"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(said.lines().last().unwrap()).unwrap();
+    assert_eq!(v["outcome"], "installed");
+    assert_eq!(v["freshness"]["current"], false, "{v}");
+    assert_eq!(v["freshness"]["max_age_seconds"], 86_400, "{v}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&quince(&home, &["list", "--json"]))).unwrap();
+    assert_eq!(list[0]["freshness"]["current"], false, "{list}");
+    drop(witness);
+
+    // The witness's clock is put right: it cosigns the same head again, now.
+    let (_witness, witness_addr3, lines) =
+        start_witness(&witness_home, &publisher.link(&addr, None));
+    wait_for_line(&lines, "cosigned", 60);
+    let args = net(&[
+        "update",
+        "--json",
+        "--bootstrap",
+        &addr,
+        "--bootstrap",
+        &witness_addr3,
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = quince(&home, &args);
+    let said = ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot confirm"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(said.lines().last().unwrap()).unwrap();
+    assert_eq!(v["outcome"], "up-to-date", "{v}");
+    assert_eq!(v["freshness"]["current"], true, "{v}");
+    assert!(v["freshness"]["age_seconds"].as_u64().unwrap() < 600, "{v}");
 }
 
 /// Witnesses, end to end: a client that requires a witness's cosignature
