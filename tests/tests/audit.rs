@@ -304,3 +304,139 @@ fn audit_refuses_an_endless_entry_bundle_and_a_fifo_transcript_without_hanging()
     };
     assert!(err.contains("not a regular file (a device)"), "{err}");
 }
+
+/// The `quince` binary a workspace build leaves next to `quince-demo`.
+fn quince_bin() -> std::path::PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_quince-demo")).with_file_name("quince");
+    if !bin.exists() {
+        let st = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "quince-updater"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    bin
+}
+
+fn audit_cli(home: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(quince_bin())
+        .env("QUINCE_HOME", home)
+        .arg("audit")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Proofs for outside verifiers, checked against a log Go's tlog wrote and
+/// the proofs Go computed for it (a plain tlog-tiles folder, no Quince
+/// root, audited with its verifier key); then an honest copy that is behind
+/// a head the auditor saw earlier passes as "behind, consistent" (and fails
+/// only with --require-newest), while a copy the signers rewrote fails.
+#[test]
+fn audit_proofs_match_gos_and_an_older_copy_is_behind_but_consistent() {
+    let go =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/data/go-tlog");
+    let vkey = std::fs::read_to_string(go.join("vkey")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let size300 = go.join("size300");
+    let size300 = size300.to_str().unwrap();
+    let (ok, inclusion) = audit_cli(h, &[size300, "--key", vkey.trim(), "--proof", "123"]);
+    assert!(ok, "{inclusion}");
+    let (ok, consistency) = audit_cli(h, &[size300, "--key", vkey.trim(), "--proof", "200:300"]);
+    assert!(ok, "{consistency}");
+    // Go's proofs.txt: a consistency block, an inclusion block, the roots.
+    let go_proofs = std::fs::read_to_string(go.join("proofs.txt")).unwrap();
+    let block = |text: &str, header: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| !l.starts_with(header))
+            .skip(1)
+            .take_while(|l| !l.contains(' '))
+            .map(str::to_string)
+            .collect()
+    };
+    let go_consistency = block(&go_proofs, "consistency 200 -> 300");
+    let go_inclusion = block(&go_proofs, "inclusion of record 123");
+    assert_eq!(go_consistency.len(), 7);
+    assert_eq!(
+        block(&consistency, "consistency 200 -> 300"),
+        go_consistency
+    );
+    assert_eq!(
+        block(&inclusion, "inclusion of entry 123 in size 300"),
+        go_inclusion
+    );
+    for root in go_proofs.lines().filter(|l| l.starts_with("root ")) {
+        assert!(consistency.contains(root), "{root} not in {consistency}");
+    }
+
+    // The auditor saw size 300 above; a copy at size 200 is behind it.
+    let size200 = go.join("size200");
+    let size200 = size200.to_str().unwrap();
+    let (ok, said) = audit_cli(h, &[size200, "--key", vkey.trim()]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("behind, consistent: a checkpoint of size 300"),
+        "{said}"
+    );
+    let (ok, said) = audit_cli(h, &[size200, "--key", vkey.trim(), "--require-newest"]);
+    assert!(!ok && said.contains("behind"), "{said}");
+    // Without a plain folder's key, the error says what to give.
+    let (ok, said) = audit_cli(h, &[size200]);
+    assert!(!ok && said.contains("--key"), "{said}");
+
+    // A Quince log: the auditor passes it at size 2, then meets an honest
+    // copy at size 1 (behind, consistent) and one the signers rewrote.
+    let group = Group::generate("Behind", &["a", "b", "c", "d", "e"], 3).unwrap();
+    let app = group.root().app_id();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let log = LogDir::create(&w.join("log"), group.root()).unwrap();
+    publish(
+        &log,
+        &group,
+        &[release_entry(app, "1.0.0", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    let copy = std::process::Command::new("cp")
+        .args([
+            "-a",
+            w.join("log").to_str().unwrap(),
+            w.join("older").to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    publish(
+        &log,
+        &group,
+        &[release_entry(app, "1.1.0", "any").unwrap()],
+        &[2, 3, 4],
+    );
+    let home2 = tempfile::tempdir().unwrap();
+    let (ok, said) = audit_cli(home2.path(), &[w.join("log").to_str().unwrap()]);
+    assert!(ok, "{said}");
+    let (ok, said) = audit_cli(home2.path(), &[w.join("older").to_str().unwrap(), "--json"]);
+    assert!(ok, "{said}");
+    let v: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(v["behind"], 2, "{v}");
+    let rewritten = LogDir::create(&w.join("rewritten"), group.root()).unwrap();
+    publish(
+        &rewritten,
+        &group,
+        &[release_entry(app, "1.0.1", "any").unwrap()],
+        &[1, 2, 3],
+    );
+    let (ok, said) = audit_cli(home2.path(), &[w.join("rewritten").to_str().unwrap()]);
+    assert!(!ok, "{said}");
+    assert!(said.contains("EQUIVOCATION"), "{said}");
+}

@@ -37,6 +37,9 @@ use quince_store::Store;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod tlog;
+pub use tlog::{audit_tlog_folder, remembered, Proof, TlogReport};
+
 /// Why an audit could not even start (a folder that is not a log).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -111,6 +114,9 @@ pub struct Report {
     pub verifier_key: String,
     /// The root in force's Ed25519 group key, hex (for OpenSSL).
     pub group_key_hex: String,
+    /// The biggest checkpoint seen in an earlier audit when this copy is
+    /// behind it and proven consistent with it (an honest, older copy).
+    pub behind: Option<u64>,
     /// Problems: the audit fails if there is any.
     pub problems: Vec<String>,
     /// Missing material that proves nothing either way.
@@ -144,6 +150,7 @@ impl Report {
                 "files_checked": r.files_checked,
             })).collect::<Vec<_>>(),
             "rotations": self.rotations.iter().map(|(e, f)| json!({"entry": e, "new_root": f})).collect::<Vec<_>>(),
+            "behind": self.behind,
             "problems": self.problems,
             "warnings": self.warnings,
         })
@@ -194,6 +201,12 @@ impl Report {
                 r.manifest_check
             ));
         }
+        if let Some(newer) = self.behind {
+            out.push_str(&format!(
+                "  behind, consistent: a checkpoint of size {newer} was seen earlier; this copy (size {}) is a prefix of it\n",
+                self.size
+            ));
+        }
         for w in &self.warnings {
             out.push_str(&format!("  warning: {w}\n"));
         }
@@ -242,6 +255,19 @@ pub fn audit_folder(
     store: Option<&Store>,
     download: bool,
 ) -> Result<Report, AuditError> {
+    audit_folder_with(log, seen, None, store, download)
+}
+
+/// [`audit_folder`], with `newer`: the folder where an earlier audit kept
+/// the hash tiles of the biggest head it passed (see [`remembered`]), so
+/// that a copy behind that head is shown consistent with it (or not).
+pub fn audit_folder_with(
+    log: &Path,
+    seen: &[Vec<u8>],
+    newer: Option<&Path>,
+    store: Option<&Store>,
+    download: bool,
+) -> Result<Report, AuditError> {
     let read = |rel: &str| -> Result<Vec<u8>, AuditError> {
         quince_store::durable::read_bounded(&log.join(rel), log_file_limit(rel)).map_err(|e| {
             AuditError::Unreadable {
@@ -268,6 +294,7 @@ pub fn audit_folder(
         releases: Vec::new(),
         rotations: Vec::new(),
         included: 0,
+        behind: None,
         problems: Vec::new(),
         warnings: Vec::new(),
     };
@@ -458,6 +485,25 @@ pub fn audit_folder(
                 "checkpoint of size {} ({}) is for log {}",
                 k.size, k.source, cp.origin
             ));
+            continue;
+        }
+        // A checkpoint bigger than this copy's head (seen in an earlier
+        // audit): this copy is behind it, which is fine if it is a prefix.
+        if cp.size > head_cp.size {
+            let newer_tiles = newer.and_then(remembered);
+            match tlog::prefix_problem(
+                &tiles,
+                head_cp.size,
+                &head_cp.root,
+                cp.size,
+                &cp.root,
+                newer_tiles.as_ref(),
+            ) {
+                Some(tlog::Prefix::Behind) => report.behind = report.behind.max(Some(cp.size)),
+                Some(tlog::Prefix::Unknown(w)) => report.warnings.push(w),
+                Some(tlog::Prefix::Rewritten(p)) => report.problems.push(p),
+                None => {}
+            }
             continue;
         }
         // Append-only: the head's tree, cut at this size, must have this root.

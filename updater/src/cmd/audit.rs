@@ -40,6 +40,20 @@ pub struct Args {
     /// Seconds to look for peers (link audits).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     find_for: u64,
+    /// Audit a plain tlog-tiles folder (no Quince `root` file) against this
+    /// C2SP verifier key (name+id+key; the checkpoint's origin is its name):
+    /// the log-level checks only.
+    #[arg(long)]
+    key: Option<String>,
+    /// Also print an RFC 6962 proof for outside verifiers (Go's tlog, any
+    /// RFC 6962 library): ENTRY for that entry's inclusion in the head,
+    /// OLD:NEW for the consistency of two tree sizes.
+    #[arg(long, value_name = "ENTRY|OLD:NEW")]
+    proof: Option<String>,
+    /// Fail when this copy is behind a bigger head seen in an earlier audit
+    /// (by default a copy that is behind but consistent passes, and says so).
+    #[arg(long)]
+    require_newest: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -59,8 +73,12 @@ pub async fn run(args: Args) -> Result<()> {
     } else {
         let log = PathBuf::from(&args.target);
         if !log.join("root").is_file() {
+            if let Some(key) = &args.key {
+                return plain(&args, &log, key, home.as_deref());
+            }
             bail!(
-                "{} is neither a quince:// link nor a log folder (no `root` file in it)",
+                "{} is neither a quince:// link nor a Quince log folder (no `root` file in it); \
+                 for a plain tlog-tiles folder give its verifier key with --key",
                 args.target
             );
         }
@@ -81,12 +99,22 @@ pub async fn run(args: Args) -> Result<()> {
         quince_protocol::limits::MAX_ROOT_BYTES,
     )?)?
     .app_id();
-    let memory = home.map(|h| h.join("audit").join(app.to_string()).join("seen"));
-    let seen = memory.as_deref().map(read_seen).unwrap_or_default();
-    let report = audit::audit_folder(&log, &seen, store.as_ref(), args.download)?;
+    let memory = home.map(|h| h.join("audit").join(app.to_string()));
+    let seen = memory
+        .as_deref()
+        .map(|m| read_seen(&m.join("seen")))
+        .unwrap_or_default();
+    let newest = memory.as_ref().map(|m| m.join("newest"));
+    let report = audit::audit_folder_with(
+        &log,
+        &seen,
+        newest.as_deref(),
+        store.as_ref(),
+        args.download,
+    )?;
     if report.passed() {
         if let Some(dir) = &memory {
-            remember(dir, &log.join("checkpoint"))?;
+            remember(dir, &log, report.size)?;
         }
     }
     if let Some(dir) = &args.export {
@@ -100,13 +128,84 @@ pub async fn run(args: Args) -> Result<()> {
             println!("exported for standard tools into {}", dir.display());
         }
     }
+    proof(&args, &log, report.size)?;
     if !report.passed() {
         bail!(
             "audit of app {app} failed: {} problem(s)",
             report.problems.len()
         );
     }
+    behind(&args, report.behind, report.size)
+}
+
+/// The audit of a plain tlog-tiles folder with its verifier key.
+fn plain(args: &Args, log: &Path, key: &str, home: Option<&Path>) -> Result<()> {
+    let key = quince_protocol::note::Ed25519Verifier::parse(key.trim())
+        .map_err(|e| anyhow::anyhow!("--key {key:?}: {e}"))?;
+    let memory = home.map(|h| {
+        let name = quince_protocol::Hash::of(key.to_text().as_bytes()).to_hex();
+        h.join("audit").join(format!("log-{}", &name[..16]))
+    });
+    let seen = memory
+        .as_deref()
+        .map(|m| read_seen(&m.join("seen")))
+        .unwrap_or_default();
+    let newest = memory.as_ref().map(|m| m.join("newest"));
+    let report = audit::audit_tlog_folder(log, &key, &seen, newest.as_deref())?;
+    if report.passed() {
+        if let Some(dir) = &memory {
+            remember(dir, log, report.size)?;
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    proof(args, log, report.size)?;
+    if !report.passed() {
+        bail!(
+            "audit of {} failed: {} problem(s)",
+            log.display(),
+            report.problems.len()
+        );
+    }
+    behind(args, report.behind, report.size)
+}
+
+/// Prints the proof `--proof` asked for, from the folder's tiles.
+fn proof(args: &Args, log: &Path, size: u64) -> Result<()> {
+    let Some(spec) = &args.proof else {
+        return Ok(());
+    };
+    let tiles = quince_store::tilefs::read_tiles(log, size)?;
+    let proof = audit::Proof::make(spec, &tiles, size, |i| {
+        quince_store::tilefs::read_entries(log, size)
+            .ok()?
+            .into_iter()
+            .nth(usize::try_from(i).ok()?)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !proof.verify() {
+        bail!("the proof made from {} does not verify", log.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&proof.to_json())?);
+    } else {
+        print!("{}", proof.to_text());
+    }
     Ok(())
+}
+
+/// `--require-newest`: a copy behind a head seen earlier fails.
+fn behind(args: &Args, behind: Option<u64>, size: u64) -> Result<()> {
+    match behind {
+        Some(newer) if args.require_newest => bail!(
+            "this copy (size {size}) is behind a checkpoint of size {newer} seen earlier \
+             (consistent with it, but not the newest; --require-newest)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 async fn fetch(args: &Args, link: &Link, work: &Path) -> Result<Store> {
@@ -152,12 +251,34 @@ fn read_seen(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn remember(dir: &Path, checkpoint: &Path) -> Result<()> {
+/// Remembers a passed audit's head in `dir`: its checkpoint (`seen/`) and,
+/// when it is the biggest so far, its hash tiles (`newest/`), which later
+/// show whether a smaller copy is a prefix of it.
+fn remember(dir: &Path, log: &Path, size: u64) -> Result<()> {
+    let checkpoint = log.join("checkpoint");
     let note =
-        quince_store::durable::read_bounded(checkpoint, quince_protocol::limits::MAX_NOTE_BYTES)?;
-    std::fs::create_dir_all(dir)?;
+        quince_store::durable::read_bounded(&checkpoint, quince_protocol::limits::MAX_NOTE_BYTES)?;
+    let seen = dir.join("seen");
+    std::fs::create_dir_all(&seen)?;
     let name = quince_protocol::Hash::of(&note).to_hex();
-    std::fs::write(dir.join(&name[..16]), note)?;
+    std::fs::write(seen.join(&name[..16]), &note)?;
+    let newest = dir.join("newest");
+    if audit::remembered(&newest).is_some_and(|(n, _)| n >= size) {
+        return Ok(());
+    }
+    // A fresh copy, then one rename: an interrupted write leaves the old one.
+    let fresh = dir.join("newest.tmp");
+    let _ = std::fs::remove_dir_all(&fresh);
+    for id in quince_protocol::tile::tiles_for_size(size) {
+        let to = fresh.join(id.path());
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(log.join(id.path()), &to)?;
+    }
+    std::fs::write(fresh.join("checkpoint"), &note)?;
+    let _ = std::fs::remove_dir_all(&newest);
+    std::fs::rename(&fresh, &newest)?;
     Ok(())
 }
 
