@@ -35,6 +35,8 @@ options:
   --find-for SECS    how long to look for peers (default 60)
   --no-mdns          do not look for peers on the local network
   --quiet            no progress, only the final line
+  --version          this program's version and SHA-256 (to check it against
+                     Quince's signed log: quince verify-installer FILE)
   --help             this text
 
 Peers are found through the DHT (bootstrap list, then peers remembered in
@@ -75,6 +77,10 @@ fn parse_args() -> Result<Options, String> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
+            "--version" | "-V" => {
+                print_version();
+                std::process::exit(0);
+            }
             "--run" => args.run = Some(value("--run")?),
             "--no-launch" => args.launch = false,
             "--from" => args.from = Some(PathBuf::from(value("--from")?)),
@@ -98,6 +104,22 @@ fn parse_args() -> Result<Options, String> {
         }
     }
     Ok(args)
+}
+
+/// The version, and the SHA-256 of this very file: what Quince's signed
+/// log lists for the installer it released. (A tampered installer could
+/// print anything here: check the hash with a tool you trust, such as
+/// `sha256sum`, or `quince verify-installer` on a Quince you already have.)
+fn print_version() {
+    println!("quince-bootstrap {}", env!("CARGO_PKG_VERSION"));
+    let me = std::env::current_exe().and_then(std::fs::read);
+    match me {
+        Ok(bytes) => println!("sha256 {}", quince_protocol::Hash::of(&bytes).to_hex()),
+        Err(e) => println!("sha256 unknown ({e})"),
+    }
+    if let Some(app) = option_env!("QUINCE_SELF_APP") {
+        println!("a release of Quince, app {app}: check with `quince verify-installer FILE --self-app {app}`");
+    }
 }
 
 fn main() {

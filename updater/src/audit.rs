@@ -37,7 +37,9 @@ use quince_store::Store;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod installer;
 mod tlog;
+pub use installer::{check_installer, InstallerCheck, LogAtHand, Match};
 pub use tlog::{audit_tlog_folder, remembered, Proof, TlogReport};
 
 /// Why an audit could not even start (a folder that is not a log).

@@ -13,6 +13,7 @@ pub mod seed;
 pub mod share;
 pub mod update;
 pub mod verify;
+pub mod verify_installer;
 pub mod witness;
 
 use std::path::PathBuf;
@@ -295,7 +296,6 @@ pub fn client(home: &Option<PathBuf>) -> Result<quince_updater::Client> {
     Ok(quince_updater::Client::open(home.dir())?)
 }
 
-/// Prints what an install or update did (one line, or JSON).
 /// Whether `app`'s head is confirmed current by its witnesses (none
 /// without witnesses, or if its state cannot be read).
 pub fn freshness(
@@ -308,6 +308,8 @@ pub fn freshness(
     apps.state(app).ok().flatten()?.freshness(now)
 }
 
+/// Prints what an install or update did (one line, or JSON), and a
+/// warning when its head is not confirmed current.
 pub fn report(
     app: AppId,
     outcome: &Outcome,

@@ -37,6 +37,9 @@ enum Command {
     Share(cmd::share::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
     Verify(cmd::verify::VerifyArgs),
+    /// Check a file (a quince-bootstrap from a shared folder) against Quince's
+    /// own signed log: exit 0 only if some release lists its SHA-256.
+    VerifyInstaller(cmd::verify_installer::Args),
     /// Check an app's whole release history (signatures, signers, append-only
     /// log, manifests, with --download every file); exit 0 only if all holds.
     Audit(cmd::audit::Args),
@@ -85,6 +88,7 @@ fn main() {
             Command::List(a) => cmd::list::list(a),
             Command::Share(a) => cmd::share::share(a),
             Command::Verify(a) => cmd::verify::verify(a),
+            Command::VerifyInstaller(a) => cmd::verify_installer::run(a).await,
             Command::Audit(a) => cmd::audit::run(a).await,
             Command::Witness(a) => cmd::witness::run(a).await,
         }

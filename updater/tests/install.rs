@@ -23,7 +23,12 @@ struct Publisher {
 
 impl Publisher {
     fn new(dir: &Path) -> Publisher {
-        let (root, key) = quince_protocol::testkit::danger_single_key_root("Install app", 41);
+        Publisher::named(dir, "Install app", 41)
+    }
+
+    /// A publisher of another app (its own name and key).
+    fn named(dir: &Path, name: &str, seed: u8) -> Publisher {
+        let (root, key) = quince_protocol::testkit::danger_single_key_root(name, seed);
         LogDir::create(&dir.join("log"), &root).unwrap();
         Publisher {
             dir: dir.to_path_buf(),
@@ -1414,4 +1419,96 @@ fn a_wrong_run_command_does_not_refuse_the_release_for_good() {
     let right = install("bin/app");
     assert_eq!(right["outcome"], "installed", "{right}");
     assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+}
+
+/// The installer in a friend's bundle: Quince (its own app, whose releases
+/// hold `bin/quince` and `bin/quince-bootstrap`) and an app are installed in
+/// a home; `quince share` writes the app, the installer from Quince's
+/// current release and Quince's signed log. `quince verify-installer`, on
+/// another machine's empty home, confirms the installer is what Quince's
+/// keyholders released; a copy with one byte changed, or a check against
+/// another app id, fails.
+#[test]
+fn a_shared_installer_checks_out_against_quinces_own_log() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    publisher.publish("1.0.0", 0, 1);
+    let quince_app = Publisher::named(&t.path().join("quince"), "Quince", 42);
+    let src = t.path().join("quince-src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    // The installer's bytes stand for a real bootstrap: what is checked is
+    // that the log lists them, whatever they are.
+    let installer = b"#!/bin/sh\necho quince-bootstrap 2.0.0\n".to_vec();
+    std::fs::write(src.join("bin/quince-bootstrap"), &installer).unwrap();
+    std::fs::write(src.join("bin/quince"), b"#!/bin/sh\nexit 0\n").unwrap();
+    for f in ["bin/quince", "bin/quince-bootstrap"] {
+        std::fs::set_permissions(src.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    quince_app.publish_dir("2.0.0", &src, "any");
+    let (_seeder, addr) = publisher.seed();
+    let (_quince_seeder, quince_addr) = quince_app.seed();
+    let me = quince_app.root.app_id().to_string();
+    let app = publisher.root.app_id().to_string();
+
+    let home = t.path().join("friend");
+    for link in [
+        quince_app.link(&quince_addr, None),
+        publisher.link(&addr, None),
+    ] {
+        let args = net(&["install", &link]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&quince(&home, &args));
+    }
+    let bundle = t.path().join("usb");
+    let said = ok(&quince(
+        &home,
+        &["share", &app, bundle.to_str().unwrap(), "--self-app", &me],
+    ));
+    assert!(said.contains("quince verify-installer"), "{said}");
+    assert_eq!(
+        std::fs::read(bundle.join("quince-bootstrap")).unwrap(),
+        installer
+    );
+    assert!(bundle.join("quince/log/root").is_file());
+    let readme = std::fs::read_to_string(bundle.join("README.txt")).unwrap();
+    assert!(readme.contains("verify-installer"), "{readme}");
+
+    // Another machine, with a Quince of its own but nothing installed: the
+    // bundle's log is checked against the app id given, not trusted.
+    let other = t.path().join("other");
+    let file = bundle.join("quince-bootstrap");
+    let check = |file: &Path, id: &str| {
+        quince(
+            &other,
+            &[
+                "verify-installer",
+                file.to_str().unwrap(),
+                "--self-app",
+                id,
+                "--json",
+            ],
+        )
+    };
+    let out = check(&file, &me);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["matches"][0]["path"], "bin/quince-bootstrap", "{v}");
+    assert_eq!(v["matches"][0]["version"], "2.0.0", "{v}");
+
+    // One byte changed: not Quince's.
+    let tampered = t.path().join("usb2");
+    copy_dir(&bundle, &tampered);
+    let mut bytes = installer.clone();
+    bytes[12] ^= 1;
+    std::fs::write(tampered.join("quince-bootstrap"), &bytes).unwrap();
+    let out = check(&tampered.join("quince-bootstrap"), &me);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is NOT a file of any release"), "{err}");
+    // Checked against another app's id, the bundle's log does not verify.
+    let out = check(&file, &app);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Quince's log"), "{err}");
 }

@@ -2,7 +2,7 @@
 //! (a USB stick) that installs with no network, and nothing in it trusted.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use quince_protocol::record::{Platform, Version};
 use quince_protocol::root::AppId;
@@ -103,6 +103,24 @@ impl Apps {
             version: record.version,
             chunks,
         })
+    }
+}
+
+impl Apps {
+    /// Adds Quince's own log to a bundle, so the installer in it can be
+    /// checked (`quince verify-installer`): `folder/quince/log` (the
+    /// verified log of `me`, Quince's own app) and `folder/quince/store`
+    /// (the manifest of its current release). Returns the installer that
+    /// release holds (`bin/quince-bootstrap`), if it has one: the one to
+    /// put in the bundle, since the log covers it.
+    pub fn share_self(&self, me: &AppId, folder: &Path) -> Result<Option<PathBuf>, InstallError> {
+        let record = self.current_release(me)?;
+        let dir = folder.join("quince");
+        copy_tree(&self.log_dir(me), &dir.join("log"))?;
+        let store = Store::open(&dir.join("store"))?;
+        store.put_manifest(&self.store()?.manifest(&record.manifest)?)?;
+        let installer = self.dir(me).join("current/bin/quince-bootstrap");
+        Ok(installer.is_file().then_some(installer))
     }
 }
 
