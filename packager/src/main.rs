@@ -44,6 +44,7 @@ enum Command {
 }
 
 fn main() {
+    quince_store::cli::exit_on_panic();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init(a) => cmd::log::init(a),

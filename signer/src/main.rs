@@ -51,6 +51,7 @@ enum Command {
 }
 
 fn main() {
+    quince_store::cli::exit_on_panic();
     let cli = Cli::parse();
     let ctx = cmd::Context {
         home: quince_signer::home::Home::new(cli.home),

@@ -601,3 +601,79 @@ fn a_client_offline_across_two_rotations_and_five_releases_updates() {
     }
     assert!(mirror.join("rotations/2").is_file() && mirror.join("rotations/5").is_file());
 }
+
+/// Output to a pipe nobody reads (`quince-signer inspect | true`, and the
+/// packager's `init`): each stops quietly with the status a shell gives a
+/// process killed by SIGPIPE (141), not a panic (101).
+#[test]
+fn a_closed_pipe_stops_the_tools_quietly() {
+    let w = tempfile::tempdir().unwrap();
+    let (root, _) = quince_protocol_root(w.path());
+    let log = w.path().join("log").display().to_string();
+    for (program, args) in [
+        (
+            std::path::PathBuf::from(bin()),
+            vec!["inspect", root.as_str()],
+        ),
+        (
+            packager(),
+            vec!["init", "--root", root.as_str(), "--log", log.as_str()],
+        ),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(&program)
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{program:?} {args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// A root file made by a real key generation (five homes, as the README's).
+fn quince_protocol_root(w: &Path) -> (String, ()) {
+    let names = ["pa", "pb", "pc"];
+    let mut cards = Vec::new();
+    for n in names {
+        let o = signer(w, &["--home", &format!("h/{n}"), "init", "--name", n]);
+        assert!(o.status.success(), "{}", text(&o));
+        cards.push(format!("h/{n}/card.json"));
+    }
+    let mut args = vec![
+        "roster",
+        "--app-name",
+        "Piped",
+        "--threshold",
+        "2",
+        "--out",
+        "roster.json",
+    ];
+    args.extend(cards.iter().map(String::as_str));
+    assert!(signer(w, &args).status.success());
+    for step in ["round1", "round2", "finish"] {
+        for n in names {
+            let home = format!("h/{n}");
+            let mut a = vec![
+                "--home",
+                home.as_str(),
+                "dkg",
+                step,
+                "--roster",
+                "roster.json",
+            ];
+            match step {
+                "round1" => a.extend(["--out", "."]),
+                "round2" => a.extend(["--out", ".", "."]),
+                _ => a.extend(["--root-out", "root.bin", "."]),
+            }
+            let o = signer(w, &a);
+            assert!(o.status.success(), "{step} {n}: {}", text(&o));
+        }
+    }
+    (w.join("root.bin").display().to_string(), ())
+}

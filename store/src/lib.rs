@@ -14,6 +14,7 @@ mod chunks;
 mod patch;
 mod unpack;
 
+pub mod cli;
 pub mod crash;
 pub mod durable;
 pub mod tilefs;

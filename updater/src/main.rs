@@ -59,7 +59,7 @@ fn main() {
         println!("quince {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    exit_on_panic();
+    quince_store::cli::exit_on_panic();
     let cli = Cli::parse();
     // Diagnostics on stderr, quiet unless RUST_LOG asks (e.g. RUST_LOG=libp2p_dcutr=debug).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -97,30 +97,4 @@ fn main() {
         eprintln!("quince: error: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// Output piped to a program that stopped reading (`quince seed | head -3`):
-/// the next `println!` fails with a broken pipe and would panic. Stop
-/// quietly instead, with the status a shell gives a process killed by
-/// SIGPIPE, as other command-line tools do.
-///
-/// Any other panic stops the whole process (status 101) after printing it:
-/// a panic inside the network task would otherwise end only that task and
-/// leave `quince seed` running without a network, looking healthy. A
-/// supervisor (systemd, the user) can restart a process that exited.
-fn exit_on_panic() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-        std::process::exit(101);
-    }));
 }

@@ -27,6 +27,7 @@ use quince_updater::node::{Multiaddr, PeerId};
 use quince_updater::{Library, Node, NodeConfig};
 
 fn main() {
+    quince_store::cli::exit_on_panic();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
