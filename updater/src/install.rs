@@ -552,11 +552,27 @@ impl Apps {
     }
 
     /// Pins `app` at `version` (installed at the next update) or unpins it.
+    /// The version must be in the app's verified log for this platform.
     pub fn pin(&self, app: &AppId, version: Option<&Version>) -> Result<(), InstallError> {
         let lock = self.lock(app)?;
         let mut state = self
             .recover(&lock)?
             .ok_or(InstallError::NotInstalled(*app))?;
+        if let Some(v) = version {
+            let trusted = state.trusted().map_err(|e| InstallError::State {
+                path: self.app_dir(app).state_file(),
+                reason: e.to_string(),
+            })?;
+            let log = fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted)?;
+            let platform = Platform::current();
+            if log.release(v, &platform).is_none() {
+                return Err(InstallError::NoSuchVersion {
+                    app: *app,
+                    version: *v,
+                    platform,
+                });
+            }
+        }
         state.pinned = version.copied();
         self.save(&lock, &state)
     }

@@ -235,6 +235,13 @@ fn install_update_roll_back_a_broken_release_and_pin() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no release 9.9.9"));
     assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.3.0"));
+    // So is a pin at a version the log does not have; the state is kept.
+    let before = state_json(&home, &app);
+    let out = quince(&home, &["pin", &app, "9.9.9"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no release 9.9.9"));
+    assert_eq!(state_json(&home, &app), before);
+    ok(&quince(&home, &["pin", &app, "1.1.0"]));
     let _ = seeder.kill();
     let _ = seeder.wait();
 }
