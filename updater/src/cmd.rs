@@ -277,7 +277,7 @@ pub struct AppArgs {
     /// Quince's folder for this user.
     #[arg(long, env = "QUINCE_HOME")]
     pub home: Option<PathBuf>,
-    /// The app id (or its link).
+    /// The app: its name (as `quince list` shows it), its id, a unique prefix of the id (4+ hex digits), or its link.
     pub app: String,
 }
 
@@ -288,6 +288,15 @@ pub fn parse_app(text: &str) -> Result<AppId> {
     }
     text.parse()
         .with_context(|| format!("{text:?} is neither an app id nor a quince:// link"))
+}
+
+/// The installed app `text` names: an id, a link, a unique id prefix or a
+/// name.
+pub fn installed_app(client: &quince_updater::Client, text: &str) -> Result<AppId> {
+    if text.starts_with(quince_updater::link::SCHEME) {
+        return Ok(text.parse::<Link>()?.app);
+    }
+    Ok(client.apps().resolve(text)?)
 }
 
 /// The client over `--home` (or `$QUINCE_HOME`, or the default folder).

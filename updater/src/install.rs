@@ -81,6 +81,18 @@ pub enum InstallError {
     /// The app is not installed.
     #[error("app {0} is not installed")]
     NotInstalled(AppId),
+    /// No installed app, or more than one, goes by this name or id prefix.
+    #[error("{}", if candidates.is_empty() {
+        format!("no installed app is called {text:?} (give its name, its id or at least 4 hex digits of it; `quince list` shows them)")
+    } else {
+        format!("{text:?} could be any of: {candidates}; give more of the id")
+    })]
+    UnknownApp {
+        /// What was given.
+        text: String,
+        /// The apps it could be, when more than one.
+        candidates: String,
+    },
     /// The asked-for version is not in the app's log for this platform.
     #[error("app {app} has no release {version} for {platform}")]
     NoSuchVersion {
@@ -242,6 +254,64 @@ impl Apps {
             .collect();
         out.sort_by_key(|a| a.to_string());
         out
+    }
+
+    /// The app's name, from its first root (signed into its id), if its log
+    /// is here.
+    pub fn name(&self, app: &AppId) -> Option<String> {
+        let bytes = durable::read_bounded(
+            &self.log_dir(app).join(fetch::ROOT_FILE),
+            quince_protocol::limits::MAX_ROOT_BYTES,
+        )
+        .ok()?;
+        let root =
+            <quince_protocol::root::AppRoot as quince_protocol::codec::Decode>::from_bytes(&bytes)
+                .ok()?;
+        (root.app_id() == *app).then(|| root.name().to_string())
+    }
+
+    /// The installed app that `text` names: its id, a link, a unique prefix
+    /// of its id (at least 4 hex digits), or its name (any case).
+    pub fn resolve(&self, text: &str) -> Result<AppId, InstallError> {
+        if let Ok(app) = text.parse::<AppId>() {
+            return Ok(app);
+        }
+        let installed = self.installed();
+        let lower = text.to_lowercase();
+        let by_prefix: Vec<AppId> =
+            if text.len() >= 4 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+                installed
+                    .iter()
+                    .filter(|a| a.to_string().starts_with(&lower))
+                    .copied()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        let found = if by_prefix.is_empty() {
+            installed
+                .iter()
+                .filter(|a| self.name(a).is_some_and(|n| n.to_lowercase() == lower))
+                .copied()
+                .collect()
+        } else {
+            by_prefix
+        };
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(InstallError::UnknownApp {
+                text: text.to_string(),
+                candidates: String::new(),
+            }),
+            many => Err(InstallError::UnknownApp {
+                text: text.to_string(),
+                candidates: many
+                    .iter()
+                    .map(|a| format!("{a} ({})", self.name(a).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
     }
 
     /// Takes the app's lock, waiting for another process that holds it.

@@ -242,6 +242,22 @@ fn install_update_roll_back_a_broken_release_and_pin() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no release 9.9.9"));
     assert_eq!(state_json(&home, &app), before);
     ok(&quince(&home, &["pin", &app, "1.1.0"]));
+
+    // Apps go by their name (from the signed root, any case) or a unique
+    // prefix of their id too; a name nothing has is a clear error.
+    let list = ok(&quince(&home, &["list"]));
+    assert!(list.contains("Install app"), "{list}");
+    for name in ["INSTALL APP", &app[..6]] {
+        let out = ok(&quince(&home, &["run", name]));
+        assert!(out.contains("app 1.3.0"), "{name}: {out}");
+    }
+    let out = quince(&home, &["run", "no such app"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no installed app is called"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = seeder.kill();
     let _ = seeder.wait();
 }

@@ -24,8 +24,9 @@ pub fn list(args: ListArgs) -> Result<()> {
         let text = |v: &Option<quince_protocol::record::Version>| v.map(|v| v.to_string());
         let refused: Vec<String> = state.refused.iter().map(ToString::to_string).collect();
         let fresh = state.freshness(now);
+        let name = client.apps().name(&app);
         rows.push(serde_json::json!({
-            "app": app.to_string(), "current": text(&state.current), "previous": text(&state.previous),
+            "app": app.to_string(), "name": name, "current": text(&state.current), "previous": text(&state.previous),
             "pinned": text(&state.pinned), "refused": refused, "run": state.run,
             "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
             "freshness": fresh.map(|f| f.to_json()),
@@ -35,7 +36,8 @@ pub fn list(args: ListArgs) -> Result<()> {
         }
         if !args.json {
             println!(
-                "{app}  {}{}{}",
+                "{app}  {}  {}{}{}",
+                name.as_deref().unwrap_or("(unnamed)"),
                 text(&state.current).unwrap_or_else(|| "(none)".into()),
                 state
                     .pinned

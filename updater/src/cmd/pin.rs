@@ -3,7 +3,7 @@
 use anyhow::Result;
 use quince_protocol::record::Version;
 
-use super::{client, parse_app, AppArgs};
+use super::{client, installed_app, AppArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct PinArgs {
@@ -15,7 +15,7 @@ pub struct PinArgs {
 
 pub fn pin(args: PinArgs) -> Result<()> {
     let client = client(&args.app.home)?;
-    let app = parse_app(&args.app.app)?;
+    let app = installed_app(&client, &args.app.app)?;
     if args.version == "none" {
         client.pin(&app, None)?;
         println!("app {app} follows new releases again");

@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 
-use super::{client, parse_app, AppArgs};
+use super::{client, installed_app, AppArgs};
 
 pub fn rollback(args: AppArgs) -> Result<()> {
     let client = client(&args.home)?;
-    let app = parse_app(&args.app)?;
+    let app = installed_app(&client, &args.app)?;
     let v = client.rollback(&app)?;
     println!("app {app} rolled back to {v} and pinned there (quince pin {app} none to follow releases again)");
     Ok(())

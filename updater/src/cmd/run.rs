@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::{client, parse_app, AppArgs};
+use super::{client, installed_app, AppArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -15,7 +15,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let client = client(&args.app.home)?;
-    let app = parse_app(&args.app.app)?;
+    let app = installed_app(&client, &args.app.app)?;
     let status = client.run(&app, &args.args)?;
     std::process::exit(status.code().unwrap_or(1));
 }

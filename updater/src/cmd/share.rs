@@ -3,14 +3,14 @@
 
 use anyhow::{Context as _, Result};
 
-use super::{client, parse_app};
+use super::{client, installed_app, parse_app};
 
 #[derive(clap::Args, Debug)]
 pub struct ShareArgs {
     /// Quince's folder for this user.
     #[arg(long, env = "QUINCE_HOME")]
     home: Option<std::path::PathBuf>,
-    /// The app id (or its link).
+    /// The app: its name, id, unique id prefix, or link.
     app: String,
     /// A new folder (e.g. on a USB stick) to write the bundle to.
     folder: std::path::PathBuf,
@@ -22,7 +22,7 @@ pub struct ShareArgs {
 
 pub fn share(args: ShareArgs) -> Result<()> {
     let client = client(&args.home)?;
-    let app = parse_app(&args.app)?;
+    let app = installed_app(&client, &args.app)?;
     let bundle = client.share(&app, &args.folder)?;
     // The receiver needs a program to install with: the bootstrap if it sits
     // next to this program, else this program.

@@ -14,7 +14,7 @@ use super::{explain, freshness, parse_app, print_dropped, print_peers_found, rep
 pub struct UpdateArgs {
     #[command(flatten)]
     net: NetArgs,
-    /// Apps to update (default: every installed app).
+    /// Apps to update, by name, id or unique id prefix (default: every installed app).
     apps: Vec<String>,
     /// Keep running: seed every installed app and install new releases as they
     /// are announced (and at least every --interval seconds).
@@ -52,7 +52,16 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
         if args.apps.is_empty() {
             Ok(apps.installed())
         } else {
-            args.apps.iter().map(|a| parse_app(a)).collect()
+            args.apps
+                .iter()
+                .map(|a| {
+                    if a.starts_with(quince_updater::link::SCHEME) {
+                        parse_app(a)
+                    } else {
+                        Ok(apps.resolve(a)?)
+                    }
+                })
+                .collect()
         }
     };
     if pick(client.apps())?.is_empty() {

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use super::{client, parse_app, AppArgs};
+use super::{client, installed_app, AppArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -16,7 +16,7 @@ pub struct VerifyArgs {
 /// Re-hashes an installed app against its signed manifest; exit 1 if any file differs.
 pub fn verify(args: VerifyArgs) -> Result<()> {
     let client = client(&args.app.home)?;
-    let app = parse_app(&args.app.app)?;
+    let app = installed_app(&client, &args.app.app)?;
     let (version, differences) = client.verify(&app)?;
     if args.json {
         println!(
