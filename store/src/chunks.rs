@@ -164,6 +164,44 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Every chunk in the store, with its compressed size on disk. Files
+    /// whose names are not chunk addresses are left out.
+    pub fn chunks(&self) -> Result<Vec<(ChunkId, u64)>, StoreError> {
+        let root = self.dir.join("chunks");
+        let mut out = Vec::new();
+        for dir in fs::read_dir(&root).map_err(io_err(&root))? {
+            let dir = dir.map_err(io_err(&root))?;
+            if !dir.file_type().map_err(io_err(&root))?.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(dir.path()).map_err(io_err(&dir.path()))? {
+                let file = file.map_err(io_err(&dir.path()))?;
+                let name = file.file_name();
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".zst"))
+                    .and_then(|hex| Hash::from_hex(hex, "chunk id").ok())
+                    .map(|h| h.0)
+                else {
+                    continue;
+                };
+                let len = file.metadata().map_err(io_err(&file.path()))?.len();
+                out.push((ChunkId(id), len));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a chunk (nothing if it is not there).
+    pub fn remove_chunk(&self, id: &ChunkId) -> Result<(), StoreError> {
+        let path = self.chunk_path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     fn chunk_path(&self, id: &ChunkId) -> PathBuf {
         let hex = id.to_hex();
         self.dir

@@ -31,6 +31,7 @@
 //! Fetching is [`crate::fetch`]'s job; this module never talks to peers.
 
 mod layout;
+mod lifecycle;
 mod share;
 mod state;
 mod transaction;
@@ -47,6 +48,7 @@ use quince_store::{crash, durable, Store};
 use crate::fetch::{self, FetchError, Peers, Source};
 
 pub use layout::AppDir;
+pub use lifecycle::{Collected, Removed};
 pub use share::Bundle;
 pub use state::{AppState, BadState, Freshness, DEFAULT_HEALTH_SECONDS, DEFAULT_WITNESS_MAX_AGE};
 pub use transaction::{health_check, OnTrial, Staged, Unhealthy, HEALTH_ENV};
@@ -205,6 +207,8 @@ pub struct Apps {
 #[derive(Debug)]
 pub struct AppLock {
     _file: fs::File,
+    /// A shared hold on the store: `gc` waits for it (and holds it alone).
+    _store: fs::File,
     app: AppId,
 }
 
@@ -215,7 +219,9 @@ impl Apps {
     pub fn open(home: &Path) -> Result<Apps, InstallError> {
         let home = std::path::absolute(home).map_err(io(home))?;
         fs::create_dir_all(home.join("apps")).map_err(io(&home))?;
-        Ok(Apps { home })
+        let apps = Apps { home };
+        apps.finish_removals();
+        Ok(apps)
     }
 
     /// The home folder (absolute).
@@ -316,6 +322,8 @@ impl Apps {
 
     /// Takes the app's lock, waiting for another process that holds it.
     pub fn lock(&self, app: &AppId) -> Result<AppLock, InstallError> {
+        let store = self.store_lock()?;
+        store.lock_shared().map_err(io(&self.home))?;
         let dir = self.app_dir(app);
         fs::create_dir_all(dir.root()).map_err(io(dir.root()))?;
         let path = dir.lock_file();
@@ -328,6 +336,7 @@ impl Apps {
         file.lock().map_err(io(&path))?;
         Ok(AppLock {
             _file: file,
+            _store: store,
             app: *app,
         })
     }

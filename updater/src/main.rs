@@ -37,6 +37,10 @@ enum Command {
     Share(cmd::share::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
     Verify(cmd::verify::VerifyArgs),
+    /// Remove an installed app: its versions, log and state.
+    Remove(cmd::lifecycle::RemoveArgs),
+    /// Delete the chunks no installed version needs; prints sizes before and after.
+    Gc(cmd::lifecycle::GcArgs),
     /// Check a file (a quince-bootstrap from a shared folder) against Quince's
     /// own signed log: exit 0 only if some release lists its SHA-256.
     VerifyInstaller(cmd::verify_installer::Args),
@@ -88,6 +92,8 @@ fn main() {
             Command::List(a) => cmd::list::list(a),
             Command::Share(a) => cmd::share::share(a),
             Command::Verify(a) => cmd::verify::verify(a),
+            Command::Remove(a) => cmd::lifecycle::remove(a),
+            Command::Gc(a) => cmd::lifecycle::gc(a),
             Command::VerifyInstaller(a) => cmd::verify_installer::run(a).await,
             Command::Audit(a) => cmd::audit::run(a).await,
             Command::Witness(a) => cmd::witness::run(a).await,

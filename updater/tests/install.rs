@@ -1535,3 +1535,91 @@ fn a_shared_installer_checks_out_against_quinces_own_log() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Quince's log"), "{err}");
 }
+
+/// `quince gc` deletes exactly the chunks no kept version needs, and
+/// `quince remove` takes an app away (one rename, so a removal cut short is
+/// finished by the next run) while other apps keep working.
+#[test]
+fn remove_and_gc_free_what_no_installed_version_needs() {
+    let t = tempfile::tempdir().unwrap();
+    let a = Publisher::new(&t.path().join("a"));
+    a.publish("1.0.0", 0, 20);
+    let b = Publisher::named(&t.path().join("b"), "Other app", 43);
+    b.publish("1.0.0", 0, 5);
+    let (_seed_a, addr_a) = a.seed();
+    let (_seed_b, addr_b) = b.seed();
+    let home = t.path().join("user");
+    let install = |link: String| {
+        let args = net(&["install", &link, "--run", "bin/app"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&quince(&home, &args));
+    };
+    install(a.link(&addr_a, None));
+    install(b.link(&addr_b, None));
+    let app_a = a.root.app_id().to_string();
+    let app_b = b.root.app_id().to_string();
+    let gc = |home: &Path| -> serde_json::Value {
+        serde_json::from_str(ok(&quince(home, &["gc", "--json"])).trim()).unwrap()
+    };
+    let first = gc(&home);
+    assert_eq!(first["chunks_deleted"], 0, "{first}");
+    let chunks_on_disk = |home: &Path| {
+        walk(&home.join("store/chunks"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "zst"))
+            .count()
+    };
+    assert_eq!(first["chunks_before"], chunks_on_disk(&home), "{first}");
+
+    // Two more releases of A: 1.0.0 is no longer kept (current 1.2.0,
+    // previous 1.1.0), so its own chunks are garbage.
+    let update = net(&["update", &app_a]);
+    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+    a.publish("1.1.0", 0, 20);
+    ok(&quince(&home, &update));
+    a.publish("1.2.0", 0, 20);
+    ok(&quince(&home, &update));
+    let second = gc(&home);
+    assert!(second["chunks_deleted"].as_u64().unwrap() > 0, "{second}");
+    assert!(second["bytes_deleted"].as_u64().unwrap() > 0, "{second}");
+    assert_eq!(gc(&home)["chunks_deleted"], 0, "a second gc found more");
+    // Everything kept still checks out, and rolling back still works.
+    for app in [&app_a, &app_b] {
+        ok(&quince(&home, &["verify", app]));
+    }
+    ok(&quince(&home, &["rollback", &app_a]));
+    assert_eq!(run_app(&home, &app_a).as_deref(), Some("app 1.1.0"));
+
+    // Removing A: gone from the list and from disk; B untouched.
+    let out: serde_json::Value =
+        serde_json::from_str(ok(&quince(&home, &["remove", "install app", "--json"])).trim())
+            .unwrap();
+    assert_eq!(out["app"], app_a.as_str());
+    assert!(out["bytes_freed"].as_u64().unwrap() > 0, "{out}");
+    assert!(!home.join(format!("apps/{app_a}")).exists());
+    let list = ok(&quince(&home, &["list", "--json"]));
+    assert!(!list.contains(&app_a) && list.contains(&app_b), "{list}");
+    assert_eq!(run_app(&home, &app_a), None);
+    let before = chunks_on_disk(&home);
+    let third = gc(&home);
+    assert!(third["chunks_deleted"].as_u64().unwrap() > 0, "{third}");
+    assert_eq!(
+        chunks_on_disk(&home),
+        before - third["chunks_deleted"].as_u64().unwrap() as usize
+    );
+    ok(&quince(&home, &["verify", &app_b]));
+    assert_eq!(run_app(&home, &app_b).as_deref(), Some("app 1.0.0"));
+
+    // A removal cut short (its folder renamed, not yet deleted) is finished
+    // by the next command, and never counts as installed.
+    let leftover = home.join("apps/.removed-cafe-1");
+    std::fs::create_dir_all(leftover.join("versions/1.0.0")).unwrap();
+    std::fs::write(leftover.join("versions/1.0.0/big"), vec![0u8; 4096]).unwrap();
+    let list = ok(&quince(&home, &["list", "--json"]));
+    assert!(!leftover.exists(), "{list}");
+    let out = quince(&home, &["remove", &app_a]);
+    assert!(
+        !out.status.success(),
+        "removed an app that is not installed"
+    );
+}

@@ -1,0 +1,88 @@
+//! `quince remove` and `quince gc`: an app's end, and the store's cleanup.
+
+use anyhow::Result;
+
+use super::{client, installed_app};
+
+#[derive(clap::Args, Debug)]
+pub struct RemoveArgs {
+    /// Quince's folder for this user.
+    #[arg(long, env = "QUINCE_HOME")]
+    home: Option<std::path::PathBuf>,
+    /// The app: its name, id, unique id prefix, or link.
+    app: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Removes an app: its versions, log and state (one rename, then the
+/// deletion; a deletion cut short is finished by the next run).
+pub fn remove(args: RemoveArgs) -> Result<()> {
+    let client = client(&args.home)?;
+    let app = installed_app(&client, &args.app)?;
+    let removed = client.apps().remove(&app)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "app": app.to_string(), "name": removed.name,
+                "version": removed.version.map(|v| v.to_string()), "bytes_freed": removed.bytes,
+            })
+        );
+    } else {
+        println!(
+            "removed app {app}{} ({}; {} freed); its chunks stay in the shared store until `quince gc`",
+            removed.name.map(|n| format!(" \"{n}\"")).unwrap_or_default(),
+            removed
+                .version
+                .map_or("no version installed".to_string(), |v| format!("was at {v}")),
+            megabytes(removed.bytes)
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Quince's folder for this user.
+    #[arg(long, env = "QUINCE_HOME")]
+    home: Option<std::path::PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Deletes the chunks no installed version needs.
+pub fn gc(args: GcArgs) -> Result<()> {
+    let client = client(&args.home)?;
+    let c = client.apps().gc()?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "chunks_before": c.chunks_before, "bytes_before": c.bytes_before,
+                "chunks_deleted": c.chunks_deleted, "bytes_deleted": c.bytes_deleted,
+                "bytes_after": c.bytes_before - c.bytes_deleted,
+                "removals_finished": c.leftovers,
+            })
+        );
+    } else {
+        println!(
+            "store: {} chunks, {} before; deleted {} chunks no installed version needs ({}); {} now",
+            c.chunks_before,
+            megabytes(c.bytes_before),
+            c.chunks_deleted,
+            megabytes(c.bytes_deleted),
+            megabytes(c.bytes_before - c.bytes_deleted)
+        );
+        if c.leftovers > 0 {
+            println!("finished deleting {} removed app folder(s)", c.leftovers);
+        }
+    }
+    Ok(())
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}

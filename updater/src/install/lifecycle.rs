@@ -1,0 +1,180 @@
+//! An app's end, and the store's cleanup: `remove` takes an app away (its
+//! versions, log and state) and `gc` deletes the chunks no installed version
+//! needs. Both leave nothing half done that the next run cannot finish.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use quince_protocol::manifest::{EntryKind, Manifest};
+use quince_protocol::record::{Platform, Version};
+use quince_protocol::root::AppId;
+
+use super::{io, Apps, InstallError};
+use crate::fetch;
+
+/// Where a removed app's folder goes before it is deleted: once renamed, the
+/// app is no longer installed; a deletion cut short is finished by the next
+/// [`Apps::open`].
+const REMOVED_PREFIX: &str = ".removed-";
+
+/// What `remove` did.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    /// The app's name, if its log said.
+    pub name: Option<String>,
+    /// The version that was current.
+    pub version: Option<Version>,
+    /// Bytes freed from the app's folder (its chunks stay until `gc`).
+    pub bytes: u64,
+}
+
+/// What `gc` did.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    /// Chunks in the store before, and their bytes on disk.
+    pub chunks_before: usize,
+    /// Bytes of chunks before.
+    pub bytes_before: u64,
+    /// Chunks deleted.
+    pub chunks_deleted: usize,
+    /// Bytes deleted.
+    pub bytes_deleted: u64,
+    /// Folders of removed apps whose deletion had been cut short, finished now.
+    pub leftovers: usize,
+}
+
+impl Apps {
+    /// The lock file every change to an app holds shared, and `gc` alone.
+    pub(super) fn store_lock(&self) -> Result<fs::File, InstallError> {
+        let path = self.home.join("store.lock");
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))
+    }
+
+    /// Removes `app`: its versions, its log and its state. Its chunks stay in
+    /// the shared store (other apps may share them) until [`Apps::gc`].
+    pub fn remove(&self, app: &AppId) -> Result<Removed, InstallError> {
+        let lock = self.lock(app)?;
+        let state = self
+            .recover(&lock)?
+            .ok_or(InstallError::NotInstalled(*app))?;
+        let name = self.name(app);
+        let dir = self.app_dir(app);
+        let bytes = size_of(dir.root());
+        let gone = self
+            .home
+            .join("apps")
+            .join(format!("{REMOVED_PREFIX}{app}-{}", std::process::id()));
+        // One rename takes the app away; the deletion after it may be cut
+        // short and is finished later.
+        fs::rename(dir.root(), &gone).map_err(io(dir.root()))?;
+        super::sync_dir(&self.home.join("apps"))?;
+        drop(lock);
+        let _ = fs::remove_dir_all(&gone);
+        Ok(Removed {
+            name,
+            version: state.current,
+            bytes,
+        })
+    }
+
+    /// Deletes the folders of removed apps that a cut-short `remove` left;
+    /// returns how many.
+    pub(super) fn finish_removals(&self) -> usize {
+        let mut done = 0;
+        for entry in fs::read_dir(self.home.join("apps"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(REMOVED_PREFIX)
+                && fs::remove_dir_all(entry.path()).is_ok()
+            {
+                done += 1;
+            }
+        }
+        done
+    }
+
+    /// Deletes every chunk that no kept version (current, previous, or on
+    /// trial) of any installed app needs. Waits for installs and updates in
+    /// progress and keeps new ones out while it runs. If any app's needs
+    /// cannot be read (a damaged log or a missing manifest), nothing is
+    /// deleted.
+    pub fn gc(&self) -> Result<Collected, InstallError> {
+        let lock = self.store_lock()?;
+        lock.lock().map_err(io(&self.home))?;
+        let mut collected = Collected {
+            leftovers: self.finish_removals(),
+            ..Collected::default()
+        };
+        let store = self.store()?;
+        let platform = Platform::current();
+        let mut needed = HashSet::new();
+        for app in self.installed() {
+            let state = self.state(&app)?.ok_or(InstallError::NotInstalled(app))?;
+            let trusted = state.trusted().map_err(|e| InstallError::State {
+                path: self.app_dir(&app).state_file(),
+                reason: e.to_string(),
+            })?;
+            let log = fetch::VerifiedLog::from_mirror(&self.log_dir(&app), trusted)?;
+            for version in [state.current, state.previous, state.trial]
+                .into_iter()
+                .flatten()
+            {
+                let Some(release) = log.release(&version, &platform) else {
+                    return Err(InstallError::State {
+                        path: self.log_dir(&app),
+                        reason: format!("release {version} of the installed versions is not in the log: nothing deleted"),
+                    });
+                };
+                let bytes = store.manifest(&release.manifest)?;
+                let manifest = Manifest::verify(&bytes, &release.manifest).map_err(|e| {
+                    InstallError::State {
+                        path: store.dir().to_path_buf(),
+                        reason: format!("manifest of {version}: {e}: nothing deleted"),
+                    }
+                })?;
+                for entry in manifest.entries() {
+                    if let EntryKind::File { chunks, .. } = &entry.kind {
+                        needed.extend(chunks.iter().map(|c| c.id));
+                    }
+                }
+            }
+        }
+        for (id, len) in store.chunks()? {
+            collected.chunks_before += 1;
+            collected.bytes_before += len;
+            if !needed.contains(&id) {
+                store.remove_chunk(&id)?;
+                collected.chunks_deleted += 1;
+                collected.bytes_deleted += len;
+            }
+        }
+        Ok(collected)
+    }
+}
+
+/// Bytes of the files below `dir` (symbolic links not followed).
+fn size_of(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
+}
