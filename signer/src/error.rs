@@ -93,6 +93,9 @@ pub enum SignerError {
     /// A 24-word backup phrase is not valid.
     #[error("backup phrase is not valid: {0}")]
     BadBackupPhrase(String),
+    /// No usable passphrase (none given, an empty one, two that differ).
+    #[error("passphrase: {0}")]
+    Passphrase(String),
     /// The request to sign is not acceptable (wrong app, not a checkpoint).
     #[error("refusing to sign: {0}")]
     Refused(String),

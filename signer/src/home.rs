@@ -84,16 +84,27 @@ pub fn vault(passphrase_file: Option<&Path>, confirm: bool) -> Result<Vault, Sig
             let again = rpassword::prompt_password("again: ")
                 .map_err(SignerError::io(Path::new("/dev/tty")))?;
             if again != first {
-                return Err(SignerError::Refused("the two passphrases differ".into()));
+                return Err(SignerError::Passphrase("the two passphrases differ".into()));
             }
         }
         Passphrase::new(first)
     } else {
-        return Err(SignerError::Refused(
-            "no passphrase: set QUINCE_PASSPHRASE, pass --passphrase-file, or run in a terminal"
+        return Err(SignerError::Passphrase(
+            "none given: set QUINCE_PASSPHRASE, pass --passphrase-file, or run in a terminal"
                 .into(),
         ));
     };
+    // An empty passphrase seals nothing: anyone with the file has the share.
+    if passphrase.is_empty() {
+        if confirm {
+            return Err(SignerError::Passphrase(
+                "it is empty, so it would protect nothing (anyone with the file would \
+                 have your share); choose one"
+                    .into(),
+            ));
+        }
+        eprintln!("quince-signer: warning: the passphrase is empty");
+    }
     if std::env::var("QUINCE_DANGER_FAST_KDF").is_ok_and(|v| v == "1") {
         Ok(Vault::danger_fast_for_tests(passphrase))
     } else {

@@ -22,6 +22,11 @@ impl Passphrase {
         Passphrase(Zeroizing::new(text))
     }
 
+    /// Whether it is empty (protects nothing).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn secret(&self) -> SecretString {
         SecretString::from(self.0.as_str().to_owned())
     }

@@ -677,3 +677,21 @@ fn quince_protocol_root(w: &Path) -> (String, ()) {
     }
     (w.join("root.bin").display().to_string(), ())
 }
+
+/// An empty passphrase protects nothing: making an identity with one is
+/// refused, and nothing is written.
+#[test]
+fn an_empty_passphrase_is_refused() {
+    let w = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .current_dir(w.path())
+        .env("QUINCE_PASSPHRASE", "")
+        .env("QUINCE_DANGER_FAST_KDF", "1")
+        .args(["--home", "h", "init", "--name", "x"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("it is empty"), "{}", text(&out));
+    assert!(!w.path().join("h/card.json").exists());
+}
