@@ -150,17 +150,6 @@ async fn register_updater(
     ))
 }
 
-fn human(bytes: f64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
-
 /// Prints what the client reports: peers found, then one progress line
 /// (peers, bytes, rate, time left) kept up to date. `open` says whether that
 /// line still needs its end (a fetch that fails sends no `Finished`).
@@ -177,21 +166,7 @@ fn show(client: &Client, open: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
                     eprintln!("{peers} peer(s) found; verifying the log")
                 }
                 Event::Progress { progress, .. } => {
-                    let (done, total) = (progress.bytes_done, progress.bytes_total);
-                    let secs = started.elapsed().as_secs_f64().max(0.001);
-                    let rate = done as f64 / secs;
-                    let left = if rate > 0.0 {
-                        format!("{:.0} s left", (total.saturating_sub(done)) as f64 / rate)
-                    } else {
-                        "starting".into()
-                    };
-                    eprint!(
-                        "\r{} peers  {} / {}  {}/s  {left}        ",
-                        progress.peers,
-                        human(done as f64),
-                        human(total as f64),
-                        human(rate)
-                    );
+                    eprint!("\r{}        ", progress.describe(started.elapsed()));
                     open.store(true, Relaxed);
                 }
                 Event::Finished { .. } if open.swap(false, Relaxed) => eprintln!(),

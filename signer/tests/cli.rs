@@ -555,6 +555,13 @@ fn a_client_offline_across_two_rotations_and_five_releases_updates() {
     install.extend(net);
     let o = q(&install);
     assert!(o.status.success(), "{}", text(&o));
+    // Not a terminal: the fetch's progress comes as plain lines, the last done.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.contains(" peers  ") && l.ends_with("done")),
+        "{err}"
+    );
     let hello = || text(&q(&["run", &app]));
     assert!(hello().contains("hello from 1.0.0"), "{}", hello());
 

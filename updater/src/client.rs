@@ -133,6 +133,18 @@ pub enum Event {
     },
 }
 
+/// A number of bytes as people read it (1024-based units).
+pub fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
 /// A fetch's progress at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProgressSnapshot {
@@ -149,6 +161,27 @@ pub struct ProgressSnapshot {
 }
 
 impl ProgressSnapshot {
+    /// The progress as one line for people, `elapsed` after the fetch
+    /// began: peers, bytes done of the total, rate, time left.
+    pub fn describe(&self, elapsed: std::time::Duration) -> String {
+        let (done, total) = (self.bytes_done, self.bytes_total);
+        let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+        let left = if done >= total && total > 0 {
+            "done".to_string()
+        } else if rate > 0.0 {
+            format!("{:.0} s left", total.saturating_sub(done) as f64 / rate)
+        } else {
+            "starting".into()
+        };
+        format!(
+            "{} peers  {} / {}  {}/s  {left}",
+            self.peers,
+            human_bytes(done as f64),
+            human_bytes(total as f64),
+            human_bytes(rate)
+        )
+    }
+
     fn of(p: &Progress) -> ProgressSnapshot {
         ProgressSnapshot {
             chunks_done: p.chunks_done.load(Relaxed),
@@ -476,9 +509,17 @@ impl Client {
             unannounced: options.unannounced || !self.announce,
             ..options.clone()
         };
-        let ticker = self.report_progress(app, progress);
+        let ticker = self.report_progress(app, progress.clone());
         let result = self.apps.update(node, app, &mut peers, &options).await;
         ticker.abort();
+        // The last word on the fetch, even one quicker than the ticker.
+        let last = ProgressSnapshot::of(&progress);
+        if last.bytes_total > 0 {
+            let _ = self.events.send(Event::Progress {
+                app,
+                progress: last,
+            });
+        }
         // What we hold, we serve (after an equivocation, the proof too).
         if self
             .apps

@@ -376,15 +376,106 @@ pub fn print_dropped(peers: &quince_updater::fetch::Peers) {
 }
 
 /// Prints "N peer(s) for app A" to stderr as the client finds peers.
-pub fn print_peers_found(client: &quince_updater::Client) -> tokio::task::JoinHandle<()> {
+/// Prints what the client reports while it works: peers found, and the
+/// fetch's progress (peers, bytes, rate, time left) as one line kept up to
+/// date on a terminal, or a plain line every 5 s (and the last) otherwise.
+/// [`Printer::finish`] prints what was already reported, then stops.
+pub fn print_peers_found(client: &quince_updater::Client) -> Printer {
     let mut events = client.events();
-    tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            if let quince_updater::Event::PeersFound { app, peers } = event {
-                eprintln!("{peers} peer(s) for app {app}");
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let handle = tokio::spawn(async move {
+        let mut shown = Shown::default();
+        loop {
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Ok(event) => shown.show(event),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                },
+                () = stopped.notified() => {
+                    while let Ok(event) = events.try_recv() {
+                        shown.show(event);
+                    }
+                    shown.end();
+                    break;
+                }
             }
         }
-    })
+    });
+    Printer { handle, stop }
+}
+
+/// The task [`print_peers_found`] started.
+pub struct Printer {
+    handle: tokio::task::JoinHandle<()>,
+    stop: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Printer {
+    /// Prints every event already sent, then stops.
+    pub async fn finish(self) {
+        self.stop.notify_one();
+        let _ = self.handle.await;
+    }
+}
+
+/// What the printer has shown so far.
+#[derive(Default)]
+struct Shown {
+    /// When the first progress report came (the rate is the transfer's,
+    /// not the search for peers').
+    started: Option<std::time::Instant>,
+    /// When a plain line was last printed.
+    printed: Option<std::time::Instant>,
+    /// A terminal line that still needs its end.
+    open: bool,
+    /// The newest plain line not printed yet.
+    last: Option<String>,
+}
+
+impl Shown {
+    fn show(&mut self, event: quince_updater::Event) {
+        use quince_updater::Event;
+        use std::io::IsTerminal as _;
+        match event {
+            Event::PeersFound { app, peers } => eprintln!("{peers} peer(s) for app {app}"),
+            Event::Progress { progress, .. } => {
+                let began = *self.started.get_or_insert_with(std::time::Instant::now);
+                let line = progress.describe(began.elapsed());
+                if std::io::stderr().is_terminal() {
+                    eprint!("\r{line}        ");
+                    self.open = true;
+                } else if self
+                    .printed
+                    .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(5))
+                {
+                    eprintln!("{line}");
+                    self.printed = Some(std::time::Instant::now());
+                    self.last = None;
+                } else {
+                    self.last = Some(line);
+                }
+            }
+            Event::Finished { .. } => {
+                self.end();
+                self.printed = None;
+                self.started = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the progress line (a terminal's), or prints the newest plain one.
+    fn end(&mut self) {
+        if self.open {
+            eprintln!();
+            self.open = false;
+        } else if let Some(line) = self.last.take() {
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// The error for an app no peer was found for, with what to do.

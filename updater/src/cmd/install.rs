@@ -104,7 +104,7 @@ pub async fn install(args: InstallArgs) -> Result<()> {
                 args.net.remember(node).await;
             }
             client.stop().await;
-            printer.abort();
+            printer.finish().await;
             result.map_err(explain)?
         }
     };

@@ -196,7 +196,7 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
     }
     args.net.remember(&node).await;
     client.stop().await;
-    printer.abort();
+    printer.finish().await;
     if failed > 0 {
         bail!("{failed} app(s) could not be updated");
     }
