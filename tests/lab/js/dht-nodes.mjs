@@ -67,7 +67,16 @@ async function makeNode (ip, relay) {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: 512 },
+    // All the nodes' outgoing connections leave from one host address, so
+    // js-libp2p's default limits for one remote host (5 new inbound
+    // connections a second, 10 pending) reset most of the joins below and
+    // leave the "public DHT" in pieces. A public node sees its peers from
+    // many addresses; these limits stand in for that.
+    connectionManager: {
+      maxConnections: 512,
+      inboundConnectionThreshold: 1000,
+      maxIncomingPendingConnections: 256
+    },
     services
   })
 }
