@@ -7,6 +7,7 @@ pub mod install;
 pub mod lifecycle;
 pub mod list;
 pub mod network;
+pub mod paths;
 pub mod pin;
 pub mod rollback;
 pub mod run;

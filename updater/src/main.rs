@@ -37,6 +37,8 @@ enum Command {
     Share(cmd::share::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
     Verify(cmd::verify::VerifyArgs),
+    /// Print where Quince keeps everything on this machine.
+    Paths(cmd::paths::Args),
     /// Remove an installed app: its versions, log and state.
     Remove(cmd::lifecycle::RemoveArgs),
     /// Delete the chunks no installed version needs; prints sizes before and after.
@@ -92,6 +94,7 @@ fn main() {
             Command::List(a) => cmd::list::list(a),
             Command::Share(a) => cmd::share::share(a),
             Command::Verify(a) => cmd::verify::verify(a),
+            Command::Paths(a) => cmd::paths::run(a),
             Command::Remove(a) => cmd::lifecycle::remove(a),
             Command::Gc(a) => cmd::lifecycle::gc(a),
             Command::VerifyInstaller(a) => cmd::verify_installer::run(a).await,

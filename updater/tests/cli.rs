@@ -306,3 +306,34 @@ fn an_unreachable_peer_is_named_with_its_address_and_the_cause() {
         "{err}"
     );
 }
+
+/// `quince paths` names every place Quince keeps things, absolute even for
+/// a relative home, and says which are not there yet.
+#[test]
+fn paths_names_every_place_absolute() {
+    let t = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .current_dir(t.path())
+        .env_remove("QUINCE_HOME")
+        .args(["paths", "--home", "rel", "--json", "--config", "net.json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let home = std::fs::canonicalize(t.path()).unwrap().join("rel");
+    assert_eq!(v["store"], home.join("store").display().to_string(), "{v}");
+    assert_eq!(v["apps"], home.join("apps").display().to_string(), "{v}");
+    assert_eq!(v["network"], "net.json", "{v}");
+    let text = Command::new(env!("CARGO_BIN_EXE_quince"))
+        .current_dir(t.path())
+        .args(["paths", "--home", "rel"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("(not there yet)"), "{text}");
+}
