@@ -348,26 +348,7 @@ fn a_rotation_by_command_line_produces_a_rotation_entry_signed_by_the_new_group(
     ];
     args.extend(cards.iter().map(String::as_str));
     assert!(signer(w, &args).status.success());
-    for step in ["round1", "round2", "finish"] {
-        for n in names {
-            let home = format!("h/{n}");
-            let mut a = vec![
-                "--home",
-                home.as_str(),
-                "dkg",
-                step,
-                "--roster",
-                "roster.json",
-            ];
-            match step {
-                "round1" => a.extend(["--out", "."]),
-                "round2" => a.extend(["--out", ".", "."]),
-                _ => a.extend(["--root-out", "new-root.bin", "."]),
-            }
-            let o = signer(w, &a);
-            assert!(o.status.success(), "{step} {n}: {}", text(&o));
-        }
-    }
+    key_generation(w, &names, "new-root.bin");
     let o = signer(
         w,
         &[
@@ -662,26 +643,7 @@ fn quince_protocol_root(w: &Path) -> (String, ()) {
     ];
     args.extend(cards.iter().map(String::as_str));
     assert!(signer(w, &args).status.success());
-    for step in ["round1", "round2", "finish"] {
-        for n in names {
-            let home = format!("h/{n}");
-            let mut a = vec![
-                "--home",
-                home.as_str(),
-                "dkg",
-                step,
-                "--roster",
-                "roster.json",
-            ];
-            match step {
-                "round1" => a.extend(["--out", "."]),
-                "round2" => a.extend(["--out", ".", "."]),
-                _ => a.extend(["--root-out", "root.bin", "."]),
-            }
-            let o = signer(w, &a);
-            assert!(o.status.success(), "{step} {n}: {}", text(&o));
-        }
-    }
+    key_generation(w, &names, "root.bin");
     (w.join("root.bin").display().to_string(), ())
 }
 
@@ -701,4 +663,29 @@ fn an_empty_passphrase_is_refused() {
     assert!(!out.status.success());
     assert!(text(&out).contains("it is empty"), "{}", text(&out));
     assert!(!w.path().join("h/card.json").exists());
+}
+
+/// Dealerless key generation by `names` (homes `h/NAME`) from `roster.json`
+/// in `w`: rounds 1 and 2, then finish writing `root_out`.
+fn key_generation(w: &Path, names: &[&str], root_out: &str) {
+    for step in ["round1", "round2", "finish"] {
+        for n in names {
+            let home = format!("h/{n}");
+            let mut a = vec![
+                "--home",
+                home.as_str(),
+                "dkg",
+                step,
+                "--roster",
+                "roster.json",
+            ];
+            match step {
+                "round1" => a.extend(["--out", "."]),
+                "round2" => a.extend(["--out", ".", "."]),
+                _ => a.extend(["--root-out", root_out, "."]),
+            }
+            let o = signer(w, &a);
+            assert!(o.status.success(), "{step} {n}: {}", text(&o));
+        }
+    }
 }

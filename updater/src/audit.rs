@@ -38,6 +38,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 mod installer;
+mod known;
 mod tlog;
 pub use installer::{check_installer, InstallerCheck, LogAtHand, Match};
 pub use tlog::{audit_tlog_folder, remembered, Proof, TlogReport};
@@ -228,15 +229,6 @@ fn list(s: &[u16]) -> String {
     s.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
 }
 
-/// A checkpoint to check: its body, and a signed note or a transcript.
-struct Known {
-    size: u64,
-    body: String,
-    source: &'static str,
-    note: Option<Vec<u8>>,
-    transcript: Option<SignedShares>,
-}
-
 /// The most a file of a log folder may hold: the protocol's limit for its
 /// kind (an entry bundle is the largest).
 fn log_file_limit(rel: &str) -> usize {
@@ -356,102 +348,14 @@ pub fn audit_folder_with(
     }
 
     // Every checkpoint we know of, by size.
-    let mut known: Vec<Known> = vec![Known {
-        size: head_cp.size,
-        body: head_body,
-        source: "head",
-        note: Some(head_note.clone()),
-        transcript: None,
-    }];
-    for note in seen {
-        if let Ok(n) = Note::parse(note) {
-            if let Ok(c) = Checkpoint::parse(n.text()) {
-                known.push(Known {
-                    size: c.size,
-                    body: n.text().to_string(),
-                    source: "seen earlier",
-                    note: Some(note.clone()),
-                    transcript: None,
-                });
-            }
-        }
-    }
-    // The checkpoints that first contained each signer rotation, signed by
-    // the signers before it: without them a rotation cannot be followed.
-    if let Ok(dir) = std::fs::read_dir(log.join(tile::ROTATIONS_DIR)) {
-        for f in dir.flatten().take(MAX_ROTATION_FILES) {
-            let name = f.file_name().to_string_lossy().to_string();
-            let Ok(size) = quince_protocol::codec::parse_decimal(&name, "rotation") else {
-                continue;
-            };
-            let note = match quince_store::durable::read_bounded(
-                &f.path(),
-                quince_protocol::limits::MAX_NOTE_BYTES,
-            ) {
-                Ok(n) => n,
-                Err(e) => {
-                    report.problems.push(format!("rotations/{name}: {e}"));
-                    continue;
-                }
-            };
-            match Note::parse(&note).map_err(|e| e.to_string()).and_then(|n| {
-                Checkpoint::parse(n.text())
-                    .map(|c| (n, c))
-                    .map_err(|e| e.to_string())
-            }) {
-                Ok((n, c)) if c.size == size => known.push(Known {
-                    size,
-                    body: n.text().to_string(),
-                    source: "rotation",
-                    note: Some(note.clone()),
-                    transcript: None,
-                }),
-                Ok((_, c)) => report.problems.push(format!(
-                    "rotations/{name} holds a checkpoint of size {}",
-                    c.size
-                )),
-                Err(e) => report.problems.push(format!("rotations/{name}: {e}")),
-            }
-        }
-    }
-    if let Ok(dir) = std::fs::read_dir(log.join(tile::TRANSCRIPTS_DIR)) {
-        for f in dir.flatten() {
-            let name = f.file_name().to_string_lossy().to_string();
-            let Some(size) = name
-                .strip_suffix(".json")
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            let json = match quince_store::durable::read_bounded(
-                &f.path(),
-                quince_protocol::transcript::MAX_TRANSCRIPT_BYTES,
-            ) {
-                Ok(json) => json,
-                Err(e) => {
-                    tracing::warn!("{}: {e}", f.path().display());
-                    continue;
-                }
-            };
-            match SignedShares::from_json(&json) {
-                Ok(t) => match std::str::from_utf8(&t.message) {
-                    Ok(body) if Checkpoint::parse(body).is_ok_and(|c| c.size == size) => known
-                        .push(Known {
-                            size,
-                            body: body.to_string(),
-                            source: "transcript",
-                            note: None,
-                            transcript: Some(t),
-                        }),
-                    _ => report.problems.push(format!(
-                        "transcripts/{name} does not sign a checkpoint of size {size}"
-                    )),
-                },
-                Err(e) => report.problems.push(format!("transcripts/{name}: {e}")),
-            }
-        }
-    }
-    known.sort_by_key(|k| (k.size, k.source != "transcript"));
+    let known = known::checkpoints(
+        log,
+        &head_cp,
+        head_body,
+        &head_note,
+        seen,
+        &mut report.problems,
+    );
 
     // Walk the checkpoints in order, with the root in force, applying each
     // rotation once a checkpoint signed by the old root includes it.
@@ -810,9 +714,6 @@ fn apply_rotations(
         }
     }
 }
-
-/// Most files of a `rotations/` folder an audit reads.
-const MAX_ROTATION_FILES: usize = 4096;
 
 /// Logs longer than this are audited with the transcripts of their first
 /// checkpoints only (asking for each size would take too long).
