@@ -83,11 +83,8 @@ pub struct Options {
 
 /// Where the XDG autostart entry for the updater goes.
 pub fn autostart_file() -> Option<PathBuf> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(config.join("autostart/quince-updater.desktop"))
+    quince_updater::home::xdg("XDG_CONFIG_HOME", ".config")
+        .map(|c| c.join("autostart/quince-updater.desktop"))
 }
 
 /// Installs Quince itself (`self_app`) from `peers` (and any others that
@@ -323,9 +320,12 @@ fn finish(
         None => {}
     }
     if args.launch {
-        match client.program(&app) {
-            Ok(program) => match std::process::Command::new(&program).spawn() {
-                Ok(_) => line.push_str(&format!("; started {}", program.display())),
+        match client.command(&app) {
+            Ok(mut command) => match command.spawn() {
+                Ok(_) => line.push_str(&format!(
+                    "; started {}",
+                    command.get_program().to_string_lossy()
+                )),
                 Err(e) => {
                     return Err(BootstrapError::After {
                         done: line,

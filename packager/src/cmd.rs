@@ -1,5 +1,6 @@
 //! One module per group of subcommands, plus the helpers they share.
 
+pub mod app;
 pub mod build;
 pub mod inspect;
 pub mod log;

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod appfile;
 pub mod build;
 pub mod delta;
 pub mod logdir;

@@ -22,6 +22,9 @@ struct Cli {
 enum Command {
     /// Create an app's empty log from its root (from the keyholders' key generation).
     Init(cmd::log::InitArgs),
+    /// Write or check a release folder's app file (.quince/app): name,
+    /// short id, command, icon, menu categories, health check.
+    App(cmd::app::Args),
     /// Pack folders into the store and write the release manifest.
     Build(cmd::build::Args),
     /// Append a release for a manifest to the log; prints the checkpoint to sign.
@@ -48,6 +51,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init(a) => cmd::log::init(a),
+        Command::App(a) => cmd::app::run(a),
         Command::Build(a) => cmd::build::run(a),
         Command::Release(a) => cmd::log::release(a),
         Command::Rotate(a) => cmd::log::rotate(a),

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod appinfo;
 pub mod codec;
 pub mod hash;
 pub mod limits;

@@ -665,11 +665,21 @@ impl Client {
         app: &AppId,
         args: &[String],
     ) -> Result<std::process::ExitStatus, ClientError> {
-        let program = self.program(app)?;
-        std::process::Command::new(&program)
+        let mut command = self.command(app)?;
+        command
             .args(args)
             .status()
-            .map_err(|source| ClientError::Run { program, source })
+            .map_err(|source| ClientError::Run {
+                program: command.get_program().into(),
+                source,
+            })
+    }
+
+    /// A command that starts `app`'s current version, with the environment
+    /// that tells it its id, version and status file
+    /// ([`crate::install::app_env`]).
+    pub fn command(&self, app: &AppId) -> Result<std::process::Command, ClientError> {
+        Ok(self.apps.command(app)?)
     }
 
     /// Goes back to `app`'s previous version and pins it there.

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod fetch;
 pub mod install;
+pub mod launcher;
 pub mod lifecycle;
 pub mod list;
 pub mod network;

@@ -45,12 +45,18 @@ pub enum HomeError {
     },
 }
 
+/// An XDG base folder: `$VAR` if set and not empty, else `$HOME/fallback`
+/// (`xdg("XDG_DATA_HOME", ".local/share")`); `None` with neither.
+pub fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    set(var)
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(fallback)))
+}
+
 /// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
 pub fn default_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("quince"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/quince"))
+    xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("quince"))
 }
 
 /// `peers.json`: the peer cache.

@@ -30,8 +30,10 @@
 //!
 //! Fetching is [`crate::fetch`]'s job; this module never talks to peers.
 
+mod health;
 mod layout;
 mod lifecycle;
+mod running;
 mod share;
 mod state;
 mod transaction;
@@ -47,11 +49,13 @@ use quince_store::{crash, durable, Store};
 
 use crate::fetch::{self, FetchError, Peers, Source};
 
+pub use health::{app_info, health_check, Plan, Unhealthy, EXIT_WITHIN, HEALTH_ENV};
 pub use layout::AppDir;
 pub use lifecycle::{Collected, Removed};
+pub use running::{app_env, in_use, STATUS_FILE};
 pub use share::Bundle;
 pub use state::{AppState, BadState, Freshness, DEFAULT_HEALTH_SECONDS, DEFAULT_WITNESS_MAX_AGE};
-pub use transaction::{health_check, OnTrial, Staged, Unhealthy, HEALTH_ENV};
+pub use transaction::{OnTrial, Staged};
 pub use verify::Difference;
 
 /// Why an install, update or switch failed. Nothing installed is changed.
@@ -276,8 +280,15 @@ impl Apps {
         (root.app_id() == *app).then(|| root.name().to_string())
     }
 
+    /// What `app`'s current version says about itself (its app file), if
+    /// it has a readable one.
+    pub fn info(&self, app: &AppId) -> Option<quince_protocol::appinfo::AppInfo> {
+        app_info(&self.app_dir(app).current()).ok().flatten()
+    }
+
     /// The installed app that `text` names: its id, a link, a unique prefix
-    /// of its id (at least 4 hex digits), or its name (any case).
+    /// of its id (at least 4 hex digits), its signed name, or the name or
+    /// short id its app file gives (any case).
     pub fn resolve(&self, text: &str) -> Result<AppId, InstallError> {
         if let Ok(app) = text.parse::<AppId>() {
             return Ok(app);
@@ -297,7 +308,12 @@ impl Apps {
         let found = if by_prefix.is_empty() {
             installed
                 .iter()
-                .filter(|a| self.name(a).is_some_and(|n| n.to_lowercase() == lower))
+                .filter(|a| {
+                    self.name(a).is_some_and(|n| n.to_lowercase() == lower)
+                        || self
+                            .info(a)
+                            .is_some_and(|i| i.id == lower || i.name.to_lowercase() == lower)
+                })
                 .copied()
                 .collect()
         } else {
@@ -371,6 +387,10 @@ impl Apps {
         })?;
         durable::write_atomic(&path, &json).map_err(io(&path))?;
         crash::point("state replaced");
+        // What running programs of the app read; the state above is what counts.
+        let status = self.dir(&lock.app).join(STATUS_FILE);
+        let text = running::status_text(self, &lock.app, state);
+        durable::write_atomic(&status, text.as_bytes()).map_err(io(&status))?;
         Ok(())
     }
 
@@ -495,6 +515,7 @@ impl Apps {
         state.set_trusted(synced.state());
         if let Some(run) = &options.run {
             state.run = Some(run.clone());
+            state.run_by_user = true;
         }
         if let Some(secs) = options.health_seconds {
             state.health_seconds = secs;
@@ -662,6 +683,20 @@ impl Apps {
         let run = state.run.ok_or(InstallError::NoRunCommand(*app))?;
         let run = check_run_command(&run)?;
         Ok(self.app_dir(app).current().join(run.as_str()))
+    }
+
+    /// A command that starts `app`'s current version: its program inside
+    /// `versions/V` (not through `current`, so an update while it runs does
+    /// not move its files), with the environment of [`app_env`].
+    pub fn command(&self, app: &AppId) -> Result<std::process::Command, InstallError> {
+        let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
+        let version = state.current.ok_or(InstallError::NotInstalled(*app))?;
+        let run = state.run.ok_or(InstallError::NoRunCommand(*app))?;
+        let run = check_run_command(&run)?;
+        let program = running::absolute(&self.app_dir(app).version(&version)).join(run.as_str());
+        let mut command = std::process::Command::new(program);
+        command.envs(app_env(self, app, &version));
+        Ok(command)
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod client;
 pub mod codec;
+pub mod desktop;
 pub mod fetch;
 pub mod home;
 pub mod install;

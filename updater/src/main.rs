@@ -39,7 +39,9 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Print where Quince keeps everything on this machine.
     Paths(cmd::paths::Args),
-    /// Remove an installed app: its versions, log and state.
+    /// An app's launcher on PATH (~/.local/bin) and its menu entry: add or remove.
+    Launcher(cmd::launcher::Args),
+    /// Remove an installed app: its launcher, menu entry, versions, log and state.
     Remove(cmd::lifecycle::RemoveArgs),
     /// Delete the chunks no installed version needs; prints sizes before and after.
     Gc(cmd::lifecycle::GcArgs),
@@ -95,6 +97,7 @@ fn main() {
             Command::Share(a) => cmd::share::share(a),
             Command::Verify(a) => cmd::verify::verify(a),
             Command::Paths(a) => cmd::paths::run(a),
+            Command::Launcher(a) => cmd::launcher::run(a),
             Command::Remove(a) => cmd::lifecycle::remove(a),
             Command::Gc(a) => cmd::lifecycle::gc(a),
             Command::VerifyInstaller(a) => cmd::verify_installer::run(a).await,

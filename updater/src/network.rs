@@ -186,10 +186,7 @@ pub fn default_path() -> Option<PathBuf> {
     if let Some(p) = var(CONFIG_ENV) {
         return Some(PathBuf::from(p));
     }
-    if let Some(d) = var("XDG_CONFIG_HOME") {
-        return Some(PathBuf::from(d).join("quince/network.json"));
-    }
-    var("HOME").map(|h| PathBuf::from(h).join(".config/quince/network.json"))
+    crate::home::xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("quince/network.json"))
 }
 
 /// The network file as written (every key optional).

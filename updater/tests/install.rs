@@ -5,147 +5,14 @@
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use quince_packager::LogDir;
 use quince_protocol::note::Note;
-use quince_protocol::root::AppRoot;
 use quince_store::Store;
 
-const QUINCE: &str = env!("CARGO_BIN_EXE_quince");
-
-/// A publisher's log and store; releases are added while the seeder runs.
-struct Publisher {
-    dir: PathBuf,
-    root: AppRoot,
-    key: ed25519_dalek::SigningKey,
-}
-
-impl Publisher {
-    fn new(dir: &Path) -> Publisher {
-        Publisher::named(dir, "Install app", 41)
-    }
-
-    /// A publisher of another app (its own name and key).
-    fn named(dir: &Path, name: &str, seed: u8) -> Publisher {
-        let (root, key) = quince_protocol::testkit::danger_single_key_root(name, seed);
-        LogDir::create(&dir.join("log"), &root).unwrap();
-        Publisher {
-            dir: dir.to_path_buf(),
-            root,
-            key,
-        }
-    }
-
-    /// Publishes `version`, whose `bin/app` prints the version and exits with `code`.
-    fn publish(&self, version: &str, code: i32, files: usize) {
-        let src = self.dir.join(format!("src-{version}"));
-        let script = format!("#!/bin/sh\necho \"app {version}\"\nexit {code}\n");
-        quince_packager::testkit::script_app(&src, &script);
-        std::fs::create_dir_all(src.join("data")).unwrap();
-        for i in 0..files {
-            std::fs::write(
-                src.join(format!("data/{i:03}")),
-                format!("{version} file {i} {}", "x".repeat(i * 37)),
-            )
-            .unwrap();
-        }
-        self.publish_dir(version, &src, "any");
-    }
-
-    /// Starts `quince seed`; returns the process (killed when dropped) and its address.
-    fn seed(&self) -> (Killed, String) {
-        let mut child = Command::new(QUINCE)
-            .env("QUINCE_NETWORK", "private")
-            .current_dir(&self.dir)
-            .env("QUINCE_HOME", self.dir.join("home"))
-            .args(["seed", "--log", "log", "--store", "store", "--no-mdns"])
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("seeder exited").unwrap();
-            if let Some(a) = line.strip_prefix("listening on ") {
-                break a.to_string();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        (Killed(child), addr)
-    }
-
-    fn link(&self, addr: &str, version: Option<&str>) -> String {
-        let mut l = format!("quince://{}?peer={addr}", self.root.app_id());
-        if let Some(v) = version {
-            l.push_str(&format!("&version={v}"));
-        }
-        l
-    }
-}
-
-/// A child process that is killed when dropped, also when a test fails.
-struct Killed(Child);
-
-impl Killed {
-    fn kill(&mut self) -> std::io::Result<()> {
-        self.0.kill()
-    }
-    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        self.0.wait()
-    }
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn quince(home: &Path, args: &[&str]) -> Output {
-    Command::new(QUINCE)
-        .env("QUINCE_NETWORK", "private")
-        .env("QUINCE_HOME", home)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-fn net(args: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    v.extend(
-        [
-            "--no-mdns",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--find-for",
-            "5",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    v
-}
-
-fn run_app(home: &Path, app: &str) -> Option<String> {
-    let out = quince(home, &["run", app]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+mod common;
+use common::publisher::*;
 
 #[test]
 fn install_update_roll_back_a_broken_release_and_pin() {
@@ -908,19 +775,6 @@ impl Publisher {
             .collect();
         std::fs::write(src.join("blob"), data).unwrap();
         self.publish_dir(version, &src, "any");
-    }
-
-    fn publish_dir(&self, version: &str, src: &Path, platform: &str) {
-        let store = Store::open(&self.dir.join("store")).unwrap();
-        quince_packager::testkit::publish(
-            &self.dir.join("log"),
-            &store,
-            &self.root,
-            &self.key,
-            src,
-            version,
-            platform,
-        );
     }
 }
 

@@ -49,6 +49,17 @@ pub fn run(args: Args) -> Result<()> {
         !sources.is_empty(),
         "name a folder to pack (or --platform-dir PLATFORM=DIR)"
     );
+    // A release never names a command or icon it does not carry.
+    let mut described = false;
+    for s in &sources {
+        described |= quince_packager::appfile::read(&s.dir)?.is_some();
+    }
+    if !described && !args.json {
+        eprintln!(
+            "note: no {} in the release: installers guess the program (bin/<only one>) and make no menu entry; write one with `quince-packager app DIR --name NAME --command PROGRAM`",
+            quince_protocol::appinfo::APP_FILE
+        );
+    }
     let store = Store::open(&args.store)?;
     let (manifest, stats) = build(&sources, &store, args.level)?;
     std::fs::write(&args.out, manifest.to_bytes())

@@ -32,6 +32,12 @@ pub struct InstallArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
+    /// Make no launcher on PATH and no menu entry (`quince launcher add` later).
+    #[arg(long)]
+    no_launcher: bool,
+    /// The launcher's name (default: the release's short id, else its name).
+    #[arg(long, conflicts_with = "no_launcher")]
+    launcher_name: Option<String>,
     /// A witness whose cosignature new checkpoints need, as its C2SP verifier
     /// key (printed by `quince witness --print-key`; repeat). Kept for updates.
     #[arg(long)]
@@ -120,6 +126,14 @@ pub async fn install(args: InstallArgs) -> Result<()> {
             "app {} was not installed: its release failed the health check",
             link.app
         );
+    }
+    if !args.no_launcher {
+        // The app is installed either way: a launcher that cannot be made is a note.
+        match super::launcher::add(&client, &link.app, args.launcher_name.as_deref()) {
+            Ok(created) if !args.json => super::launcher::print_created(&created),
+            Ok(_) => {}
+            Err(e) => eprintln!("note: no launcher: {e:#}"),
+        }
     }
     Ok(())
 }

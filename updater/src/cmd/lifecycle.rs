@@ -21,6 +21,8 @@ pub struct RemoveArgs {
 pub fn remove(args: RemoveArgs) -> Result<()> {
     let client = client(&args.home)?;
     let app = installed_app(&client, &args.app)?;
+    // The launchers first: none is left pointing at an app that is gone.
+    let unlinked = super::launcher::remove(&app)?;
     let removed = client.apps().remove(&app)?;
     if args.json {
         println!(
@@ -28,9 +30,13 @@ pub fn remove(args: RemoveArgs) -> Result<()> {
             serde_json::json!({
                 "app": app.to_string(), "name": removed.name,
                 "version": removed.version.map(|v| v.to_string()), "bytes_freed": removed.bytes,
+                "launchers_removed": unlinked,
             })
         );
     } else {
+        for path in &unlinked {
+            println!("removed {}", path.display());
+        }
         println!(
             "removed app {app}{} ({}; {} freed); its chunks stay in the shared store until `quince gc`",
             removed.name.map(|n| format!(" \"{n}\"")).unwrap_or_default(),
@@ -65,6 +71,9 @@ pub fn gc(args: GcArgs) -> Result<()> {
                 "chunks_deleted": c.chunks_deleted, "bytes_deleted": c.bytes_deleted,
                 "bytes_after": c.bytes_before - c.bytes_deleted,
                 "removals_finished": c.leftovers,
+                "versions_deleted": c.versions_deleted.iter().map(|(a, v)| format!("{a} {v}")).collect::<Vec<_>>(),
+                "version_bytes_deleted": c.version_bytes_deleted,
+                "versions_in_use": c.versions_in_use.iter().map(|(a, v)| format!("{a} {v}")).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -76,6 +85,16 @@ pub fn gc(args: GcArgs) -> Result<()> {
             megabytes(c.bytes_deleted),
             megabytes(c.bytes_before - c.bytes_deleted)
         );
+        if !c.versions_deleted.is_empty() {
+            println!(
+                "deleted {} old version folder(s) ({})",
+                c.versions_deleted.len(),
+                megabytes(c.version_bytes_deleted)
+            );
+        }
+        for (app, version) in &c.versions_in_use {
+            println!("kept {app} {version}: a running program uses it (gc again after it exits)");
+        }
         if c.leftovers > 0 {
             println!("finished deleting {} removed app folder(s)", c.leftovers);
         }

@@ -1,5 +1,7 @@
 //! `quince run`: run an installed app's current version.
 
+#[cfg(not(unix))]
+use anyhow::Context as _;
 use anyhow::Result;
 
 use super::{client, installed_app, AppArgs};
@@ -16,6 +18,24 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<()> {
     let client = client(&args.app.home)?;
     let app = installed_app(&client, &args.app.app)?;
-    let status = client.run(&app, &args.args)?;
-    std::process::exit(status.code().unwrap_or(1));
+    let mut command = client.command(&app)?;
+    command.args(&args.args);
+    // The app takes this process's place: signals, exit status and the
+    // terminal are its own, and nothing of Quince stays in memory.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let error = command.exec();
+        anyhow::bail!(
+            "starting {}: {error}",
+            command.get_program().to_string_lossy()
+        );
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .with_context(|| format!("starting {}", command.get_program().to_string_lossy()))?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
 }

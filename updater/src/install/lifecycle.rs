@@ -42,6 +42,45 @@ pub struct Collected {
     pub bytes_deleted: u64,
     /// Folders of removed apps whose deletion had been cut short, finished now.
     pub leftovers: usize,
+    /// Version folders deleted: neither current, previous nor on trial, and
+    /// not in use by a running program.
+    pub versions_deleted: Vec<(AppId, Version)>,
+    /// Their bytes.
+    pub version_bytes_deleted: u64,
+    /// Old version folders kept because a running program uses them.
+    pub versions_in_use: Vec<(AppId, Version)>,
+}
+
+/// Deletes `app`'s version folders other than current, previous and trial,
+/// except those a running program uses. Returns (deleted with their bytes,
+/// kept because in use).
+pub(super) fn prune_versions(
+    dir: &super::AppDir,
+    state: &super::AppState,
+) -> (Vec<(Version, u64)>, Vec<Version>) {
+    let (mut deleted, mut in_use) = (Vec::new(), Vec::new());
+    for entry in fs::read_dir(dir.versions()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let keep = [state.current, state.previous, state.trial]
+            .iter()
+            .flatten()
+            .any(|v| v.to_string() == name);
+        let Ok(version) = name.parse::<Version>() else {
+            continue;
+        };
+        if keep {
+            continue;
+        }
+        if super::in_use(&entry.path()) {
+            in_use.push(version);
+            continue;
+        }
+        let bytes = size_of(&entry.path());
+        if fs::remove_dir_all(entry.path()).is_ok() {
+            deleted.push((version, bytes));
+        }
+    }
+    (deleted, in_use)
 }
 
 impl Apps {
@@ -121,6 +160,15 @@ impl Apps {
         let mut needed = HashSet::new();
         for app in self.installed() {
             let state = self.state(&app)?.ok_or(InstallError::NotInstalled(app))?;
+            // Holding the store alone, no app is changing: its spare versions go.
+            let (deleted, in_use) = prune_versions(&self.app_dir(&app), &state);
+            for (version, bytes) in deleted {
+                collected.versions_deleted.push((app, version));
+                collected.version_bytes_deleted += bytes;
+            }
+            collected
+                .versions_in_use
+                .extend(in_use.into_iter().map(|v| (app, v)));
             let trusted = state.trusted().map_err(|e| InstallError::State {
                 path: self.app_dir(&app).state_file(),
                 reason: e.to_string(),

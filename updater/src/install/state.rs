@@ -35,8 +35,13 @@ pub struct AppState {
     /// Stay at this version.
     #[serde(with = "one")]
     pub pinned: Option<Version>,
-    /// The program to run, relative to the version's folder.
+    /// The program to run, relative to the version's folder: the user's
+    /// `--run` if given, else the release's `command` (its app file), else
+    /// the only program in `bin/`.
     pub run: Option<String>,
+    /// The user chose `run` (`--run`): it wins over the release's command.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub run_by_user: bool,
     /// Seconds a new version must survive its health check.
     pub health_seconds: u64,
     /// Witnesses (C2SP verifier keys) whose cosignatures a new checkpoint needs.
@@ -77,6 +82,7 @@ impl AppState {
             refused: Vec::new(),
             pinned: None,
             run: None,
+            run_by_user: false,
             health_seconds: DEFAULT_HEALTH_SECONDS,
             witnesses: Vec::new(),
             witness_quorum: 0,
@@ -141,6 +147,10 @@ impl AppState {
     pub fn is_refused(&self, version: &Version) -> bool {
         self.refused.contains(version)
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &usize) -> bool {

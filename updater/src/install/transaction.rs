@@ -15,17 +15,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use quince_protocol::record::{Platform, Version};
 use quince_store::{crash, Store};
 
+use super::health::{self, app_info, only_program, Plan, Unhealthy};
 use super::{io, sync_dir, AppLock, AppState, Apps, InstallError, Outcome};
 use crate::fetch::{Release, VerifiedRelease};
-
-/// Environment variable a program sees during its health check.
-pub const HEALTH_ENV: &str = "QUINCE_HEALTH_CHECK";
 
 /// A version in its folder, verified, not yet current.
 #[derive(Debug)]
@@ -118,8 +114,13 @@ impl<'a> Staged<'a> {
         }
         state.current = Some(version);
         state.trial = Some(version);
-        if state.run.is_none() {
-            state.run = only_program(&apps.app_dir(&lock.app).version(&version));
+        let dir = apps.app_dir(&lock.app).version(&version);
+        // The release's own command, unless the user chose one (`--run`);
+        // a bad app file is the health check's to report.
+        match app_info(&dir) {
+            Ok(Some(info)) if !state.run_by_user => state.run = Some(info.command.to_string()),
+            _ if state.run.is_none() => state.run = only_program(&dir),
+            _ => {}
         }
         apps.save(lock, &state)?;
         apps.point_current(lock, Some(&version))?;
@@ -161,16 +162,16 @@ impl<'a> OnTrial<'a> {
     /// Runs the health check (if the app has a program) and keeps the
     /// version or rolls it back.
     pub async fn check(self) -> Result<Outcome, InstallError> {
-        let verdict = match &self.state.run {
-            Some(run) => {
-                health_check(
-                    &self.apps.app_dir(&self.lock.app).version(&self.version),
-                    run,
-                    Duration::from_secs(self.state.health_seconds),
-                )
-                .await
-            }
-            None => Ok(()),
+        let dir = self.apps.app_dir(&self.lock.app).version(&self.version);
+        let verdict = match app_info(&dir) {
+            Err(bad) => Err(Unhealthy::BadAppFile(bad)),
+            Ok(info) => match Plan::new(info.as_ref(), &self.state) {
+                Some(plan) => {
+                    let env = super::running::app_env(self.apps, &self.lock.app, &self.version);
+                    health::health_check(&dir, &plan, env).await
+                }
+                None => Ok(()),
+            },
         };
         match verdict {
             Ok(()) => self.keep(),
@@ -236,148 +237,10 @@ impl<'a> OnTrial<'a> {
     }
 }
 
-/// Removes version folders other than current and previous.
+/// Removes version folders other than current and previous, except one a
+/// running program uses (the next prune or `gc` takes it).
 fn prune(apps: &Apps, lock: &AppLock, state: &AppState) {
-    let dir = apps.app_dir(&lock.app);
-    for entry in fs::read_dir(dir.versions()).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let keep = |v: &Option<Version>| v.is_some_and(|v| v.to_string() == name);
-        if !keep(&state.current) && !keep(&state.previous) {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-impl Unhealthy {
-    /// Whether the release itself failed (its program ran and exited with
-    /// an error, or is there but cannot be executed): only then is it
-    /// refused for good.
-    pub fn is_the_releases_fault(&self) -> bool {
-        match self {
-            Unhealthy::Exited { .. } => true,
-            Unhealthy::DoesNotStart { missing, .. } => !missing,
-            Unhealthy::BadRunCommand { .. } | Unhealthy::Lost { .. } => false,
-        }
-    }
-}
-
-/// Why a version failed its health check.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Unhealthy {
-    /// The run command is not a safe relative path.
-    #[error("run command {run:?}: {reason}")]
-    BadRunCommand {
-        /// The command.
-        run: String,
-        /// Why.
-        reason: String,
-    },
-    /// The program could not be started.
-    #[error("{program} does not start: {reason}")]
-    DoesNotStart {
-        /// The program.
-        program: String,
-        /// The OS error.
-        reason: String,
-        /// The program (or its interpreter) is not there: maybe a wrong
-        /// `--run`, or a missing interpreter on this machine.
-        missing: bool,
-    },
-    /// The program stopped with an error before the check's time was up.
-    #[error("{program} exited with {status} after {seconds:.1} s")]
-    Exited {
-        /// The program, relative to the version's folder.
-        program: String,
-        /// How it ended.
-        status: String,
-        /// After how long.
-        seconds: f64,
-    },
-    /// Waiting for the program failed.
-    #[error("waiting for {program}: {reason}")]
-    Lost {
-        /// The program.
-        program: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Starts `run` (relative to `dir`) with [`HEALTH_ENV`] set; healthy if it is
-/// still running after `within` (then stopped) or exits 0 before. The wait
-/// runs on a blocking thread, never on the async runtime's workers.
-pub async fn health_check(dir: &Path, run: &str, within: Duration) -> Result<(), Unhealthy> {
-    let (dir, run) = (dir.to_path_buf(), run.to_string());
-    let program = run.clone();
-    tokio::task::spawn_blocking(move || health_check_blocking(&dir, &run, within))
-        .await
-        .unwrap_or_else(|e| {
-            Err(Unhealthy::Lost {
-                program,
-                reason: e.to_string(),
-            })
-        })
-}
-
-fn health_check_blocking(dir: &Path, run: &str, within: Duration) -> Result<(), Unhealthy> {
-    let rel = quince_protocol::path::RelPath::parse(run).map_err(|e| Unhealthy::BadRunCommand {
-        run: run.to_string(),
-        reason: e.to_string(),
-    })?;
-    let program = dir.join(rel.as_str());
-    let mut child = Command::new(&program)
-        .current_dir(dir)
-        .env(HEALTH_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| Unhealthy::DoesNotStart {
-            program: program.display().to_string(),
-            reason: e.to_string(),
-            missing: e.kind() == std::io::ErrorKind::NotFound,
-        })?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => {
-                return Err(Unhealthy::Exited {
-                    program: rel.as_str().to_string(),
-                    status: status.to_string(),
-                    seconds: started.elapsed().as_secs_f64(),
-                })
-            }
-            Ok(None) if started.elapsed() >= within => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Ok(());
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => {
-                return Err(Unhealthy::Lost {
-                    program: rel.as_str().to_string(),
-                    reason: e.to_string(),
-                })
-            }
-        }
-    }
-}
-
-/// `bin/NAME` if it is the only executable file in the version's `bin/`.
-fn only_program(dir: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mut found = fs::read_dir(dir.join("bin"))
-        .ok()?
-        .flatten()
-        .filter(|e| {
-            e.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .filter_map(|e| e.file_name().to_str().map(|n| format!("bin/{n}")));
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+    let _ = super::lifecycle::prune_versions(&apps.app_dir(&lock.app), state);
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod publisher;
+
 use std::process::{Command, Stdio};
 
 use quince_store::Store;

@@ -1,0 +1,325 @@
+//! Making an installed app feel installed: a launcher on the user's PATH
+//! and a freedesktop.org menu entry.
+//!
+//! ```text
+//! ~/.local/bin/ID                              sh script: exec quince run APP_ID -- "$@"
+//! ~/.local/share/applications/quince-ID.desktop  the menu entry (only for releases
+//!                                              with an app file), icon from the release
+//! ```
+//!
+//! `ID` is the short id from the release's app file (else the signed name,
+//! lowercased). Both files carry the app id (`# quince launcher: app ID`,
+//! `X-Quince-App=ID`), and Quince only ever replaces or removes a file that
+//! carries it: a user's own `~/.local/bin/hello` is never overwritten.
+
+use std::path::{Path, PathBuf};
+
+use quince_protocol::appinfo;
+use quince_protocol::root::AppId;
+
+use crate::home::xdg;
+use crate::install::Apps;
+
+const LAUNCHER_MARK: &str = "# quince launcher: app ";
+const ENTRY_MARK: &str = "X-Quince-App=";
+/// Launchers and entries larger than this are not Quince's.
+const MAX_OURS: usize = 16 * 1024;
+
+/// Where launchers go: `$QUINCE_BIN_DIR`, else `$XDG_BIN_HOME`, else `~/.local/bin`.
+pub fn bin_dir() -> Option<PathBuf> {
+    std::env::var_os("QUINCE_BIN_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| xdg("XDG_BIN_HOME", ".local/bin"))
+}
+
+/// Where menu entries go: `$XDG_DATA_HOME/applications`, else `~/.local/share/applications`.
+pub fn applications_dir() -> Option<PathBuf> {
+    xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("applications"))
+}
+
+/// Why a launcher or menu entry was not made or removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DesktopError {
+    /// A file of that name exists and is not Quince's for this app.
+    #[error("{0} exists and is not Quince's launcher for this app: left alone (choose another name with --name)")]
+    Taken(PathBuf),
+    /// No `HOME` (or XDG folder) to put it in.
+    #[error("no folder for launchers: set HOME or QUINCE_BIN_DIR")]
+    NoFolder,
+    /// The name cannot be a launcher's file name.
+    #[error("launcher name {name:?}: {reason}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The app is not installed, or has no program to start.
+    #[error("{0}")]
+    App(String),
+    /// Writing or removing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What [`create`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The launcher script.
+    pub launcher: PathBuf,
+    /// The menu entry, if the release has an app file.
+    pub entry: Option<PathBuf>,
+    /// The icon the entry shows, if the release names one that is there.
+    pub icon: Option<PathBuf>,
+    /// Warnings: the icon is missing, the launcher folder is not on PATH.
+    pub warnings: Vec<String>,
+}
+
+/// The program launchers start: `exe`, with a path through an app's
+/// `versions/V/` rewritten through its `current` link, so that launchers
+/// keep working when Quince updates itself.
+pub fn stable_program(exe: &Path) -> PathBuf {
+    for ancestor in exe.ancestors() {
+        let (Some(versions), Some(app)) =
+            (ancestor.parent(), ancestor.parent().and_then(Path::parent))
+        else {
+            continue;
+        };
+        let in_apps = app
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "apps");
+        if versions.file_name().is_some_and(|n| n == "versions") && in_apps {
+            if let Ok(rest) = exe.strip_prefix(ancestor) {
+                return app.join("current").join(rest);
+            }
+        }
+    }
+    exe.to_path_buf()
+}
+
+/// The launcher name for `app`: `name` if given, else its app file's short
+/// id, else its signed name lowercased with spaces as dashes.
+pub fn launcher_name(apps: &Apps, app: &AppId, name: Option<&str>) -> Result<String, DesktopError> {
+    let chosen = match name {
+        Some(n) => n.to_string(),
+        None => match apps.info(app) {
+            Some(info) => info.id,
+            None => apps
+                .name(app)
+                .ok_or_else(|| DesktopError::App(format!("app {app} is not installed")))?
+                .to_lowercase()
+                .replace(' ', "-"),
+        },
+    };
+    appinfo::short_id(&chosen).map_err(|e| DesktopError::BadName {
+        name: chosen.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Makes (or refreshes) `app`'s launcher named `name` in `bin`, starting
+/// `quince` (`quince run APP_ID`), and its menu entry in `applications`.
+pub fn create(
+    apps: &Apps,
+    app: &AppId,
+    quince: &Path,
+    name: &str,
+    bin: &Path,
+    applications: &Path,
+) -> Result<Created, DesktopError> {
+    let state = apps
+        .state(app)
+        .map_err(|e| DesktopError::App(e.to_string()))?
+        .ok_or_else(|| DesktopError::App(format!("app {app} is not installed")))?;
+    if state.run.is_none() {
+        return Err(DesktopError::App(format!(
+            "app {app} has no program to start (its release has no app file; install with --run PATH)"
+        )));
+    }
+    let quince = std::path::absolute(quince).map_err(io(quince))?;
+    let launcher = bin.join(name);
+    let script = format!(
+        "#!/bin/sh\n{LAUNCHER_MARK}{app}\n# Starts the app's newest healthy version; `quince remove` deletes this file.\nexec {} run {app} -- \"$@\"\n",
+        sh_quote(&quince.display().to_string())
+    );
+    write_ours(&launcher, &format!("{LAUNCHER_MARK}{app}"), &script, 0o755)?;
+    let mut created = Created {
+        launcher,
+        entry: None,
+        icon: None,
+        warnings: Vec::new(),
+    };
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == bin));
+    if !on_path {
+        created.warnings.push(format!(
+            "{} is not on your PATH: add it (for example in ~/.profile) to start {name} by name",
+            bin.display()
+        ));
+    }
+    let Some(info) = apps.info(app) else {
+        return Ok(created);
+    };
+    let current = std::path::absolute(apps.app_dir(app).current()).map_err(io(bin))?;
+    let icon = match &info.icon {
+        Some(rel) if current.join(rel.as_str()).is_file() => Some(current.join(rel.as_str())),
+        Some(rel) => {
+            created.warnings.push(format!(
+                "the release names icon {rel}, which it does not carry: the menu entry has none"
+            ));
+            None
+        }
+        None => None,
+    };
+    let mut entry = format!(
+        "[Desktop Entry]\nType=Application\nVersion=1.4\nName={}\n",
+        desktop_escape(&info.name)
+    );
+    if let Some(s) = &info.summary {
+        entry.push_str(&format!("Comment={}\n", desktop_escape(s)));
+    }
+    entry.push_str(&format!(
+        "Exec={} run {app}\nTerminal=false\n",
+        exec_quote(&quince.display().to_string())
+    ));
+    if let Some(icon) = &icon {
+        entry.push_str(&format!(
+            "Icon={}\n",
+            desktop_escape(&icon.display().to_string())
+        ));
+    }
+    if !info.categories.is_empty() {
+        entry.push_str(&format!("Categories={};\n", info.categories.join(";")));
+    }
+    entry.push_str(&format!("{ENTRY_MARK}{app}\n"));
+    let file = applications.join(format!("quince-{name}.desktop"));
+    write_ours(&file, &format!("{ENTRY_MARK}{app}"), &entry, 0o644)?;
+    created.entry = Some(file);
+    created.icon = icon;
+    Ok(created)
+}
+
+/// Removes every launcher in `bin` and menu entry in `applications` that
+/// is Quince's for `app`; returns what it removed.
+pub fn remove(app: &AppId, bin: &Path, applications: &Path) -> Result<Vec<PathBuf>, DesktopError> {
+    let mut removed = Vec::new();
+    for (dir, mark) in [
+        (bin, format!("{LAUNCHER_MARK}{app}")),
+        (applications, format!("{ENTRY_MARK}{app}")),
+    ] {
+        let Ok(items) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for item in items.flatten() {
+            let path = item.path();
+            if is_ours(&path, &mark) {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// True if `path` is a small regular file with the line `mark` in it.
+fn is_ours(path: &Path, mark: &str) -> bool {
+    quince_store::durable::read_bounded(path, MAX_OURS)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .is_some_and(|text| text.lines().any(|l| l == mark))
+}
+
+/// Writes `text` to `path` unless something that is not ours is there.
+fn write_ours(path: &Path, mark: &str, text: &str, mode: u32) -> Result<(), DesktopError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) if !is_ours(path, mark) => return Err(DesktopError::Taken(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    quince_store::durable::write_atomic(path, text.as_bytes()).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(())
+}
+
+/// `'text'` for sh, with `'` written as `'\''`.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A desktop entry string value: backslash, newline, tab and CR escaped.
+fn desktop_escape(text: &str) -> String {
+    text.replace('\\', r"\\")
+        .replace('\n', r"\n")
+        .replace('\t', r"\t")
+        .replace('\r', r"\r")
+}
+
+/// One argument of an `Exec` key: double-quoted when it has a reserved
+/// character, with `"`, `` ` ``, `$` and `\` escaped, then escaped again
+/// as a string value (the spec's two levels).
+fn exec_quote(arg: &str) -> String {
+    let reserved = |c: char| " \t\n\"'\\><~|&;$*?#()`%".contains(c);
+    let quoted = if arg.chars().any(reserved) {
+        let mut q = String::from("\"");
+        for c in arg.chars() {
+            if matches!(c, '"' | '`' | '$' | '\\') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    } else {
+        arg.to_string()
+    };
+    desktop_escape(&quoted).replace('%', "%%")
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> DesktopError + '_ {
+    move |source| DesktopError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_inside_an_apps_version_is_reached_through_current() {
+        let exe = Path::new("/h/quince/apps/abcd/versions/1.2.3/bin/quince");
+        assert_eq!(
+            stable_program(exe),
+            Path::new("/h/quince/apps/abcd/current/bin/quince")
+        );
+        let dev = Path::new("/src/target/debug/quince");
+        assert_eq!(stable_program(dev), dev);
+    }
+
+    #[test]
+    fn quoting_survives_spaces_quotes_and_dollars() {
+        assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
+        assert_eq!(exec_quote("/usr/bin/q"), "/usr/bin/q");
+        assert_eq!(exec_quote("/a b/$x"), r#""/a b/\\$x""#);
+        assert_eq!(exec_quote("/100%"), r#""/100%%""#);
+    }
+}
