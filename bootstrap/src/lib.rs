@@ -91,6 +91,7 @@ pub fn autostart_file() -> Option<PathBuf> {
 /// announce it) and registers its updater.
 async fn register_updater(
     client: &Client,
+    app: quince_protocol::root::AppId,
     self_app: &str,
     found: &[PeerId],
     home: &Path,
@@ -141,10 +142,31 @@ async fn register_updater(
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the updater {}: {e}", quince.display()))?;
-    Ok(format!(
-        "updater registered in {} and started",
-        file.display()
-    ))
+    // Quince's own client on PATH as `quince`, and the app's launcher:
+    // the client makes them (the bootstrap carries no desktop code).
+    let mut done = format!("updater registered in {} and started", file.display());
+    for (id, name) in [(me.to_string(), Some("quince")), (app.to_string(), None)] {
+        let out = std::process::Command::new(&quince)
+            .env("QUINCE_HOME", home)
+            .args(["launcher", "add", &id])
+            .args(name.map(|n| ["--name", n]).into_iter().flatten())
+            .stdin(std::process::Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                for l in text.lines().filter_map(|l| l.strip_prefix("launcher ")) {
+                    done.push_str(&format!("; launcher {l}"));
+                }
+            }
+            Ok(o) => done.push_str(&format!(
+                "; no launcher for {id}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => done.push_str(&format!("; no launcher for {id}: {e}")),
+        }
+    }
+    Ok(done)
 }
 
 /// Prints what the client reports: peers found, then one progress line
@@ -264,6 +286,7 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
             Some(
                 register_updater(
                     &client,
+                    link.app,
                     me,
                     report.peers.usable(),
                     client.home().dir(),

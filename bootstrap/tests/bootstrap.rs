@@ -161,9 +161,14 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
         &[("bin/app", b"#!/bin/sh\nexit 0\n".to_vec(), true)],
     );
     let marker = w.join("updater-ran");
+    // Quince's stand-in records the updater's start and makes "launchers"
+    // (the real `quince launcher add` has its own tests in the updater).
+    let launched = w.join("launcher-calls");
     let quince_script = format!(
-        "#!/bin/sh\nif [ \"$1\" = update ]; then echo \"$@\" > {}; fi\nexit 0\n",
-        marker.display()
+        "#!/bin/sh\nif [ \"$1\" = update ]; then echo \"$@\" > {}; fi\n\
+         if [ \"$1\" = launcher ]; then echo \"$@\" >> {}; echo \"launcher /bin-dir/$3\"; fi\nexit 0\n",
+        marker.display(),
+        launched.display()
     );
     let me = publish(
         w,
@@ -220,6 +225,21 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("updater registered in"), "{stdout}");
+    // Quince itself goes on PATH as `quince`, and the app gets its launcher.
+    assert!(
+        stdout.contains(&format!("launcher /bin-dir/{me}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("launcher /bin-dir/{app}")),
+        "{stdout}"
+    );
+    let calls = std::fs::read_to_string(&launched).unwrap();
+    assert!(
+        calls.contains(&format!("launcher add {me} --name quince\n")),
+        "{calls}"
+    );
+    assert!(calls.contains(&format!("launcher add {app}\n")), "{calls}");
     let entry = std::fs::read_to_string(config.join("autostart/quince-updater.desktop")).unwrap();
     let exec = entry.lines().find(|l| l.starts_with("Exec=")).unwrap();
     assert!(

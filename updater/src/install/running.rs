@@ -17,6 +17,7 @@
 //! ```text
 //! app=<64 hex>
 //! version=1.2.4                          the newest version that passed its health check
+//! dir=/home/u/.../versions/1.2.4         its folder
 //! program=/home/u/.../versions/1.2.4/bin/hello   what to start for it
 //! ```
 //!
@@ -59,9 +60,10 @@ pub(super) fn status_text(apps: &Apps, app: &AppId, state: &AppState) -> String 
     };
     if let Some(v) = healthy {
         out.push_str(&format!("version={v}\n"));
+        let dir = absolute(&apps.app_dir(app).version(&v));
+        out.push_str(&format!("dir={}\n", dir.display()));
         if let Some(run) = &state.run {
-            let program = absolute(&apps.app_dir(app).version(&v)).join(run);
-            out.push_str(&format!("program={}\n", program.display()));
+            out.push_str(&format!("program={}\n", dir.join(run).display()));
         }
     }
     out
