@@ -76,15 +76,9 @@ pub struct Options {
     /// Install from this offline bundle folder (from `quince share`), with
     /// no network; verified against the link's app id like any peer.
     pub from: Option<PathBuf>,
-    /// Quince's own app id: installed too, and its updater registered to
-    /// start at login (XDG autostart) and started now.
+    /// Quince's own app id: installed too, its updater installed as a
+    /// service (`quince service install`) and started, and put on PATH.
     pub self_app: Option<String>,
-}
-
-/// Where the XDG autostart entry for the updater goes.
-pub fn autostart_file() -> Option<PathBuf> {
-    quince_updater::home::xdg("XDG_CONFIG_HOME", ".config")
-        .map(|c| c.join("autostart/quince-updater.desktop"))
 }
 
 /// Installs Quince itself (`self_app`) from `peers` (and any others that
@@ -97,6 +91,7 @@ async fn register_updater(
     home: &Path,
     net_args: &[String],
 ) -> Result<String, String> {
+    let app_text = app.to_string();
     let me: quince_protocol::root::AppId = self_app
         .parse()
         .map_err(|e| format!("Quince's app id {self_app:?}: {e}"))?;
@@ -122,53 +117,41 @@ async fn register_updater(
         Err(e) => return Err(format!("installing Quince's updater: {e}")),
     }
     let quince = client.apps().dir(&me).join("current/bin/quince");
-    let file = autostart_file().ok_or("no config folder for the autostart entry")?;
-    let entry = format!(
-        "[Desktop Entry]\nType=Application\nName=Quince updater\nComment=Keeps Quince apps up to date and shares them with peers\nExec=env QUINCE_HOME={} {} update --watch --self-app {me}{}\nX-GNOME-Autostart-enabled=true\n",
-        home.display(),
-        quince.display(),
-        net_args.iter().map(|a| format!(" {a}")).collect::<String>()
-    );
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::write(&file, entry).map_err(|e| format!("{}: {e}", file.display()))?;
-    std::process::Command::new(&quince)
-        .env("QUINCE_HOME", home)
-        .args(["update", "--watch", "--self-app", &me.to_string()])
-        .args(net_args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting the updater {}: {e}", quince.display()))?;
-    // Quince's own client on PATH as `quince`, and the app's launcher:
-    // the client makes them (the bootstrap carries no desktop code).
-    let mut done = format!("updater registered in {} and started", file.display());
-    for (id, name) in [(me.to_string(), Some("quince")), (app.to_string(), None)] {
+    // The client does the rest (the bootstrap carries no service or desktop
+    // code): the updater as a systemd user service (an autostart entry
+    // without systemd), Quince itself on PATH as `quince`, the app's launcher.
+    let mut done = String::new();
+    let me_text = me.to_string();
+    let service: Vec<&str> = ["service", "install", "--", "--self-app", me_text.as_str()]
+        .into_iter()
+        .chain(net_args.iter().map(String::as_str))
+        .collect();
+    let launchers = [
+        vec!["launcher", "add", me_text.as_str(), "--name", "quince"],
+        vec!["launcher", "add", &app_text],
+    ];
+    for args in std::iter::once(&service).chain(launchers.iter()) {
         let out = std::process::Command::new(&quince)
             .env("QUINCE_HOME", home)
-            .args(["launcher", "add", &id])
-            .args(name.map(|n| ["--name", n]).into_iter().flatten())
+            .args(args)
             .stdin(std::process::Stdio::null())
             .output();
         match out {
             Ok(o) if o.status.success() => {
-                let text = String::from_utf8_lossy(&o.stdout);
-                for l in text.lines().filter_map(|l| l.strip_prefix("launcher ")) {
-                    done.push_str(&format!("; launcher {l}"));
+                for l in String::from_utf8_lossy(&o.stdout).lines() {
+                    done.push_str(&format!("; {l}"));
                 }
             }
             Ok(o) => done.push_str(&format!(
-                "; no launcher for {id}: {}",
+                "; quince {} failed: {}",
+                args[..2].join(" "),
                 String::from_utf8_lossy(&o.stderr).trim()
             )),
-            Err(e) => done.push_str(&format!("; no launcher for {id}: {e}")),
+            Err(e) => done.push_str(&format!("; quince {}: {e}", args[..2].join(" "))),
         }
     }
-    Ok(done)
+    Ok(done.trim_start_matches("; ").to_string())
 }
-
 /// Prints what the client reports: peers found, then one progress line
 /// (peers, bytes, rate, time left) kept up to date. `open` says whether that
 /// line still needs its end (a fetch that fails sends no `Finished`).

@@ -44,7 +44,8 @@ HOME/peers.json from earlier runs), the link's peers and the local network.
 
 environment:
   QUINCE_SELF_APP    Quince's own app id: install it too, register its updater to
-                     start at login (XDG autostart) and start it now";
+                     start at login (a systemd user service, else XDG autostart),
+                     start it now, and put `quince` on PATH";
 
 fn parse_args() -> Result<Options, String> {
     let mut args = Options {

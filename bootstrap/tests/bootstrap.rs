@@ -160,15 +160,15 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
         &store,
         &[("bin/app", b"#!/bin/sh\nexit 0\n".to_vec(), true)],
     );
-    let marker = w.join("updater-ran");
-    // Quince's stand-in records the updater's start and makes "launchers"
-    // (the real `quince launcher add` has its own tests in the updater).
-    let launched = w.join("launcher-calls");
+    // Quince's stand-in records what the bootstrap asks of it (the real
+    // `quince service install` and `quince launcher add` have their own
+    // tests in the updater) and answers as they do.
+    let calls = w.join("quince-calls");
     let quince_script = format!(
-        "#!/bin/sh\nif [ \"$1\" = update ]; then echo \"$@\" > {}; fi\n\
-         if [ \"$1\" = launcher ]; then echo \"$@\" >> {}; echo \"launcher /bin-dir/$3\"; fi\nexit 0\n",
-        marker.display(),
-        launched.display()
+        "#!/bin/sh\necho \"$@\" >> {}\n\
+         if [ \"$1\" = launcher ]; then echo \"launcher /bin-dir/$3\"; fi\n\
+         if [ \"$1\" = service ]; then echo \"unit /units/quince-updater.service\"; fi\nexit 0\n",
+        calls.display()
     );
     let me = publish(
         w,
@@ -194,9 +194,8 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
     let addr = seeder.addresses().await[0].clone();
     let link = format!("quince://{app}?peer={addr}");
     let home = w.join("user");
-    let config = w.join("config");
     let out = tokio::task::spawn_blocking({
-        let (home, config) = (home.clone(), config.clone());
+        let home = home.clone();
         move || {
             Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
                 .env("QUINCE_NETWORK", "private")
@@ -210,7 +209,6 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
                 .arg("--home")
                 .arg(&home)
                 .env("QUINCE_SELF_APP", me.to_string())
-                .env("XDG_CONFIG_HOME", &config)
                 .stdin(Stdio::null())
                 .output()
                 .unwrap()
@@ -224,37 +222,22 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("updater registered in"), "{stdout}");
-    // Quince itself goes on PATH as `quince`, and the app gets its launcher.
-    assert!(
-        stdout.contains(&format!("launcher /bin-dir/{me}")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("launcher /bin-dir/{app}")),
-        "{stdout}"
-    );
-    let calls = std::fs::read_to_string(&launched).unwrap();
-    assert!(
-        calls.contains(&format!("launcher add {me} --name quince\n")),
-        "{calls}"
-    );
-    assert!(calls.contains(&format!("launcher add {app}\n")), "{calls}");
-    let entry = std::fs::read_to_string(config.join("autostart/quince-updater.desktop")).unwrap();
-    let exec = entry.lines().find(|l| l.starts_with("Exec=")).unwrap();
-    assert!(
-        exec.contains(&format!(
-            "apps/{me}/current/bin/quince update --watch --self-app {me}"
-        )),
-        "{exec}"
-    );
-    for _ in 0..50 {
-        if marker.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // The updater becomes a service that follows Quince's own app too;
+    // Quince goes on PATH as `quince`, and the app gets its launcher.
+    for said in [
+        "unit /units/quince-updater.service".to_string(),
+        format!("launcher /bin-dir/{me}"),
+        format!("launcher /bin-dir/{app}"),
+    ] {
+        assert!(stdout.contains(&said), "{said}: {stdout}");
     }
-    let ran = std::fs::read_to_string(&marker).expect("the updater was not started");
-    assert!(ran.contains("--watch"), "{ran}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    for call in [
+        format!("service install -- --self-app {me} --network private\n"),
+        format!("launcher add {me} --name quince\n"),
+        format!("launcher add {app}\n"),
+    ] {
+        assert!(calls.contains(&call), "{call}: {calls}");
+    }
     seeder.shutdown().await;
 }

@@ -44,7 +44,7 @@ use quince_protocol::record::Version;
 use quince_protocol::root::AppId;
 use tokio::sync::broadcast;
 
-use crate::fetch::{Folder, PeerFault, Peers, Progress};
+use crate::fetch::{Either, Folder, PeerFault, Peers, Progress};
 use crate::home::{Home, HomeError};
 use crate::install::{AppState, Apps, Bundle, Difference, InstallError, Outcome, UpdateOptions};
 use crate::link::Link;
@@ -369,7 +369,7 @@ impl Client {
         };
         let outcome = self
             .apps
-            .update(&folder, link.app, &mut peers, &options)
+            .update(&Either::Folder(folder), link.app, &mut peers, &options)
             .await?;
         let _ = self.events.send(Event::Finished {
             app: link.app,
@@ -510,7 +510,8 @@ impl Client {
             ..options.clone()
         };
         let ticker = self.report_progress(app, progress.clone());
-        let result = self.apps.update(node, app, &mut peers, &options).await;
+        let source = Either::Node(node.clone());
+        let result = self.apps.update(&source, app, &mut peers, &options).await;
         ticker.abort();
         // The last word on the fetch, even one quicker than the ticker.
         let last = ProgressSnapshot::of(&progress);

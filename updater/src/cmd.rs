@@ -13,6 +13,7 @@ pub mod pin;
 pub mod rollback;
 pub mod run;
 pub mod seed;
+pub mod service;
 pub mod share;
 pub mod update;
 pub mod verify;
@@ -487,5 +488,26 @@ pub fn explain(e: quince_updater::ClientError) -> anyhow::Error {
             anyhow::anyhow!("{e}: add peers to the link or --bootstrap")
         }
         e => e.into(),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -39,7 +39,7 @@ pub use release::{
     fetch_chunks, fetch_chunks_with, fetch_release, fetch_release_with, VerifiedRelease,
 };
 pub use scheduler::{ChunkScheduler, STALL_AFTER};
-pub use source::{Folder, Source};
+pub use source::{Either, Folder, Source};
 
 /// How long a peer may take over a small request (root, checkpoint, tile).
 pub const SMALL_DEADLINE: Duration = Duration::from_secs(10);

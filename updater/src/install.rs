@@ -280,6 +280,14 @@ impl Apps {
         (root.app_id() == *app).then(|| root.name().to_string())
     }
 
+    /// The newest release for this platform in `app`'s verified log.
+    pub fn newest(&self, app: &AppId) -> Option<Version> {
+        let trusted = self.state(app).ok()??.trusted().ok()?;
+        let log = fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted).ok()?;
+        let newest = log.releases_for(&Platform::current()).last()?.version;
+        Some(newest)
+    }
+
     /// What `app`'s current version says about itself (its app file), if
     /// it has a readable one.
     pub fn info(&self, app: &AppId) -> Option<quince_protocol::appinfo::AppInfo> {

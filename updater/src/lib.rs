@@ -30,6 +30,7 @@ pub mod library;
 pub mod link;
 pub mod network;
 pub mod node;
+pub mod service;
 pub mod witness;
 
 pub use client::{Client, ClientError, Event, ProgressSnapshot, Report};

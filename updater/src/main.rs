@@ -41,6 +41,11 @@ enum Command {
     Paths(cmd::paths::Args),
     /// An app's launcher on PATH (~/.local/bin) and its menu entry: add or remove.
     Launcher(cmd::launcher::Args),
+    /// The background updater as a systemd user service: install, remove,
+    /// status (and `run`, what the service runs).
+    Service(cmd::service::Args),
+    /// Installed apps and the background updater: versions, the service, its log.
+    Status(cmd::list::ListArgs),
     /// Remove an installed app: its launcher, menu entry, versions, log and state.
     Remove(cmd::lifecycle::RemoveArgs),
     /// Delete the chunks no installed version needs; prints sizes before and after.
@@ -98,6 +103,8 @@ fn main() {
             Command::Verify(a) => cmd::verify::verify(a),
             Command::Paths(a) => cmd::paths::run(a),
             Command::Launcher(a) => cmd::launcher::run(a),
+            Command::Service(a) => cmd::service::run(a).await,
+            Command::Status(a) => cmd::service::overview(a),
             Command::Remove(a) => cmd::lifecycle::remove(a),
             Command::Gc(a) => cmd::lifecycle::gc(a),
             Command::VerifyInstaller(a) => cmd::verify_installer::run(a).await,

@@ -265,3 +265,128 @@ fn a_failing_version_check_rolls_back_and_a_running_version_is_not_deleted() {
     assert!(!versions.join("1.0.0").exists());
     assert!(versions.join("1.2.0").is_dir() && versions.join("1.3.0").is_dir());
 }
+
+/// `systemd-analyze verify` on a unit; in CI it must be installed.
+fn verify_unit(file: &Path) {
+    match Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(file)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "systemd-analyze verify {}: {}\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(file).unwrap()
+        ),
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!("systemd-analyze not installed: unit not verified")
+        }
+        Err(e) => panic!("systemd-analyze: {e} (install systemd)"),
+    }
+}
+
+#[test]
+fn the_service_unit_verifies_and_the_service_logs_and_stops_cleanly_on_sigterm() {
+    let t = tempfile::tempdir().unwrap();
+    let desk = Desk::new(t.path());
+    let p = Publisher::named(&t.path().join("pub"), "Hello publisher", 55);
+    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
+    publish_hello(&p, "1.0.0", &info, true);
+    let (_seeder, addr) = p.seed();
+    ok(&desk.install(&p.link(&addr, None)));
+    let config = t.path().join("config");
+    let state = t.path().join("state");
+    let with_dirs = |c: &mut Command| {
+        c.env("XDG_CONFIG_HOME", &config)
+            .env("XDG_STATE_HOME", &state);
+    };
+    let watch_args = [
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--interval",
+        "600",
+    ];
+
+    // The unit (and, with no systemd user manager here, the autostart entry).
+    let mut c = desk.command(
+        Path::new(QUINCE),
+        &["service", "install", "--no-start", "--"],
+    );
+    c.args(watch_args);
+    with_dirs(&mut c);
+    let said = ok(&c.output().unwrap());
+    let unit = config.join("systemd/user/quince-updater.service");
+    assert!(said.contains(&unit.display().to_string()), "{said}");
+    verify_unit(&unit);
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains(" service run --no-mdns --listen"), "{text}");
+
+    // What the unit runs: the updater, its lines timestamped into the log.
+    let mut c = desk.command(Path::new(QUINCE), &["service", "run", "--"]);
+    c.args(watch_args).stdout(Stdio::piped());
+    with_dirs(&mut c);
+    let mut service = Killed(c.spawn().unwrap());
+    let lines = {
+        use std::io::BufRead as _;
+        let out = std::io::BufReader::new(service.0.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        rx
+    };
+    let app = p.root.app_id().to_string();
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the updater said nothing about the app");
+        if line.contains(&app) && line.contains("up to date") {
+            assert!(
+                line.starts_with("20") && line.as_bytes()[10] == b'T',
+                "{line}"
+            );
+            break;
+        }
+    }
+    // SIGTERM, as systemd stops a service: the updater saves what it
+    // learned of peers, and both exit 0.
+    let peers = desk.home.join("peers.json");
+    let _ = std::fs::remove_file(&peers);
+    let pid = rustix::process::Pid::from_child(&service.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = service.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        peers.is_file(),
+        "the updater did not save its peers on SIGTERM"
+    );
+    let log = std::fs::read_to_string(state.join("quince/updater.log")).unwrap();
+    assert!(log.contains("stopping"), "{log}");
+    assert!(
+        log.contains("service stopped: the updater exit status: 0"),
+        "{log}"
+    );
+
+    // Status shows the unit and the log's end; remove takes both files.
+    let mut c = desk.command(Path::new(QUINCE), &["status", "--json"]);
+    with_dirs(&mut c);
+    let v: serde_json::Value = serde_json::from_str(ok(&c.output().unwrap()).trim()).unwrap();
+    assert_eq!(v["apps"][0]["id"], "hello", "{v}");
+    assert_eq!(v["apps"][0]["newest"], "1.0.0", "{v}");
+    assert_eq!(v["service"]["unit"], unit.display().to_string(), "{v}");
+    assert!(
+        v["service"]["log_tail"]
+            .to_string()
+            .contains("service stopped"),
+        "{v}"
+    );
+    let mut c = desk.command(Path::new(QUINCE), &["service", "remove"]);
+    with_dirs(&mut c);
+    ok(&c.output().unwrap());
+    assert!(!unit.exists());
+}

@@ -823,7 +823,7 @@ fn the_watching_updater_installs_and_starts_a_new_release_by_itself() {
         Command::new(QUINCE)
             .env("QUINCE_NETWORK", "private")
             .env("QUINCE_HOME", &home)
-            .args(net(&["update", "--watch", "--interval", "1"]))
+            .args(net(&["update", "--watch", "--launch", "--interval", "1"]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

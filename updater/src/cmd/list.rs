@@ -8,13 +8,22 @@ use super::client;
 pub struct ListArgs {
     /// Quince's folder for this user.
     #[arg(long, env = "QUINCE_HOME")]
-    home: Option<std::path::PathBuf>,
+    pub home: Option<std::path::PathBuf>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 pub fn list(args: ListArgs) -> Result<()> {
+    let rows = rows(&args)?;
+    if args.json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    Ok(())
+}
+
+/// One JSON row per installed app; without `--json`, also one line each.
+pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
     let client = client(&args.home)?;
     let mut rows = Vec::new();
     let now = std::time::SystemTime::now()
@@ -24,9 +33,15 @@ pub fn list(args: ListArgs) -> Result<()> {
         let text = |v: &Option<quince_protocol::record::Version>| v.map(|v| v.to_string());
         let refused: Vec<String> = state.refused.iter().map(ToString::to_string).collect();
         let fresh = state.freshness(now);
-        let name = client.apps().name(&app);
+        let info = client.apps().info(&app);
+        let name = info
+            .as_ref()
+            .map(|i| i.name.clone())
+            .or_else(|| client.apps().name(&app));
+        let newest = client.apps().newest(&app);
         rows.push(serde_json::json!({
-            "app": app.to_string(), "name": name, "current": text(&state.current), "previous": text(&state.previous),
+            "app": app.to_string(), "name": name, "id": info.as_ref().map(|i| i.id.clone()),
+            "current": text(&state.current), "previous": text(&state.previous), "newest": text(&newest),
             "pinned": text(&state.pinned), "refused": refused, "run": state.run,
             "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
             "freshness": fresh.map(|f| f.to_json()),
@@ -36,9 +51,13 @@ pub fn list(args: ListArgs) -> Result<()> {
         }
         if !args.json {
             println!(
-                "{app}  {}  {}{}{}",
+                "{app}  {}  {}{}{}{}",
                 name.as_deref().unwrap_or("(unnamed)"),
                 text(&state.current).unwrap_or_else(|| "(none)".into()),
+                match newest {
+                    Some(n) if Some(n) != state.current => format!("  (newest {n})"),
+                    _ => String::new(),
+                },
                 state
                     .pinned
                     .as_ref()
@@ -51,8 +70,5 @@ pub fn list(args: ListArgs) -> Result<()> {
             );
         }
     }
-    if args.json {
-        println!("{}", serde_json::Value::Array(rows));
-    }
-    Ok(())
+    Ok(rows)
 }

@@ -39,8 +39,13 @@ pub struct UpdateArgs {
     /// and restarts in place (same arguments, same process id).
     #[arg(long, env = "QUINCE_SELF_APP")]
     self_app: Option<String>,
-    /// When watching, do not start an app's new version after installing it.
+    /// When watching, start an app's new version once it is installed,
+    /// unless a program still runs from its previous version (for apps that
+    /// run as services). Without it, updates apply at the app's next start.
     #[arg(long)]
+    launch: bool,
+    /// The default now (kept so that older autostart entries still work).
+    #[arg(long, hide = true, conflicts_with = "launch")]
     no_launch: bool,
 }
 
@@ -89,34 +94,50 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
     };
     let mut failed = 0;
     let mut announcements = node.announcements();
+    // SIGTERM (a service stopping) or Ctrl-C: save what was learned of
+    // peers and exit, also in the middle of an update (which a crash at any
+    // point leaves whole; the next run finishes it).
+    let stop = super::stop_signal();
+    tokio::pin!(stop);
     loop {
         let chosen = pick(client.apps())?;
         for app in &chosen {
             let apps = client.apps();
-            match client
-                .update(*app, &options, Duration::from_secs(args.find_for))
-                .await
-                .map_err(explain)
-            {
+            let result = tokio::select! {
+                r = client.update(*app, &options, Duration::from_secs(args.find_for)) => r,
+                _ = &mut stop => {
+                    println!("stopping: the update of app {app} is left for the next run");
+                    args.net.remember(&node).await;
+                    client.stop().await;
+                    return Ok(());
+                }
+            };
+            match result.map_err(explain) {
                 Ok(done) => {
                     print_dropped(&done.peers);
                     let outcome = done.outcome;
                     report(*app, &outcome, args.json, freshness(apps, app));
-                    if let (Outcome::Installed { .. }, true) = (
+                    if let (Outcome::Installed { previous, .. }, true) = (
                         &outcome,
-                        args.watch && !args.no_launch && Some(*app) != self_app,
+                        args.watch && args.launch && Some(*app) != self_app,
                     ) {
-                        // The new version passed its health check: start it.
-                        if let Ok(program) = apps.program(app) {
-                            match std::process::Command::new(&program)
-                                .stdin(std::process::Stdio::null())
-                                .spawn()
-                            {
-                                Ok(_) => println!("started {}", program.display()),
-                                Err(e) => {
-                                    eprintln!("quince: could not start {}: {e}", program.display())
+                        // The new version passed its health check: start it,
+                        // unless the old one still runs (never two side by side).
+                        let old_runs = previous.is_some_and(|p| {
+                            quince_updater::install::in_use(&apps.app_dir(app).version(&p))
+                        });
+                        match apps.command(app) {
+                            Ok(_) if old_runs => println!(
+                                "app {app}: the previous version still runs; the new one starts next time"
+                            ),
+                            Ok(mut command) => {
+                                let program = command.get_program().to_string_lossy().to_string();
+                                match command.stdin(std::process::Stdio::null()).spawn() {
+                                    Ok(_) => println!("started {program}"),
+                                    Err(e) => eprintln!("quince: could not start {program}: {e}"),
                                 }
                             }
+                            Err(_) => {}
                         }
                     }
                     if let (Outcome::Installed { version, .. }, true) =
@@ -190,7 +211,12 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                         break;
                     }
                 }
-                r = tokio::signal::ctrl_c() => { r?; args.net.remember(&node).await; client.stop().await; return Ok(()); }
+                _ = &mut stop => {
+                    println!("stopping");
+                    args.net.remember(&node).await;
+                    client.stop().await;
+                    return Ok(());
+                }
             }
         }
     }

@@ -183,3 +183,62 @@ impl Source for Folder {
         }
     }
 }
+
+/// One source or the other, so that the fetch and install code, generic over
+/// [`Source`], is built once for both (the bootstrap's size).
+#[derive(Clone)]
+pub enum Either {
+    /// Peers over the network.
+    Node(Node),
+    /// An offline bundle.
+    Folder(Folder),
+}
+
+impl Source for Either {
+    fn local_peer(&self) -> PeerId {
+        match self {
+            Either::Node(n) => n.local_peer(),
+            Either::Folder(f) => f.local_peer(),
+        }
+    }
+
+    async fn ask(
+        &self,
+        peer: PeerId,
+        request: Request,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, PeerFault> {
+        match self {
+            Either::Node(n) => n.ask(peer, request, deadline).await,
+            Either::Folder(f) => f.ask(peer, request, deadline).await,
+        }
+    }
+
+    async fn more_peers(&self, app: AppId) -> Vec<PeerId> {
+        match self {
+            Either::Node(n) => n.more_peers(app).await,
+            Either::Folder(f) => f.more_peers(app).await,
+        }
+    }
+
+    fn settled(&self) -> bool {
+        match self {
+            Either::Node(n) => n.settled(),
+            Either::Folder(f) => f.settled(),
+        }
+    }
+
+    fn holding(&self, app: AppId) {
+        match self {
+            Either::Node(n) => n.holding(app),
+            Either::Folder(f) => f.holding(app),
+        }
+    }
+
+    fn name(&self, peer: &PeerId) -> String {
+        match self {
+            Either::Node(n) => n.name(peer),
+            Either::Folder(f) => f.name(peer),
+        }
+    }
+}

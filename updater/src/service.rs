@@ -1,0 +1,210 @@
+//! The background updater as a service: a systemd user unit (Linux), or an
+//! XDG autostart entry where there is no systemd, and the log it keeps.
+//!
+//! ```text
+//! ~/.config/systemd/user/quince-updater.service   runs `quince service run`
+//! ~/.config/autostart/quince-updater.desktop      the same, at login, without systemd
+//! ~/.local/state/quince/updater.log               timestamped lines, rotated at 1 MiB (3 kept)
+//! ```
+//!
+//! `quince service run` starts `quince update --watch` and writes every line
+//! it prints, with a UTC timestamp, to the log and to its own output (the
+//! journal, under systemd). On SIGTERM it asks the updater to stop the same
+//! way, which saves what it learned of peers before exiting.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::home::xdg;
+
+/// The unit's (and autostart entry's) file name.
+pub const UNIT_NAME: &str = "quince-updater.service";
+/// The log rotates when it passes this size.
+pub const LOG_MAX_BYTES: u64 = 1024 * 1024;
+/// Rotated logs kept (`updater.log.1` .. `.3`).
+pub const LOG_KEEP: usize = 3;
+
+/// Where the systemd user unit goes.
+pub fn unit_file() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config").map(|c| c.join("systemd/user").join(UNIT_NAME))
+}
+
+/// Where the XDG autostart entry goes.
+pub fn autostart_file() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config").map(|c| c.join("autostart/quince-updater.desktop"))
+}
+
+/// Where the updater's log goes: `$XDG_STATE_HOME/quince/updater.log`.
+pub fn log_file() -> Option<PathBuf> {
+    xdg("XDG_STATE_HOME", ".local/state").map(|d| d.join("quince/updater.log"))
+}
+
+/// The systemd user unit that runs `quince service run` with `home`.
+pub fn unit_text(quince: &Path, home: &Path, args: &[String]) -> String {
+    let args: String = args.iter().map(|a| format!(" {}", unit_quote(a))).collect();
+    format!(
+        "[Unit]\n\
+         Description=Quince: keeps installed apps up to date and shares them with peers\n\
+         \n\
+         [Service]\n\
+         Type=simple\n\
+         Environment={}\n\
+         ExecStart={} service run{args}\n\
+         Restart=on-failure\n\
+         RestartSec=30\n\
+         # On stop, SIGTERM: the updater saves what it knows of peers and exits.\n\
+         KillSignal=SIGTERM\n\
+         TimeoutStopSec=20\n\
+         \n\
+         [Install]\n\
+         WantedBy=default.target\n",
+        unit_quote(&format!("QUINCE_HOME={}", home.display())),
+        unit_quote(&quince.display().to_string()),
+    )
+}
+
+/// The autostart entry: the same command, at login.
+pub fn autostart_text(quince: &Path, home: &Path, args: &[String]) -> String {
+    let args: String = args.iter().map(|a| format!(" {a}")).collect();
+    format!(
+        "[Desktop Entry]\nType=Application\nName=Quince updater\nComment=Keeps Quince apps up to date and shares them with peers\nExec=env QUINCE_HOME={} {} service run{args}\nX-GNOME-Autostart-enabled=true\n",
+        home.display(),
+        quince.display()
+    )
+}
+
+/// A word of a unit file's command line: double-quoted when it has
+/// spaces, quotes, backslashes or `%` (written `%%`).
+fn unit_quote(word: &str) -> String {
+    let word = word.replace('%', "%%");
+    if word
+        .chars()
+        .any(|c| c.is_whitespace() || "\"'\\$;".contains(c))
+    {
+        format!(
+            "\"{}\"",
+            word.replace('\\', r"\\")
+                .replace('"', "\\\"")
+                .replace('$', "$$")
+        )
+    } else {
+        word
+    }
+}
+
+/// An append-only log file that rotates itself.
+#[derive(Debug)]
+pub struct RotatingLog {
+    path: PathBuf,
+    file: File,
+    size: u64,
+}
+
+impl RotatingLog {
+    /// Opens (or creates) the log at `path`.
+    pub fn open(path: &Path) -> std::io::Result<RotatingLog> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingLog {
+            path: path.to_path_buf(),
+            file,
+            size,
+        })
+    }
+
+    /// Writes `line` with a UTC timestamp in front; rotates first if the
+    /// file is full. Returns the line as written.
+    pub fn line(&mut self, now: u64, line: &str) -> std::io::Result<String> {
+        if self.size >= LOG_MAX_BYTES {
+            self.rotate()?;
+        }
+        let text = format!("{} {line}\n", utc(now));
+        self.file.write_all(text.as_bytes())?;
+        self.size += text.len() as u64;
+        Ok(text)
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let numbered = |n: usize| PathBuf::from(format!("{}.{n}", self.path.display()));
+        for n in (1..LOG_KEEP).rev() {
+            let _ = fs::rename(numbered(n), numbered(n + 1));
+        }
+        fs::rename(&self.path, numbered(1))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// `2026-12-01T10:29:41Z` for Unix seconds `secs`.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_121_381), "2026-12-01T10:36:21Z");
+    }
+
+    #[test]
+    fn the_log_rotates_and_keeps_three() {
+        let t = std::env::temp_dir().join(format!("quince-log-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let path = t.join("updater.log");
+        let mut log = RotatingLog::open(&path).unwrap();
+        let line = "x".repeat(100_000);
+        for _ in 0..60 {
+            log.line(0, &line).unwrap();
+        }
+        for n in 1..=LOG_KEEP {
+            let rotated = PathBuf::from(format!("{}.{n}", path.display()));
+            assert!(rotated.metadata().unwrap().len() >= LOG_MAX_BYTES, "{n}");
+        }
+        assert!(!PathBuf::from(format!("{}.{}", path.display(), LOG_KEEP + 1)).exists());
+        assert!(path.metadata().unwrap().len() < LOG_MAX_BYTES);
+        fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn unit_words_with_spaces_are_quoted() {
+        let unit = unit_text(Path::new("/a b/quince"), Path::new("/h/100%"), &[]);
+        assert!(
+            unit.contains("ExecStart=\"/a b/quince\" service run\n"),
+            "{unit}"
+        );
+        assert!(
+            unit.contains("Environment=QUINCE_HOME=/h/100%%\n"),
+            "{unit}"
+        );
+    }
+}
