@@ -698,6 +698,35 @@ impl Client {
         Ok(self.apps.share(app, folder)?)
     }
 
+    /// Puts `app`'s current version back as signed: files that differ are
+    /// rebuilt from the store, after fetching from peers any chunk it lacks
+    /// (the node must be started then; it is not needed otherwise).
+    pub async fn repair(
+        &self,
+        app: &AppId,
+        find_for: Duration,
+    ) -> Result<crate::install::Repaired, ClientError> {
+        let needed = self.apps.repair_needs(app)?;
+        if !needed.is_empty() {
+            let node = self.running()?;
+            let hints = self.home.app_peers(app);
+            let found = self.find_peers(*app, &hints, find_for).await?;
+            let mut peers = Peers::new(found);
+            let store = self.apps.store()?;
+            crate::fetch::fetch_chunks(
+                &Either::Node(node.clone()),
+                *app,
+                &mut peers,
+                needed,
+                &store,
+                8,
+            )
+            .await
+            .map_err(InstallError::from)?;
+        }
+        Ok(self.apps.repair(app)?)
+    }
+
     /// Re-hashes `app`'s installed version against its signed release.
     pub fn verify(&self, app: &AppId) -> Result<(Version, Vec<Difference>), ClientError> {
         Ok(self.apps.verify(app)?)

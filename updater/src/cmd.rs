@@ -10,6 +10,7 @@ pub mod list;
 pub mod network;
 pub mod paths;
 pub mod pin;
+pub mod repair;
 pub mod rollback;
 pub mod run;
 pub mod seed;

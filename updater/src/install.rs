@@ -33,6 +33,7 @@
 mod health;
 mod layout;
 mod lifecycle;
+mod repair;
 mod running;
 mod share;
 mod state;
@@ -52,6 +53,7 @@ use crate::fetch::{self, FetchError, Peers, Source};
 pub use health::{app_info, health_check, Plan, Unhealthy, EXIT_WITHIN, HEALTH_ENV};
 pub use layout::AppDir;
 pub use lifecycle::{Collected, Removed};
+pub use repair::Repaired;
 pub use running::{app_env, in_use, STATUS_FILE};
 pub use share::Bundle;
 pub use state::{AppState, BadState, Freshness, DEFAULT_HEALTH_SECONDS, DEFAULT_WITNESS_MAX_AGE};

@@ -37,6 +37,9 @@ enum Command {
     Share(cmd::share::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
     Verify(cmd::verify::VerifyArgs),
+    /// Put an installed app's changed or deleted files back as signed (from
+    /// the store; missing chunks from peers).
+    Repair(cmd::repair::RepairArgs),
     /// Print where Quince keeps everything on this machine.
     Paths(cmd::paths::Args),
     /// An app's launcher on PATH (~/.local/bin) and its menu entry: add or remove.
@@ -101,6 +104,7 @@ fn main() {
             Command::List(a) => cmd::list::list(a),
             Command::Share(a) => cmd::share::share(a),
             Command::Verify(a) => cmd::verify::verify(a),
+            Command::Repair(a) => cmd::repair::repair(a).await,
             Command::Paths(a) => cmd::paths::run(a),
             Command::Launcher(a) => cmd::launcher::run(a),
             Command::Service(a) => cmd::service::run(a).await,

@@ -390,3 +390,65 @@ fn the_service_unit_verifies_and_the_service_logs_and_stops_cleanly_on_sigterm()
     ok(&c.output().unwrap());
     assert!(!unit.exists());
 }
+
+#[test]
+fn repair_puts_changed_and_deleted_files_back_fetching_what_the_store_lacks() {
+    let t = tempfile::tempdir().unwrap();
+    let desk = Desk::new(t.path());
+    let p = Publisher::named(&t.path().join("pub"), "Hello publisher", 56);
+    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
+    publish_hello(&p, "1.0.0", &info, true);
+    let (_seeder, addr) = p.seed();
+    ok(&desk.install(&p.link(&addr, None)));
+    let dir = desk
+        .home
+        .join(format!("apps/{}/versions/1.0.0", p.root.app_id()));
+    let hello = dir.join("bin/hello");
+    let signed = std::fs::read(&hello).unwrap();
+    std::fs::write(&hello, "#!/bin/sh\necho tampered\n").unwrap();
+    std::fs::remove_file(dir.join("share/hello.png")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "the user's").unwrap();
+    assert!(!desk.quince(&["verify", "hello"]).status.success());
+
+    let repair = |args: &[&str]| -> serde_json::Value {
+        let args = net(&[&["repair", "hello", "--json"], args].concat());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        serde_json::from_str(ok(&desk.quince(&args)).trim()).unwrap()
+    };
+    let v = repair(&[]);
+    assert_eq!(v["chunks_fetched"], 0, "{v}");
+    assert_eq!(v["fixed"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["left_alone"][0], "notes.txt", "{v}");
+    assert_eq!(std::fs::read(&hello).unwrap(), signed);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "the user's"
+    );
+    assert_eq!(
+        ok(&desk.quince(&["run", "hello", "--", "back"])).trim(),
+        "hello 1.0.0 back"
+    );
+
+    // The store lost its chunks too: repair fetches them from the peer.
+    for chunk in walk(&desk.home.join("store/chunks")) {
+        std::fs::remove_file(chunk).unwrap();
+    }
+    std::fs::write(&hello, "#!/bin/sh\necho tampered again\n").unwrap();
+    let v = repair(&[]);
+    assert!(v["chunks_fetched"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(std::fs::read(&hello).unwrap(), signed);
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    ok(&desk.quince(&["verify", "hello"]));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
