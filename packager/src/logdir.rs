@@ -26,8 +26,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use quince_protocol::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
-use quince_protocol::codec::{Decode, DecodeError, Encode};
-use quince_protocol::merkle::MemoryTree;
+use quince_protocol::codec::{self, Decode, DecodeError, Encode};
+use quince_protocol::merkle::{self, MemoryTree};
 use quince_protocol::record::{LogEntry, Version};
 use quince_protocol::root::{AppId, AppRoot};
 use quince_protocol::tile::{self, TileError, TileSet};
@@ -38,6 +38,8 @@ const ROOT_FILE: &str = "root";
 const CHECKPOINT_FILE: &str = "checkpoint";
 const PENDING_DIR: &str = "pending";
 const PENDING_BODY: &str = "checkpoint.body";
+/// What the staged append adds, for the keyholders (see `append`).
+pub const PENDING_SINCE: &str = "since.json";
 
 /// What went wrong with a log folder.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +181,7 @@ impl LogDir {
             return Err(LogError::PendingExists { size: p.size });
         }
         self.abandon()?;
-        let (_, old_entries) = self.published()?;
+        let (previous, old_entries) = self.published()?;
         check_entries(&self.app(), &old_entries, new_entries)?;
 
         let mut tree = MemoryTree::new();
@@ -199,6 +201,18 @@ impl LogDir {
             tilefs::TileFsError::Io { path, source } => LogError::Io { path, source },
             other => self.inconsistent(other.to_string()),
         })?;
+        // What the keyholders are shown and check (`quince-signer sign
+        // request` reads it): the last signed head, its tree's compact range
+        // and the new entries.
+        let compact =
+            merkle::compact_range(&tree, old_size).map_err(|e| self.inconsistent(e.to_string()))?;
+        let since = serde_json::json!({
+            "previous": previous.map(|cp| codec::to_base64(&cp.note().to_bytes())),
+            "compact": compact.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+            "entries": new_entries.iter().map(|e| codec::to_base64(e)).collect::<Vec<_>>(),
+        });
+        durable::write_atomic(&staged.join(PENDING_SINCE), since.to_string().as_bytes())
+            .map_err(io_err(&staged))?;
         let body = Checkpoint {
             origin: self.app().origin(),
             size: new_size,

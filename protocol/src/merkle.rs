@@ -93,6 +93,53 @@ pub fn tree_root<S: HashSource + ?Sized>(src: &S, size: u64) -> Result<Hash, Pro
     }
 }
 
+/// The compact range of the first `size` leaves: the roots of the perfect
+/// subtrees that cover them, largest first (one per set bit of `size`).
+/// With it, a party that holds only a tree's root can check what leaves
+/// are appended to it: [`root_after`].
+pub fn compact_range<S: HashSource + ?Sized>(src: &S, size: u64) -> Result<Vec<Hash>, ProofError> {
+    check_size(size)?;
+    let mut out = Vec::new();
+    let mut lo = 0;
+    for bit in (0..64).rev() {
+        let width = 1u64 << bit;
+        if size & width != 0 {
+            out.push(src.complete_node(bit, lo / width)?);
+            lo += width;
+        }
+    }
+    Ok(out)
+}
+
+/// The root of the tree of `size` leaves whose compact range is `compact`,
+/// then of that tree with `leaves` (leaf hashes) appended. `None` if
+/// `compact` does not have one hash per set bit of `size`.
+pub fn root_after(compact: &[Hash], size: u64, leaves: &[Hash]) -> Option<(Hash, Hash)> {
+    if compact.len() != size.count_ones() as usize {
+        return None;
+    }
+    let fold = |stack: &[(u32, Hash)]| {
+        let mut it = stack.iter().rev();
+        let first = it.next().map_or_else(empty_root, |(_, h)| *h);
+        it.fold(first, |acc, (_, h)| node_hash(h, &acc))
+    };
+    let heights = (0..64u32).rev().filter(|b| size & (1u64 << b) != 0);
+    let mut stack: Vec<(u32, Hash)> = heights.zip(compact.iter().copied()).collect();
+    let old = fold(&stack);
+    for leaf in leaves {
+        let mut node = (0u32, *leaf);
+        while let Some(&(h, left)) = stack.last() {
+            if h != node.0 {
+                break;
+            }
+            stack.pop();
+            node = (h + 1, node_hash(&left, &node.1));
+        }
+        stack.push(node);
+    }
+    Some((old, fold(&stack)))
+}
+
 /// The RFC 9162 inclusion proof (audit path) of leaf `index` in the tree of `size` leaves.
 pub fn inclusion_proof<S: HashSource + ?Sized>(
     src: &S,

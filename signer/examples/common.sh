@@ -23,7 +23,10 @@ sign() {
   if [ "$kind" = rotation ]; then
     signer sign rotation-request --new-root "$root" --app "$input" --out "$round/request.json" >/dev/null
   else
-    signer sign request --root "$root" --checkpoint "$input" --out "$round/request.json" >/dev/null
+    # What the checkpoint adds, so that keyholders see the releases they sign.
+    local since=()
+    [ -f log/pending/since.json ] && since=(--since log/pending/since.json)
+    signer sign request --root "$root" --checkpoint "$input" "${since[@]}" --out "$round/request.json" >/dev/null
   fi
   for who in "$@"; do
     signer --home "homes/$who" sign commit --yes --request "$round/request.json" --out "$round/commits" >/dev/null

@@ -85,7 +85,7 @@ impl Responder {
     fn try_handle(&mut self, request: NetRequest) -> Result<NetResponse, SignerError> {
         match request {
             NetRequest::Commit(req) => {
-                let description = req.describe()?;
+                let description = req.describe(self.share.root())?;
                 if self.pending.contains_key(&req.id) {
                     return Err(SignerError::NonceReused { request: req.id });
                 }

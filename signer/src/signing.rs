@@ -51,7 +51,31 @@ pub struct SigningRequest {
     pub kind: MessageKind,
     /// The exact bytes to sign, base64.
     pub message: String,
+    /// What the checkpoint adds to the last signed one, so that keyholders
+    /// see the releases they sign (checked against the checkpoint's root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
 }
+
+/// What a new checkpoint adds to the last signed one: that checkpoint (a
+/// signed note, base64; none for a log's first), the compact range of its
+/// tree (hex hashes, see `merkle::compact_range`) and the new entries
+/// (base64). The packager writes it beside the checkpoint body
+/// (`pending/since.json`); a keyholder checks that the previous checkpoint
+/// is the group's and that its tree plus these entries is exactly the tree
+/// being signed, then sees each entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Since {
+    /// The last signed checkpoint note, base64.
+    pub previous: Option<String>,
+    /// Its tree's compact range, hex.
+    pub compact: Vec<String>,
+    /// The entries appended since, base64.
+    pub entries: Vec<String>,
+}
+
+/// The most entries a request may list.
+const MAX_SINCE_ENTRIES: usize = 10_000;
 
 /// A keyholder's round-1 answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +132,7 @@ impl SigningRequest {
         body: &str,
     ) -> Result<SigningRequest, SignerError> {
         let request = SigningRequest::new(root, app, MessageKind::Checkpoint, body.as_bytes());
-        request.describe()?;
+        request.describe(root)?;
         Ok(request)
     }
 
@@ -127,6 +151,7 @@ impl SigningRequest {
             root: root_hash(root),
             kind,
             message: quince_protocol::codec::to_base64(message),
+            since: None,
         }
     }
 
@@ -144,8 +169,10 @@ impl SigningRequest {
     }
 
     /// What a keyholder is shown before committing; also checks the message is
-    /// well formed for its kind and belongs to the request's app.
-    pub fn describe(&self) -> Result<String, SignerError> {
+    /// well formed for its kind and belongs to the request's app, and that
+    /// the entries it lists (if any) are what the checkpoint adds to the
+    /// last one `root`'s group signed.
+    pub fn describe(&self, root: &AppRoot) -> Result<String, SignerError> {
         let app: AppId = self.app.parse().map_err(|e| SignerError::Malformed {
             what: "signing request",
             detail: format!("app: {e}"),
@@ -163,11 +190,18 @@ impl SigningRequest {
                         cp.origin
                     )));
                 }
-                Ok(format!(
+                let mut out = format!(
                     "checkpoint of app {app}\n  tree size {}\n  root hash {}\n",
                     cp.size,
                     cp.root.to_base64()
-                ))
+                );
+                match &self.since {
+                    Some(since) => out.push_str(&describe_since(since, root, &app, &cp)?),
+                    None => out.push_str(
+                        "  NOTE: no list of the entries added came with this request: you cannot see what this tree holds\n",
+                    ),
+                }
+                Ok(out)
             }
             MessageKind::Rotation => Ok(format!(
                 "signer rotation of app {app} to a new root (message {} bytes)\n",
@@ -175,6 +209,106 @@ impl SigningRequest {
             )),
         }
     }
+}
+
+/// The lines that show what `since` adds, after checking it makes `cp`.
+fn describe_since(
+    since: &Since,
+    root: &AppRoot,
+    app: &AppId,
+    cp: &Checkpoint,
+) -> Result<String, SignerError> {
+    use quince_protocol::codec::{self, Decode as _};
+    use quince_protocol::limits::{MAX_NOTE_BYTES, MAX_RECORD_BYTES};
+    use quince_protocol::record::LogEntry;
+    let refuse = |why: String| {
+        SignerError::Refused(format!(
+            "{why}; refuse to sign, and ask the coordinator why"
+        ))
+    };
+    if since.entries.len() > MAX_SINCE_ENTRIES || since.compact.len() > 64 {
+        return Err(refuse("the request lists too many entries".into()));
+    }
+    let mut out = String::new();
+    let (old_size, old_root) = match &since.previous {
+        None => (0, quince_protocol::merkle::empty_root()),
+        Some(b64) => {
+            let bytes = codec::parse_base64(b64, MAX_NOTE_BYTES, "previous checkpoint")
+                .map_err(|e| refuse(e.to_string()))?;
+            let verifier = root.checkpoint_verifier(app);
+            match quince_protocol::checkpoint::VerifiedCheckpoint::verify(
+                &bytes,
+                &app.origin(),
+                &verifier,
+            ) {
+                Ok(prev) => {
+                    out.push_str(&format!(
+                        "  since the last checkpoint your group signed (tree size {}), it adds:\n",
+                        prev.size()
+                    ));
+                    (prev.size(), *prev.root())
+                }
+                Err(e) => {
+                    // Once, right after a rotation, the previous head is the
+                    // old group's: say so, and check the rest against it.
+                    let note = Note::parse(&bytes).map_err(|e| refuse(e.to_string()))?;
+                    let prev = Checkpoint::parse(note.text()).map_err(|e| refuse(e.to_string()))?;
+                    out.push_str(&format!(
+                        "  WARNING: the previous checkpoint (tree size {}) is not signed by your group ({e}); expected only right after a signer rotation. It adds:\n",
+                        prev.size
+                    ));
+                    (prev.size, prev.root)
+                }
+            }
+        }
+    };
+    let compact = since
+        .compact
+        .iter()
+        .map(|h| Hash::from_hex(h, "compact range").map_err(|e| refuse(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries = since
+        .entries
+        .iter()
+        .map(|e| {
+            codec::parse_base64(e, MAX_RECORD_BYTES, "entry").map_err(|e| refuse(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaves: Vec<Hash> = entries
+        .iter()
+        .map(|e| quince_protocol::merkle::leaf_hash(e))
+        .collect();
+    let grown = quince_protocol::merkle::root_after(&compact, old_size, &leaves);
+    let fits = grown.is_some_and(|(old, new)| old == old_root && new == cp.root)
+        && old_size + entries.len() as u64 == cp.size;
+    if !fits {
+        return Err(refuse(format!(
+            "the {} entries sent with this request do not make the checkpoint's tree from the previous one",
+            entries.len()
+        )));
+    }
+    for bytes in &entries {
+        match LogEntry::from_bytes(bytes).map_err(|e| refuse(format!("an entry: {e}")))? {
+            LogEntry::Release(r) => {
+                let platforms: Vec<&str> = r.platforms.iter().map(|p| p.as_str()).collect();
+                out.push_str(&format!(
+                    "  + release {} for {}, {} bytes, manifest sha256 {}\n",
+                    r.version,
+                    platforms.join(" "),
+                    r.size,
+                    r.manifest.to_hex()
+                ));
+            }
+            LogEntry::Rotation(r) => out.push_str(&format!(
+                "  + signer rotation: a new root, group key {}\n",
+                hex::encode(r.root.group_key().as_bytes())
+            )),
+        }
+    }
+    if entries.is_empty() {
+        out.push_str("  (nothing: the same tree signed again)\n");
+    }
+    Ok(out)
 }
 
 pub use quince_protocol::transcript::root_hash;
@@ -200,7 +334,7 @@ pub fn commit(
     request: &SigningRequest,
 ) -> Result<(Committed, CommitmentMessage), SignerError> {
     check_request_for(share, request)?;
-    request.describe()?;
+    request.describe(share.root())?;
     let (nonces, commitments) =
         frost::round1::commit(share.key().signing_share(), &mut rand::rngs::OsRng);
     let message = CommitmentMessage {

@@ -689,3 +689,112 @@ fn key_generation(w: &Path, names: &[&str], root_out: &str) {
         }
     }
 }
+
+/// A keyholder sees the releases a checkpoint adds (checked against its
+/// tree and the last head the group signed), and refuses a list that does
+/// not make the tree.
+#[test]
+fn the_sign_prompt_shows_and_checks_what_the_checkpoint_adds() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    example(w, "five-keyholders.sh", &[]);
+    example(w, "release.sh", &["1.1.0"]);
+    let run = |program: &Path, args: &[&str]| {
+        let o = Command::new(program)
+            .current_dir(w)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    };
+    std::fs::write(
+        w.join("app/bin/hello"),
+        "#!/bin/sh\necho hello from 1.2.0\n",
+    )
+    .unwrap();
+    run(
+        &packager(),
+        &["build", "app", "--store", "store", "--out", "m.bin"],
+    );
+    run(
+        &packager(),
+        &[
+            "release",
+            "--manifest",
+            "m.bin",
+            "--version",
+            "1.2.0",
+            "--platform",
+            "any",
+        ],
+    );
+    let manifest = {
+        let o = Command::new("sha256sum")
+            .arg(w.join("m.bin"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)[..64].to_string()
+    };
+    // The request finds log/pending/since.json beside the checkpoint body.
+    let o = signer(
+        w,
+        &[
+            "sign",
+            "request",
+            "--root",
+            "root.bin",
+            "--checkpoint",
+            "log/pending/checkpoint.body",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let commit = |dir: &str| {
+        signer(
+            w,
+            &[
+                "--home",
+                "homes/ana",
+                "sign",
+                "commit",
+                "--yes",
+                "--request",
+                "request.json",
+                "--out",
+                dir,
+            ],
+        )
+    };
+    let shown = text(&commit("c1"));
+    assert!(
+        shown.contains("since the last checkpoint your group signed (tree size 2), it adds:"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("+ release 1.2.0 for any, ")) && shown.contains(&manifest),
+        "{shown}"
+    );
+
+    // A coordinator that hides what it adds: the list no longer makes the tree.
+    let mut request: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("request.json")).unwrap()).unwrap();
+    let real = request["since"]["entries"][0].clone();
+    let entry = quince_protocol::codec::parse_base64(real.as_str().unwrap(), 8192, "e").unwrap();
+    let faked = String::from_utf8(entry).unwrap().replace("1.2.0", "1.2.1");
+    request["since"]["entries"][0] = quince_protocol::codec::to_base64(faked.as_bytes()).into();
+    std::fs::write(w.join("request.json"), request.to_string()).unwrap();
+    let o = commit("c2");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("do not make the checkpoint's tree"),
+        "{}",
+        text(&o)
+    );
+    // Without the list, the prompt says that nothing can be seen.
+    request["since"] = serde_json::Value::Null;
+    std::fs::write(w.join("request.json"), request.to_string()).unwrap();
+    let shown = text(&commit("c3"));
+    assert!(
+        shown.contains("you cannot see what this tree holds"),
+        "{shown}"
+    );
+}

@@ -532,3 +532,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_compact_range_and_appended_leaves_give_the_grown_trees_root() {
+    let leaves: Vec<Hash> = (0..40u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    for old in 0..20usize {
+        for new in old..40usize {
+            let before = MemoryTree::from_leaf_hashes(leaves[..old].iter().copied());
+            let after = MemoryTree::from_leaf_hashes(leaves[..new].iter().copied());
+            let compact = compact_range(&before, old as u64).unwrap();
+            let (r0, r1) = root_after(&compact, old as u64, &leaves[old..new]).unwrap();
+            assert_eq!((r0, r1), (before.root(), after.root()), "{old}..{new}");
+        }
+    }
+    let before = MemoryTree::from_leaf_hashes(leaves[..5].iter().copied());
+    let compact = compact_range(&before, 5).unwrap();
+    assert!(root_after(&compact, 7, &[]).is_none());
+    // Another leaf in place of one gives another root.
+    let (_, grown) = root_after(&compact, 5, &leaves[5..8]).unwrap();
+    let (_, other) = root_after(&compact, 5, &leaves[6..9]).unwrap();
+    assert_ne!(grown, other);
+}

@@ -27,6 +27,11 @@ pub enum Command {
         /// The checkpoint text (for example the log's pending/checkpoint.body).
         #[arg(long)]
         checkpoint: PathBuf,
+        /// What the checkpoint adds (the packager's pending/since.json), shown
+        /// to the keyholders and checked by them (default: since.json beside
+        /// the checkpoint file, if there).
+        #[arg(long)]
+        since: Option<PathBuf>,
         #[arg(long, default_value = "request.json")]
         out: PathBuf,
     },
@@ -78,6 +83,11 @@ pub enum Command {
         /// The checkpoint text to sign.
         #[arg(long)]
         checkpoint: PathBuf,
+        /// What the checkpoint adds (the packager's pending/since.json), shown
+        /// to the keyholders and checked by them (default: since.json beside
+        /// the checkpoint file, if there).
+        #[arg(long)]
+        since: Option<PathBuf>,
         /// A keyholder's address as `serve` printed it (repeat for each).
         #[arg(long = "peer", required = true)]
         peers: Vec<String>,
@@ -124,14 +134,17 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Request {
             root,
             checkpoint,
+            since,
             out,
         } => {
             let root = read_root(&root)?;
             let body = std::fs::read_to_string(&checkpoint)
                 .with_context(|| format!("reading {}", checkpoint.display()))?;
-            let request = SigningRequest::checkpoint(&root, &app_of(&root, &body), &body)?;
+            let mut request = SigningRequest::checkpoint(&root, &app_of(&root, &body), &body)?;
+            request.since = read_since(&checkpoint, since.as_deref())?;
+            let shown = request.describe(&root)?;
             write_json(&out, &request)?;
-            print!("{}", request.describe()?);
+            print!("{shown}");
             println!(
                 "request {} written to {}; send it to the keyholders",
                 request.id,
@@ -154,7 +167,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
             let vault = ctx.vault(false)?;
             let share = load_share(ctx, &vault, &request)?;
             println!("You are asked, as participant {}, to sign:", share.index());
-            print!("{}", request.describe()?);
+            print!("{}", request.describe(share.root())?);
             if !yes && !confirm()? {
                 bail!("not signed: you did not agree");
             }
@@ -205,6 +218,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Online {
             root,
             checkpoint,
+            since,
             peers,
             out,
             timeout,
@@ -213,7 +227,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
             let body = std::fs::read_to_string(&checkpoint)
                 .with_context(|| format!("reading {}", checkpoint.display()))?;
             let app = app_of(&root, &body);
-            let request = SigningRequest::checkpoint(&root, &app, &body)?;
+            let mut request = SigningRequest::checkpoint(&root, &app, &body)?;
+            request.since = read_since(&checkpoint, since.as_deref())?;
             let peers = peers
                 .iter()
                 .map(|p| p.parse())
@@ -287,6 +302,27 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the checkpoint adds: `--since`, else `since.json` beside the
+/// checkpoint file; checked now as the keyholders will check it.
+fn read_since(
+    checkpoint: &std::path::Path,
+    given: Option<&std::path::Path>,
+) -> Result<Option<quince_signer::signing::Since>> {
+    let beside = checkpoint.with_file_name("since.json");
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None if beside.is_file() => beside,
+        None => {
+            eprintln!(
+                "note: no since.json beside {}: keyholders will see only the tree's size and root (give --since log/pending/since.json)",
+                checkpoint.display()
+            );
+            return Ok(None);
+        }
+    };
+    Ok(Some(read_json(&path)?))
 }
 
 fn load_share(
