@@ -2,6 +2,7 @@
 //! the home folder, app arguments and how outcomes are printed.
 
 pub mod audit;
+pub mod exit;
 pub mod fetch;
 pub mod install;
 pub mod launcher;
@@ -485,9 +486,9 @@ impl Shown {
 /// The error for an app no peer was found for, with what to do.
 pub fn explain(e: quince_updater::ClientError) -> anyhow::Error {
     match e {
-        e @ quince_updater::ClientError::NoPeers { .. } => {
-            anyhow::anyhow!("{e}: add peers to the link or --bootstrap")
-        }
+        e @ quince_updater::ClientError::NoPeers { .. } => anyhow::Error::new(exit::NoPeers(
+            format!("{e}: add peers to the link or --bootstrap"),
+        )),
         e => e.into(),
     }
 }

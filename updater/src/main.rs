@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// Quince: get apps from peers, verify them, and pass them on.
 #[derive(Parser, Debug)]
-#[command(name = "quince", version, long_about = None)]
+#[command(name = "quince", version, long_about = None, after_help = cmd::exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -118,6 +118,6 @@ fn main() {
     });
     if let Err(e) = result {
         eprintln!("quince: error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(cmd::exit::code(&e));
     }
 }

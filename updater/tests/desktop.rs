@@ -408,7 +408,8 @@ fn repair_puts_changed_and_deleted_files_back_fetching_what_the_store_lacks() {
     std::fs::write(&hello, "#!/bin/sh\necho tampered\n").unwrap();
     std::fs::remove_file(dir.join("share/hello.png")).unwrap();
     std::fs::write(dir.join("notes.txt"), "the user's").unwrap();
-    assert!(!desk.quince(&["verify", "hello"]).status.success());
+    // Files that differ from what was signed: "refused", exit status 4.
+    assert_eq!(desk.quince(&["verify", "hello"]).status.code(), Some(4));
 
     let repair = |args: &[&str]| -> serde_json::Value {
         let args = net(&[&["repair", "hello", "--json"], args].concat());
@@ -451,4 +452,24 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn exit_codes_tell_usage_no_peers_and_refusal_apart() {
+    let t = tempfile::tempdir().unwrap();
+    let desk = Desk::new(t.path());
+    let code = |args: &[&str]| desk.quince(args).status.code();
+    assert_eq!(code(&["run", "nothing"]), Some(2));
+    assert_eq!(code(&["--no-such-flag"]), Some(2));
+    let nobody = format!("quince://{}", "ab".repeat(32));
+    let args = net(&["install", &nobody]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let at = args.iter().position(|a| *a == "--find-for").unwrap();
+    args[at + 1] = "1";
+    assert_eq!(code(&args), Some(3));
+    let help = String::from_utf8(desk.quince(&["--help"]).stdout).unwrap();
+    assert!(
+        help.contains("3 no peer") && help.contains("4 refused"),
+        "{help}"
+    );
 }

@@ -130,10 +130,11 @@ pub async fn run(args: Args) -> Result<()> {
     }
     proof(&args, &log, report.size)?;
     if !report.passed() {
-        bail!(
+        return Err(super::exit::Refused(format!(
             "audit of app {app} failed: {} problem(s)",
             report.problems.len()
-        );
+        ))
+        .into());
     }
     behind(&args, report.behind, report.size)
 }
@@ -164,11 +165,12 @@ fn plain(args: &Args, log: &Path, key: &str, home: Option<&Path>) -> Result<()> 
     }
     proof(args, log, report.size)?;
     if !report.passed() {
-        bail!(
+        return Err(super::exit::Refused(format!(
             "audit of {} failed: {} problem(s)",
             log.display(),
             report.problems.len()
-        );
+        ))
+        .into());
     }
     behind(args, report.behind, report.size)
 }
@@ -218,11 +220,11 @@ async fn fetch(args: &Args, link: &Link, work: &Path) -> Result<Store> {
         .await;
     if providers.is_empty() {
         node.shutdown().await;
-        bail!(
-            "no peer holds app {} (looked for {} s): give peers in the link or --bootstrap",
-            link.app,
-            args.find_for
-        );
+        return Err(anyhow::Error::new(quince_updater::ClientError::NoPeers {
+            app: link.app,
+            looked: std::time::Duration::from_secs(args.find_for),
+        })
+        .context("give peers in the link or --bootstrap"));
     }
     eprintln!(
         "{} peer(s) hold app {}; fetching its log",

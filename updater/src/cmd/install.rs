@@ -122,10 +122,11 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         freshness(client.apps(), &link.app),
     );
     if matches!(report_.outcome, Outcome::RolledBack { current: None, .. }) {
-        bail!(
+        return Err(super::exit::Refused(format!(
             "app {} was not installed: its release failed the health check",
             link.app
-        );
+        ))
+        .into());
     }
     if !args.no_launcher {
         // The app is installed either way: a launcher that cannot be made is a note.

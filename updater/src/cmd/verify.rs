@@ -1,6 +1,6 @@
 //! `quince verify`: re-hash an installed app against its signed release.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::{client, installed_app, AppArgs};
 
@@ -34,10 +34,11 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         }
     }
     if !differences.is_empty() {
-        bail!(
-            "app {app} {version}: {} file(s) differ from the signed release",
+        return Err(super::exit::Refused(format!(
+            "app {app} {version}: {} file(s) differ from the signed release (quince repair puts them back)",
             differences.len()
-        );
+        ))
+        .into());
     }
     Ok(())
 }

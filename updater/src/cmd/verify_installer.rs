@@ -69,12 +69,13 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     if check.matches.is_empty() {
-        bail!(
+        return Err(super::exit::Refused(format!(
             "{} is NOT a file of any release in Quince's signed log (app {app}: {} releases, {} of their manifests at hand); do not run it",
             args.file.display(),
             check.releases,
             check.manifests
-        );
+        ))
+        .into());
     }
     if !args.json {
         println!("verified: this file is what Quince's keyholders released");

@@ -1,0 +1,66 @@
+//! The exit status of `quince`, by what went wrong (documented in `--help`).
+
+use quince_updater::fetch::FetchError;
+use quince_updater::install::InstallError;
+use quince_updater::ClientError;
+
+/// What `quince --help` says about exit codes.
+pub const HELP: &str = "Exit status: 0 done; 1 failed (files, disk, network setup); \
+2 usage (bad arguments; no such app, version or program); 3 no peer (none found, \
+or none gave valid data in time); 4 refused (a signature, log, file, freshness or \
+health check did not hold: nothing installed was changed).";
+
+/// Bad arguments, or no such app, version or program.
+pub const USAGE: i32 = 2;
+/// No peer found, or none gave valid data in time.
+pub const NO_PEERS: i32 = 3;
+/// Something did not verify.
+pub const REFUSED: i32 = 4;
+
+/// An error that exits with [`REFUSED`]: what was checked did not hold.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// An error that exits with [`NO_PEERS`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoPeers(pub String);
+
+/// The exit code for `error`: the first cause in its chain that says.
+pub fn code(error: &anyhow::Error) -> i32 {
+    for cause in error.chain() {
+        if cause.is::<Refused>() {
+            return REFUSED;
+        }
+        if cause.is::<NoPeers>() {
+            return NO_PEERS;
+        }
+        if let Some(ClientError::NoPeers { .. }) = cause.downcast_ref::<ClientError>() {
+            return NO_PEERS;
+        }
+        if let Some(e) = cause.downcast_ref::<InstallError>() {
+            match e {
+                InstallError::UnknownApp { .. }
+                | InstallError::NotInstalled(_)
+                | InstallError::NoSuchVersion { .. }
+                | InstallError::NoPrevious(_)
+                | InstallError::NoRunCommand(_)
+                | InstallError::BadRunCommand { .. } => return USAGE,
+                InstallError::NotFresh { .. } => return REFUSED,
+                _ => {}
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<FetchError>() {
+            match e {
+                FetchError::Exhausted { .. } => return NO_PEERS,
+                FetchError::Equivocation { .. } | FetchError::Fork(_) => return REFUSED,
+                _ => {}
+            }
+        }
+        if cause.is::<clap::Error>() {
+            return USAGE;
+        }
+    }
+    1
+}
