@@ -5,7 +5,7 @@
 
 mod cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Quince: get apps from peers, verify them, and pass them on.
 #[derive(Parser, Debug)]
@@ -61,6 +61,10 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Show or change which network to join: public or private, bootstrap peers.
     Network(cmd::network::Args),
+    /// Print the shell completion script (bash, zsh, fish, ...), or --install it.
+    Completions(cmd::docs::CompletionsArgs),
+    /// Write manual pages (quince.1 and one per command) where `man` finds them.
+    Man(cmd::docs::ManArgs),
     /// Follow apps' logs as a witness: cosign consistent checkpoints, publish
     /// proof of equivocation.
     Witness(cmd::witness::Args),
@@ -114,6 +118,8 @@ fn main() {
             Command::VerifyInstaller(a) => cmd::verify_installer::run(a).await,
             Command::Audit(a) => cmd::audit::run(a).await,
             Command::Witness(a) => cmd::witness::run(a).await,
+            Command::Completions(a) => cmd::docs::completions(a, Cli::command()),
+            Command::Man(a) => cmd::docs::man(a, Cli::command()),
         }
     });
     if let Err(e) = result {

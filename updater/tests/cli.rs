@@ -267,7 +267,7 @@ fn huge_numbers_and_run_commands_outside_the_app_are_refused_with_a_reason() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{run}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{run}: {err}");
         assert!(
             err.contains(&format!("run command {run:?}")),
             "{run}: {err}"
@@ -299,7 +299,7 @@ fn an_unreachable_peer_is_named_with_its_address_and_the_cause() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains(peer), "{err}");
     assert!(
         err.contains(&format!("cannot dial it: {addr}: Connection refused")),

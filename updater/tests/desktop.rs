@@ -73,8 +73,11 @@ fn publish_hello(p: &Publisher, version: &str, info: &AppInfo, version_ok: bool)
     quince_packager::testkit::script_app(&src, &script);
     std::fs::rename(src.join("bin/app"), src.join("bin/hello")).unwrap();
     std::fs::create_dir_all(src.join("share")).unwrap();
-    // A PNG signature and an empty IHDR: menus only need the file there.
-    std::fs::write(src.join("share/hello.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    // A PNG signature: menus only need the file there (none for an app
+    // whose short id says so, to name an icon it does not carry).
+    if !info.id.contains("noicon") {
+        std::fs::write(src.join("share/hello.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    }
     std::fs::create_dir_all(src.join(".quince")).unwrap();
     std::fs::write(src.join(APP_FILE), info.to_text()).unwrap();
     p.publish_dir(version, &src, "any");
@@ -472,4 +475,81 @@ fn exit_codes_tell_usage_no_peers_and_refusal_apart() {
         help.contains("3 no peer") && help.contains("4 refused"),
         "{help}"
     );
+}
+
+#[test]
+fn a_missing_icon_and_a_name_two_apps_share_are_clear() {
+    let t = tempfile::tempdir().unwrap();
+    let desk = Desk::new(t.path());
+    let exits_ok = || Some(Health::ExitsOk(vec!["--version".into()]));
+    let a = Publisher::named(&t.path().join("a"), "First", 57);
+    let mut info = hello_info("noicon", exits_ok());
+    info.name = "Same Name".into();
+    publish_hello(&a, "1.0.0", &info, true);
+    let b = Publisher::named(&t.path().join("b"), "Second", 58);
+    let mut info_b = hello_info("other", exits_ok());
+    info_b.name = "Same Name".into();
+    publish_hello(&b, "1.0.0", &info_b, true);
+    let (_sa, addr_a) = a.seed();
+    let (_sb, addr_b) = b.seed();
+
+    // The release names an icon it does not carry: installed, with a note,
+    // and a menu entry without an icon that still validates.
+    let out = desk.install(&a.link(&addr_a, None));
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("which it does not carry"), "{err}");
+    let entry = desk.data.join("applications/quince-noicon.desktop");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(!text.contains("Icon="), "{text}");
+    validate(&entry);
+
+    // Two apps called the same: the name is refused, naming both; the short
+    // ids and id prefixes still work.
+    ok(&desk.install(&b.link(&addr_b, None)));
+    let out = desk.quince(&["run", "same name", "--", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for app in [a.root.app_id().to_string(), b.root.app_id().to_string()] {
+        assert!(err.contains(&app), "{err}");
+    }
+    assert_eq!(
+        ok(&desk.quince(&["run", "other", "--", "x"])).trim(),
+        "other 1.0.0 x"
+    );
+    let prefix = &a.root.app_id().to_string()[..8];
+    assert_eq!(
+        ok(&desk.quince(&["run", prefix, "--", "y"])).trim(),
+        "noicon 1.0.0 y"
+    );
+}
+
+#[test]
+fn completions_and_manual_pages_come_from_the_commands_definitions() {
+    let t = tempfile::tempdir().unwrap();
+    let desk = Desk::new(t.path());
+    let mut c = desk.command(Path::new(QUINCE), &["completions", "bash", "--install"]);
+    c.env("HOME", t.path()).env_remove("XDG_DATA_HOME");
+    let file = PathBuf::from(ok(&c.output().unwrap()).trim());
+    assert!(file.ends_with(".local/share/bash-completion/completions/quince"));
+    // bash loads it and completes `quince ins` to `install`.
+    let script = format!(
+        "source {}; COMP_WORDS=(quince ins); COMP_CWORD=1; COMP_LINE='quince ins'; COMP_POINT=10; _quince quince ins quince; echo \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(
+        ok(&out).trim(),
+        "install",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let pages = t.path().join("man");
+    ok(&desk.quince(&["man", "--out", pages.to_str().unwrap()]));
+    let page = std::fs::read_to_string(pages.join("quince-install.1")).unwrap();
+    assert!(page.contains(".TH quince-install"), "{page}");
+    assert!(page.contains("launcher"), "{page}");
+    let top = std::fs::read_to_string(pages.join("quince.1")).unwrap();
+    assert!(top.contains("4 refused"), "the exit codes are in the page");
 }

@@ -1210,7 +1210,7 @@ fn audit_from_a_link_reports_every_release_and_a_damaged_log_fails() {
     bytes[0] ^= 1;
     std::fs::write(&tile, bytes).unwrap();
     let out = quince(&home, &["audit", copy.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("PROBLEM") && text.contains("audit FAILED"),

@@ -53,6 +53,30 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(c) = config {
         places.push(("network", c, "the network file (quince network show)"));
     }
+    use quince_updater::{desktop, service};
+    let more = [
+        (
+            "launchers",
+            desktop::bin_dir(),
+            "apps' launchers (quince launcher add)",
+        ),
+        (
+            "menu",
+            desktop::applications_dir(),
+            "apps' menu entries (quince-ID.desktop)",
+        ),
+        (
+            "service",
+            service::unit_file(),
+            "the updater's systemd user unit (quince service install)",
+        ),
+        ("log", service::log_file(), "the updater service's log"),
+    ];
+    for (name, path, what) in more {
+        if let Some(path) = path {
+            places.push((name, path, what));
+        }
+    }
     if args.json {
         let v: serde_json::Map<String, serde_json::Value> = places
             .iter()
@@ -71,7 +95,7 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 "  (not there yet)"
             };
-            println!("{name:<9} {}  {what}{there}", path.display());
+            println!("{name:<10} {}  {what}{there}", path.display());
         }
     }
     Ok(())
