@@ -25,6 +25,9 @@ pub enum BootstrapError {
     /// link or address, no home folder).
     #[error("{0}")]
     Usage(String),
+    /// No peer holds the app (or none answered in time).
+    #[error("{0}")]
+    NoPeers(String),
     /// Finding, fetching, verifying or installing failed.
     #[error("{0}")]
     Client(#[from] ClientError),
@@ -44,6 +47,19 @@ pub enum BootstrapError {
         /// What then failed.
         failed: String,
     },
+}
+
+impl BootstrapError {
+    /// The exit status: 2 usage, 3 no peers, 4 a release that does not
+    /// start, 1 anything else (as `quince`'s).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BootstrapError::Usage(_) => 2,
+            BootstrapError::NoPeers(_) => 3,
+            BootstrapError::DoesNotStart { .. } => 4,
+            _ => 1,
+        }
+    }
 }
 
 /// What to install and how.
@@ -290,7 +306,7 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
     let outcome = match result {
         Ok(report) => report.outcome,
         Err(ClientError::NoPeers { app, looked }) => {
-            return Err(usage(format!(
+            return Err(BootstrapError::NoPeers(format!(
                 "no peer holds app {app} (looked for {} s); ask for a link with peers in it",
                 looked.as_secs()
             )))

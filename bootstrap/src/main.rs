@@ -34,10 +34,13 @@ options:
   --listen ADDR      address to listen on (repeat; default: any port, TCP)
   --find-for SECS    how long to look for peers (default 60)
   --no-mdns          do not look for peers on the local network
-  --quiet            no progress, only the final line
+  -q, --quiet        no progress, only the final line
   --version          this program's version and SHA-256 (to check it against
                      Quince's signed log: quince verify-installer FILE)
   --help             this text
+
+Exit status: 0 installed; 1 failed; 2 usage (bad arguments or link); 3 no
+peer holds the app; 4 refused (its release does not start).
 
 Peers are found through the DHT (bootstrap list, then peers remembered in
 HOME/peers.json from earlier runs), the link's peers and the local network.
@@ -70,38 +73,56 @@ fn parse_args() -> Result<Options, String> {
             .ok()
             .or(option_env!("QUINCE_SELF_APP").map(String::from)),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--help" | "-h" => {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let text = |v: std::ffi::OsString, name: &str| {
+        v.into_string()
+            .map_err(|_| format!("{name}: the value is not UTF-8"))
+    };
+    let fail = |e: lexopt::Error| e.to_string();
+    while let Some(arg) = parser.next().map_err(fail)? {
+        match arg {
+            Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "--version" | "-V" => {
+            Long("version") | Short('V') => {
                 print_version();
                 std::process::exit(0);
             }
-            "--run" => args.run = Some(value("--run")?),
-            "--no-launch" => args.launch = false,
-            "--from" => args.from = Some(PathBuf::from(value("--from")?)),
-            "--home" => args.home = Some(PathBuf::from(value("--home")?)),
-            "--bootstrap" => args.bootstrap.push(value("--bootstrap")?),
-            "--listen" => args.listen.push(value("--listen")?),
-            "--network" => args.network = Some(value("--network")?),
-            "--kad-protocol" => args.kad_protocol = Some(value("--kad-protocol")?),
-            "--config" => args.config = Some(PathBuf::from(value("--config")?)),
-            "--find-for" => {
-                args.find_for = value("--find-for")?
+            Long("run") => args.run = Some(text(parser.value().map_err(fail)?, "--run")?),
+            Long("no-launch") => args.launch = false,
+            Long("from") => args.from = Some(PathBuf::from(parser.value().map_err(fail)?)),
+            Long("home") => args.home = Some(PathBuf::from(parser.value().map_err(fail)?)),
+            Long("bootstrap") => args
+                .bootstrap
+                .push(text(parser.value().map_err(fail)?, "--bootstrap")?),
+            Long("listen") => args
+                .listen
+                .push(text(parser.value().map_err(fail)?, "--listen")?),
+            Long("network") => {
+                args.network = Some(text(parser.value().map_err(fail)?, "--network")?)
+            }
+            Long("kad-protocol") => {
+                args.kad_protocol = Some(text(parser.value().map_err(fail)?, "--kad-protocol")?)
+            }
+            Long("config") => args.config = Some(PathBuf::from(parser.value().map_err(fail)?)),
+            Long("find-for") => {
+                args.find_for = text(parser.value().map_err(fail)?, "--find-for")?
                     .parse()
                     .ok()
                     .filter(|s| (1..=86_400).contains(s))
                     .ok_or_else(|| "--find-for takes seconds, from 1 to 86400".to_string())?
             }
-            "--no-mdns" => args.mdns = false,
-            "--quiet" => args.quiet = true,
-            s if s.starts_with("quince://") => args.link = Some(s.to_string()),
-            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+            Long("no-mdns") => args.mdns = false,
+            Long("quiet") | Short('q') => args.quiet = true,
+            Value(v)
+                if args.link.is_none()
+                    || v.to_str().is_some_and(|s| s.starts_with("quince://")) =>
+            {
+                args.link = Some(text(v, "the link")?)
+            }
+            other => return Err(format!("{}\n\n{USAGE}", other.unexpected())),
         }
     }
     Ok(args)
@@ -146,7 +167,7 @@ fn main() {
         Ok(line) => println!("{line}"),
         Err(e) => {
             eprintln!("quince-bootstrap: failed: {e}");
-            std::process::exit(1);
+            std::process::exit(e.exit_code());
         }
     }
 }

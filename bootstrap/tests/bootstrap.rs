@@ -111,7 +111,7 @@ async fn a_link_becomes_an_installed_running_app() {
     })
     .await
     .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("failed: no peer holds app"), "{stderr}");
     let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
@@ -119,8 +119,21 @@ async fn a_link_becomes_an_installed_running_app() {
         .arg("quince://nope")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad link"));
+    // Arguments: --name=value works, an unknown option is named.
+    let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+        .args(["--find-for=0", "quince://x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--find-for takes seconds"));
+    let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid option '--frobnicate'"));
     seeder.shutdown().await;
 }
 
