@@ -770,7 +770,7 @@ fn the_sign_prompt_shows_and_checks_what_the_checkpoint_adds() {
         "{shown}"
     );
     assert!(
-        shown.contains(&format!("+ release 1.2.0 for any, ")) && shown.contains(&manifest),
+        shown.contains("+ release 1.2.0 for any, ") && shown.contains(&manifest),
         "{shown}"
     );
 
