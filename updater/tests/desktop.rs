@@ -381,6 +381,10 @@ fn the_service_unit_verifies_and_the_service_logs_and_stops_cleanly_on_sigterm()
     let v: serde_json::Value = serde_json::from_str(ok(&c.output().unwrap()).trim()).unwrap();
     assert_eq!(v["apps"][0]["id"], "hello", "{v}");
     assert_eq!(v["apps"][0]["newest"], "1.0.0", "{v}");
+    // The updater noted its check: when, what, how many peers answered.
+    let check = &v["apps"][0]["last_check"];
+    assert_eq!(check["result"], "up to date at 1.0.0", "{v}");
+    assert_eq!(check["peers"], 1, "{v}");
     assert_eq!(v["service"]["unit"], unit.display().to_string(), "{v}");
     assert!(
         v["service"]["log_tail"]

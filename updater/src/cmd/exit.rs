@@ -28,6 +28,8 @@ pub struct Refused(pub String);
 pub struct NoPeers(pub String);
 
 /// The exit code for `error`: the first cause in its chain that says.
+/// (Errors marked `transparent` hide their inner error from the chain, so
+/// the client's and installer's wrappers are opened here.)
 pub fn code(error: &anyhow::Error) -> i32 {
     for cause in error.chain() {
         if cause.is::<Refused>() {
@@ -36,31 +38,41 @@ pub fn code(error: &anyhow::Error) -> i32 {
         if cause.is::<NoPeers>() {
             return NO_PEERS;
         }
-        if let Some(ClientError::NoPeers { .. }) = cause.downcast_ref::<ClientError>() {
-            return NO_PEERS;
-        }
-        if let Some(e) = cause.downcast_ref::<InstallError>() {
-            match e {
-                InstallError::UnknownApp { .. }
-                | InstallError::NotInstalled(_)
-                | InstallError::NoSuchVersion { .. }
-                | InstallError::NoPrevious(_)
-                | InstallError::NoRunCommand(_)
-                | InstallError::BadRunCommand { .. } => return USAGE,
-                InstallError::NotFresh { .. } => return REFUSED,
-                _ => {}
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<FetchError>() {
-            match e {
-                FetchError::Exhausted { .. } => return NO_PEERS,
-                FetchError::Equivocation { .. } | FetchError::Fork(_) => return REFUSED,
-                _ => {}
-            }
-        }
         if cause.is::<clap::Error>() {
             return USAGE;
         }
+        let code = match cause.downcast_ref::<ClientError>() {
+            Some(ClientError::NoPeers { .. }) => Some(NO_PEERS),
+            Some(ClientError::Install(e)) => install(e),
+            _ => None,
+        }
+        .or_else(|| cause.downcast_ref::<InstallError>().and_then(install))
+        .or_else(|| cause.downcast_ref::<FetchError>().and_then(fetch));
+        if let Some(code) = code {
+            return code;
+        }
     }
     1
+}
+
+fn install(e: &InstallError) -> Option<i32> {
+    match e {
+        InstallError::UnknownApp { .. }
+        | InstallError::NotInstalled(_)
+        | InstallError::NoSuchVersion { .. }
+        | InstallError::NoPrevious(_)
+        | InstallError::NoRunCommand(_)
+        | InstallError::BadRunCommand { .. } => Some(USAGE),
+        InstallError::NotFresh { .. } => Some(REFUSED),
+        InstallError::Fetch(f) => fetch(f),
+        _ => None,
+    }
+}
+
+fn fetch(e: &FetchError) -> Option<i32> {
+    match e {
+        FetchError::Exhausted { .. } => Some(NO_PEERS),
+        FetchError::Equivocation { .. } | FetchError::Fork(_) => Some(REFUSED),
+        _ => None,
+    }
 }

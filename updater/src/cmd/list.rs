@@ -39,9 +39,13 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
             .map(|i| i.name.clone())
             .or_else(|| client.apps().name(&app));
         let newest = client.apps().newest(&app);
+        let checked = super::service::last_check(client.apps(), &app);
         rows.push(serde_json::json!({
             "app": app.to_string(), "name": name, "id": info.as_ref().map(|i| i.id.clone()),
             "current": text(&state.current), "previous": text(&state.previous), "newest": text(&newest),
+            "last_check": checked.as_ref().map(|(t, r, p)| serde_json::json!({
+                "time": t, "utc": quince_updater::service::utc(*t), "result": r, "peers": p,
+            })),
             "pinned": text(&state.pinned), "refused": refused, "run": state.run,
             "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
             "freshness": fresh.map(|f| f.to_json()),
@@ -68,6 +72,12 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
                     format!("  refused {}", refused.join(", "))
                 }
             );
+            if let Some((time, result, peers)) = &checked {
+                println!(
+                    "    last check {}: {result} ({peers} peer(s))",
+                    quince_updater::service::utc(*time)
+                );
+            }
         }
     }
     Ok(rows)

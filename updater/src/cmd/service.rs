@@ -273,6 +273,54 @@ fn status(json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The file where `update` notes its last check of an app.
+const LAST_CHECK: &str = "last-check";
+
+/// Notes when `app` was last checked for updates, with what result and
+/// how many peers answered (`quince status` shows it).
+pub fn record_check(
+    apps: &quince_updater::install::Apps,
+    app: &quince_protocol::root::AppId,
+    result: &Result<quince_updater::client::Report, quince_updater::ClientError>,
+) {
+    use quince_updater::install::Outcome;
+    let (text, peers) = match result {
+        Ok(r) => (
+            match &r.outcome {
+                Outcome::Installed { version, .. } => format!("installed {version}"),
+                Outcome::UpToDate(v) => format!("up to date at {v}"),
+                Outcome::RolledBack { refused, .. } => {
+                    format!("release {refused} failed its health check and was rolled back")
+                }
+            },
+            r.peers.usable().len(),
+        ),
+        Err(e) => (format!("error: {e}"), 0),
+    };
+    let text = text.replace(['\n', '\r'], " ");
+    let record = format!("time={}\nresult={text}\npeers={peers}\n", unix_now());
+    let _ = quince_store::durable::write_atomic(&apps.dir(app).join(LAST_CHECK), record.as_bytes());
+}
+
+/// The last check of `app`: (time, result, peers), if one was noted.
+pub fn last_check(
+    apps: &quince_updater::install::Apps,
+    app: &quince_protocol::root::AppId,
+) -> Option<(u64, String, u64)> {
+    let bytes = quince_store::durable::read_bounded(&apps.dir(app).join(LAST_CHECK), 8192).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    Some((
+        get("time")?.parse().ok()?,
+        get("result")?,
+        get("peers")?.parse().ok()?,
+    ))
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

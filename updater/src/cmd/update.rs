@@ -112,6 +112,7 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                     return Ok(());
                 }
             };
+            super::service::record_check(apps, app, &result);
             match result.map_err(explain) {
                 Ok(done) => {
                     print_dropped(&done.peers);
