@@ -6,6 +6,7 @@
 
 pub mod ceremony;
 pub mod lab;
+pub mod tmux;
 
 /// The bytes of a release record for `app` with a made-up manifest hash (the
 /// hash of the version text): log entries for tests about the log itself.
@@ -25,4 +26,18 @@ pub fn release_entry(
         time: 0,
     })
     .to_bytes())
+}
+
+/// A binary of the workspace, from the folder of `beside` (a test's own
+/// `CARGO_BIN_EXE_...`: `cargo test --workspace` builds them all there;
+/// built now if missing).
+pub fn workspace_bin(beside: &str, name: &str, package: &str) -> std::path::PathBuf {
+    let bin = std::path::Path::new(beside).with_file_name(name);
+    if !bin.exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", package])
+            .status();
+        assert!(built.is_ok_and(|s| s.success()), "cargo build -p {package}");
+    }
+    bin
 }

@@ -427,6 +427,22 @@ impl Printer {
     }
 }
 
+/// `[#########---------------]  37%`: a bar 24 cells wide.
+fn bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 24;
+    let part = |scale: u64| match total {
+        0 => 0,
+        t => (u128::from(done.min(t)) * u128::from(scale) / u128::from(t)) as u64,
+    };
+    let filled = part(WIDTH) as usize;
+    format!(
+        "[{}{}] {:>3}%",
+        "#".repeat(filled),
+        "-".repeat(WIDTH as usize - filled),
+        part(100)
+    )
+}
+
 /// What the printer has shown so far.
 #[derive(Default)]
 struct Shown {
@@ -451,7 +467,8 @@ impl Shown {
                 let began = *self.started.get_or_insert_with(std::time::Instant::now);
                 let line = progress.describe(began.elapsed());
                 if std::io::stderr().is_terminal() {
-                    eprint!("\r{line}        ");
+                    let bar = bar(progress.bytes_done, progress.bytes_total);
+                    eprint!("\r{bar} {line}        ");
                     self.open = true;
                 } else if self
                     .printed

@@ -63,6 +63,23 @@ impl Publisher {
         );
     }
 
+    /// Publishes `version` with `bytes` of incompressible data.
+    pub fn publish_big(&self, version: &str, bytes: usize) {
+        let src = self.dir.join(format!("src-{version}"));
+        quince_packager::testkit::script_app(&src, &format!("#!/bin/sh\necho \"app {version}\"\n"));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..bytes)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(src.join("blob"), data).unwrap();
+        self.publish_dir(version, &src, "any");
+    }
+
     /// Starts `quince seed`; returns the process (killed when dropped) and its address.
     pub fn seed(&self) -> (Killed, String) {
         let mut child = Command::new(QUINCE)
