@@ -23,9 +23,7 @@ impl Home {
     /// The home at `dir`, or the default one.
     pub fn new(dir: Option<PathBuf>) -> Home {
         let dir = dir.unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            let base = quince_store::cli::xdg("XDG_DATA_HOME", ".local/share")
                 .unwrap_or_else(|| PathBuf::from("."));
             base.join("quince/signer")
         });

@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use age::secrecy::SecretString;
@@ -94,38 +93,14 @@ impl Vault {
     }
 }
 
-/// Writes a file only its owner can read, atomically.
+/// Writes a file only its owner can read (0600), atomically and durably.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SignerError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(SignerError::io(dir))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("secret");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(SignerError::io(&tmp))?;
-    file.write_all(bytes).map_err(SignerError::io(&tmp))?;
-    file.sync_all().map_err(SignerError::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(SignerError::io(path))?;
-    Ok(())
+    quince_store::durable::write_private(path, bytes).map_err(SignerError::io(path))
 }
 
-/// Writes a public file atomically (messages, roots, transcripts).
+/// Writes a public file (messages, roots, transcripts), atomically and durably.
 pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), SignerError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(SignerError::io(dir))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    fs::write(&tmp, bytes).map_err(SignerError::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(SignerError::io(path))?;
-    Ok(())
+    quince_store::durable::write_atomic(path, bytes).map_err(SignerError::io(path))
 }
 
 #[cfg(test)]

@@ -1,5 +1,16 @@
 //! What every Quince command-line program does alike.
 
+use std::path::PathBuf;
+
+/// An XDG base folder: `$VAR` if set and not empty, else `$HOME/fallback`
+/// (`xdg("XDG_DATA_HOME", ".local/share")`); `None` with neither.
+pub fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    set(var)
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(fallback)))
+}
+
 /// Output piped to a program that stopped reading (`quince seed | head -3`,
 /// `quince-signer inspect | true`): the next `println!` fails with a broken
 /// pipe and would panic. Stop quietly instead, with the status a shell gives

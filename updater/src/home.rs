@@ -45,14 +45,7 @@ pub enum HomeError {
     },
 }
 
-/// An XDG base folder: `$VAR` if set and not empty, else `$HOME/fallback`
-/// (`xdg("XDG_DATA_HOME", ".local/share")`); `None` with neither.
-pub fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
-    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    set(var)
-        .map(PathBuf::from)
-        .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(fallback)))
-}
+pub use quince_store::cli::xdg;
 
 /// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
 pub fn default_dir() -> Option<PathBuf> {
