@@ -388,6 +388,7 @@ pub fn print_dropped(peers: &quince_updater::fetch::Peers) {
 /// [`Printer::finish`] prints what was already reported, then stops.
 pub fn print_peers_found(client: &quince_updater::Client) -> Printer {
     let mut events = client.events();
+    let quiet = QUIET.load(std::sync::atomic::Ordering::Relaxed);
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
     let handle = tokio::spawn(async move {
@@ -396,13 +397,16 @@ pub fn print_peers_found(client: &quince_updater::Client) -> Printer {
             tokio::select! {
                 biased;
                 event = events.recv() => match event {
+                    Ok(_) if quiet => {}
                     Ok(event) => shown.show(event),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => break,
                 },
                 () = stopped.notified() => {
                     while let Ok(event) = events.try_recv() {
-                        shown.show(event);
+                        if !quiet {
+                            shown.show(event);
+                        }
                     }
                     shown.end();
                     break;
@@ -411,6 +415,16 @@ pub fn print_peers_found(client: &quince_updater::Client) -> Printer {
         }
     });
     Printer { handle, stop }
+}
+
+/// `--quiet`: no progress lines or notes.
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a note for people (on standard error), unless `--quiet`.
+pub fn note(text: &str) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("note: {text}");
+    }
 }
 
 /// The task [`print_peers_found`] started.

@@ -13,6 +13,14 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No progress lines or notes: only results and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More about what happens (-v: the client's steps, -vv: also libp2p's);
+    /// RUST_LOG, if set, decides instead. Output never has colour (NO_COLOR
+    /// is always honoured).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,8 +90,14 @@ fn main() {
     quince_store::cli::exit_on_panic();
     let cli = Cli::parse();
     // Diagnostics on stderr, quiet unless RUST_LOG asks (e.g. RUST_LOG=libp2p_dcutr=debug).
+    cmd::QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    let level = match cli.verbose {
+        0 => "error",
+        1 => "warn,quince_updater=info,quince_store=info",
+        _ => "info,quince_updater=debug,libp2p=debug",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -510,7 +510,12 @@ fn a_missing_icon_and_a_name_two_apps_share_are_clear() {
 
     // Two apps called the same: the name is refused, naming both; the short
     // ids and id prefixes still work.
-    ok(&desk.install(&b.link(&addr_b, None)));
+    // With --quiet: no progress lines and no notes, only the result.
+    let args = net(&["-q", "install", &b.link(&addr_b, None)]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = desk.quince(&args);
+    ok(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "--quiet printed");
     let out = desk.quince(&["run", "same name", "--", "x"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

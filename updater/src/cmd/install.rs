@@ -133,7 +133,7 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         match super::launcher::add(&client, &link.app, args.launcher_name.as_deref()) {
             Ok(created) if !args.json => super::launcher::print_created(&created),
             Ok(_) => {}
-            Err(e) => eprintln!("note: no launcher: {e:#}"),
+            Err(e) => super::note(&format!("no launcher: {e:#}")),
         }
     }
     Ok(())

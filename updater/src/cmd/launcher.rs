@@ -105,6 +105,6 @@ pub fn print_created(created: &Created) {
         println!("menu entry {}", entry.display());
     }
     for w in &created.warnings {
-        eprintln!("note: {w}");
+        super::note(w);
     }
 }
