@@ -20,8 +20,10 @@
 //! can read the same way:
 //!
 //! - environment: `QUINCE_APP_ID` (64 hex), `QUINCE_VERSION` (the version
-//!   running), `QUINCE_APP_DIR` (its folder), `QUINCE_STATUS` (the status
-//!   file);
+//!   running), `QUINCE_APP_DIR` (its folder, read-only in spirit: it is
+//!   replaced by updates), `QUINCE_DATA_DIR` (a folder for the app's own data,
+//!   kept across versions and by `quince remove`), `QUINCE_STATUS` (the
+//!   status file);
 //! - the status file: `key=value` lines, replaced in one rename whenever the
 //!   app's state changes: `app`, `version` (the newest version that passed
 //!   its health check), `dir` (its folder) and `program` (what to start).
@@ -47,6 +49,7 @@ pub struct App {
     id: String,
     version: String,
     dir: PathBuf,
+    data: Option<PathBuf>,
     status: PathBuf,
 }
 
@@ -91,6 +94,7 @@ impl App {
             id: var("QUINCE_APP_ID")?.into_string().ok()?,
             version: var("QUINCE_VERSION")?.into_string().ok()?,
             dir: var("QUINCE_APP_DIR")?.into(),
+            data: var("QUINCE_DATA_DIR").map(PathBuf::from),
             status: var("QUINCE_STATUS")?.into(),
         })
     }
@@ -108,6 +112,12 @@ impl App {
     /// The running version's folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The folder for the app's own data, kept across versions (`None`
+    /// from a Quince too old to give one).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data.as_deref()
     }
 
     /// The version to run instead of this one, if Quince has installed one
@@ -193,6 +203,7 @@ mod tests {
             id: "ab".repeat(32),
             version: "1.0.0".into(),
             dir: "/x/versions/1.0.0".into(),
+            data: None,
             status: status.to_path_buf(),
         }
     }

@@ -704,6 +704,8 @@ impl Apps {
         let run = state.run.ok_or(InstallError::NoRunCommand(*app))?;
         let run = check_run_command(&run)?;
         let program = running::absolute(&self.app_dir(app).version(&version)).join(run.as_str());
+        let data = self.data_dir(app);
+        fs::create_dir_all(&data).map_err(io(&data))?;
         let mut command = std::process::Command::new(program);
         command.envs(app_env(self, app, &version));
         Ok(command)

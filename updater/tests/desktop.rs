@@ -67,7 +67,8 @@ fn publish_hello(p: &Publisher, version: &str, info: &AppInfo, version_ok: bool)
     let code = if version_ok { 0 } else { 3 };
     let script = format!(
         "#!/bin/sh\nif [ \"$1\" = --version ]; then echo {version}; exit {code}; fi\n\
-         [ -z \"$1\" ] && exit 1\n[ \"$1\" = sleep ] && exec sleep 600\necho \"{} $QUINCE_VERSION $1\"\n",
+         [ -z \"$1\" ] && exit 1\n[ \"$1\" = sleep ] && exec sleep 600\n\
+         [ \"$1\" = save ] && echo saved > \"$QUINCE_DATA_DIR/saved\"\necho \"{} $QUINCE_VERSION $1\"\n",
         info.id
     );
     quince_packager::testkit::script_app(&src, &script);
@@ -199,14 +200,33 @@ fn install_makes_a_launcher_and_a_valid_menu_entry_and_remove_takes_only_its_own
     let out = desk.command(Path::new("other2"), &["hi"]).output().unwrap();
     assert_eq!(ok(&out).trim(), "other 1.0.0 hi");
 
-    // Removing the first app takes its launcher and menu entry; the
-    // user's file and the other app's launcher stay.
+    // Apps keep their own data in QUINCE_DATA_DIR.
+    ok(&desk
+        .command(Path::new("hello"), &["save"])
+        .output()
+        .unwrap());
+    ok(&desk
+        .command(Path::new("other2"), &["save"])
+        .output()
+        .unwrap());
+    let data = |app: &str| desk.home.join(format!("data/{app}/saved"));
+    let hello_id = p.root.app_id().to_string();
+    assert!(data(&hello_id).is_file() && data(&id).is_file());
+
+    // Removing the first app takes its launcher and menu entry and keeps
+    // its data; the user's file and the other app's launcher stay.
     let said = ok(&desk.quince(&["remove", "hello"]));
-    assert!(said.contains("removed"), "{said}");
+    assert!(
+        said.contains("removed") && said.contains("kept its data"),
+        "{said}"
+    );
     assert!(!launcher.exists() && !entry.exists());
+    assert!(data(&hello_id).is_file());
     assert!(mine.exists() && desk.bin.join("other2").exists());
-    ok(&desk.quince(&["remove", &id]));
+    // --purge deletes the data too.
+    ok(&desk.quince(&["remove", &id, "--purge"]));
     assert!(!desk.bin.join("other2").exists());
+    assert!(!data(&id).exists());
     assert!(mine.exists());
 }
 

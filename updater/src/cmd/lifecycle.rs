@@ -11,6 +11,9 @@ pub struct RemoveArgs {
     home: Option<std::path::PathBuf>,
     /// The app: its name, id, unique id prefix, or link.
     app: String,
+    /// Also delete the app's own data (QUINCE_DATA_DIR), kept otherwise.
+    #[arg(long)]
+    purge: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -23,7 +26,7 @@ pub fn remove(args: RemoveArgs) -> Result<()> {
     let app = installed_app(&client, &args.app)?;
     // The launchers first: none is left pointing at an app that is gone.
     let unlinked = super::launcher::remove(&app)?;
-    let removed = client.apps().remove(&app)?;
+    let removed = client.apps().remove(&app, args.purge)?;
     if args.json {
         println!(
             "{}",
@@ -31,6 +34,7 @@ pub fn remove(args: RemoveArgs) -> Result<()> {
                 "app": app.to_string(), "name": removed.name,
                 "version": removed.version.map(|v| v.to_string()), "bytes_freed": removed.bytes,
                 "launchers_removed": unlinked,
+                "data": removed.data.as_ref().map(|(d, purged)| serde_json::json!({"folder": d, "deleted": purged})),
             })
         );
     } else {
@@ -45,6 +49,14 @@ pub fn remove(args: RemoveArgs) -> Result<()> {
                 .map_or("no version installed".to_string(), |v| format!("was at {v}")),
             megabytes(removed.bytes)
         );
+        match &removed.data {
+            Some((dir, true)) => println!("deleted its data {}", dir.display()),
+            Some((dir, false)) => println!(
+                "kept its data {} (quince remove --purge deletes it)",
+                dir.display()
+            ),
+            None => {}
+        }
     }
     Ok(())
 }

@@ -27,6 +27,8 @@ pub struct Removed {
     pub version: Option<Version>,
     /// Bytes freed from the app's folder (its chunks stay until `gc`).
     pub bytes: u64,
+    /// The app's own data folder (`QUINCE_DATA_DIR`): kept, unless purged.
+    pub data: Option<(std::path::PathBuf, bool)>,
 }
 
 /// What `gc` did.
@@ -95,9 +97,16 @@ impl Apps {
             .map_err(io(&path))
     }
 
-    /// Removes `app`: its versions, its log and its state. Its chunks stay in
+    /// The app's own data folder, kept across versions: `HOME/data/APP_ID`
+    /// (`QUINCE_DATA_DIR` for its programs).
+    pub fn data_dir(&self, app: &AppId) -> std::path::PathBuf {
+        self.home.join("data").join(app.to_string())
+    }
+
+    /// Removes `app`: its versions, its log and its state, and with `purge`
+    /// its data folder ([`Apps::data_dir`], kept otherwise). Its chunks stay in
     /// the shared store (other apps may share them) until [`Apps::gc`].
-    pub fn remove(&self, app: &AppId) -> Result<Removed, InstallError> {
+    pub fn remove(&self, app: &AppId, purge: bool) -> Result<Removed, InstallError> {
         let lock = self.lock(app)?;
         let state = self
             .recover(&lock)?
@@ -115,10 +124,20 @@ impl Apps {
         super::sync_dir(&self.home.join("apps"))?;
         drop(lock);
         let _ = fs::remove_dir_all(&gone);
+        let data_dir = self.data_dir(app);
+        let data = if data_dir.exists() {
+            if purge {
+                fs::remove_dir_all(&data_dir).map_err(io(&data_dir))?;
+            }
+            Some((data_dir, purge))
+        } else {
+            None
+        };
         Ok(Removed {
             name,
             version: state.current,
             bytes,
+            data,
         })
     }
 

@@ -8,6 +8,8 @@
 //! QUINCE_VERSION   the version it runs (1.2.3)
 //! QUINCE_APP_DIR   that version's folder (absolute)
 //! QUINCE_STATUS    the app's status file (absolute; see below)
+//! QUINCE_DATA_DIR  a folder for the app's own data, kept across versions
+//!                  (`quince remove` keeps it; `--purge` deletes it)
 //! ```
 //!
 //! The status file (`HOME/apps/APP_ID/status`) is rewritten, by one rename,
@@ -43,7 +45,9 @@ pub const STATUS_FILE: &str = "status";
 pub fn app_env(apps: &Apps, app: &AppId, version: &Version) -> Vec<(&'static str, String)> {
     let dir = absolute(&apps.app_dir(app).version(version));
     let status = absolute(&apps.dir(app).join(STATUS_FILE));
+    let data = absolute(&apps.data_dir(app));
     vec![
+        ("QUINCE_DATA_DIR", data.display().to_string()),
         ("QUINCE_APP_ID", app.to_string()),
         ("QUINCE_VERSION", version.to_string()),
         ("QUINCE_APP_DIR", dir.display().to_string()),
