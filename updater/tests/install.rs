@@ -731,7 +731,17 @@ fn an_unwritable_home_or_a_full_disk_is_a_clear_error_and_the_app_stays() {
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         let after = state_json(&home, &app);
         let runs = run_app(&home, &app);
+        // gc on the full disk: it needs no space, frees what the failed
+        // update fetched, and leaves the installed app whole.
+        let gc = quince(&home, &["gc", "--json"]);
+        let verified = quince(&home, &["verify", &app]);
+        let runs_after_gc = run_app(&home, &app);
         let _ = Command::new("umount").arg(&small).status();
+        let gc: serde_json::Value =
+            serde_json::from_str(ok(&gc).trim()).expect("gc on a full disk failed");
+        assert!(gc["bytes_deleted"].as_u64().unwrap() > 0, "{gc}");
+        ok(&verified);
+        assert_eq!(runs_after_gc.as_deref(), Some("app 1.0.0"));
         assert!(
             !out.status.success(),
             "an update onto a full disk succeeded"
