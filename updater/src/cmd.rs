@@ -284,7 +284,7 @@ pub struct AppArgs {
     /// Quince's folder for this user.
     #[arg(long, env = "QUINCE_HOME")]
     pub home: Option<PathBuf>,
-    /// The app: its name (as `quince list` shows it), its id, a unique prefix of the id (4+ hex digits), or its link.
+    /// The app: its name (as `quince list` shows it), its short id, its id, a unique prefix of the id (4+ hex digits), or its link.
     pub app: String,
 }
 

@@ -36,7 +36,7 @@ enum Command {
     /// Run an installed app's current version.
     Run(cmd::run::RunArgs),
     /// Go back to an app's previous version (and pin it there).
-    Rollback(cmd::AppArgs),
+    Rollback(cmd::rollback::RollbackArgs),
     /// Pin an app at a version, or "none" to follow releases again.
     Pin(cmd::pin::PinArgs),
     /// List installed apps.

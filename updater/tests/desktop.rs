@@ -287,6 +287,17 @@ fn a_failing_version_check_rolls_back_and_a_running_version_is_not_deleted() {
     assert_eq!(gc["versions_deleted"][0], format!("{app} 1.0.0"), "{gc}");
     assert!(!versions.join("1.0.0").exists());
     assert!(versions.join("1.2.0").is_dir() && versions.join("1.3.0").is_dir());
+    // Rollback and pin say what they did as JSON too.
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(ok(&desk.quince(args)).trim()).unwrap()
+    };
+    let v = json(&["rollback", "hello", "--json"]);
+    assert_eq!(
+        (v["current"].as_str(), v["pinned"].as_str()),
+        (Some("1.2.0"), Some("1.2.0"))
+    );
+    let v = json(&["pin", "hello", "none", "--json"]);
+    assert!(v["pinned"].is_null(), "{v}");
 }
 
 /// `systemd-analyze verify` on a unit; in CI it must be installed.

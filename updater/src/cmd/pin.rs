@@ -11,18 +11,28 @@ pub struct PinArgs {
     app: AppArgs,
     /// The version to stay at, or "none" to follow new releases again.
     version: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn pin(args: PinArgs) -> Result<()> {
     let client = client(&args.app.home)?;
     let app = installed_app(&client, &args.app.app)?;
-    if args.version == "none" {
-        client.pin(&app, None)?;
-        println!("app {app} follows new releases again");
-    } else {
-        let v: Version = args.version.parse()?;
-        client.pin(&app, Some(&v))?;
+    let pinned = match args.version.as_str() {
+        "none" => None,
+        v => Some(v.parse::<Version>()?),
+    };
+    client.pin(&app, pinned.as_ref())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"app": app.to_string(), "pinned": pinned.map(|v| v.to_string())})
+        );
+    } else if let Some(v) = pinned {
         println!("app {app} pinned at {v} (installed at the next update)");
+    } else {
+        println!("app {app} follows new releases again");
     }
     Ok(())
 }

@@ -4,10 +4,26 @@ use anyhow::Result;
 
 use super::{client, installed_app, AppArgs};
 
-pub fn rollback(args: AppArgs) -> Result<()> {
-    let client = client(&args.home)?;
-    let app = installed_app(&client, &args.app)?;
+#[derive(clap::Args, Debug)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn rollback(args: RollbackArgs) -> Result<()> {
+    let client = client(&args.app.home)?;
+    let app = installed_app(&client, &args.app.app)?;
     let v = client.rollback(&app)?;
-    println!("app {app} rolled back to {v} and pinned there (quince pin {app} none to follow releases again)");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"app": app.to_string(), "current": v.to_string(), "pinned": v.to_string()})
+        );
+    } else {
+        println!("app {app} rolled back to {v} and pinned there (quince pin {app} none to follow releases again)");
+    }
     Ok(())
 }
