@@ -254,3 +254,163 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
     }
     seeder.shutdown().await;
 }
+
+/// The whole first run as shipped, with the real `quince` as Quince's own
+/// release: the bootstrap installs the app and Quince, Quince installs its
+/// updater (no systemd user manager here: an autostart entry, and the
+/// updater started), puts itself on PATH as `quince` and the app's launcher
+/// beside it; both launchers work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_real_quince_the_first_run_leaves_launchers_and_a_running_updater() {
+    let quince =
+        std::path::Path::new(env!("CARGO_BIN_EXE_quince-bootstrap")).with_file_name("quince");
+    if !quince.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "quince-updater"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let store = Store::open(&w.join("store")).unwrap();
+    let app = publish(
+        w,
+        "hello",
+        73,
+        &store,
+        &[
+            (
+                "bin/hello",
+                b"#!/bin/sh\necho \"hello $QUINCE_VERSION $1\"\n".to_vec(),
+                true,
+            ),
+            (
+                ".quince/app",
+                b"quince app v1\nname Hello\nid hello\ncommand bin/hello\n".to_vec(),
+                false,
+            ),
+        ],
+    );
+    let me = publish(
+        w,
+        "quince",
+        74,
+        &store,
+        &[("bin/quince", std::fs::read(&quince).unwrap(), true)],
+    );
+    let library = Library::new(store);
+    library.add_app(app, w.join("hello-log"));
+    library.add_app(me, w.join("quince-log"));
+    let seeder = Node::start(
+        NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            ..NodeConfig::default()
+        },
+        Arc::new(library),
+    )
+    .await
+    .unwrap();
+    seeder.provide(app).await.ok();
+    seeder.provide(me).await.ok();
+    let addr = seeder.addresses().await[0].clone();
+    let link = format!("quince://{app}?peer={addr}");
+    let (home, bin, config, state) = (
+        w.join("user"),
+        w.join("bin"),
+        w.join("config"),
+        w.join("state"),
+    );
+    let env = [
+        ("QUINCE_BIN_DIR", bin.clone()),
+        ("XDG_CONFIG_HOME", config.clone()),
+        ("XDG_STATE_HOME", state.clone()),
+        ("XDG_DATA_HOME", w.join("data")),
+    ];
+    let out = tokio::task::spawn_blocking({
+        let (home, env) = (home.clone(), env.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+                .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
+                .env("QUINCE_NETWORK", "private")
+                .env("QUINCE_SELF_APP", me.to_string())
+                .arg(link)
+                .args([
+                    "--no-mdns",
+                    "--no-launch",
+                    "--listen",
+                    "/ip4/127.0.0.1/tcp/0",
+                ])
+                .arg("--home")
+                .arg(&home)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    // The updater it started: stopped at the end, whatever happens.
+    let pid = said
+        .split("started (process ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse::<i32>().ok());
+    struct Stop(Option<i32>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some(pid) = self.0 {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        }
+    }
+    let _stop = Stop(pid);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(pid.is_some(), "no updater started: {said}");
+    let entry = std::fs::read_to_string(config.join("autostart/quince-updater.desktop")).unwrap();
+    assert!(
+        entry.contains(&format!(
+            "apps/{me}/current/bin/quince service run --self-app {me}"
+        )),
+        "{entry}"
+    );
+    assert!(config.join("systemd/user/quince-updater.service").is_file());
+    // `quince` on PATH is Quince; `hello` is the app.
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(bin.join(program))
+            .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
+            .env("QUINCE_NETWORK", "private")
+            .env("QUINCE_HOME", &home)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(run("hello", &["there"]).trim(), "hello 1.0.0 there");
+    let list = run("quince", &["list", "--json"]);
+    assert!(
+        list.contains(&app.to_string()) && list.contains(&me.to_string()),
+        "{list}"
+    );
+    // The updater it started writes its log.
+    let log = state.join("quince/updater.log");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).is_ok_and(|l| l.contains("service started")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("service started"), "{text}");
+    seeder.shutdown().await;
+}
