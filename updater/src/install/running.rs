@@ -13,8 +13,9 @@
 //! ```
 //!
 //! The status file (`HOME/apps/APP_ID/status`) is rewritten, by one rename,
-//! every time the app's state changes. It is `key=value` lines, so a shell
-//! can read it with `.`, and other keys may be added later:
+//! every time the app's state changes. It is `key=value` lines (values are
+//! not quoted: read them with `sed -n 's/^version=//p'`, not with `.`), and
+//! other keys may be added later:
 //!
 //! ```text
 //! app=<64 hex>
