@@ -44,6 +44,23 @@ pub struct BuildStats {
     pub new_compressed_bytes: u64,
 }
 
+/// The totals as the build goes, and whom to tell.
+struct Tally<'a> {
+    stats: BuildStats,
+    progress: &'a mut dyn FnMut(&BuildStats),
+    /// Bytes at the last report.
+    reported: u64,
+}
+
+impl Tally<'_> {
+    fn tick(&mut self, file_done: bool) {
+        if file_done || self.stats.bytes - self.reported >= 16 << 20 {
+            self.reported = self.stats.bytes;
+            (self.progress)(&self.stats);
+        }
+    }
+}
+
 /// Why a tree cannot be packed. Nothing was added to the log; chunks already
 /// written to the store are harmless (content-addressed, unreferenced).
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +95,22 @@ pub fn build(
     store: &Store,
     level: i32,
 ) -> Result<(Manifest, BuildStats), BuildError> {
-    let mut stats = BuildStats::default();
+    build_with(sources, store, level, &mut |_| {})
+}
+
+/// [`build`], calling `progress` with the totals so far after every file
+/// and every 16 MiB of a large one.
+pub fn build_with(
+    sources: &[Source],
+    store: &Store,
+    level: i32,
+    progress: &mut dyn FnMut(&BuildStats),
+) -> Result<(Manifest, BuildStats), BuildError> {
+    let mut stats = Tally {
+        stats: BuildStats::default(),
+        progress,
+        reported: 0,
+    };
     let mut batch = store.batch();
     // (path, platform) -> entry; folders seen in several sources are merged.
     let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
@@ -137,7 +169,7 @@ pub fn build(
         path: PathBuf::from("."),
         reason: e.to_string(),
     })?;
-    Ok((manifest, stats))
+    Ok((manifest, stats.stats))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -149,7 +181,7 @@ fn walk(
     level: i32,
     entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
     dirs: &mut BTreeMap<RelPath, Vec<Option<Platform>>>,
-    stats: &mut BuildStats,
+    stats: &mut Tally<'_>,
 ) -> Result<(), BuildError> {
     let dir = rel.map_or_else(|| root.to_path_buf(), |r| root.join(r.as_str()));
     let mut children: Vec<(RelPath, PathBuf)> = Vec::new();
@@ -258,7 +290,7 @@ fn pack_file(
     before: &fs::Metadata,
     batch: &mut Batch<'_>,
     level: i32,
-    stats: &mut BuildStats,
+    stats: &mut Tally<'_>,
 ) -> Result<EntryKind, BuildError> {
     let file = File::open(path).map_err(io(path))?;
     let mut hasher = Sha256Stream::new();
@@ -274,10 +306,12 @@ fn pack_file(
         hasher.update(&chunk.data);
         let (id, compressed, new) = batch.put_chunk(&chunk.data, level)?;
         if new {
-            stats.new_chunks += 1;
-            stats.new_compressed_bytes += compressed;
+            stats.stats.new_chunks += 1;
+            stats.stats.new_compressed_bytes += compressed;
         }
-        stats.chunks += 1;
+        stats.stats.chunks += 1;
+        stats.stats.bytes += chunk.length as u64;
+        stats.tick(false);
         size += chunk.length as u64;
         chunks.push(ChunkRef {
             id,
@@ -291,8 +325,8 @@ fn pack_file(
     {
         return Err(BuildError::Changed(path.to_path_buf()));
     }
-    stats.files += 1;
-    stats.bytes += size;
+    stats.stats.files += 1;
+    stats.tick(true);
     Ok(EntryKind::File {
         executable: is_executable(before),
         size,

@@ -200,3 +200,48 @@ fn the_sign_prompt_on_a_terminal_shows_the_release_and_signs_after_yes() {
     );
     assert_eq!(std::fs::read_dir(&commits).unwrap().count(), 1);
 }
+
+#[test]
+fn the_packager_shows_its_progress_on_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let packager = workspace_bin(
+        env!("CARGO_BIN_EXE_quince-demo"),
+        "quince-packager",
+        "quince-packager",
+    );
+    let dir = t.path().join("tree");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..3 {
+        let blob: Vec<u8> = (0..16 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("blob{i}")), blob).unwrap();
+    }
+    let command = format!(
+        "cd {} && {} build tree --level 3 --store store --out m.bin; echo EXIT=$?; sleep 120",
+        q(t.path()),
+        q(&packager)
+    );
+    let Some(tmux) = Tmux::start("packager", &command) else {
+        return;
+    };
+    let screen = tmux.wait_for("EXIT=", 120).pop().unwrap();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // One progress line, redrawn in place, then the summary.
+    let progress: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.starts_with("packing: "))
+        .collect();
+    assert_eq!(progress.len(), 1, "{screen}");
+    assert!(
+        progress[0].contains(" files, ") && progress[0].contains(" MiB"),
+        "{screen}"
+    );
+    assert!(screen.contains("packed 3 files"), "{screen}");
+}

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use quince_packager::build::{build, Source};
+use quince_packager::build::{build_with, BuildStats, Source};
 use quince_protocol::codec::Encode;
 use quince_store::Store;
 
@@ -61,7 +61,10 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let store = Store::open(&args.store)?;
-    let (manifest, stats) = build(&sources, &store, args.level)?;
+    let mut shown = Shown::default();
+    let built = build_with(&sources, &store, args.level, &mut |s| shown.show(s));
+    shown.end();
+    let (manifest, stats) = built?;
     std::fs::write(&args.out, manifest.to_bytes())
         .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
@@ -78,4 +81,43 @@ pub fn run(args: Args) -> Result<()> {
         println!("manifest {} sha256 {}", args.out.display(), manifest.hash());
     }
     Ok(())
+}
+
+/// Progress while packing, on standard error: one line redrawn in place on
+/// a terminal (at most ten times a second), else a line every 5 seconds.
+#[derive(Default)]
+struct Shown {
+    last: Option<std::time::Instant>,
+    open: bool,
+}
+
+impl Shown {
+    fn show(&mut self, s: &BuildStats) {
+        use std::io::IsTerminal as _;
+        let tty = std::io::stderr().is_terminal();
+        let every = std::time::Duration::from_millis(if tty { 100 } else { 5000 });
+        if self.last.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        let line = format!(
+            "packing: {} files, {:.1} MiB, {} chunks ({} new)",
+            s.files,
+            s.bytes as f64 / 1048576.0,
+            s.chunks,
+            s.new_chunks
+        );
+        if tty {
+            eprint!("\r{line}    ");
+            self.open = true;
+        } else if self.last.is_some() {
+            eprintln!("{line}");
+        }
+        self.last = Some(std::time::Instant::now());
+    }
+
+    fn end(&mut self) {
+        if self.open {
+            eprintln!();
+        }
+    }
 }
