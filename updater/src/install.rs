@@ -397,10 +397,14 @@ impl Apps {
         })?;
         durable::write_atomic(&path, &json).map_err(io(&path))?;
         crash::point("state replaced");
-        // What running programs of the app read; the state above is what counts.
+        // What running programs of the app read. The state above is what
+        // counts: a status file that cannot be written (a full disk) fails
+        // nothing, and the next save writes it again.
         let status = self.dir(&lock.app).join(STATUS_FILE);
         let text = running::status_text(self, &lock.app, state);
-        durable::write_atomic(&status, text.as_bytes()).map_err(io(&status))?;
+        if let Err(e) = durable::write_atomic(&status, text.as_bytes()) {
+            tracing::warn!("{}: {e}", status.display());
+        }
         Ok(())
     }
 
