@@ -10,6 +10,20 @@ use std::process::{Command, Stdio};
 use quince_tests::tmux::{sh_quote, Tmux};
 use quince_tests::workspace_bin;
 
+/// `len` incompressible bytes (xorshift from `seed`): chunks that zstd
+/// cannot shrink, so transfers and packing take a measurable time.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 fn q(path: &Path) -> String {
     sh_quote(&path.display().to_string())
 }
@@ -27,16 +41,7 @@ fn install_on_a_terminal_draws_one_progress_bar_in_place() {
     quince_packager::LogDir::create(&w.join("log"), &root).unwrap();
     let src = w.join("src");
     quince_packager::testkit::script_app(&src, "#!/bin/sh\necho big\n");
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let blob: Vec<u8> = (0..6 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    std::fs::write(src.join("blob"), blob).unwrap();
+    std::fs::write(src.join("blob"), noise(6 << 20, 0x9e37_79b9_7f4a_7c15)).unwrap();
     let store = quince_store::Store::open(&w.join("store")).unwrap();
     quince_packager::testkit::publish(&w.join("log"), &store, &root, &key, &src, "1.0.0", "any");
     // A seeder that sends 1 MiB/s: the transfer takes seconds, so the bar is seen moving.
@@ -211,17 +216,12 @@ fn the_packager_shows_its_progress_on_a_terminal() {
     );
     let dir = t.path().join("tree");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for i in 0..3 {
-        let blob: Vec<u8> = (0..16 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
-        std::fs::write(dir.join(format!("blob{i}")), blob).unwrap();
+    for i in 0..3u64 {
+        std::fs::write(
+            dir.join(format!("blob{i}")),
+            noise(16 << 20, 0x2545_f491_4f6c_dd1d + i),
+        )
+        .unwrap();
     }
     let command = format!(
         "cd {} && {} build tree --level 3 --store store --out m.bin; echo EXIT=$?; sleep 120",
