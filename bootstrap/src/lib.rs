@@ -135,18 +135,28 @@ async fn register_updater(
     let quince = client.apps().dir(&me).join("current/bin/quince");
     // The client does the rest (the bootstrap carries no service or desktop
     // code): the updater as a systemd user service (an autostart entry
-    // without systemd), Quince itself on PATH as `quince`, the app's launcher.
+    // without systemd), Quince itself on PATH as `quince`, the app's launcher,
+    // completions for the user's shell, the manual pages.
     let mut done = String::new();
     let me_text = me.to_string();
     let service: Vec<&str> = ["service", "install", "--", "--self-app", me_text.as_str()]
         .into_iter()
         .chain(net_args.iter().map(String::as_str))
         .collect();
-    let launchers = [
-        vec!["launcher", "add", me_text.as_str(), "--name", "quince"],
-        vec!["launcher", "add", &app_text],
+    let shell = user_shell();
+    let mut calls: Vec<(Vec<&str>, &str)> = vec![
+        (service, ""),
+        (
+            vec!["launcher", "add", me_text.as_str(), "--name", "quince"],
+            "",
+        ),
+        (vec!["launcher", "add", &app_text], ""),
+        (vec!["man"], ""),
     ];
-    for args in std::iter::once(&service).chain(launchers.iter()) {
+    if let Some(shell) = shell {
+        calls.push((vec!["completions", shell, "--install"], "completions in "));
+    }
+    for (args, label) in &calls {
         let out = std::process::Command::new(&quince)
             .env("QUINCE_HOME", home)
             .args(args)
@@ -155,19 +165,29 @@ async fn register_updater(
         match out {
             Ok(o) if o.status.success() => {
                 for l in String::from_utf8_lossy(&o.stdout).lines() {
-                    done.push_str(&format!("; {l}"));
+                    done.push_str(&format!("; {label}{l}"));
                 }
             }
             Ok(o) => done.push_str(&format!(
                 "; quince {} failed: {}",
-                args[..2].join(" "),
+                args[..2.min(args.len())].join(" "),
                 String::from_utf8_lossy(&o.stderr).trim()
             )),
-            Err(e) => done.push_str(&format!("; quince {}: {e}", args[..2].join(" "))),
+            Err(e) => done.push_str(&format!(
+                "; quince {}: {e}",
+                args[..2.min(args.len())].join(" ")
+            )),
         }
     }
     Ok(done.trim_start_matches("; ").to_string())
 }
+/// The user's shell, if `quince completions --install` knows it.
+fn user_shell() -> Option<&'static str> {
+    let shell = std::env::var_os("SHELL")?;
+    let name = Path::new(&shell).file_name()?.to_str()?;
+    ["bash", "zsh", "fish"].into_iter().find(|s| *s == name)
+}
+
 /// Prints what the client reports: peers found, then one progress line
 /// (peers, bytes, rate, time left) kept up to date. `open` says whether that
 /// line still needs its end (a fetch that fails sends no `Finished`).

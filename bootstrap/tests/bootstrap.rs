@@ -222,6 +222,7 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
                 .arg("--home")
                 .arg(&home)
                 .env("QUINCE_SELF_APP", me.to_string())
+                .env("SHELL", "/usr/bin/zsh")
                 .stdin(Stdio::null())
                 .output()
                 .unwrap()
@@ -249,6 +250,8 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
         format!("service install -- --self-app {me} --network private\n"),
         format!("launcher add {me} --name quince\n"),
         format!("launcher add {app}\n"),
+        "man\n".to_string(),
+        "completions zsh --install\n".to_string(),
     ] {
         assert!(calls.contains(&call), "{call}: {calls}");
     }
@@ -334,6 +337,7 @@ async fn with_the_real_quince_the_first_run_leaves_launchers_and_a_running_updat
                 .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
                 .env("QUINCE_NETWORK", "private")
                 .env("QUINCE_SELF_APP", me.to_string())
+                .env("SHELL", "/bin/bash")
                 .arg(link)
                 .args([
                     "--no-mdns",
@@ -380,6 +384,14 @@ async fn with_the_real_quince_the_first_run_leaves_launchers_and_a_running_updat
         "{entry}"
     );
     assert!(config.join("systemd/user/quince-updater.service").is_file());
+    // Manual pages and the shell's completions, where `man` and bash look.
+    let data = w.join("data");
+    assert!(data.join("man/man1/quince-install.1").is_file(), "{said}");
+    assert!(
+        data.join("bash-completion/completions/quince").is_file(),
+        "{said}"
+    );
+    assert!(said.contains("manual pages in"), "{said}");
     // `quince` on PATH is Quince; `hello` is the app.
     let run = |program: &str, args: &[&str]| {
         let out = Command::new(bin.join(program))

@@ -104,8 +104,8 @@ pub fn vault(passphrase_file: Option<&Path>, confirm: bool) -> Result<Vault, Sig
         eprintln!("quince-signer: warning: the passphrase is empty");
     }
     if std::env::var("QUINCE_DANGER_FAST_KDF").is_ok_and(|v| v == "1") {
-        Ok(Vault::danger_fast_for_tests(passphrase))
+        Ok(Vault::danger_fast_for_tests(passphrase).with_progress())
     } else {
-        Ok(Vault::new(passphrase))
+        Ok(Vault::new(passphrase).with_progress())
     }
 }

@@ -6,6 +6,7 @@
 //! - [`signing`]: the two signing rounds, the coordinator's aggregation, and the
 //!   transcript that shows which keyholders signed.
 //! - [`vault`]: passphrase encryption of every secret file.
+//! - [`progress`]: the status line shown during slow steps.
 //!
 //! What gets signed (checkpoints, rotation roots) and how it is verified is
 //! defined in `quince-protocol`; the result is one plain Ed25519 signature.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod home;
 pub mod keyholder;
 pub mod net;
+pub mod progress;
 pub mod share;
 pub mod signing;
 pub mod vault;

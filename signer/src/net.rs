@@ -166,13 +166,46 @@ pub async fn serve(
     }
 }
 
+/// How an online signing is going, for the coordinator's display. Round 1
+/// gathers commitments, round 2 signature shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A round is waiting for answers.
+    Waiting {
+        /// 1 or 2.
+        round: u8,
+        /// Good answers so far.
+        got: usize,
+        /// Good answers the round needs.
+        wanted: usize,
+        /// Time until the round gives up.
+        left: Duration,
+    },
+    /// A keyholder answered.
+    Answered {
+        /// 1 or 2.
+        round: u8,
+        /// Who.
+        peer: PeerId,
+    },
+    /// A keyholder refused, or could not be reached.
+    Problem {
+        /// 1 or 2.
+        round: u8,
+        /// What happened, naming the keyholder.
+        problem: String,
+    },
+}
+
 /// Coordinator: runs both rounds with the keyholders at `peers` and returns the
-/// verified signature and its transcript.
+/// verified signature and its transcript. `on_step` hears of every answer and,
+/// about once a second, of the wait.
 pub async fn coordinate(
     root: &AppRoot,
     request: &SigningRequest,
     peers: &[Multiaddr],
     timeout: Duration,
+    mut on_step: impl FnMut(Step),
 ) -> Result<([u8; 64], Transcript), SignerError> {
     let mut swarm = swarm(timeout)?;
     let needed = usize::from(root.threshold());
@@ -194,10 +227,14 @@ pub async fn coordinate(
     let mut problems = Vec::new();
     let commitments: Vec<(PeerId, CommitmentMessage)> = collect(
         &mut swarm,
+        Round {
+            number: 1,
+            wanted: needed,
+            timeout,
+        },
         asked,
-        needed,
-        timeout,
         &mut problems,
+        &mut on_step,
         |r| match r {
             NetResponse::Commitment(c) => Ok(c),
             NetResponse::Refused(why) => Err(why),
@@ -229,10 +266,14 @@ pub async fn coordinate(
     }
     let shares: Vec<(PeerId, ShareMessage)> = collect(
         &mut swarm,
+        Round {
+            number: 2,
+            wanted: commitments.len(),
+            timeout,
+        },
         asked,
-        commitments.len(),
-        timeout,
         &mut problems,
+        &mut on_step,
         |r| match r {
             NetResponse::Share(s) => Ok(s),
             NetResponse::Refused(why) => Err(why),
@@ -253,24 +294,51 @@ pub async fn coordinate(
     )
 }
 
-/// Waits for answers to `asked` until `wanted` good ones came, all answered, or time ran out.
-async fn collect<T>(
-    swarm: &mut Swarm<Behaviour>,
-    mut asked: HashMap<request_response::OutboundRequestId, PeerId>,
+/// One round of requests: its number, how many good answers it needs, how long it waits.
+struct Round {
+    number: u8,
     wanted: usize,
     timeout: Duration,
+}
+
+/// Waits for answers to `asked` until `round.wanted` good ones came, all
+/// answered, or time ran out.
+async fn collect<T>(
+    swarm: &mut Swarm<Behaviour>,
+    round: Round,
+    mut asked: HashMap<request_response::OutboundRequestId, PeerId>,
     problems: &mut Vec<String>,
+    on_step: &mut impl FnMut(Step),
     accept: impl Fn(NetResponse) -> Result<T, String>,
 ) -> Vec<(PeerId, T)> {
     let mut good = Vec::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while good.len() < wanted && !asked.is_empty() {
-        let Ok(event) = tokio::time::timeout_at(deadline, swarm.select_next_some()).await else {
-            problems.push(format!(
-                "{} keyholder(s) did not answer in time",
-                asked.len()
-            ));
+    // Why a dial failed (refused, timed out, which address): the swarm says,
+    // request-response only says that it failed.
+    let mut dial_errors: HashMap<PeerId, String> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + round.timeout;
+    let problem = |on_step: &mut dyn FnMut(Step), problems: &mut Vec<String>, text: String| {
+        on_step(Step::Problem {
+            round: round.number,
+            problem: text.clone(),
+        });
+        problems.push(text);
+    };
+    while good.len() < round.wanted && !asked.is_empty() {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            let text = format!("{} keyholder(s) did not answer in time", asked.len());
+            problem(on_step, problems, text);
             break;
+        }
+        on_step(Step::Waiting {
+            round: round.number,
+            got: good.len(),
+            wanted: round.wanted,
+            left: deadline - now,
+        });
+        let tick = deadline.min(now + Duration::from_secs(1));
+        let Ok(event) = tokio::time::timeout_at(tick, swarm.select_next_some()).await else {
+            continue;
         };
         match event {
             SwarmEvent::Behaviour(request_response::Event::Message {
@@ -283,8 +351,14 @@ async fn collect<T>(
             }) => {
                 if let Some(peer) = asked.remove(&request_id) {
                     match accept(response) {
-                        Ok(v) => good.push((peer, v)),
-                        Err(why) => problems.push(format!("{peer}: {why}")),
+                        Ok(v) => {
+                            on_step(Step::Answered {
+                                round: round.number,
+                                peer,
+                            });
+                            good.push((peer, v));
+                        }
+                        Err(why) => problem(on_step, problems, format!("{peer}: {why}")),
                     }
                 }
             }
@@ -294,7 +368,20 @@ async fn collect<T>(
                 peer,
                 ..
             }) if asked.remove(&request_id).is_some() => {
-                problems.push(format!("{peer}: {error}"));
+                let text = match (&error, dial_errors.get(&peer)) {
+                    (request_response::OutboundFailure::DialFailure, Some(why)) => {
+                        format!("{peer}: cannot connect: {why}")
+                    }
+                    _ => format!("{peer}: {error}"),
+                };
+                problem(on_step, problems, text);
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                dial_errors.insert(peer, error.to_string());
             }
             _ => {}
         }

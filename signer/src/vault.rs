@@ -43,6 +43,8 @@ pub struct Vault {
     passphrase: Passphrase,
     /// scrypt cost as log2(N); `None` uses age's default (about one second).
     work_factor: Option<u8>,
+    /// Show a status line on a terminal while scrypt runs.
+    show_progress: bool,
 }
 
 impl Vault {
@@ -51,7 +53,22 @@ impl Vault {
         Vault {
             passphrase,
             work_factor: None,
+            show_progress: false,
         }
+    }
+
+    /// Shows "unlocking ..." / "sealing ..." on a terminal (stderr) while
+    /// scrypt works, which takes about a second per file.
+    pub fn with_progress(mut self) -> Self {
+        self.show_progress = true;
+        self
+    }
+
+    fn busy(&self, what: &str, path: &Path) -> Option<crate::progress::Busy> {
+        self.show_progress.then(|| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            crate::progress::Busy::start(format!("{what} {name} (scrypt)"))
+        })
     }
 
     /// TEST ONLY: a vault with a cheap scrypt cost, so that tests run fast.
@@ -59,6 +76,7 @@ impl Vault {
         Vault {
             passphrase,
             work_factor: Some(10),
+            show_progress: false,
         }
     }
 
@@ -68,10 +86,12 @@ impl Vault {
         if let Some(w) = self.work_factor {
             recipient.set_work_factor(w);
         }
+        let busy = self.busy("sealing", path);
         let sealed = age::encrypt(&recipient, plain).map_err(|e| SignerError::CorruptFile {
             path: path.to_path_buf(),
             detail: format!("cannot encrypt: {e}"),
         })?;
+        drop(busy);
         write_private(path, &sealed)
     }
 
@@ -79,6 +99,7 @@ impl Vault {
     pub fn open(&self, path: &Path) -> Result<Zeroizing<Vec<u8>>, SignerError> {
         let sealed = fs::read(path).map_err(SignerError::io(path))?;
         let identity = age::scrypt::Identity::new(self.passphrase.secret());
+        let _busy = self.busy("unlocking", path);
         age::decrypt(&identity, &sealed)
             .map(Zeroizing::new)
             .map_err(|e| match e {

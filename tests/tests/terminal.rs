@@ -104,34 +104,47 @@ fn install_on_a_terminal_draws_one_progress_bar_in_place() {
     );
 }
 
+/// Five keyholders who made a key and signed 1.0.0 (the signer's example), in `w`.
+struct Keyholders {
+    signer: std::path::PathBuf,
+    packager: std::path::PathBuf,
+}
+
+impl Keyholders {
+    fn new(w: &Path) -> Keyholders {
+        let signer = workspace_bin(
+            env!("CARGO_BIN_EXE_quince-demo"),
+            "quince-signer",
+            "quince-signer",
+        );
+        let packager = workspace_bin(
+            env!("CARGO_BIN_EXE_quince-demo"),
+            "quince-packager",
+            "quince-packager",
+        );
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signer/examples");
+        let out = Command::new("bash")
+            .arg(examples.join("five-keyholders.sh"))
+            .arg(w)
+            .env("QUINCE_SIGNER", &signer)
+            .env("QUINCE_PACKAGER", &packager)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Keyholders { signer, packager }
+    }
+}
+
 #[test]
 fn the_sign_prompt_on_a_terminal_shows_the_release_and_signs_after_yes() {
     let t = tempfile::tempdir().unwrap();
     let w = t.path();
-    let signer = workspace_bin(
-        env!("CARGO_BIN_EXE_quince-demo"),
-        "quince-signer",
-        "quince-signer",
-    );
-    let packager = workspace_bin(
-        env!("CARGO_BIN_EXE_quince-demo"),
-        "quince-packager",
-        "quince-packager",
-    );
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../signer/examples");
-    let out = Command::new("bash")
-        .arg(examples.join("five-keyholders.sh"))
-        .arg(w)
-        .env("QUINCE_SIGNER", &signer)
-        .env("QUINCE_PACKAGER", &packager)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let Keyholders { signer, packager } = Keyholders::new(w);
     let run = |program: &Path, args: &[&str]| {
         let o = Command::new(program)
             .current_dir(w)
@@ -204,6 +217,52 @@ fn the_sign_prompt_on_a_terminal_shows_the_release_and_signs_after_yes() {
         "{screen}"
     );
     assert_eq!(std::fs::read_dir(&commits).unwrap().count(), 1);
+}
+
+/// The slow steps of a keyholder: unlocking a share (scrypt at its real
+/// cost) shows a status line with a clock, and an online signing shows each
+/// round's count and the time left, then names the keyholder that did not
+/// answer. The keyholder here is a socket that accepts and never speaks.
+#[test]
+fn unlocking_and_online_signing_show_their_progress_on_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let Keyholders { signer, .. } = Keyholders::new(w);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let peer = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+    // A new identity, sealed at scrypt's real cost, then an online signing.
+    let command = format!(
+        "cd {} && export QUINCE_PASSPHRASE='demo passphrase' && {s} --home homes/new init --name Fay; \
+         QUINCE_DANGER_FAST_KDF=1 {s} sign online --checkpoint checkpoint.body \
+         --peer /ip4/127.0.0.1/tcp/{port}/p2p/{peer} --out again --timeout 8; echo EXIT=$?; sleep 120",
+        q(w),
+        s = q(&signer)
+    );
+    let Some(tmux) = Tmux::start("online", &command) else {
+        return;
+    };
+    let seen = tmux.wait_for("EXIT=", 120);
+    let all = seen.join("\n");
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("sealing identity") && s.contains("(scrypt)")),
+        "{all}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("round 1: 0 of 3 commitments in; giving up in")),
+        "{all}"
+    );
+    let last = seen.last().unwrap();
+    assert!(last.contains("EXIT=1"), "{last}");
+    assert!(
+        last.contains("round 1: 1 keyholder(s) did not answer in time"),
+        "{last}"
+    );
+    // The status line was erased, not left behind the result.
+    assert!(!last.contains("giving up in"), "{last}");
+    drop(silent);
 }
 
 #[test]

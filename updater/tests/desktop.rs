@@ -586,7 +586,14 @@ fn completions_and_manual_pages_come_from_the_commands_definitions() {
     );
 
     let pages = t.path().join("man");
-    ok(&desk.quince(&["man", "--out", pages.to_str().unwrap()]));
+    let said = ok(&desk.quince(&["man", "--out", pages.to_str().unwrap()]));
+    let count = std::fs::read_dir(&pages).unwrap().count();
+    assert!(count > 20, "a page per command: {count}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.starts_with(&format!("{count} manual pages in {}", pages.display())),
+        "{said}"
+    );
     let page = std::fs::read_to_string(pages.join("quince-install.1")).unwrap();
     assert!(page.contains(".TH quince-install"), "{page}");
     assert!(page.contains("launcher"), "{page}");

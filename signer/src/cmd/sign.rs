@@ -10,6 +10,8 @@ use anyhow::{bail, Context as _, Result};
 use quince_protocol::codec::Encode;
 use quince_protocol::record::{LogEntry, RotationRecord};
 use quince_protocol::root::AppId;
+use quince_signer::net::Step;
+use quince_signer::progress::Busy;
 use quince_signer::share::KeyShare;
 use quince_signer::signing::{
     self, CommitmentMessage, MessageKind, NonceStore, PackageMessage, ShareMessage, SigningRequest,
@@ -234,12 +236,16 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
                 .map(|p| p.parse())
                 .collect::<Result<Vec<libp2p::Multiaddr>, _>>()?;
             let runtime = tokio::runtime::Runtime::new()?;
+            let busy = Busy::without_clock("asking the keyholders");
+            let show = |step: Step| show_step(&busy, step);
             let (signature, record) = runtime.block_on(quince_signer::net::coordinate(
                 &root,
                 &request,
                 &peers,
                 std::time::Duration::from_secs(timeout),
+                show,
             ))?;
+            drop(busy);
             quince_signer::vault::write_public(
                 &out,
                 &signing::signed_checkpoint(&root, &app, &body, &signature)?,
@@ -302,6 +308,45 @@ pub fn run(ctx: &Context, command: Command) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Shows an online signing's progress: the status line on a terminal, and a
+/// plain line (stderr) for every answer or problem.
+fn show_step(busy: &Busy, step: Step) {
+    let round_name = |round: u8| {
+        if round == 1 {
+            "commitments"
+        } else {
+            "signature shares"
+        }
+    };
+    match step {
+        Step::Waiting {
+            round,
+            got,
+            wanted,
+            left,
+        } => busy.set(format!(
+            "round {round}: {got} of {wanted} {} in; giving up in {} s",
+            round_name(round),
+            left.as_secs()
+        )),
+        Step::Answered { round, peer } => {
+            note(busy, &format!("round {round}: {peer} answered"));
+        }
+        Step::Problem { round, problem } => {
+            note(busy, &format!("round {round}: {problem}"));
+        }
+    }
+}
+
+/// A line above the status line (which redraws itself below it).
+fn note(busy: &Busy, line: &str) {
+    if busy.is_drawn() {
+        eprintln!("\r\x1b[K{line}");
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 /// What the checkpoint adds: `--since`, else `since.json` beside the

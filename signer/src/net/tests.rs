@@ -51,9 +51,33 @@ async fn online_keyholders_sign_a_checkpoint_even_when_two_decline() {
     .to_text();
     let request = SigningRequest::checkpoint(&root, &app, &body).unwrap();
     let (addrs, _stops) = start(shares, &[true, false, true, false, true]).await;
-    let (signature, transcript) = coordinate(&root, &request, &addrs, Duration::from_secs(20))
+    let mut steps = Vec::new();
+    let (signature, transcript) =
+        coordinate(&root, &request, &addrs, Duration::from_secs(20), |s| {
+            steps.push(s)
+        })
         .await
         .unwrap();
+    // The display heard of each answer in each round, and of the waits.
+    let answered = |n| {
+        steps
+            .iter()
+            .filter(|s| matches!(s, Step::Answered { round, .. } if *round == n))
+            .count()
+    };
+    assert_eq!((answered(1), answered(2)), (3, 3), "{steps:?}");
+    assert!(
+        matches!(
+            steps[0],
+            Step::Waiting {
+                round: 1,
+                got: 0,
+                wanted: 3,
+                ..
+            }
+        ),
+        "{steps:?}"
+    );
     let note = signing::signed_checkpoint(&root, &app, &body, &signature).unwrap();
     VerifiedCheckpoint::verify(&note, &app.origin(), &root.checkpoint_verifier(&app)).unwrap();
     assert_eq!(
@@ -76,9 +100,15 @@ async fn online_signing_fails_clearly_when_too_few_agree() {
     .to_text();
     let request = SigningRequest::checkpoint(&root, &app, &body).unwrap();
     let (addrs, _stops) = start(shares, &[true, false, false, false, true]).await;
-    let err = coordinate(&root, &request, &addrs, Duration::from_secs(20))
-        .await
-        .unwrap_err();
+    let mut problems = Vec::new();
+    let err = coordinate(&root, &request, &addrs, Duration::from_secs(20), |s| {
+        if let Step::Problem { problem, .. } = s {
+            problems.push(problem);
+        }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(err.to_string().contains("only 2 of the 3 needed"), "{err}");
     assert!(err.to_string().contains("declined"), "{err}");
 }

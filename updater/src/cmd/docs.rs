@@ -67,7 +67,8 @@ pub fn completions(args: CompletionsArgs, mut command: clap::Command) -> Result<
     Ok(())
 }
 
-/// Writes `quince.1` and one page per subcommand (`quince-install.1`, ...).
+/// Writes `quince.1` and one page per subcommand (`quince-install.1`, ...),
+/// and prints one line: how many pages, where (each path with `-v`).
 pub fn man(args: ManArgs, command: clap::Command) -> Result<()> {
     let dir = match args.out {
         Some(d) => d,
@@ -84,13 +85,18 @@ pub fn man(args: ManArgs, command: clap::Command) -> Result<()> {
         let full = format!("{name}-{}", sub.get_name());
         pages.push((full.clone(), sub.clone().name(full)));
     }
+    let count = pages.len();
     for (file, page) in pages {
         let mut out = Vec::new();
         clap_mangen::Man::new(page).render(&mut out)?;
         let path = dir.join(format!("{file}.1"));
         write(&path, &out)?;
-        println!("{}", path.display());
+        tracing::debug!("wrote {}", path.display());
     }
+    println!(
+        "{count} manual pages in {} (man {name}, man {name}-install, ...)",
+        dir.display()
+    );
     Ok(())
 }
 
