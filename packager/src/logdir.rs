@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use quince_protocol::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 use quince_protocol::codec::{self, Decode, DecodeError, Encode};
 use quince_protocol::merkle::{self, MemoryTree};
-use quince_protocol::record::{LogEntry, Version};
+use quince_protocol::record::{LogEntry, ReleaseRules};
 use quince_protocol::root::{AppId, AppRoot};
 use quince_protocol::tile::{self, TileError, TileSet};
 
@@ -424,7 +424,12 @@ fn check_entries(app: &AppId, old: &[Vec<u8>], new: &[Vec<u8>]) -> Result<(), Lo
     if new.is_empty() {
         return Err(LogError::BadEntry("nothing to append".into()));
     }
-    let mut last: Option<Version> = old.iter().filter_map(|e| release_version(e)).max();
+    let mut offers = ReleaseRules::default();
+    for entry in old {
+        if let Ok(LogEntry::Release(r)) = LogEntry::from_bytes(entry) {
+            offers.add(r);
+        }
+    }
     for (i, bytes) in new.iter().enumerate() {
         let entry = LogEntry::from_bytes(bytes)
             .map_err(|e| LogError::BadEntry(format!("entry {i}: {e}")))?;
@@ -434,16 +439,10 @@ fn check_entries(app: &AppId, old: &[Vec<u8>], new: &[Vec<u8>]) -> Result<(), Lo
                 entry.app()
             )));
         }
-        if let LogEntry::Release(r) = &entry {
-            if let Some(prev) = last.filter(|prev| r.version <= *prev) {
-                return Err(LogError::BadEntry(format!(
-                    "version {} is not greater than the last release, {prev}",
-                    r.version
-                )));
-            }
-            last = Some(r.version);
-        }
-        if let LogEntry::Rotation(r) = &entry {
+        if let LogEntry::Release(r) = entry {
+            offers.check(&r).map_err(LogError::BadEntry)?;
+            offers.add(r);
+        } else if let LogEntry::Rotation(r) = &entry {
             if !r.new_root_signature_is_valid() {
                 return Err(LogError::BadEntry(format!(
                     "entry {i}: rotation not signed by the new group"
@@ -452,13 +451,6 @@ fn check_entries(app: &AppId, old: &[Vec<u8>], new: &[Vec<u8>]) -> Result<(), Lo
         }
     }
     Ok(())
-}
-
-fn release_version(entry: &[u8]) -> Option<Version> {
-    match LogEntry::from_bytes(entry) {
-        Ok(LogEntry::Release(r)) => Some(r.version),
-        _ => None,
-    }
 }
 
 fn parse_size(note: &[u8], path: &Path) -> Result<u64, LogError> {

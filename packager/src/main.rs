@@ -29,6 +29,15 @@ enum Command {
     Build(cmd::build::Args),
     /// Append a release for a manifest to the log; prints the checkpoint to sign.
     Release(cmd::log::ReleaseArgs),
+    /// Offer a released version on another channel (a tested beta to
+    /// stable): the same manifest, nothing rebuilt; prints the checkpoint to sign.
+    Promote(cmd::log::PromoteArgs),
+    /// Change the share of a channel's installs offered a version (a staged
+    /// rollout step); prints the checkpoint to sign.
+    Rollout(cmd::log::RolloutArgs),
+    /// Stop offering a version on a channel (rollout 0%): new installs do
+    /// not get it, no one more is updated to it, installs on it are told.
+    Halt(cmd::log::HaltArgs),
     /// Append a signer rotation (the entry from `quince-signer sign aggregate`);
     /// prints the checkpoint the CURRENT keyholders sign.
     Rotate(cmd::log::RotateArgs),
@@ -55,6 +64,9 @@ fn main() {
         Command::Build(a) => cmd::build::run(a),
         Command::Release(a) => cmd::log::release(a),
         Command::Rotate(a) => cmd::log::rotate(a),
+        Command::Promote(a) => cmd::log::promote(a),
+        Command::Rollout(a) => cmd::log::rollout(a),
+        Command::Halt(a) => cmd::log::halt(a),
         Command::Publish(a) => cmd::log::publish(a),
         Command::Abandon(a) => cmd::log::abandon(a),
         Command::Status(a) => cmd::log::status(a),

@@ -4,7 +4,7 @@
 
 use quince_protocol::codec::{Decode, Encode};
 use quince_protocol::manifest::{DeltaIndex, Manifest};
-use quince_protocol::record::{LogEntry, Platform, ReleaseRecord, Version};
+use quince_protocol::record::{Channel, LogEntry, Platform, ReleaseRecord, Rollout, Version};
 use quince_store::Store;
 
 use crate::logdir::{LogDir, LogError, PendingAppend};
@@ -34,15 +34,58 @@ pub struct StagedRelease {
     pub deltas: DeltaIndex,
 }
 
-/// Stages `manifest` as release `version`. `platforms` is needed only when
-/// the manifest has no per-platform entries (use `any` for a release that runs
-/// everywhere). Patches from the previous release are made when its manifest is
-/// in `store`.
+/// Which version, on which channel, to whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offering {
+    /// The version.
+    pub version: Version,
+    /// The channel (stable unless said).
+    pub channel: Channel,
+    /// The share of that channel's installs offered it (100% unless said).
+    pub rollout: Rollout,
+}
+
+impl Offering {
+    /// `version` to everyone on stable.
+    pub fn stable(version: Version) -> Offering {
+        Offering {
+            version,
+            channel: Channel::stable(),
+            rollout: Rollout::FULL,
+        }
+    }
+}
+
+/// Stages `manifest` as release `version` on stable, to everyone; see [`stage_on`].
 pub fn stage(
     log: &LogDir,
     store: &Store,
     manifest: &Manifest,
     version: Version,
+    platforms: &[Platform],
+    time: u64,
+    level: i32,
+) -> Result<StagedRelease, ReleaseError> {
+    stage_on(
+        log,
+        store,
+        manifest,
+        &Offering::stable(version),
+        platforms,
+        time,
+        level,
+    )
+}
+
+/// Stages `manifest` as a new version, offered as `offering` says.
+/// `platforms` is needed only when the manifest has no per-platform entries
+/// (use `any` for a release that runs everywhere). Patches from the previous
+/// release are made when its manifest is in `store`.
+pub fn stage_on(
+    log: &LogDir,
+    store: &Store,
+    manifest: &Manifest,
+    offering: &Offering,
     platforms: &[Platform],
     time: u64,
     level: i32,
@@ -72,6 +115,20 @@ pub fn stage(
             p
         }
     };
+    // A version already in the log is not released again: a new build needs
+    // a new version, and the same bytes on another channel are a promotion.
+    let released = log.entries()?.iter().any(|e| {
+        matches!(LogEntry::from_bytes(e), Ok(LogEntry::Release(r)) if r.version == offering.version)
+    });
+    if released {
+        return Err(LogError::BadEntry(format!(
+            "version {} is already released; a new build needs a version greater than the \
+             newest on its channel (the same release on another channel, or to more \
+             installs: `quince-packager promote` or `rollout`)",
+            offering.version
+        ))
+        .into());
+    }
     let manifest_bytes = manifest.to_bytes();
     let hash = store.put_manifest(&manifest_bytes)?;
     let deltas = match previous_manifest(log, store)? {
@@ -80,7 +137,9 @@ pub fn stage(
     };
     let record = ReleaseRecord {
         app: log.app(),
-        version,
+        version: offering.version,
+        channel: offering.channel.clone(),
+        rollout: offering.rollout,
         platforms,
         manifest: hash,
         size: manifest.total_size(),
@@ -94,16 +153,48 @@ pub fn stage(
     })
 }
 
-/// The newest published release record.
+/// Stages a record that offers an already released version anew: on
+/// another channel (a promotion: the same manifest, so the bytes stable users
+/// get are the bytes testers ran) or to another share of a channel (a
+/// rollout step; 0% halts it). Nothing is built or uploaded.
+pub fn offer(
+    log: &LogDir,
+    offering: &Offering,
+    time: u64,
+) -> Result<(ReleaseRecord, PendingAppend), ReleaseError> {
+    let first = log
+        .entries()?
+        .iter()
+        .find_map(|e| match LogEntry::from_bytes(e) {
+            Ok(LogEntry::Release(r)) if r.version == offering.version => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            LogError::BadEntry(format!(
+                "version {} is not in the published log (release it first)",
+                offering.version
+            ))
+        })?;
+    let record = ReleaseRecord {
+        channel: offering.channel.clone(),
+        rollout: offering.rollout,
+        time,
+        ..first
+    };
+    let pending = log.append(&[LogEntry::Release(record.clone()).to_bytes()])?;
+    Ok((record, pending))
+}
+
+/// The published release record with the greatest version (on any channel).
 pub fn latest_release(log: &LogDir) -> Result<Option<ReleaseRecord>, LogError> {
     Ok(log
         .entries()?
         .iter()
-        .rev()
-        .find_map(|e| match LogEntry::from_bytes(e) {
+        .filter_map(|e| match LogEntry::from_bytes(e) {
             Ok(LogEntry::Release(r)) => Some(r),
             _ => None,
-        }))
+        })
+        .max_by(|a, b| a.version.cmp(&b.version)))
 }
 
 /// The manifest of the newest published release, if the store has it.

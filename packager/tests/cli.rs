@@ -106,7 +106,7 @@ fn a_publisher_releases_twice_and_an_auditor_checks_the_files() {
             "build", "v2", "--store", "store", "--out", "m2.bin", "--level", "3",
         ],
     );
-    // A version that is not greater is refused, and nothing is staged.
+    // A version already released is refused, and nothing is staged.
     let o = run(
         w,
         &[
@@ -120,7 +120,10 @@ fn a_publisher_releases_twice_and_an_auditor_checks_the_files() {
         ],
     );
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && err.contains("not greater"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("is already released"),
+        "{err}"
+    );
     let out = ok(
         w,
         &[

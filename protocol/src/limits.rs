@@ -53,8 +53,10 @@ pub const MAX_RECORD_BYTES: usize = 8 * 1024;
 pub const MAX_PLATFORMS: usize = 16;
 /// Longest platform name, such as `linux-x86_64`.
 pub const MAX_PLATFORM_BYTES: usize = 32;
-/// Longest version text, such as `1.12.3`.
-pub const MAX_VERSION_BYTES: usize = 32;
+/// Longest channel name, such as `stable` or `beta`.
+pub const MAX_CHANNEL_BYTES: usize = 32;
+/// Longest version text, such as `1.12.3` or `2.0.0-rc.1+linux.20261201`.
+pub const MAX_VERSION_BYTES: usize = 48;
 
 /// Largest serialized trusted state (two roots, checkpoint note and a few numbers).
 pub const MAX_STATE_BYTES: usize = 2 * MAX_ROOT_BYTES + MAX_NOTE_BYTES + 64;

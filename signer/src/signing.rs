@@ -298,6 +298,17 @@ fn describe_since(
                     r.size,
                     r.manifest.to_hex()
                 ));
+                out.push_str(&match r.rollout.as_percent() {
+                    0 => format!(
+                        "    HALTED on channel {}: offered to no one more\n",
+                        r.channel
+                    ),
+                    100 => format!("    offered on channel {} to everyone\n", r.channel),
+                    n => format!(
+                        "    offered on channel {} to {n}% of its installs (a staged rollout)\n",
+                        r.channel
+                    ),
+                });
             }
             LogEntry::Rotation(r) => out.push_str(&format!(
                 "  + signer rotation: a new root, group key {}\n",

@@ -726,6 +726,10 @@ fn the_sign_prompt_shows_and_checks_what_the_checkpoint_adds() {
             "1.2.0",
             "--platform",
             "any",
+            "--channel",
+            "beta",
+            "--rollout",
+            "10",
         ],
     );
     let manifest = {
@@ -771,6 +775,11 @@ fn the_sign_prompt_shows_and_checks_what_the_checkpoint_adds() {
     );
     assert!(
         shown.contains("+ release 1.2.0 for any, ") && shown.contains(&manifest),
+        "{shown}"
+    );
+    // A staged beta: keyholders see the channel and the share they sign.
+    assert!(
+        shown.contains("offered on channel beta to 10% of its installs"),
         "{shown}"
     );
 

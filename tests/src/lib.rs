@@ -20,6 +20,8 @@ pub fn release_entry(
     Ok(LogEntry::Release(ReleaseRecord {
         app,
         version: version.parse()?,
+        channel: Default::default(),
+        rollout: Default::default(),
         platforms: vec![platform.parse()?],
         manifest: quince_protocol::Hash::of(version.as_bytes()),
         size: 1,

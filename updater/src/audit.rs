@@ -28,7 +28,7 @@ use quince_protocol::codec::Decode;
 use quince_protocol::manifest::{EntryKind, Manifest, VerifiedManifest};
 use quince_protocol::merkle;
 use quince_protocol::note::Note;
-use quince_protocol::record::LogEntry;
+use quince_protocol::record::{Channel, LogEntry, Version};
 use quince_protocol::root::{AppId, AppRoot};
 use quince_protocol::tile::{self, TileSet};
 use quince_protocol::transcript::{self, SignedShares};
@@ -78,6 +78,13 @@ pub struct ReleaseReport {
     pub entry: u64,
     /// Version.
     pub version: String,
+    /// The channel this record offers it on.
+    pub channel: String,
+    /// The share of that channel's installs offered it, in percent (0: halted).
+    pub rollout: u8,
+    /// `release` (the version's first record), `promotion` (to another
+    /// channel), `rollout` (a new share on a channel it was on) or `halt`.
+    pub kind: &'static str,
     /// Platforms it serves.
     pub platforms: Vec<String>,
     /// Manifest SHA-256, hex.
@@ -147,7 +154,8 @@ impl Report {
                 "signed_by_root": c.signed_by_root, "signers": c.signers,
             })).collect::<Vec<_>>(),
             "releases": self.releases.iter().map(|r| json!({
-                "entry": r.entry, "version": r.version, "platforms": r.platforms,
+                "entry": r.entry, "version": r.version, "channel": r.channel,
+                "rollout": r.rollout, "kind": r.kind, "platforms": r.platforms,
                 "manifest": r.manifest, "size": r.size, "first_checkpoint": r.first_checkpoint,
                 "signers": r.signers, "manifest_check": r.manifest_check,
                 "files_checked": r.files_checked,
@@ -196,8 +204,14 @@ impl Report {
                 .files_checked
                 .map(|n| format!(", {n} files re-hashed"))
                 .unwrap_or_default();
+            let offer = match r.rollout {
+                0 => format!("{}: halted", r.channel),
+                100 => r.channel.clone(),
+                n => format!("{} to {n}%", r.channel),
+            };
             out.push_str(&format!(
-                "  release {} (entry {}, {}): {who}; manifest {}{files}\n",
+                "  {} {} (entry {}, {}, {offer}): {who}; manifest {}{files}\n",
+                r.kind,
                 r.version,
                 r.entry,
                 r.platforms.join(","),
@@ -506,6 +520,9 @@ pub fn audit_folder_with(
     }
 
     // Inclusion of every entry in the head, and the releases.
+    let mut rules = quince_protocol::record::ReleaseRules::default();
+    let mut seen: Vec<(Version, Vec<Channel>)> = Vec::new();
+    let mut checked: Vec<(Hash, (String, Option<u64>))> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let i = i as u64;
         let included = merkle::inclusion_proof(&tiles, i, head_cp.size).and_then(|proof| {
@@ -538,14 +555,41 @@ pub fn audit_folder_with(
                 .problems
                 .push(format!("entry {i} is a release of another app"));
         }
+        if let Err(why) = rules.check(&record) {
+            report.problems.push(format!("entry {i}: {why}"));
+        }
+        rules.add(record.clone());
+        let kind = match seen.iter_mut().find(|(v, _)| *v == record.version) {
+            None => {
+                seen.push((record.version, vec![record.channel.clone()]));
+                "release"
+            }
+            Some((_, channels)) if !channels.contains(&record.channel) => {
+                channels.push(record.channel.clone());
+                "promotion"
+            }
+            Some(_) if record.rollout.is_halted() => "halt",
+            Some(_) => "rollout",
+        };
         let first = report.checkpoints.iter().find(|c| c.size > i);
-        let (manifest_check, files_checked) = check_manifest(store, &record.manifest, download);
-        if manifest_check != "verified" && manifest_check != "not available" {
+        // A manifest named again (a promotion, a rollout step) is checked once.
+        let (manifest_check, files_checked) =
+            match checked.iter().find(|(h, _)| *h == record.manifest) {
+                Some((_, result)) => result.clone(),
+                None => {
+                    let result = check_manifest(store, &record.manifest, download);
+                    checked.push((record.manifest, result.clone()));
+                    result
+                }
+            };
+        // A repeated manifest was reported with the version's first record.
+        let first_record = kind == "release";
+        if first_record && manifest_check != "verified" && manifest_check != "not available" {
             report.problems.push(format!(
                 "release {}: manifest {manifest_check}",
                 record.version
             ));
-        } else if manifest_check == "not available" {
+        } else if first_record && manifest_check == "not available" {
             report.warnings.push(format!(
                 "release {}: manifest not at hand, not checked",
                 record.version
@@ -561,6 +605,9 @@ pub fn audit_folder_with(
         report.releases.push(ReleaseReport {
             entry: i,
             version: record.version.to_string(),
+            channel: record.channel.to_string(),
+            rollout: record.rollout.as_percent(),
+            kind,
             platforms: record
                 .platforms
                 .iter()
@@ -668,7 +715,13 @@ pub async fn fetch_for_audit<S: crate::fetch::Source>(
             }
         }
     }
+    let mut fetched = Vec::new();
     for record in synced.releases() {
+        // Promotions and rollout steps name a manifest already fetched.
+        if fetched.contains(&record.manifest) {
+            continue;
+        }
+        fetched.push(record.manifest);
         if download {
             for platform in &record.platforms {
                 if let Err(e) =

@@ -347,6 +347,7 @@ impl Client {
         }
         let options = UpdateOptions {
             version: options.version.or(link.version),
+            channel: options.channel.clone().or_else(|| link.channel.clone()),
             ..options.clone()
         };
         self.update_from(link.app, &link.peers, &options, find_for)
@@ -365,6 +366,7 @@ impl Client {
         let mut peers = folder.peers();
         let options = UpdateOptions {
             version: options.version.or(link.version),
+            channel: options.channel.clone().or_else(|| link.channel.clone()),
             ..options.clone()
         };
         let outcome = self
@@ -691,6 +693,16 @@ impl Client {
     /// Pins `app` at `version`, or follows new releases again (`None`).
     pub fn pin(&self, app: &AppId, version: Option<&Version>) -> Result<(), ClientError> {
         Ok(self.apps.pin(app, version)?)
+    }
+
+    /// The channel `app` follows and what it offers; with `set`, follows
+    /// that channel from the next update on (see [`Apps::channel`]).
+    pub fn channel(
+        &self,
+        app: &AppId,
+        set: Option<&quince_protocol::record::Channel>,
+    ) -> Result<crate::install::ChannelView, ClientError> {
+        Ok(self.apps.channel(app, set)?)
     }
 
     /// Writes `app`'s current version to a new folder that installs offline.

@@ -2,6 +2,7 @@
 //! the home folder, app arguments and how outcomes are printed.
 
 pub mod audit;
+pub mod channel;
 pub mod docs;
 pub mod exit;
 pub mod fetch;

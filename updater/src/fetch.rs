@@ -30,7 +30,7 @@ use quince_protocol::root::AppId;
 use quince_protocol::state::{Equivocation, TrustedState};
 use quince_store::StoreError;
 
-pub use log::{LogSync, Release, VerifiedLog};
+pub use log::{LogSync, Offer, OfferStep, Release, VerifiedLog};
 pub(crate) use mirror::write_file;
 pub use mirror::{CHECKPOINT_FILE, ROOT_FILE};
 pub use peers::{PeerFault, Peers};

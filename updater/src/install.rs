@@ -44,7 +44,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use quince_protocol::cosignature::Witnesses;
-use quince_protocol::record::{Platform, Version};
+use quince_protocol::record::{Channel, Platform, Version};
 use quince_protocol::root::AppId;
 use quince_store::{crash, durable, Store};
 
@@ -201,6 +201,24 @@ pub struct UpdateOptions {
     /// Require the head to be cosigned by a trusted witness within this many
     /// seconds, or install nothing (and keep it as the app's freshness limit).
     pub max_age: Option<u64>,
+    /// Follow this channel from now on (kept in the app's state); `None`
+    /// keeps the channel it follows (stable for a new install).
+    pub channel: Option<Channel>,
+}
+
+/// The channel an app follows and what its log offers, as [`Apps::channel`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelView {
+    /// The channel followed.
+    pub channel: Channel,
+    /// The version installed.
+    pub current: Option<Version>,
+    /// The newest version offered to this install on its channel (its
+    /// rollout share included), from the last sync.
+    pub newest: Option<Version>,
+    /// Every channel in the log with the newest version it offers (to
+    /// anyone; halted ones left out).
+    pub channels: Vec<(Channel, Version)>,
 }
 
 /// The installed apps under one home folder.
@@ -282,12 +300,34 @@ impl Apps {
         (root.app_id() == *app).then(|| root.name().to_string())
     }
 
-    /// The newest release for this platform in `app`'s verified log.
+    /// The newest release `app`'s verified log offers this install (its
+    /// channel, its place in staged rollouts, this platform).
     pub fn newest(&self, app: &AppId) -> Option<Version> {
-        let trusted = self.state(app).ok()??.trusted().ok()?;
-        let log = fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted).ok()?;
-        let newest = log.releases_for(&Platform::current()).last()?.version;
-        Some(newest)
+        let state = self.state(app).ok()??;
+        let log =
+            fetch::VerifiedLog::from_mirror(&self.log_dir(app), state.trusted().ok()?).ok()?;
+        let offered = log.offered_to(
+            &Platform::current(),
+            &state.channel().ok()?,
+            &state.install_id().ok()?,
+        );
+        offered.last().map(|r| r.version)
+    }
+
+    /// The verified log's offers of `app`, as last synced (none if it was
+    /// never synced or its mirror is damaged).
+    pub fn offers(&self, app: &AppId) -> Vec<fetch::Offer> {
+        let Some(trusted) = self
+            .state(app)
+            .ok()
+            .flatten()
+            .and_then(|s| s.trusted().ok())
+        else {
+            return Vec::new();
+        };
+        fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted)
+            .map(|log| log.offers())
+            .unwrap_or_default()
     }
 
     /// What `app`'s current version says about itself (its app file), if
@@ -534,6 +574,9 @@ impl Apps {
         if let Some(secs) = options.health_seconds {
             state.health_seconds = secs;
         }
+        if let Some(channel) = &options.channel {
+            state.set_channel(channel);
+        }
         // The new trusted state is saved with the switch (or when there is
         // nothing to install): a failed fetch or unpack leaves state.json as it was.
 
@@ -549,10 +592,12 @@ impl Apps {
                     })?
             }
             None => {
+                let channel = state.channel().map_err(|e| self.bad_state(&app, e))?;
+                let install = state.install_id().map_err(|e| self.bad_state(&app, e))?;
                 let newest = synced
-                    .releases_for(&platform)
-                    .filter(|r| !state.is_refused(&r.version))
-                    .last();
+                    .offered_to(&platform, &channel, &install)
+                    .into_iter()
+                    .rfind(|r| !state.is_refused(&r.version));
                 match (newest, state.current) {
                     (Some(r), current) if current.is_none_or(|c| r.version > c) => r,
                     (_, Some(current)) => {
@@ -618,6 +663,14 @@ impl Apps {
     /// the log (in the DHT, so peers fetching the same release at the same
     /// time find each other). Saves nothing: callers save the new head with
     /// what they do next.
+    /// The error for a state file whose content does not hold together.
+    fn bad_state(&self, app: &AppId, e: BadState) -> InstallError {
+        InstallError::State {
+            path: self.app_dir(app).state_file(),
+            reason: e.to_string(),
+        }
+    }
+
     async fn sync_log<S: Source>(
         &self,
         source: &S,
@@ -689,6 +742,52 @@ impl Apps {
         }
         state.pinned = version.copied();
         self.save(&lock, &state)
+    }
+
+    /// The channel `app` follows and what it offers (from the last sync);
+    /// with `set`, follows that channel from the next update on. Nothing is
+    /// installed here, and a version newer than the channel offers stays
+    /// installed until the channel passes it (updates never go back).
+    pub fn channel(&self, app: &AppId, set: Option<&Channel>) -> Result<ChannelView, InstallError> {
+        let lock = self.lock(app)?;
+        let mut state = self
+            .recover(&lock)?
+            .ok_or(InstallError::NotInstalled(*app))?;
+        if let Some(channel) = set {
+            state.set_channel(channel);
+            self.save(&lock, &state)?;
+        }
+        let channel = state.channel().map_err(|e| self.bad_state(app, e))?;
+        let install = state.install_id().map_err(|e| self.bad_state(app, e))?;
+        let trusted = state.trusted().map_err(|e| self.bad_state(app, e))?;
+        let log = fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted)?;
+        let platform = Platform::current();
+        let newest = log
+            .offered_to(&platform, &channel, &install)
+            .into_iter()
+            .rfind(|r| !state.is_refused(&r.version))
+            .map(|r| r.version);
+        let mut channels: Vec<(Channel, Version)> = Vec::new();
+        for offer in log.offers() {
+            for (on, rollout) in &offer.channels {
+                if rollout.is_halted() || !offer.release.serves(&platform) {
+                    continue;
+                }
+                let v = offer.release.version;
+                match channels.iter_mut().find(|(c, _)| c == on) {
+                    Some((_, newest)) if *newest < v => *newest = v,
+                    Some(_) => {}
+                    None => channels.push((on.clone(), v)),
+                }
+            }
+        }
+        channels.sort();
+        Ok(ChannelView {
+            channel,
+            current: state.current,
+            newest,
+            channels,
+        })
     }
 
     /// The program to run for `app`, inside its current version.

@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! quince://7e91…ad7?peer=/ip4/192.0.2.7/udp/4771/quic-v1/p2p/12D3Koo…&version=1.2.0
+//! quince://7e91…ad7?channel=beta
 //! ```
 //!
 //! The same link works for the bootstrap, `quince install` and `quince share`.
 //! Parsing is strict: the app id is 64 lowercase hex digits; the only query keys
 //! are `peer` (repeatable, a multiaddr ending in `/p2p/PEER_ID`, at most
-//! [`MAX_PEER_HINTS`]) and `version` (once, `MAJOR.MINOR.PATCH`); nothing is
+//! [`MAX_PEER_HINTS`]), `version` (once, SemVer: `2.0.0-rc.1+b5`; `+` is
+//! literal) and `channel` (once, the channel to follow); nothing is
 //! percent-decoded, and anything else is refused with the reason. A link names
 //! what to trust (the app id); peer hints only say where to look first.
 
@@ -17,7 +19,7 @@ use std::str::FromStr;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
-use quince_protocol::record::Version;
+use quince_protocol::record::{Channel, Version};
 use quince_protocol::root::AppId;
 
 /// The scheme every link starts with.
@@ -36,6 +38,8 @@ pub struct Link {
     pub peers: Vec<Multiaddr>,
     /// A version to install instead of the newest.
     pub version: Option<Version>,
+    /// The channel to follow (the user's choice when they open the link).
+    pub channel: Option<Channel>,
 }
 
 /// Why a link was refused.
@@ -54,6 +58,7 @@ impl Link {
             app,
             peers: Vec::new(),
             version: None,
+            channel: None,
         }
     }
 }
@@ -120,7 +125,21 @@ impl FromStr for Link {
                             .map_err(|e| bad(format!("version {value:?}: {e}")))?,
                     );
                 }
-                other => return Err(bad(format!("unknown key {other:?} (peer, version)"))),
+                "channel" => {
+                    if link.channel.is_some() {
+                        return Err(bad("channel given twice"));
+                    }
+                    link.channel = Some(
+                        value
+                            .parse()
+                            .map_err(|e| bad(format!("channel {value:?}: {e}")))?,
+                    );
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown key {other:?} (peer, version, channel)"
+                    )))
+                }
             }
         }
         Ok(link)
@@ -137,6 +156,10 @@ impl fmt::Display for Link {
         }
         if let Some(v) = &self.version {
             write!(f, "{sep}version={v}")?;
+            sep = '&';
+        }
+        if let Some(c) = &self.channel {
+            write!(f, "{sep}channel={c}")?;
         }
         Ok(())
     }
@@ -158,6 +181,8 @@ mod tests {
             format!("quince://{ID}?version=1.2.0"),
             format!("quince://{ID}?peer={PEER}"),
             format!("quince://{ID}?peer={PEER}&version=10.0.3"),
+            format!("quince://{ID}?version=2.0.0-rc.1+b5&channel=beta"),
+            format!("quince://{ID}?channel=nightly-2"),
         ] {
             let link: Link = text.parse().unwrap();
             assert_eq!(link.to_string(), text);
@@ -194,7 +219,12 @@ mod tests {
                 format!("quince://{ID}?version=1.2.3&version=1.2.4"),
                 "version given twice",
             ),
-            (format!("quince://{ID}?channel=beta"), "unknown key"),
+            (format!("quince://{ID}?channel=Beta"), "channel \"Beta\""),
+            (
+                format!("quince://{ID}?channel=beta&channel=beta"),
+                "channel given twice",
+            ),
+            (format!("quince://{ID}?chanel=beta"), "unknown key"),
             (format!("quince://{ID}?peer=%2Fip4"), "percent"),
             ("x".repeat(MAX_LINK_BYTES + 1), "longer than"),
         ] {

@@ -39,6 +39,8 @@ enum Command {
     Rollback(cmd::rollback::RollbackArgs),
     /// Pin an app at a version, or "none" to follow releases again.
     Pin(cmd::pin::PinArgs),
+    /// Show or change the release channel an app follows (stable, beta, ...).
+    Channel(cmd::channel::ChannelArgs),
     /// List installed apps.
     List(cmd::list::ListArgs),
     /// Write an app to a folder (USB stick) that installs with no network.
@@ -119,6 +121,7 @@ fn main() {
             Command::Run(a) => cmd::run::run(a),
             Command::Rollback(a) => cmd::rollback::rollback(a),
             Command::Pin(a) => cmd::pin::pin(a),
+            Command::Channel(a) => cmd::channel::channel(a),
             Command::List(a) => cmd::list::list(a),
             Command::Share(a) => cmd::share::share(a),
             Command::Verify(a) => cmd::verify::verify(a),

@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use quince_packager::{release, LogDir};
 use quince_protocol::codec::Decode;
 use quince_protocol::note::Note;
-use quince_protocol::record::{LogEntry, Platform};
+use quince_protocol::record::{LogEntry, Platform, ReleaseRecord, Rollout};
 use quince_protocol::root::AppRoot;
 use quince_protocol::transcript::{self, SignedShares};
 use quince_store::Store;
@@ -38,15 +38,88 @@ pub struct ReleaseArgs {
     /// The manifest from `build`.
     #[arg(long, default_value = "manifest.bin")]
     manifest: PathBuf,
-    /// The release's version, MAJOR.MINOR.PATCH, greater than the last one.
+    /// The release's version, MAJOR.MINOR.PATCH[-PRE][+BUILD] (SemVer 2.0),
+    /// greater than the newest on its channel.
     #[arg(long)]
     version: String,
     /// Platforms served, when the build has no per-platform folders (`any` for all).
     #[arg(long = "platform")]
     platforms: Vec<String>,
+    #[command(flatten)]
+    offer: OfferArgs,
     /// zstd level for delta patches.
     #[arg(long, default_value_t = 19)]
     level: i32,
+}
+
+/// The channel and rollout of a release record.
+#[derive(clap::Args, Debug)]
+pub struct OfferArgs {
+    /// The channel it is offered on: `stable` (the default; installs follow
+    /// it unless they chose another), `beta` or any name of [a-z0-9-]. Installs
+    /// on other channels get stable releases too.
+    #[arg(long, default_value = "stable")]
+    channel: String,
+    /// Offer it to this percentage of the channel's installs (a staged
+    /// rollout; raise it later with `rollout`). Each install is in or out by
+    /// its own random id, the same way every time.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    rollout: u8,
+}
+
+impl OfferArgs {
+    fn offering(&self, version: &str) -> Result<release::Offering> {
+        Ok(release::Offering {
+            version: version
+                .parse()
+                .with_context(|| format!("version {version:?}"))?,
+            channel: self
+                .channel
+                .parse()
+                .with_context(|| format!("channel {:?}", self.channel))?,
+            rollout: Rollout::percent(self.rollout)
+                .context("a rollout is a percentage, 0 to 100")?,
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PromoteArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    /// The released version to offer.
+    #[arg(long)]
+    version: String,
+    /// The channel to offer it on (default stable), and to whom.
+    #[command(flatten)]
+    offer: OfferArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RolloutArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    /// The released version.
+    #[arg(long)]
+    version: String,
+    /// The new percentage of the channel's installs (100: everyone).
+    #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+    percent: u8,
+    /// The channel whose rollout changes.
+    #[arg(long, default_value = "stable")]
+    channel: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HaltArgs {
+    #[arg(long, default_value = "log")]
+    log: PathBuf,
+    /// The released version to halt.
+    #[arg(long)]
+    version: String,
+    /// The channel it is halted on.
+    #[arg(long, default_value = "stable")]
+    channel: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,25 +176,46 @@ pub fn release(args: ReleaseArgs) -> Result<()> {
         .iter()
         .map(|p| p.parse::<Platform>())
         .collect::<Result<Vec<_>, _>>()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let staged = release::stage(
+    let offering = args.offer.offering(&args.version)?;
+    let staged = release::stage_on(
         &log,
         &store,
         &manifest,
-        args.version.parse()?,
+        &offering,
         &platforms,
-        now,
+        now(),
         args.level,
     )?;
-    let body = args.log.join("pending/checkpoint.body");
     println!(
-        "release {} staged as log entry {} ({} patches from the previous release)",
+        "release {} staged as log entry {} on {} ({} patches from the previous release)",
         staged.record.version,
         staged.pending.size - 1,
+        offered(&staged.record),
         staged.deltas.deltas.len()
     );
+    next_steps(&args.log);
+    Ok(())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// "beta, to 10% of its installs", "stable, to everyone", "stable: halted".
+fn offered(r: &ReleaseRecord) -> String {
+    if r.rollout.is_halted() {
+        format!("{}: halted", r.channel)
+    } else if r.rollout.is_full() {
+        format!("{}, to everyone", r.channel)
+    } else {
+        format!("{}, to {} of its installs", r.channel, r.rollout)
+    }
+}
+
+fn next_steps(log: &std::path::Path) {
+    let body = log.join("pending/checkpoint.body");
     println!("checkpoint to sign: {}", body.display());
     println!(
         "next: quince-signer sign request --root root.bin --checkpoint {}",
@@ -129,9 +223,51 @@ pub fn release(args: ReleaseArgs) -> Result<()> {
     );
     println!(
         "then: quince-packager publish --log {} <signed checkpoint>",
-        args.log.display()
+        log.display()
     );
+}
+
+/// Stages a record that offers a released version as `offering` says.
+fn stage_offer(log_path: &std::path::Path, offering: &release::Offering, what: &str) -> Result<()> {
+    let log = LogDir::open(log_path)?;
+    let (record, pending) = release::offer(&log, offering, now())?;
+    println!(
+        "{what} {} staged as log entry {}: {} (manifest {}, nothing to upload)",
+        record.version,
+        pending.size - 1,
+        offered(&record),
+        record.manifest.to_hex()
+    );
+    next_steps(log_path);
     Ok(())
+}
+
+pub fn promote(args: PromoteArgs) -> Result<()> {
+    stage_offer(
+        &args.log,
+        &args.offer.offering(&args.version)?,
+        "promotion of",
+    )
+}
+
+pub fn rollout(args: RolloutArgs) -> Result<()> {
+    let offer = OfferArgs {
+        channel: args.channel,
+        rollout: args.percent,
+    };
+    stage_offer(
+        &args.log,
+        &offer.offering(&args.version)?,
+        "rollout step for",
+    )
+}
+
+pub fn halt(args: HaltArgs) -> Result<()> {
+    let offer = OfferArgs {
+        channel: args.channel,
+        rollout: 0,
+    };
+    stage_offer(&args.log, &offer.offering(&args.version)?, "halt of")
 }
 
 pub fn rotate(args: RotateArgs) -> Result<()> {
@@ -258,6 +394,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
     for (i, e) in entries.iter().enumerate() {
         match LogEntry::from_bytes(e)? {
             LogEntry::Release(r) => releases.push(serde_json::json!({"entry": i, "version": r.version.to_string(),
+                "channel": r.channel.as_str(), "rollout": r.rollout.as_percent(),
                 "manifest": r.manifest.to_hex(), "size": r.size, "platforms": r.platforms.iter().map(Platform::as_str).collect::<Vec<_>>()})),
             LogEntry::Rotation(r) => releases.push(serde_json::json!({"entry": i, "rotation": r.root.fingerprint()})),
         }

@@ -15,6 +15,8 @@ fn release(app: AppId, version: &str) -> Vec<u8> {
     LogEntry::Release(ReleaseRecord {
         app,
         version: version.parse().unwrap(),
+        channel: Default::default(),
+        rollout: Default::default(),
         platforms: vec!["linux-x86_64".parse().unwrap()],
         manifest: Hash::of(version.as_bytes()),
         size: 1000,
@@ -64,6 +66,92 @@ fn append_sign_publish_and_reopen() {
     assert!(dir.path().join("tile/entries/001.p/44").exists());
 }
 
+/// `version` on `channel` to `percent`%, with `manifest_seed`'s bytes.
+fn offer(app: AppId, version: &str, channel: &str, percent: u8, manifest_seed: &str) -> Vec<u8> {
+    LogEntry::Release(ReleaseRecord {
+        app,
+        version: version.parse().unwrap(),
+        channel: channel.parse().unwrap(),
+        rollout: quince_protocol::record::Rollout::percent(percent).unwrap(),
+        platforms: vec!["linux-x86_64".parse().unwrap()],
+        manifest: Hash::of(manifest_seed.as_bytes()),
+        size: 1000,
+        time: 1_764_000_000,
+    })
+    .to_bytes()
+}
+
+/// Channels: each has its own order; a beta can be promoted (same bytes)
+/// and rolled out in steps; a version never changes its bytes; build
+/// metadata alone does not make a new version.
+#[test]
+fn channel_rules_for_releases_promotions_and_rollouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = test_root(2);
+    let log = LogDir::create(dir.path(), &root).unwrap();
+    let app = log.app();
+    let ok = |entries: Vec<Vec<u8>>| {
+        log.append(&entries).unwrap();
+        log.abandon().unwrap();
+    };
+    let refused = |entries: Vec<Vec<u8>>, why: &str| {
+        let err = log.append(&entries).unwrap_err().to_string();
+        assert!(err.contains(why), "{err} (wanted {why:?})");
+    };
+    let stable1 = offer(app, "1.0.0", "stable", 100, "1.0.0");
+    let beta = offer(app, "2.0.0-beta.1", "beta", 100, "b1");
+    ok(vec![stable1.clone(), beta.clone()]);
+    // Stable goes on below the beta: each channel has its own order.
+    ok(vec![
+        stable1.clone(),
+        beta.clone(),
+        offer(app, "1.0.1", "stable", 100, "1.0.1"),
+    ]);
+    // Promotion with the same bytes, then rollout steps and a halt.
+    ok(vec![
+        stable1.clone(),
+        beta.clone(),
+        offer(app, "2.0.0-beta.1", "stable", 10, "b1"),
+        offer(app, "2.0.0-beta.1", "stable", 50, "b1"),
+        offer(app, "2.0.0-beta.1", "stable", 0, "b1"),
+    ]);
+    refused(
+        vec![
+            stable1.clone(),
+            beta.clone(),
+            offer(app, "2.0.0-beta.1", "stable", 100, "other bytes"),
+        ],
+        "must name the same manifest",
+    );
+    refused(
+        vec![
+            stable1.clone(),
+            offer(app, "0.9.0", "beta", 100, "0.9"),
+            offer(app, "0.9.0", "stable", 100, "0.9"),
+        ],
+        "not greater than the newest on channel stable, 1.0.0",
+    );
+    refused(
+        vec![
+            stable1.clone(),
+            beta.clone(),
+            offer(app, "2.0.0-alpha", "beta", 100, "a"),
+        ],
+        "not greater than the newest on channel beta",
+    );
+    refused(
+        vec![
+            stable1.clone(),
+            offer(app, "1.0.0+rebuilt", "beta", 100, "r"),
+        ],
+        "only in build metadata",
+    );
+    refused(
+        vec![stable1.clone(), beta.clone(), beta.clone()],
+        "already offered on beta to 100%",
+    );
+}
+
 #[test]
 fn refusals_leave_the_published_log_untouched() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,8 +162,13 @@ fn refusals_leave_the_published_log_untouched() {
     log.publish(&sign(&app, &p.body, &key)).unwrap();
     let before = durable::files_below(dir.path()).unwrap();
 
-    // Not a greater version.
+    // The same record again; not a greater version.
     let err = log.append(&[release(app, "1.0.0")]).unwrap_err();
+    assert!(
+        err.to_string().contains("already offered on stable"),
+        "{err}"
+    );
+    let err = log.append(&[release(app, "0.9.0")]).unwrap_err();
     assert!(err.to_string().contains("not greater"), "{err}");
     let err = log
         .append(&[release(app, "1.1.0"), release(app, "1.0.5")])

@@ -22,6 +22,11 @@ pub const REFUSED: i32 = 4;
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// An error that exits with [`USAGE`]: a bad argument value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// An error that exits with [`NO_PEERS`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -38,7 +43,7 @@ pub fn code(error: &anyhow::Error) -> i32 {
         if cause.is::<NoPeers>() {
             return NO_PEERS;
         }
-        if cause.is::<clap::Error>() {
+        if cause.is::<clap::Error>() || cause.is::<Usage>() {
             return USAGE;
         }
         let code = match cause.downcast_ref::<ClientError>() {

@@ -14,8 +14,13 @@ use super::{explain, freshness, print_dropped, print_peers_found, report, NetArg
 pub struct InstallArgs {
     #[command(flatten)]
     net: NetArgs,
-    /// The app's link: quince://APP_ID, optionally ?peer=ADDR&version=X.Y.Z.
+    /// The app's link: quince://APP_ID, optionally ?peer=ADDR&version=X.Y.Z&channel=NAME.
     link: String,
+    /// Follow this release channel (e.g. beta; default stable, or the
+    /// link's `channel=`). Installs on any channel also get stable releases;
+    /// change it later with `quince channel`.
+    #[arg(long)]
+    channel: Option<String>,
     /// The program to run and health-check, relative to the app's folder (e.g. bin/app).
     #[arg(long)]
     run: Option<String>,
@@ -90,6 +95,12 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         window: 8,
         witnesses: witness_policy(&args.witness, args.witness_quorum)?,
         max_age: args.witness_max_age,
+        channel: args
+            .channel
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| super::exit::Usage(format!("--channel: {e}")))?,
         ..UpdateOptions::default()
     };
     if args.witness_max_age.is_some() && args.witness.is_empty() {

@@ -39,6 +39,19 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
             .map(|i| i.name.clone())
             .or_else(|| client.apps().name(&app));
         let newest = client.apps().newest(&app);
+        let channel = state
+            .channel()
+            .map_or_else(|e| format!("(bad: {e})"), |c| c.to_string());
+        // The publisher halted the installed version on every channel this
+        // install takes it from: no one new gets it; say so.
+        let halted = state.current.is_some_and(|current| {
+            let followed = state.channel().unwrap_or_default();
+            client
+                .apps()
+                .offers(&app)
+                .iter()
+                .any(|o| o.release.version == current && o.halted_for(&followed))
+        });
         let checked = super::service::last_check(client.apps(), &app);
         rows.push(serde_json::json!({
             "app": app.to_string(), "name": name, "id": info.as_ref().map(|i| i.id.clone()),
@@ -46,6 +59,7 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
             "last_check": checked.as_ref().map(|(t, r, p)| serde_json::json!({
                 "time": t, "utc": quince_updater::service::utc(*t), "result": r, "peers": p,
             })),
+            "channel": channel, "halted": halted,
             "pinned": text(&state.pinned), "refused": refused, "run": state.run,
             "log_size": state.trusted().map(|t| t.size()).unwrap_or(0),
             "freshness": fresh.map(|f| f.to_json()),
@@ -55,9 +69,14 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
         }
         if !args.json {
             println!(
-                "{app}  {}  {}{}{}{}",
+                "{app}  {}  {}{}{}{}{}",
                 name.as_deref().unwrap_or("(unnamed)"),
                 text(&state.current).unwrap_or_else(|| "(none)".into()),
+                if channel == "stable" {
+                    String::new()
+                } else {
+                    format!("  ({channel} channel)")
+                },
                 match newest {
                     Some(n) if Some(n) != state.current => format!("  (newest {n})"),
                     _ => String::new(),
@@ -72,6 +91,12 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
                     format!("  refused {}", refused.join(", "))
                 }
             );
+            if halted {
+                println!(
+                    "    halted: the publisher stopped offering this version; an update \
+                     installs the next one offered (`quince rollback` goes back now)"
+                );
+            }
             if let Some((time, result, peers)) = &checked {
                 println!(
                     "    last check {}: {result} ({peers} peer(s))",

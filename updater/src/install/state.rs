@@ -3,7 +3,7 @@
 //! release's files are ever written.
 
 use quince_protocol::cosignature::{WitnessKey, Witnesses};
-use quince_protocol::record::Version;
+use quince_protocol::record::{Channel, Version};
 use quince_protocol::state::TrustedState;
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +58,20 @@ pub struct AppState {
     /// trusted head, over every copy of it seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_confirmed_at: Option<u64>,
+    /// The channel this install follows (absent: stable). The user's
+    /// choice alone: nothing a peer sends changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// This install's rollout id (32 hex digits, random, made once): whether
+    /// it is among a staged release's N% follows from it. Files from before
+    /// channels get one on their next save.
+    #[serde(default = "new_install_id")]
+    pub install_id: String,
+}
+
+/// A fresh random rollout id.
+fn new_install_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 /// Seconds after which a head with no newer witness cosignature counts as
@@ -88,7 +102,36 @@ impl AppState {
             witness_quorum: 0,
             witness_max_age: None,
             head_confirmed_at: None,
+            channel: None,
+            install_id: new_install_id(),
         }
+    }
+
+    /// The channel followed.
+    pub fn channel(&self) -> Result<Channel, BadState> {
+        match &self.channel {
+            None => Ok(Channel::stable()),
+            Some(c) => c
+                .parse()
+                .map_err(|e| BadState(format!("channel {c:?}: {e}"))),
+        }
+    }
+
+    /// Follows `channel` from the next update on.
+    pub fn set_channel(&mut self, channel: &Channel) {
+        self.channel = (!channel.is_stable()).then(|| channel.to_string());
+    }
+
+    /// The rollout id.
+    pub fn install_id(&self) -> Result<[u8; 16], BadState> {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(&self.install_id, &mut id).map_err(|_| {
+            BadState(format!(
+                "install id {:?} is not 32 hex digits",
+                self.install_id
+            ))
+        })?;
+        Ok(id)
     }
 
     /// The witness policy recorded for this app.
