@@ -204,13 +204,15 @@ impl Report {
                 .files_checked
                 .map(|n| format!(", {n} files re-hashed"))
                 .unwrap_or_default();
+            // Plain stable-to-everyone releases read as before channels.
             let offer = match r.rollout {
-                0 => format!("{}: halted", r.channel),
-                100 => r.channel.clone(),
-                n => format!("{} to {n}%", r.channel),
+                0 => format!(", {}: halted", r.channel),
+                100 if r.channel == Channel::STABLE => String::new(),
+                100 => format!(", {}", r.channel),
+                n => format!(", {} to {n}%", r.channel),
             };
             out.push_str(&format!(
-                "  {} {} (entry {}, {}, {offer}): {who}; manifest {}{files}\n",
+                "  {} {} (entry {}, {}{offer}): {who}; manifest {}{files}\n",
                 r.kind,
                 r.version,
                 r.entry,
