@@ -69,9 +69,18 @@ pub struct AppState {
     pub install_id: String,
 }
 
-/// A fresh random rollout id.
+/// A fresh random rollout id (from the OS; if it cannot give one, the
+/// clock and process id, which still spread installs apart).
 fn new_install_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    let mut id = [0u8; 16];
+    if getrandom::getrandom(&mut id).is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = format!("{now} {}", std::process::id());
+        id.copy_from_slice(&quince_protocol::Hash::of(seed.as_bytes()).0[..16]);
+    }
+    hex::encode(id)
 }
 
 /// Seconds after which a head with no newer witness cosignature counts as
