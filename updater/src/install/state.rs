@@ -262,6 +262,32 @@ mod tests {
         let bad = json.replace("1.2.0", "one point two");
         assert!(serde_json::from_str::<AppState>(&bad).is_err());
     }
+
+    /// A state file from before channels follows stable and draws its
+    /// rollout id once: the id written is the id read back.
+    #[test]
+    fn old_state_files_follow_stable_and_get_a_rollout_id_that_sticks() {
+        let json = r#"{"app":"00","trusted":"00","current":"1.2.0","previous":null,"trial":null,
+            "refused":[],"pinned":null,"run":"bin/app","health_seconds":3}"#;
+        let mut state: AppState = serde_json::from_str(json).unwrap();
+        assert!(state.channel().unwrap().is_stable());
+        let id = state.install_id().unwrap();
+        let other: AppState = serde_json::from_str(json).unwrap();
+        assert_ne!(other.install_id().unwrap(), id, "drawn at random");
+        let saved = serde_json::to_string(&state).unwrap();
+        assert!(!saved.contains("channel"), "stable is not written: {saved}");
+        let again: AppState = serde_json::from_str(&saved).unwrap();
+        assert_eq!(again.install_id().unwrap(), id);
+
+        state.set_channel(&"beta".parse().unwrap());
+        let saved = serde_json::to_string(&state).unwrap();
+        assert!(saved.contains(r#""channel":"beta""#), "{saved}");
+        let mut bad: AppState = serde_json::from_str(&saved).unwrap();
+        bad.channel = Some("Beta!".into());
+        assert!(bad.channel().is_err());
+        bad.install_id = "xyz".into();
+        assert!(bad.install_id().is_err());
+    }
 }
 
 /// Whether an app's head is known to be current: the newest witness
