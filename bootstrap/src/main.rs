@@ -16,8 +16,9 @@ use quince_bootstrap::{install, Options};
 
 const USAGE: &str = "usage: quince-bootstrap [LINK] [options]
 
-Installs the app named by LINK (quince://APP_ID[?peer=ADDR][&version=X.Y.Z])
-from peers, verifies every byte against the app id, and starts it.
+Installs the app named by LINK (quince://APP_ID[?peer=ADDR][&version=X.Y.Z]
+[&channel=beta]) from peers, verifies every byte against the app id, and
+starts it. With channel=, the install follows that release channel.
 
 options:
   --run PATH         the program to start, relative to the app (default: bin/<only program>)

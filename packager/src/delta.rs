@@ -75,7 +75,11 @@ pub fn make_deltas(
         let Some((old_sha, _, old_size, old_file_chunks)) = before.get(key) else {
             continue;
         };
-        if old_sha == sha || *size < DELTA_MIN_BYTES || *old_size == 0 {
+        if old_sha == sha
+            || *size < DELTA_MIN_BYTES
+            || *old_size == 0
+            || (*size).max(*old_size) > quince_store::PATCH_MAX_BYTES
+        {
             continue;
         }
         let new_cost: u64 = chunks
@@ -85,13 +89,18 @@ pub fn make_deltas(
             .collect::<Result<Vec<_>, _>>()?
             .iter()
             .sum();
+        // The old file whole (zstd's reference); the new one a chunk at a time.
         let old_bytes = assemble(store, old_file_chunks)?;
-        let new_bytes = assemble(store, chunks)?;
-        let patch = quince_store::make_patch(&old_bytes, &new_bytes, level).map_err(|e| {
-            StoreError::BadPatch {
-                path: key.0.to_string(),
-                reason: e.to_string(),
+        let patch = quince_store::make_patch_streamed(&old_bytes, *size, level, |w| {
+            for c in chunks {
+                let bytes = store.chunk(c).map_err(std::io::Error::other)?;
+                w.write_all(&bytes)?;
             }
+            Ok(())
+        })
+        .map_err(|e| StoreError::BadPatch {
+            path: key.0.to_string(),
+            reason: e.to_string(),
         })?;
         if (patch.len() as u64) < new_cost {
             let id = store.put_blob(&patch)?;

@@ -20,7 +20,9 @@ pub mod durable;
 pub mod tilefs;
 
 pub use chunks::{decompress_capped, Batch, DecompressError, Store};
-pub use patch::{apply_patch, make_patch};
+pub use patch::{
+    apply_patch, make_patch, make_patch_streamed, patch_level, LARGE_FILE_BYTES, PATCH_MAX_BYTES,
+};
 pub use unpack::{unpack, UnpackStats};
 
 use std::path::PathBuf;
