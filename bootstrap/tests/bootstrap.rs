@@ -104,6 +104,45 @@ async fn a_link_becomes_an_installed_running_app() {
         vec![3u8; 300_000]
     );
 
+    // A beta on the beta channel: a link with channel=beta installs it, a
+    // plain link still installs the stable release, from the same peer.
+    std::fs::write(w.join("src/data"), vec![4u8; 1000]).unwrap();
+    quince_packager::testkit::publish_on(
+        &w.join("log"),
+        &Store::open(&w.join("store")).unwrap(),
+        &root,
+        &key,
+        &w.join("src"),
+        &quince_packager::release::Offering {
+            version: "2.0.0-beta.1".parse().unwrap(),
+            channel: "beta".parse().unwrap(),
+            rollout: quince_protocol::record::Rollout::FULL,
+        },
+        "any",
+    );
+    for (extra, home, version, data) in [
+        ("&channel=beta", "tester", "2.0.0-beta.1", vec![4u8; 1000]),
+        ("", "plain", "1.0.0", vec![3u8; 300_000]),
+    ] {
+        let home = w.join(home);
+        let out = tokio::task::spawn_blocking({
+            let (link, home) = (format!("{link}{extra}"), home.clone());
+            move || run(link, home)
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(version),
+            "{extra}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(home.join(format!("apps/{}/current/data", root.app_id()))).unwrap(),
+            data
+        );
+    }
+
     // A link to an app nobody holds: one clear failure line.
     let out = tokio::task::spawn_blocking({
         let home = w.join("other");

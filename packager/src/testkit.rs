@@ -16,7 +16,6 @@ use crate::{release, LogDir};
 /// the log at `log_dir` (created if missing, for `root`), signs the new head
 /// with `key` and publishes it. Returns the signed checkpoint note and the
 /// manifest. Panics on any error: test code.
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub fn publish(
     log_dir: &Path,
     store: &Store,
@@ -24,6 +23,22 @@ pub fn publish(
     key: &ed25519_dalek::SigningKey,
     src: &Path,
     version: &str,
+    platform: &str,
+) -> (Vec<u8>, Manifest) {
+    #[allow(clippy::expect_used)]
+    let offering = release::Offering::stable(version.parse().expect("version"));
+    publish_on(log_dir, store, root, key, src, &offering, platform)
+}
+
+/// Like [`publish`], offered as `offering` says (a channel, a rollout).
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub fn publish_on(
+    log_dir: &Path,
+    store: &Store,
+    root: &AppRoot,
+    key: &ed25519_dalek::SigningKey,
+    src: &Path,
+    offering: &release::Offering,
     platform: &str,
 ) -> (Vec<u8>, Manifest) {
     let (manifest, _) = build(
@@ -40,11 +55,11 @@ pub fn publish(
     } else {
         LogDir::create(log_dir, root).expect("create log")
     };
-    let staged = release::stage(
+    let staged = release::stage_on(
         &log,
         store,
         &manifest,
-        version.parse().expect("version"),
+        offering,
         &[platform.parse().expect("platform")],
         0,
         1,
