@@ -89,6 +89,8 @@ fn window_log(len: u64) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use quince_protocol::testkit::noise;
+
     use super::*;
 
     #[test]
@@ -110,18 +112,6 @@ mod tests {
         wrong_base[500_000] ^= 1;
         assert!(apply_patch(&wrong_base, &patch, new.len() as u64, &Hash::of(&new)).is_err());
         assert!(apply_patch(&old, &patch, new.len() as u64 - 1, &Hash::of(&new)).is_err());
-    }
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
     }
 
     /// A 100 MiB file with 4 KiB changed, asked for at the packager's

@@ -7,22 +7,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use quince_protocol::testkit::noise;
 use quince_tests::tmux::{sh_quote, Tmux};
 use quince_tests::workspace_bin;
-
-/// `len` incompressible bytes (xorshift from `seed`): chunks that zstd
-/// cannot shrink, so transfers and packing take a measurable time.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn q(path: &Path) -> String {
     sh_quote(&path.display().to_string())

@@ -30,6 +30,7 @@
 //!
 //! Fetching is [`crate::fetch`]'s job; this module never talks to peers.
 
+mod channel;
 mod health;
 mod layout;
 mod lifecycle;
@@ -50,6 +51,7 @@ use quince_store::{crash, durable, Store};
 
 use crate::fetch::{self, FetchError, Peers, Source};
 
+pub use channel::{ChannelView, Offered};
 pub use health::{app_info, health_check, Plan, Unhealthy, EXIT_WITHIN, HEALTH_ENV};
 pub use layout::AppDir;
 pub use lifecycle::{Collected, Removed};
@@ -206,21 +208,6 @@ pub struct UpdateOptions {
     pub channel: Option<Channel>,
 }
 
-/// The channel an app follows and what its log offers, as [`Apps::channel`] reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelView {
-    /// The channel followed.
-    pub channel: Channel,
-    /// The version installed.
-    pub current: Option<Version>,
-    /// The newest version offered to this install on its channel (its
-    /// rollout share included), from the last sync.
-    pub newest: Option<Version>,
-    /// Every channel in the log with the newest version it offers (to
-    /// anyone; halted ones left out).
-    pub channels: Vec<(Channel, Version)>,
-}
-
 /// The installed apps under one home folder.
 #[derive(Debug, Clone)]
 pub struct Apps {
@@ -298,36 +285,6 @@ impl Apps {
             <quince_protocol::root::AppRoot as quince_protocol::codec::Decode>::from_bytes(&bytes)
                 .ok()?;
         (root.app_id() == *app).then(|| root.name().to_string())
-    }
-
-    /// The newest release `app`'s verified log offers this install (its
-    /// channel, its place in staged rollouts, this platform).
-    pub fn newest(&self, app: &AppId) -> Option<Version> {
-        let state = self.state(app).ok()??;
-        let log =
-            fetch::VerifiedLog::from_mirror(&self.log_dir(app), state.trusted().ok()?).ok()?;
-        let offered = log.offered_to(
-            &Platform::current(),
-            &state.channel().ok()?,
-            &state.install_id().ok()?,
-        );
-        offered.last().map(|r| r.version)
-    }
-
-    /// The verified log's offers of `app`, as last synced (none if it was
-    /// never synced or its mirror is damaged).
-    pub fn offers(&self, app: &AppId) -> Vec<fetch::Offer> {
-        let Some(trusted) = self
-            .state(app)
-            .ok()
-            .flatten()
-            .and_then(|s| s.trusted().ok())
-        else {
-            return Vec::new();
-        };
-        fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted)
-            .map(|log| log.offers())
-            .unwrap_or_default()
     }
 
     /// What `app`'s current version says about itself (its app file), if
@@ -742,52 +699,6 @@ impl Apps {
         }
         state.pinned = version.copied();
         self.save(&lock, &state)
-    }
-
-    /// The channel `app` follows and what it offers (from the last sync);
-    /// with `set`, follows that channel from the next update on. Nothing is
-    /// installed here, and a version newer than the channel offers stays
-    /// installed until the channel passes it (updates never go back).
-    pub fn channel(&self, app: &AppId, set: Option<&Channel>) -> Result<ChannelView, InstallError> {
-        let lock = self.lock(app)?;
-        let mut state = self
-            .recover(&lock)?
-            .ok_or(InstallError::NotInstalled(*app))?;
-        if let Some(channel) = set {
-            state.set_channel(channel);
-            self.save(&lock, &state)?;
-        }
-        let channel = state.channel().map_err(|e| self.bad_state(app, e))?;
-        let install = state.install_id().map_err(|e| self.bad_state(app, e))?;
-        let trusted = state.trusted().map_err(|e| self.bad_state(app, e))?;
-        let log = fetch::VerifiedLog::from_mirror(&self.log_dir(app), trusted)?;
-        let platform = Platform::current();
-        let newest = log
-            .offered_to(&platform, &channel, &install)
-            .into_iter()
-            .rfind(|r| !state.is_refused(&r.version))
-            .map(|r| r.version);
-        let mut channels: Vec<(Channel, Version)> = Vec::new();
-        for offer in log.offers() {
-            for (on, rollout) in &offer.channels {
-                if rollout.is_halted() || !offer.release.serves(&platform) {
-                    continue;
-                }
-                let v = offer.release.version;
-                match channels.iter_mut().find(|(c, _)| c == on) {
-                    Some((_, newest)) if *newest < v => *newest = v,
-                    Some(_) => {}
-                    None => channels.push((on.clone(), v)),
-                }
-            }
-        }
-        channels.sort();
-        Ok(ChannelView {
-            channel,
-            current: state.current,
-            newest,
-            channels,
-        })
     }
 
     /// The program to run for `app`, inside its current version.

@@ -38,20 +38,10 @@ pub fn rows(args: &ListArgs) -> Result<Vec<serde_json::Value>> {
             .as_ref()
             .map(|i| i.name.clone())
             .or_else(|| client.apps().name(&app));
-        let newest = client.apps().newest(&app);
+        let quince_updater::install::Offered { newest, halted } = client.apps().offered(&app);
         let channel = state
             .channel()
             .map_or_else(|e| format!("(bad: {e})"), |c| c.to_string());
-        // The publisher halted the installed version on every channel this
-        // install takes it from: no one new gets it; say so.
-        let halted = state.current.is_some_and(|current| {
-            let followed = state.channel().unwrap_or_default();
-            client
-                .apps()
-                .offers(&app)
-                .iter()
-                .any(|o| o.release.version == current && o.halted_for(&followed))
-        });
         let checked = super::service::last_check(client.apps(), &app);
         rows.push(serde_json::json!({
             "app": app.to_string(), "name": name, "id": info.as_ref().map(|i| i.id.clone()),
