@@ -171,35 +171,64 @@ impl Store {
         let mut out = Vec::new();
         for dir in fs::read_dir(&root).map_err(io_err(&root))? {
             let dir = dir.map_err(io_err(&root))?;
-            if !dir.file_type().map_err(io_err(&root))?.is_dir() {
+            if dir.file_type().map_err(io_err(&root))?.is_dir() {
+                let found = self.named(&dir.path(), ".zst")?;
+                out.extend(found.into_iter().map(|(h, len)| (ChunkId(h.0), len)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every patch in the store (`blobs/`), with its size.
+    pub fn blobs(&self) -> Result<Vec<(ChunkId, u64)>, StoreError> {
+        Ok(self
+            .named(&self.dir.join("blobs"), "")?
+            .into_iter()
+            .map(|(h, len)| (ChunkId(h.0), len))
+            .collect())
+    }
+
+    /// Deletes a patch (nothing if it is not there).
+    pub fn remove_blob(&self, id: &ChunkId) -> Result<(), StoreError> {
+        remove_if_there(&self.dir.join("blobs").join(id.to_hex()))
+    }
+
+    /// The manifests the store holds a delta index for.
+    pub fn delta_indexes(&self) -> Result<Vec<Hash>, StoreError> {
+        Ok(self
+            .named(&self.dir.join("deltas"), "")?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect())
+    }
+
+    /// Deletes the delta index leading to `manifest` (nothing if none).
+    pub fn remove_deltas(&self, manifest: &Hash) -> Result<(), StoreError> {
+        remove_if_there(&self.dir.join("deltas").join(manifest.to_hex()))
+    }
+
+    /// Files in `dir` named `<64 hex><suffix>`, with their sizes.
+    fn named(&self, dir: &Path, suffix: &str) -> Result<Vec<(Hash, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for file in fs::read_dir(dir).map_err(io_err(dir))? {
+            let file = file.map_err(io_err(dir))?;
+            let name = file.file_name();
+            let Some(hash) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(suffix))
+                .and_then(|hex| Hash::from_hex(hex, "name").ok())
+            else {
                 continue;
-            }
-            for file in fs::read_dir(dir.path()).map_err(io_err(&dir.path()))? {
-                let file = file.map_err(io_err(&dir.path()))?;
-                let name = file.file_name();
-                let Some(id) = name
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".zst"))
-                    .and_then(|hex| Hash::from_hex(hex, "chunk id").ok())
-                    .map(|h| h.0)
-                else {
-                    continue;
-                };
-                let len = file.metadata().map_err(io_err(&file.path()))?.len();
-                out.push((ChunkId(id), len));
-            }
+            };
+            let len = file.metadata().map_err(io_err(&file.path()))?.len();
+            out.push((hash, len));
         }
         Ok(out)
     }
 
     /// Deletes a chunk (nothing if it is not there).
     pub fn remove_chunk(&self, id: &ChunkId) -> Result<(), StoreError> {
-        let path = self.chunk_path(id);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        remove_if_there(&self.chunk_path(id))
     }
 
     fn chunk_path(&self, id: &ChunkId) -> PathBuf {
@@ -270,26 +299,42 @@ impl Batch<'_> {
     /// Makes every chunk of the batch durable, then moves them into place:
     /// sync, rename all, sync again. A crash before the end leaves only
     /// temporary files, never a chunk with wrong bytes under its address.
-    pub fn finish(self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
             return Ok(());
         }
         crate::sync_paths(
             &self.store.dir,
-            self.pending.iter().map(|(tmp, _)| tmp.as_path()),
+            pending.iter().map(|(tmp, _)| tmp.as_path()),
         )?;
-        for (tmp, path) in &self.pending {
+        for (tmp, path) in &pending {
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(io_err(dir))?;
             }
             fs::rename(tmp, path).map_err(io_err(path))?;
         }
-        let dirs: std::collections::BTreeSet<&Path> = self
-            .pending
-            .iter()
-            .filter_map(|(_, p)| p.parent())
-            .collect();
+        let dirs: std::collections::BTreeSet<&Path> =
+            pending.iter().filter_map(|(_, p)| p.parent()).collect();
         crate::sync_paths(&self.store.dir, dirs.into_iter())
+    }
+}
+
+impl Drop for Batch<'_> {
+    /// A batch dropped before [`Batch::finish`] (an error part way) leaves
+    /// no temporary files behind.
+    fn drop(&mut self) {
+        for (tmp, _) in &self.pending {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+fn remove_if_there(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 

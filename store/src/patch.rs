@@ -5,7 +5,11 @@
 
 use std::io::Read as _;
 
+use quince_protocol::hash::Sha256Stream;
+use quince_protocol::manifest::ChunkRef;
 use quince_protocol::Hash;
+
+use crate::StoreError;
 
 /// Files at least this large (a window above 2^25 bytes) are patched at
 /// level [`LARGE_FILE_MAX_LEVEL`] at most: with zstd 1.5.7, levels 16 to 19
@@ -81,6 +85,86 @@ pub fn apply_patch(old: &[u8], patch: &[u8], size: u64, sha256: &Hash) -> Result
     Ok(out)
 }
 
+/// A file rebuilt from a patch by [`Store::put_patched`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Patched {
+    /// Chunks of the file the store did not have before.
+    pub new_chunks: u64,
+    /// Their raw bytes.
+    pub new_bytes: u64,
+}
+
+impl crate::Store {
+    /// Rebuilds a file from `old` (the version the patch was made against)
+    /// and `patch`, cuts it into the chunks the manifest lists for it, and
+    /// stores those the store lacks, compressed at `level`. Every piece must
+    /// match its chunk's address, and the whole file `size` and `sha256`;
+    /// otherwise nothing is stored (the error says why, and the caller
+    /// fetches the chunks instead). The new file is never held whole in
+    /// memory, only `old` is.
+    pub fn put_patched(
+        &self,
+        path: &str,
+        old: &[u8],
+        patch: &[u8],
+        file: (&[ChunkRef], u64, &Hash),
+        level: i32,
+    ) -> Result<Patched, StoreError> {
+        let (chunks, size, sha256) = file;
+        let bad = |reason: String| StoreError::BadPatch {
+            path: path.to_string(),
+            reason,
+        };
+        let listed: u64 = chunks.iter().map(|c| u64::from(c.size)).sum();
+        if listed != size {
+            return Err(bad(format!(
+                "the manifest's chunks hold {listed} bytes, not the file's {size}"
+            )));
+        }
+        let mut decoder = zstd::stream::read::Decoder::with_ref_prefix(patch, old)
+            .map_err(|e| bad(e.to_string()))?;
+        decoder.window_log_max(31).map_err(|e| bad(e.to_string()))?;
+        let mut reader = decoder.take(size + 1);
+        let mut batch = self.batch();
+        let mut hasher = Sha256Stream::default();
+        let mut done = Patched::default();
+        let mut piece = Vec::new();
+        let mut at = 0u64;
+        for chunk in chunks {
+            piece.resize(chunk.size as usize, 0);
+            reader
+                .read_exact(&mut piece)
+                .map_err(|e| bad(format!("at byte {at}: {e}")))?;
+            if blake3::hash(&piece).as_bytes() != &chunk.id.0 {
+                return Err(bad(format!(
+                    "bytes {at}..{} do not match chunk {}",
+                    at + piece.len() as u64,
+                    chunk.id
+                )));
+            }
+            hasher.update(&piece);
+            at += piece.len() as u64;
+            if !self.has(&chunk.id) {
+                let (_, _, new) = batch.put_chunk(&piece, level)?;
+                if new {
+                    done.new_chunks += 1;
+                    done.new_bytes += piece.len() as u64;
+                }
+            }
+        }
+        let mut more = [0u8; 1];
+        if reader.read(&mut more).map_err(|e| bad(e.to_string()))? != 0 {
+            return Err(bad(format!("rebuilds more than {size} bytes")));
+        }
+        let got = hasher.finish();
+        if got != *sha256 {
+            return Err(bad(format!("rebuilt file hash {got} is not {sha256}")));
+        }
+        batch.finish()?;
+        Ok(done)
+    }
+}
+
 /// log2 of the window that covers `len` bytes, within zstd's limits.
 fn window_log(len: u64) -> u32 {
     let needed = u64::BITS - len.max(1).leading_zeros();
@@ -140,5 +224,74 @@ mod tests {
     fn files_beyond_the_window_get_no_patch() {
         let err = make_patch_streamed(b"old", PATCH_MAX_BYTES + 1, 3, |_| Ok(())).unwrap_err();
         assert!(err.to_string().contains("limit for patches"), "{err}");
+    }
+
+    fn chunks_of(data: &[u8], size: usize) -> Vec<ChunkRef> {
+        data.chunks(size)
+            .map(|c| ChunkRef {
+                id: quince_protocol::manifest::ChunkId(*blake3::hash(c).as_bytes()),
+                size: c.len() as u32,
+            })
+            .collect()
+    }
+
+    /// A patched file lands in the store as the manifest's chunks; a patch
+    /// against the wrong base, or a manifest whose chunks do not match,
+    /// stores nothing and leaves no temporary file.
+    #[test]
+    fn a_patched_file_is_stored_as_its_chunks_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+        let old = noise(3 << 20, 1);
+        let mut new = old.clone();
+        new[2_000_000..2_004_096].copy_from_slice(&noise(4096, 2));
+        let patch = make_patch(&old, &new, 19).unwrap();
+        let chunks = chunks_of(&new, 1 << 20);
+        let sha = Hash::of(&new);
+        let file = (chunks.as_slice(), new.len() as u64, &sha);
+
+        let mut wrong_base = old.clone();
+        wrong_base[10] ^= 1;
+        let err = store
+            .put_patched("bin/app", &wrong_base, &patch, file, 3)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::BadPatch { .. }), "{err}");
+        let mut shifted = chunks.clone();
+        shifted.swap(0, 1);
+        let err = store
+            .put_patched(
+                "bin/app",
+                &old,
+                &patch,
+                (&shifted, new.len() as u64, &sha),
+                3,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("do not match chunk"), "{err}");
+        let other = Hash::of(b"other");
+        let err = store
+            .put_patched(
+                "bin/app",
+                &old,
+                &patch,
+                (&chunks, new.len() as u64, &other),
+                3,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("rebuilt file hash"), "{err}");
+        assert!(chunks.iter().all(|c| !store.has(&c.id)));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+
+        // The first chunk is already there: only the other three are new.
+        store.put_chunk(&new[..1 << 20], 3).unwrap();
+        let done = store.put_patched("bin/app", &old, &patch, file, 3).unwrap();
+        assert_eq!(done.new_chunks, 2);
+        assert_eq!(done.new_bytes, (new.len() - (1 << 20)) as u64);
+        for (c, raw) in chunks.iter().zip(new.chunks(1 << 20)) {
+            assert_eq!(store.chunk(c).unwrap(), raw);
+        }
     }
 }

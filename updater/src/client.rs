@@ -158,6 +158,10 @@ pub struct ProgressSnapshot {
     pub bytes_total: u64,
     /// Peers in use.
     pub peers: u64,
+    /// Bytes received from peers (compressed chunks and patches).
+    pub received: u64,
+    /// Files rebuilt from patches.
+    pub patched_files: u64,
 }
 
 impl ProgressSnapshot {
@@ -189,6 +193,8 @@ impl ProgressSnapshot {
             bytes_done: p.bytes_done.load(Relaxed),
             bytes_total: p.bytes_total.load(Relaxed),
             peers: p.peers.load(Relaxed),
+            received: p.received.load(Relaxed),
+            patched_files: p.patched_files.load(Relaxed),
         }
     }
 }
@@ -200,6 +206,8 @@ pub struct Report {
     pub outcome: Outcome,
     /// The peers used and dropped.
     pub peers: Peers,
+    /// What the fetch moved (all zero if nothing was fetched).
+    pub fetched: ProgressSnapshot,
 }
 
 /// A user's Quince: the home folder, its installed apps, and (once started)
@@ -369,6 +377,11 @@ impl Client {
             channel: options.channel.clone().or_else(|| link.channel.clone()),
             ..options.clone()
         };
+        let progress = options.progress.clone().unwrap_or_default();
+        let options = UpdateOptions {
+            progress: Some(progress.clone()),
+            ..options
+        };
         let outcome = self
             .apps
             .update(&Either::Folder(folder), link.app, &mut peers, &options)
@@ -377,7 +390,11 @@ impl Client {
             app: link.app,
             outcome: outcome.clone(),
         });
-        Ok(Report { outcome, peers })
+        Ok(Report {
+            outcome,
+            peers,
+            fetched: ProgressSnapshot::of(&progress),
+        })
     }
 
     /// Updates an installed app (or installs it) from peers: verifies the
@@ -544,7 +561,11 @@ impl Client {
             app,
             outcome: outcome.clone(),
         });
-        Ok(Report { outcome, peers })
+        Ok(Report {
+            outcome,
+            peers,
+            fetched: last,
+        })
     }
 
     /// Checks for updates of an installed app: brings its trusted state and

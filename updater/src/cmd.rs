@@ -329,13 +329,27 @@ pub fn freshness(
 /// warning when its head is not confirmed current.
 pub fn report(
     app: AppId,
-    outcome: &Outcome,
+    done: &quince_updater::client::Report,
     json: bool,
     freshness: Option<quince_updater::install::Freshness>,
 ) {
+    let outcome = &done.outcome;
+    let fetched = &done.fetched;
     if let Some(warning) = freshness.and_then(|f| f.warning()) {
         eprintln!("quince: warning: app {app}: {warning}");
     }
+    // What crossed the network, for an install or update that fetched.
+    let moved = (fetched.received > 0).then(|| {
+        let patched = match fetched.patched_files {
+            0 => String::new(),
+            1 => ", 1 file as a patch".into(),
+            n => format!(", {n} files as patches"),
+        };
+        format!(
+            " (downloaded {}{patched})",
+            quince_updater::client::human_bytes(fetched.received as f64)
+        )
+    });
     if json {
         let mut v = match outcome {
             Outcome::Installed { version, previous } => serde_json::json!({
@@ -357,15 +371,21 @@ pub fn report(
         if let Some(f) = freshness {
             v["freshness"] = f.to_json();
         }
+        v["downloaded"] = serde_json::json!({
+            "bytes": fetched.received,
+            "chunks": fetched.chunks_done,
+            "patched_files": fetched.patched_files,
+        });
         println!("{v}");
         return;
     }
+    let moved = moved.unwrap_or_default();
     match outcome {
         Outcome::Installed { version, previous: Some(p) } => {
-            println!("updated app {app} from {p} to {version}")
+            println!("updated app {app} from {p} to {version}{moved}")
         }
         Outcome::Installed { version, previous: None } => {
-            println!("installed app {app} {version}")
+            println!("installed app {app} {version}{moved}")
         }
         Outcome::UpToDate(v) => println!("app {app} is up to date at {v}"),
         Outcome::RolledBack { refused, reason, current } => println!(

@@ -11,12 +11,15 @@
 //! - [`ChunkScheduler`] (`scheduler.rs`): pure rules for which peer is asked
 //!   for which chunk, backoff, hedging of stalled requests.
 //! - [`fetch_release`] (`release.rs`): from a verified [`Release`] to a
-//!   [`VerifiedRelease`] whose chunks are in the store, driving the scheduler.
+//!   [`VerifiedRelease`] whose chunks are in the store, driving the scheduler;
+//!   large changed files come as patches against a held release where that
+//!   is cheaper (`patches.rs`, [`PatchReport`]).
 //!
 //! Installing what was fetched is [`crate::install`]'s job.
 
 mod log;
 mod mirror;
+mod patches;
 mod peers;
 mod release;
 pub mod scheduler;
@@ -33,6 +36,7 @@ use quince_store::StoreError;
 pub use log::{LogSync, Offer, OfferStep, Release, VerifiedLog};
 pub(crate) use mirror::write_file;
 pub use mirror::{CHECKPOINT_FILE, ROOT_FILE};
+pub use patches::PatchReport;
 pub use peers::{PeerFault, Peers};
 pub use quince_protocol::cosignature::Witnesses;
 pub use release::{
@@ -124,6 +128,11 @@ pub struct Progress {
     pub bytes_done: std::sync::atomic::AtomicU64,
     /// Peers in use.
     pub peers: std::sync::atomic::AtomicU64,
+    /// Bytes received from peers: compressed chunks and patches, including
+    /// any that failed verification.
+    pub received: std::sync::atomic::AtomicU64,
+    /// Files rebuilt from patches instead of fetched as chunks.
+    pub patched_files: std::sync::atomic::AtomicU64,
 }
 
 /// Brings the trusted state of `app` up to the newest checkpoint any peer can

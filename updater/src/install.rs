@@ -573,6 +573,15 @@ impl Apps {
             Staged::existing(self, &lock, state, &release)?
         } else {
             let store = self.store()?;
+            // The installed versions, whose files large changed files may be
+            // patched from (a damaged or missing one is simply not used).
+            let held: Vec<_> = [state.current, state.previous]
+                .into_iter()
+                .flatten()
+                .filter_map(|v| synced.release(&v, &platform))
+                .filter_map(|r| fetch::VerifiedRelease::from_store(r, &store).ok())
+                .map(|r| r.manifest().clone())
+                .collect();
             let verified = fetch::fetch_release_with(
                 source,
                 app,
@@ -582,6 +591,7 @@ impl Apps {
                 &store,
                 options.window.max(1),
                 options.progress.as_deref(),
+                &held,
             )
             .await?;
             Staged::unpack(self, &lock, state, &verified, &platform, &store)?

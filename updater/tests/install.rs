@@ -1470,3 +1470,102 @@ fn remove_and_gc_free_what_no_installed_version_needs() {
         "removed an app that is not installed"
     );
 }
+
+/// A large file that changed a little comes as the publisher's patch
+/// against the installed version, not as its new chunks; the user sees
+/// what it cost. A seeder whose delta index names a patch that does not
+/// rebuild the file costs only that patch: the update completes from
+/// chunks, with the same bytes installed. `quince gc` then drops patches
+/// to versions no longer kept.
+#[test]
+fn an_update_of_a_large_file_moves_a_patch_and_a_bad_patch_falls_back_to_chunks() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    let size = 8 << 20;
+    publisher.publish_big_edited("1.0.0", size, None);
+    let (_seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let home = t.path().join("user");
+    let args = net(&[
+        "install",
+        &publisher.link(&addr, None),
+        "--run",
+        "bin/app",
+        "--json",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v: serde_json::Value = serde_json::from_str(ok(&quince(&home, &args)).trim()).unwrap();
+    assert_eq!(v["downloaded"]["patched_files"], 0, "{v}");
+    assert!(
+        v["downloaded"]["bytes"].as_u64().unwrap() > size as u64,
+        "{v}"
+    );
+
+    let update = net(&["update", "--json"]);
+    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+    let blob = home.join(format!("apps/{app}/current/blob"));
+
+    let (_, new) = publisher.publish_big_edited("1.1.0", size, Some(1));
+    let v: serde_json::Value = serde_json::from_str(ok(&quince(&home, &update)).trim()).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.1.0"))
+    );
+    assert_eq!(v["downloaded"]["patched_files"], 1, "{v}");
+    // The 4 KiB change lies in one or two chunks of ~256 KiB: the patch is a
+    // few KB, the chunks would be hundreds.
+    let bytes = v["downloaded"]["bytes"].as_u64().unwrap();
+    assert!(
+        bytes < 64 * 1024,
+        "an update of 4 KiB moved {bytes} bytes: {v}"
+    );
+    assert!(std::fs::read(&blob).unwrap() == new);
+    let human = ok(&quince(&home, &["list"]));
+    assert!(human.contains("1.1.0"), "{human}");
+
+    // 1.2.0's index now names a valid blob (it matches its address) that
+    // is not a patch of the file.
+    let (manifest, new) = publisher.publish_big_edited("1.2.0", size, Some(2));
+    let store = Store::open(&publisher.dir.join("store")).unwrap();
+    let hash = manifest.hash();
+    let mut index: quince_protocol::manifest::DeltaIndex =
+        quince_protocol::codec::Decode::from_bytes(
+            &store
+                .deltas(&hash)
+                .unwrap()
+                .expect("the packager made a delta index"),
+        )
+        .unwrap();
+    assert_eq!(index.deltas.len(), 1);
+    let junk = vec![7u8; 3000];
+    index.deltas[0].patch = store.put_blob(&junk).unwrap();
+    index.deltas[0].patch_size = junk.len() as u64;
+    store
+        .put_deltas(&hash, &quince_protocol::codec::Encode::to_bytes(&index))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(ok(&quince(&home, &update)).trim()).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.2.0")),
+        "{v}"
+    );
+    assert_eq!(v["downloaded"]["patched_files"], 0, "{v}");
+    let bytes = v["downloaded"]["bytes"].as_u64().unwrap();
+    assert!(bytes > 3000 + 64 * 1024, "the chunks were not fetched: {v}");
+    assert!(std::fs::read(&blob).unwrap() == new);
+
+    // The user's store kept the 1.1.0 patch it verified, to serve it; with
+    // 1.0.0 gone from current and previous it is still the patch to 1.1.0
+    // (previous), so gc keeps it; a patch to no kept version goes.
+    let user_store = Store::open(&home.join("store")).unwrap();
+    assert_eq!(user_store.blobs().unwrap().len(), 1);
+    std::fs::write(
+        user_store.dir().join("blobs").join("00".repeat(32)),
+        b"stray",
+    )
+    .unwrap();
+    let gc: serde_json::Value =
+        serde_json::from_str(ok(&quince(&home, &["gc", "--json"])).trim()).unwrap();
+    assert_eq!(gc["patches_deleted"], 1, "{gc}");
+    assert_eq!(user_store.blobs().unwrap().len(), 1);
+}

@@ -128,7 +128,7 @@ pub async fn install(args: InstallArgs) -> Result<()> {
     print_dropped(&report_.peers);
     report(
         link.app,
-        &report_.outcome,
+        &report_,
         args.json,
         freshness(client.apps(), &link.app),
     );

@@ -86,6 +86,7 @@ pub fn gc(args: GcArgs) -> Result<()> {
                 "versions_deleted": c.versions_deleted.iter().map(|(a, v)| format!("{a} {v}")).collect::<Vec<_>>(),
                 "version_bytes_deleted": c.version_bytes_deleted,
                 "versions_in_use": c.versions_in_use.iter().map(|(a, v)| format!("{a} {v}")).collect::<Vec<_>>(),
+                "patches_deleted": c.patches_deleted, "patch_bytes_deleted": c.patch_bytes_deleted,
             })
         );
     } else {
@@ -102,6 +103,13 @@ pub fn gc(args: GcArgs) -> Result<()> {
                 "deleted {} old version folder(s) ({})",
                 c.versions_deleted.len(),
                 megabytes(c.version_bytes_deleted)
+            );
+        }
+        if c.patches_deleted > 0 {
+            println!(
+                "deleted {} patch(es) to versions no longer kept ({})",
+                c.patches_deleted,
+                megabytes(c.patch_bytes_deleted)
             );
         }
         for (app, version) in &c.versions_in_use {

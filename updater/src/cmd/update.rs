@@ -116,8 +116,8 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
             match result.map_err(explain) {
                 Ok(done) => {
                     print_dropped(&done.peers);
+                    report(*app, &done, args.json, freshness(apps, app));
                     let outcome = done.outcome;
-                    report(*app, &outcome, args.json, freshness(apps, app));
                     if let (Outcome::Installed { previous, .. }, true) = (
                         &outcome,
                         args.watch && args.launch && Some(*app) != self_app,

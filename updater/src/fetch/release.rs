@@ -13,6 +13,7 @@ use quince_protocol::root::AppId;
 use quince_protocol::wire::Request;
 use quince_store::{Store, StoreError};
 
+use super::patches::{patch_files, PatchReport};
 use super::scheduler::{Assignment, ChunkScheduler, NoPeerFor, Outcome};
 use super::{FetchError, PeerFault, Peers, Progress, Release, Source, MANIFEST_DEADLINE};
 
@@ -30,6 +31,7 @@ const CHUNK_DEADLINE: Duration = Duration::from_secs(120);
 pub struct VerifiedRelease {
     release: Release,
     manifest: VerifiedManifest,
+    patches: PatchReport,
 }
 
 impl VerifiedRelease {
@@ -43,6 +45,11 @@ impl VerifiedRelease {
         &self.manifest
     }
 
+    /// The files that came as patches, and the patches that failed.
+    pub fn patches(&self) -> &PatchReport {
+        &self.patches
+    }
+
     /// `release` built from what `store` already holds: its manifest must
     /// verify against the record (chunks are checked again on unpacking).
     pub fn from_store(release: Release, store: &Store) -> Result<VerifiedRelease, FetchError> {
@@ -50,7 +57,11 @@ impl VerifiedRelease {
         let manifest = Manifest::verify(&bytes, &release.manifest).map_err(|e| {
             FetchError::Mirror(format!("stored manifest of {}: {e}", release.version))
         })?;
-        Ok(VerifiedRelease { release, manifest })
+        Ok(VerifiedRelease {
+            release,
+            manifest,
+            patches: PatchReport::default(),
+        })
     }
 }
 
@@ -71,10 +82,24 @@ pub async fn fetch_release<S: Source>(
     store: &Store,
     window: usize,
 ) -> Result<VerifiedRelease, FetchError> {
-    fetch_release_with(source, app, peers, release, platform, store, window, None).await
+    fetch_release_with(
+        source,
+        app,
+        peers,
+        release,
+        platform,
+        store,
+        window,
+        None,
+        &[],
+    )
+    .await
 }
 
-/// [`fetch_release`], reporting to `progress`.
+/// [`fetch_release`], reporting to `progress`. `held` are releases whose
+/// chunks the store holds (the installed versions): a large file that
+/// changed since one of them may come as a patch against it, where that
+/// is fewer bytes than its new chunks.
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch_release_with<S: Source>(
     source: &S,
@@ -85,6 +110,7 @@ pub async fn fetch_release_with<S: Source>(
     store: &Store,
     window: usize,
     progress: Option<&Progress>,
+    held: &[VerifiedManifest],
 ) -> Result<VerifiedRelease, FetchError> {
     let mut manifest = None;
     let mut lacking = Vec::new();
@@ -112,26 +138,60 @@ pub async fn fetch_release_with<S: Source>(
         what: format!("the manifest of release {}", release.version),
         details: peers.details(&|p| source.name(p), &lacking),
     })?;
-    let mut seen = std::collections::HashSet::new();
-    let needed: Vec<ChunkRef> = manifest
-        .entries_for(platform)
-        .filter_map(|e| match &e.kind {
-            EntryKind::File { chunks, .. } => Some(chunks.clone()),
-            _ => None,
-        })
-        .flatten()
-        .filter(|c| seen.insert(c.id) && !store.has(&c.id))
-        .collect();
+    let missing = |store: &Store| -> Vec<ChunkRef> {
+        let mut seen = std::collections::HashSet::new();
+        manifest
+            .entries_for(platform)
+            .filter_map(|e| match &e.kind {
+                EntryKind::File { chunks, .. } => Some(chunks.iter()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|c| seen.insert(c.id) && !store.has(&c.id))
+            .copied()
+            .collect()
+    };
+    let needed = missing(store);
     if let Some(p) = progress {
         p.chunks_total.store(needed.len() as u64, Relaxed);
         p.bytes_total
             .store(needed.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
         p.peers.store(peers.usable().len() as u64, Relaxed);
     }
+    let patches = if needed.is_empty() {
+        PatchReport::default()
+    } else {
+        let report = patch_files(
+            source,
+            peers,
+            &manifest,
+            platform,
+            store,
+            held,
+            |n, bytes| {
+                if let Some(p) = progress {
+                    p.chunks_done.fetch_add(n, Relaxed);
+                    p.bytes_done.fetch_add(bytes, Relaxed);
+                    p.patched_files.fetch_add(1, Relaxed);
+                }
+            },
+        )
+        .await?;
+        if let Some(p) = progress {
+            p.received.fetch_add(report.bytes, Relaxed);
+        }
+        report
+    };
+    let needed = if patches.files > 0 {
+        missing(store)
+    } else {
+        needed
+    };
     fetch_chunks_with(source, app, peers, needed, store, window, progress).await?;
     Ok(VerifiedRelease {
         release: release.clone(),
         manifest,
+        patches,
     })
 }
 
@@ -236,6 +296,9 @@ pub async fn fetch_chunks_with<S: Source>(
             scheduler.hedge(peers, Instant::now());
             continue;
         };
+        if let (Ok(bytes), Some(p)) = (&answer, progress) {
+            p.received.fetch_add(bytes.len() as u64, Relaxed);
+        }
         let outcome = if !scheduler.needs(&chunk.id) {
             Outcome::Unneeded // another peer already delivered it
         } else {

@@ -373,7 +373,7 @@ impl ChunkScheduler {
 
 /// A number that orders chunks (and breaks ties between peers) differently
 /// on each node, the same way every time on one node.
-fn spread(me: &PeerId, chunk: &[u8], peer: &[u8]) -> u64 {
+pub(super) fn spread(me: &PeerId, chunk: &[u8], peer: &[u8]) -> u64 {
     let h = quince_protocol::Hash::of_parts(&[&me.to_bytes(), chunk, peer]);
     u64::from_be_bytes([
         h.0[0], h.0[1], h.0[2], h.0[3], h.0[4], h.0[5], h.0[6], h.0[7],

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use quince_protocol::manifest::{EntryKind, Manifest};
+use quince_protocol::codec::Decode as _;
+use quince_protocol::manifest::{DeltaIndex, EntryKind, Manifest};
 use quince_protocol::record::{Platform, Version};
 use quince_protocol::root::AppId;
 
@@ -51,6 +52,10 @@ pub struct Collected {
     pub version_bytes_deleted: u64,
     /// Old version folders kept because a running program uses them.
     pub versions_in_use: Vec<(AppId, Version)>,
+    /// Patches deleted: none leads to a kept version.
+    pub patches_deleted: usize,
+    /// Their bytes.
+    pub patch_bytes_deleted: u64,
 }
 
 /// Deletes `app`'s version folders other than current, previous and trial,
@@ -177,6 +182,7 @@ impl Apps {
         let store = self.store()?;
         let platform = Platform::current();
         let mut needed = HashSet::new();
+        let mut kept_manifests = HashSet::new();
         for app in self.installed() {
             let state = self.state(&app)?.ok_or(InstallError::NotInstalled(app))?;
             // Holding the store alone, no app is changing: its spare versions go.
@@ -203,6 +209,7 @@ impl Apps {
                         reason: format!("release {version} of the installed versions is not in the log: nothing deleted"),
                     });
                 };
+                kept_manifests.insert(release.manifest);
                 let bytes = store.manifest(&release.manifest)?;
                 let manifest = Manifest::verify(&bytes, &release.manifest).map_err(|e| {
                     InstallError::State {
@@ -224,6 +231,29 @@ impl Apps {
                 store.remove_chunk(&id)?;
                 collected.chunks_deleted += 1;
                 collected.bytes_deleted += len;
+            }
+        }
+        // Patches are kept while they lead to a kept version (this node
+        // serves them to peers updating to it); the rest go.
+        let mut patches = HashSet::new();
+        for manifest in store.delta_indexes()? {
+            if !kept_manifests.contains(&manifest) {
+                store.remove_deltas(&manifest)?;
+                continue;
+            }
+            let index = store
+                .deltas(&manifest)?
+                .and_then(|bytes| DeltaIndex::from_bytes(&bytes).ok());
+            match index {
+                Some(index) => patches.extend(index.deltas.iter().map(|d| d.patch)),
+                None => store.remove_deltas(&manifest)?,
+            }
+        }
+        for (id, len) in store.blobs()? {
+            if !patches.contains(&id) {
+                store.remove_blob(&id)?;
+                collected.patches_deleted += 1;
+                collected.patch_bytes_deleted += len;
             }
         }
         Ok(collected)

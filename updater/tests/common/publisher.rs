@@ -50,7 +50,12 @@ impl Publisher {
     }
 
     /// Publishes the folder `src` as `version` for `platform`.
-    pub fn publish_dir(&self, version: &str, src: &Path, platform: &str) {
+    pub fn publish_dir(
+        &self,
+        version: &str,
+        src: &Path,
+        platform: &str,
+    ) -> quince_protocol::manifest::Manifest {
         let store = quince_store::Store::open(&self.dir.join("store")).unwrap();
         quince_packager::testkit::publish(
             &self.dir.join("log"),
@@ -60,11 +65,24 @@ impl Publisher {
             src,
             version,
             platform,
-        );
+        )
+        .1
     }
 
     /// Publishes `version` with `bytes` of incompressible data.
     pub fn publish_big(&self, version: &str, bytes: usize) {
+        self.publish_big_edited(version, bytes, None);
+    }
+
+    /// Publishes `version` with `bytes` of incompressible data (the same
+    /// for every version) in `blob`, 4 KiB of it in the middle set to
+    /// `edit` if given. Returns the manifest and the blob's bytes.
+    pub fn publish_big_edited(
+        &self,
+        version: &str,
+        bytes: usize,
+        edit: Option<u8>,
+    ) -> (quince_protocol::manifest::Manifest, Vec<u8>) {
         let src = self.dir.join(format!("src-{version}"));
         quince_packager::testkit::script_app(&src, &format!("#!/bin/sh\necho \"app {version}\"\n"));
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -76,8 +94,13 @@ impl Publisher {
                 (x >> 24) as u8
             })
             .collect();
-        std::fs::write(src.join("blob"), data).unwrap();
-        self.publish_dir(version, &src, "any");
+        let mut data = data;
+        if let Some(value) = edit {
+            let at = data.len() / 2;
+            data[at..at + 4096].fill(value);
+        }
+        std::fs::write(src.join("blob"), &data).unwrap();
+        (self.publish_dir(version, &src, "any"), data)
     }
 
     /// Starts `quince seed`; returns the process (killed when dropped) and its address.
