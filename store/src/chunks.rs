@@ -72,7 +72,6 @@ impl Store {
             store: self,
             pending: Vec::new(),
             ids: std::collections::HashSet::new(),
-            counter: 0,
         }
     }
 
@@ -266,7 +265,6 @@ pub struct Batch<'a> {
     store: &'a Store,
     pending: Vec<(PathBuf, PathBuf)>,
     ids: std::collections::HashSet<ChunkId>,
-    counter: u64,
 }
 
 impl Batch<'_> {
@@ -285,15 +283,56 @@ impl Batch<'_> {
         if !self.ids.insert(id) {
             return Ok((id, compressed.len() as u64, false));
         }
-        self.counter += 1;
-        let tmp = self.store.dir.join("tmp").join(format!(
-            "batch-{}-{}",
-            std::process::id(),
-            self.counter
-        ));
-        fs::write(&tmp, &compressed).map_err(io_err(&tmp))?;
-        self.pending.push((tmp, path));
+        self.stage(&compressed, path)?;
         Ok((id, compressed.len() as u64, true))
+    }
+
+    /// Like [`Store::put_compressed`] (the same checks), but durable only
+    /// after [`Batch::finish`]. Returns whether the chunk was new.
+    pub fn put_compressed(
+        &mut self,
+        chunk: &ChunkRef,
+        compressed: &[u8],
+    ) -> Result<bool, StoreError> {
+        if compressed.len() > MAX_COMPRESSED_CHUNK_BYTES {
+            return Err(StoreError::CorruptChunk {
+                id: chunk.id,
+                reason: format!("{} compressed bytes", compressed.len()),
+            });
+        }
+        checked_raw(chunk, compressed)?;
+        let path = self.store.chunk_path(&chunk.id);
+        if self.ids.contains(&chunk.id) || path.exists() {
+            return Ok(false);
+        }
+        self.ids.insert(chunk.id);
+        self.stage(compressed, path)?;
+        Ok(true)
+    }
+
+    /// Chunks written and not yet made durable.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no chunk waits for [`Batch::finish`].
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Writes `bytes` to a temporary file (no sync) to be moved to `path`.
+    fn stage(&mut self, bytes: &[u8], path: PathBuf) -> Result<(), StoreError> {
+        // Unique in the process: several batches may fill one store at once.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .store
+            .dir
+            .join("tmp")
+            .join(format!("batch-{}-{n}", std::process::id()));
+        fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+        self.pending.push((tmp, path));
+        Ok(())
     }
 
     /// Makes every chunk of the batch durable, then moves them into place:
@@ -316,7 +355,9 @@ impl Batch<'_> {
         }
         let dirs: std::collections::BTreeSet<&Path> =
             pending.iter().filter_map(|(_, p)| p.parent()).collect();
-        crate::sync_paths(&self.store.dir, dirs.into_iter())
+        crate::sync_paths(&self.store.dir, dirs.into_iter())?;
+        crate::crash::point("chunk batch stored");
+        Ok(())
     }
 }
 
@@ -408,6 +449,48 @@ fn missing_or(e: StoreError, id: ChunkId) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fetched chunks in a batch are checked like single ones, invisible
+    /// until the batch finishes, and a batch dropped part way leaves no
+    /// temporary file.
+    #[test]
+    fn a_batch_of_received_chunks_is_checked_and_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let chunk = |raw: &[u8]| {
+            let c = ChunkRef {
+                id: ChunkId(*blake3::hash(raw).as_bytes()),
+                size: raw.len() as u32,
+            };
+            (c, zstd::bulk::compress(raw, 3).unwrap())
+        };
+        let (a, a_bytes) = chunk(b"first chunk");
+        let (b, b_bytes) = chunk(b"second chunk");
+        let mut batch = store.batch();
+        assert!(batch.put_compressed(&a, &a_bytes).unwrap());
+        assert!(
+            !batch.put_compressed(&a, &a_bytes).unwrap(),
+            "counted twice"
+        );
+        let err = batch.put_compressed(&b, &a_bytes).unwrap_err();
+        assert!(matches!(err, StoreError::CorruptChunk { .. }), "{err}");
+        assert_eq!(batch.len(), 1);
+        drop(batch);
+        assert!(!store.has(&a.id));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+
+        let mut batch = store.batch();
+        batch.put_compressed(&a, &a_bytes).unwrap();
+        batch.put_compressed(&b, &b_bytes).unwrap();
+        assert!(!store.has(&a.id) && !store.has(&b.id));
+        batch.finish().unwrap();
+        assert_eq!(store.chunk(&b).unwrap(), b"second chunk");
+        assert!(
+            !store.batch().put_compressed(&a, &a_bytes).unwrap(),
+            "already stored"
+        );
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
 
     #[test]
     fn chunks_round_trip_and_corruption_is_caught() {
