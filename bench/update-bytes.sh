@@ -53,9 +53,11 @@ done
 bash "$examples/five-keyholders.sh" "$work" >/dev/null
 cd "$work"
 export QUINCE_NETWORK=private
-release() { # release VERSION: build at the packager's default level, sign, publish
+step=0
+release() { # release RUFF-VERSION as 1.<step>.0 (five-keyholders.sh released 1.0.0)
+  step=$((step + 1))
   "$QUINCE_PACKAGER" build "src-$1" --store store --out "m-$1.bin" >/dev/null 2>&1
-  bash "$examples/publish.sh" "$work" release --manifest "m-$1.bin" --version "$1" --platform any >/dev/null
+  bash "$examples/publish.sh" "$work" release --manifest "m-$1.bin" --version "1.$step.0" --platform any >/dev/null
 }
 release "${versions[0]}"
 QUINCE_HOME="$work/seeder-home" "$quince" seed --no-mdns --listen /ip4/127.0.0.1/tcp/0 \

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use quince_protocol::hash::Sha256Stream;
 use quince_protocol::limits::{CHUNK_AVG_BYTES, CHUNK_MIN_BYTES, MAX_CHUNK_BYTES};
-use quince_protocol::manifest::{ChunkRef, Entry, EntryKind, Manifest};
+use quince_protocol::manifest::{ChunkId, ChunkRef, Entry, EntryKind, Manifest};
 use quince_protocol::path::{self, RelPath};
 use quince_protocol::record::Platform;
 use quince_store::{Batch, Store};
@@ -111,31 +111,33 @@ pub fn build_with(
         progress,
         reported: 0,
     };
-    let mut batch = store.batch();
     // (path, platform) -> entry; folders seen in several sources are merged.
     let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
     let mut dirs: BTreeMap<RelPath, Vec<Option<Platform>>> = BTreeMap::new();
-    for source in sources {
-        let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
-        if !meta.is_dir() {
-            return Err(BuildError::Unsafe {
-                path: source.dir.clone(),
-                reason: "not a folder".into(),
-            });
+    // This thread reads, cuts and hashes; the others compress.
+    std::thread::scope(|scope| -> Result<(), BuildError> {
+        let mut packer = Packer::start(scope, store.batch(), level);
+        for source in sources {
+            let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
+            if !meta.is_dir() {
+                return Err(BuildError::Unsafe {
+                    path: source.dir.clone(),
+                    reason: "not a folder".into(),
+                });
+            }
+            walk(
+                &source.dir,
+                None,
+                &source.platform,
+                &mut packer,
+                &mut entries,
+                &mut dirs,
+                &mut stats,
+            )?;
         }
-        walk(
-            &source.dir,
-            None,
-            &source.platform,
-            &mut batch,
-            level,
-            &mut entries,
-            &mut dirs,
-            &mut stats,
-        )?;
-    }
-    // Only a complete build's chunks become visible, in one durable step.
-    batch.finish()?;
+        // Only a complete build's chunks become visible, in one durable step.
+        packer.finish(&mut stats)
+    })?;
     let platforms: Vec<Platform> = {
         let mut ps: Vec<Platform> = sources.iter().filter_map(|s| s.platform.clone()).collect();
         ps.sort();
@@ -177,8 +179,7 @@ fn walk(
     root: &Path,
     rel: Option<&RelPath>,
     platform: &Option<Platform>,
-    batch: &mut Batch<'_>,
-    level: i32,
+    packer: &mut Packer<'_, '_>,
     entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
     dirs: &mut BTreeMap<RelPath, Vec<Option<Platform>>>,
     stats: &mut Tally<'_>,
@@ -219,16 +220,7 @@ fn walk(
         let ft = meta.file_type();
         if ft.is_dir() {
             dirs.entry(path.clone()).or_default().push(platform.clone());
-            walk(
-                root,
-                Some(&path),
-                platform,
-                batch,
-                level,
-                entries,
-                dirs,
-                stats,
-            )?;
+            walk(root, Some(&path), platform, packer, entries, dirs, stats)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&on_disk).map_err(io(&on_disk))?;
             let Some(target) = target.to_str() else {
@@ -257,7 +249,7 @@ fn walk(
                     reason: "it is a hard link (has several names); copy it instead".into(),
                 });
             }
-            let kind = pack_file(&on_disk, &meta, batch, level, stats)?;
+            let kind = pack_file(&on_disk, &meta, packer, stats)?;
             insert(entries, path, platform, kind, &on_disk)?;
         } else {
             return Err(BuildError::Unsafe {
@@ -288,8 +280,7 @@ fn insert(
 fn pack_file(
     path: &Path,
     before: &fs::Metadata,
-    batch: &mut Batch<'_>,
-    level: i32,
+    packer: &mut Packer<'_, '_>,
     stats: &mut Tally<'_>,
 ) -> Result<EntryKind, BuildError> {
     let file = File::open(path).map_err(io(path))?;
@@ -304,11 +295,7 @@ fn pack_file(
             source: std::io::Error::other(format!("{e:?}")),
         })?;
         hasher.update(&chunk.data);
-        let (id, compressed, new) = batch.put_chunk(&chunk.data, level)?;
-        if new {
-            stats.stats.new_chunks += 1;
-            stats.stats.new_compressed_bytes += compressed;
-        }
+        let id = packer.put(chunk.data, stats)?;
         stats.stats.chunks += 1;
         stats.stats.bytes += chunk.length as u64;
         stats.tick(false);
@@ -333,6 +320,106 @@ fn pack_file(
         sha256: hasher.finish(),
         chunks,
     })
+}
+
+/// Chunks to the store, compressed on every core but one's share: the
+/// walking thread hands each new chunk to a worker and stores what the
+/// workers give back. zstd gives the same bytes on any thread, so the
+/// store's content does not depend on the number of cores.
+struct Packer<'scope, 's> {
+    batch: Batch<'s>,
+    jobs: Option<std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>>,
+    done: std::sync::mpsc::Receiver<(ChunkId, std::io::Result<Vec<u8>>)>,
+    in_flight: usize,
+    workers: Vec<std::thread::ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<'scope, 's> Packer<'scope, 's> {
+    fn start(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        batch: Batch<'s>,
+        level: i32,
+    ) -> Packer<'scope, 's> {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Bounded: at most two chunks (1 MiB each at most) wait per worker.
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<(ChunkId, Vec<u8>)>(2 * n);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let (results, done) = std::sync::mpsc::channel();
+        let workers = (0..n)
+            .map(|_| {
+                let (queue, results) = (queue.clone(), results.clone());
+                scope.spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((id, raw)) = job else { return };
+                    if results
+                        .send((id, quince_store::compress_chunk(&raw, level)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                })
+            })
+            .collect();
+        Packer {
+            batch,
+            jobs: Some(jobs),
+            done,
+            in_flight: 0,
+            workers,
+        }
+    }
+
+    /// Hands `raw` over (if the store lacks it) and returns its address.
+    fn put(&mut self, raw: Vec<u8>, stats: &mut Tally<'_>) -> Result<ChunkId, BuildError> {
+        let id = quince_store::chunk_id(&raw);
+        if self.batch.claim(&id) {
+            stats.stats.new_chunks += 1;
+            let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+            jobs.send((id, raw)).map_err(|_| stopped())?;
+            self.in_flight += 1;
+        }
+        while let Ok(result) = self.done.try_recv() {
+            self.store(result, stats)?;
+        }
+        Ok(id)
+    }
+
+    fn store(
+        &mut self,
+        (id, compressed): (ChunkId, std::io::Result<Vec<u8>>),
+        stats: &mut Tally<'_>,
+    ) -> Result<(), BuildError> {
+        self.in_flight -= 1;
+        let compressed = compressed.map_err(|e| BuildError::Io {
+            path: PathBuf::from(format!("chunk {id}")),
+            source: e,
+        })?;
+        stats.stats.new_compressed_bytes += compressed.len() as u64;
+        Ok(self.batch.put_claimed(&id, &compressed)?)
+    }
+
+    /// Waits for the workers, then makes every chunk durable.
+    fn finish(mut self, stats: &mut Tally<'_>) -> Result<(), BuildError> {
+        self.jobs = None;
+        while self.in_flight > 0 {
+            let result = self.done.recv().map_err(|_| stopped())?;
+            self.store(result, stats)?;
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        Ok(self.batch.finish()?)
+    }
+}
+
+fn stopped() -> BuildError {
+    BuildError::Io {
+        path: PathBuf::from("."),
+        source: std::io::Error::other("a compression thread stopped"),
+    }
 }
 
 #[cfg(unix)]
@@ -361,5 +448,77 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quince_protocol::codec::Encode as _;
+
+    use super::*;
+
+    fn tree(dir: &Path) {
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        fs::create_dir_all(dir.join("data")).unwrap();
+        let big = quince_protocol::testkit::noise(3 << 20, 5);
+        fs::write(dir.join("bin/big"), &big).unwrap();
+        // The same bytes twice: one chunk set, stored once.
+        fs::write(dir.join("data/copy"), &big[..1 << 20]).unwrap();
+        for i in 0..50 {
+            fs::write(
+                dir.join(format!("data/{i:02}")),
+                format!("small {i}").repeat(i + 1),
+            )
+            .unwrap();
+        }
+    }
+
+    fn stored(store: &Store) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for (id, _) in store.chunks().unwrap() {
+            let path = store
+                .dir()
+                .join("chunks")
+                .join(&id.to_hex()[..2])
+                .join(format!("{}.zst", id.to_hex()));
+            out.insert(id.to_hex(), fs::read(path).unwrap());
+        }
+        out
+    }
+
+    /// Compressing on several threads changes nothing: the same tree gives
+    /// the same manifest and the same stored bytes in two stores, the
+    /// totals match the store, and building again adds nothing.
+    #[test]
+    fn a_build_is_the_same_bytes_however_many_threads_compress() {
+        let t = tempfile::tempdir().unwrap();
+        tree(&t.path().join("src"));
+        let sources = [Source {
+            dir: t.path().join("src"),
+            platform: None,
+        }];
+        let a = Store::open(&t.path().join("a")).unwrap();
+        let b = Store::open(&t.path().join("b")).unwrap();
+        let (ma, sa) = build(&sources, &a, 3).unwrap();
+        let (mb, _) = build(&sources, &b, 3).unwrap();
+        assert_eq!(ma.to_bytes(), mb.to_bytes());
+        let (ca, cb) = (stored(&a), stored(&b));
+        assert_eq!(ca, cb);
+        assert_eq!(sa.new_chunks, ca.len() as u64);
+        assert!(sa.chunks > sa.new_chunks, "the copy shares chunks: {sa:?}");
+        assert_eq!(
+            sa.new_compressed_bytes,
+            ca.values().map(|v| v.len() as u64).sum::<u64>()
+        );
+        for e in ma.entries() {
+            if let EntryKind::File { chunks, .. } = &e.kind {
+                for c in chunks {
+                    a.chunk(c).unwrap(); // decompresses to its address
+                }
+            }
+        }
+        let (_, again) = build(&sources, &a, 3).unwrap();
+        assert_eq!((again.new_chunks, again.new_compressed_bytes), (0, 0));
+        assert_eq!(fs::read_dir(t.path().join("a/tmp")).unwrap().count(), 0);
     }
 }

@@ -310,6 +310,20 @@ impl Batch<'_> {
         Ok(true)
     }
 
+    /// Whether chunk `id` is neither in the store nor in this batch. If
+    /// so, it now counts as in the batch, and the caller must store it with
+    /// [`Batch::put_claimed`] (for compressing chunks on other threads).
+    pub fn claim(&mut self, id: &ChunkId) -> bool {
+        !self.store.chunk_path(id).exists() && self.ids.insert(*id)
+    }
+
+    /// Stores a chunk claimed with [`Batch::claim`], compressed on this
+    /// machine (not checked again).
+    pub fn put_claimed(&mut self, id: &ChunkId, compressed: &[u8]) -> Result<(), StoreError> {
+        let path = self.store.chunk_path(id);
+        self.stage(compressed, path)
+    }
+
     /// Chunks written and not yet made durable.
     pub fn len(&self) -> usize {
         self.pending.len()

@@ -83,6 +83,16 @@ pub enum StoreError {
     },
 }
 
+/// A chunk's address: the BLAKE3 hash of its raw bytes.
+pub fn chunk_id(raw: &[u8]) -> ChunkId {
+    ChunkId(*blake3::hash(raw).as_bytes())
+}
+
+/// A chunk compressed as the store keeps it (one zstd frame at `level`).
+pub fn compress_chunk(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    zstd::bulk::compress(raw, level)
+}
+
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
