@@ -5,14 +5,20 @@
 # level, signed by three of five keyholders (signer/examples), and seeded by
 # `quince seed`; a user installs the first with `quince install` and takes
 # each next one with `quince update`. Printed per update: the bytes the
-# client reports it downloaded (`--json`: chunks and patches received), and
-# for the same binaries `zstd -19 --long=31 --patch-from` (the target),
-# `bsdiff` + `xz -9` (if installed), and a full `zstd -19` of the new
-# binary; then the totals and the ratio to --patch-from.
-# Usage: bash bench/update-bytes.sh [VERSION...]   (needs pip, zstd; ~5 minutes)
+# client reports it downloaded (`--json`: chunks and patches received), what
+# it would have moved as chunks alone (the new release's chunks missing from
+# the old one, `quince-packager diff`: what clients before patches fetched),
+# and for the same binaries `zstd -19 --long=31 --patch-from` (the target),
+# `bsdiff` + `xz -9`, and a full `zstd -19` of the new binary; then the
+# totals and the ratios to --patch-from.
+# Usage: bash bench/update-bytes.sh [VERSION...]   (installs zstd and bsdiff if
+# missing, downloads ruff with pip; ~8 minutes)
 set -euo pipefail
 [ -f Cargo.toml ] && [ -d signer/examples ] || cd "$(dirname "$0")/.."
-command -v zstd >/dev/null || { apt-get update -q && apt-get install -y -q zstd >/dev/null; }
+need=()
+command -v zstd >/dev/null || need+=(zstd)
+command -v bsdiff >/dev/null || need+=(bsdiff)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; fi
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(0.17.2 0.17.3 0.17.4 0.17.5 0.17.6)
 cargo build -q --release -p quince-packager -p quince-signer -p quince-updater
@@ -52,12 +58,14 @@ done
 
 bash "$examples/five-keyholders.sh" "$work" >/dev/null
 cd "$work"
-export QUINCE_NETWORK=private
+# The user's launchers and menu entries go below this HOME, not yours.
+export QUINCE_NETWORK=private HOME="$work/home"
+mkdir -p "$HOME"
 step=0
 release() { # release RUFF-VERSION as 1.<step>.0 (five-keyholders.sh released 1.0.0)
   step=$((step + 1))
   "$QUINCE_PACKAGER" build "src-$1" --store store --out "m-$1.bin" >/dev/null 2>&1
-  bash "$examples/publish.sh" "$work" release --manifest "m-$1.bin" --version "1.$step.0" --platform any >/dev/null
+  bash "$examples/publish.sh" "$work" release --manifest "m-$1.bin" --version "1.$step.0" --platform any >/dev/null 2>&1
 }
 release "${versions[0]}"
 QUINCE_HOME="$work/seeder-home" "$quince" seed --no-mdns --listen /ip4/127.0.0.1/tcp/0 \
@@ -70,28 +78,26 @@ app=$(grep -o 'app [0-9a-f]\{64\}' seeder.out | head -1 | cut -c5-)
 export QUINCE_HOME="$work/user"
 downloaded() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["downloaded"]["bytes"])'; }
 patched() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["downloaded"]["patched_files"])'; }
-out=$("$quince" install "quince://$app?peer=$addr" --run bin/app --json --no-mdns)
+out=$("$quince" install "quince://$app?peer=$addr" --run bin/app --json --no-mdns 2>/dev/null)
 echo "install ${versions[0]}: $(echo "$out" | downloaded) bytes ($(stat -c %s "src-${versions[0]}/bin/ruff") bytes of binary)"
-printf '%-18s %12s %12s %12s %12s %8s\n' update quince patch-from bsdiff+xz "full zstd" patched
-tq=0 tz=0 tb=0 tf=0
+printf '%-18s %12s %12s %12s %12s %12s %8s\n' update quince "chunks only" patch-from bsdiff+xz "full zstd" patched
+tq=0 tc=0 tz=0 tb=0 tf=0
 prev=${versions[0]}
 for v in "${versions[@]:1}"; do
   release "$v"
-  out=$("$quince" update --json --no-mdns)
+  out=$("$quince" update --json --no-mdns 2>/dev/null)
+  c=$("$QUINCE_PACKAGER" diff --store store --json "m-$prev.bin" "m-$v.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["download_without_deltas"])')
   q=$(echo "$out" | downloaded)
   p=$(echo "$out" | patched)
   zstd -q -19 --long=31 --patch-from="src-$prev/bin/ruff" "src-$v/bin/ruff" -o patch.zst -f 2>/dev/null
   z=$(stat -c %s patch.zst)
   zstd -q -19 "src-$v/bin/ruff" -o full.zst -f
   f=$(stat -c %s full.zst)
-  b=-
-  if command -v bsdiff >/dev/null; then
-    bsdiff "src-$prev/bin/ruff" "src-$v/bin/ruff" bs.patch && xz -9 -k -f bs.patch && b=$(stat -c %s bs.patch.xz)
-    tb=$((tb + b))
-  fi
-  printf '%-18s %12d %12d %12s %12d %8s\n' "$prev -> $v" "$q" "$z" "$b" "$f" "$p"
-  tq=$((tq + q)) tz=$((tz + z)) tf=$((tf + f))
+  bsdiff "src-$prev/bin/ruff" "src-$v/bin/ruff" bs.patch && xz -9 -k -f bs.patch
+  b=$(stat -c %s bs.patch.xz)
+  printf '%-18s %12d %12d %12d %12d %12d %8s\n' "$prev -> $v" "$q" "$c" "$z" "$b" "$f" "$p"
+  tq=$((tq + q)) tc=$((tc + c)) tz=$((tz + z)) tb=$((tb + b)) tf=$((tf + f))
   prev=$v
 done
-printf '%-18s %12d %12d %12s %12d\n' total "$tq" "$tz" "$([ "$tb" -gt 0 ] && echo "$tb" || echo -)" "$tf"
-python3 -c "print(f'ratio quince/patch-from: {$tq/$tz:.2f}x; quince/full zstd -19: {$tq/$tf:.2f}x')"
+printf '%-18s %12d %12d %12d %12d %12d\n' total "$tq" "$tc" "$tz" "$tb" "$tf"
+python3 -c "print(f'ratio to patch-from: quince {$tq/$tz:.2f}x, chunks only {$tc/$tz:.2f}x, bsdiff+xz {$tb/$tz:.2f}x, full zstd -19 {$tf/$tz:.2f}x')"

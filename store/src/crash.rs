@@ -45,9 +45,11 @@ pub fn point(label: &str) {
         }
     }
     if plan.at == Some(n) {
+        #[cfg(unix)]
         let _ =
             rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
-        // SIGKILL cannot be caught; should the call fail, stop as abruptly anyway.
+        // SIGKILL cannot be caught; should the call fail (or elsewhere than
+        // Unix), stop as abruptly anyway.
         std::process::abort();
     }
 }

@@ -412,10 +412,8 @@ impl Apps {
         match version {
             Some(v) => {
                 let tmp = dir.current_tmp();
-                let _ = fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(AppDir::current_target(v), &tmp).map_err(io(&tmp))?;
-                crash::point("new link made");
-                fs::rename(&tmp, &link).map_err(io(&link))?;
+                crate::platform::point(&tmp, &link, &AppDir::current_target(v))
+                    .map_err(io(&link))?;
             }
             None => match fs::remove_file(&link) {
                 Ok(()) => {}
@@ -435,7 +433,7 @@ impl Apps {
 
     /// The version `current` points to.
     pub fn current_link(&self, app: &AppId) -> Option<Version> {
-        let target = fs::read_link(self.app_dir(app).current()).ok()?;
+        let target = crate::platform::read_pointer(&self.app_dir(app).current())?;
         target.file_name()?.to_str()?.parse().ok()
     }
 

@@ -30,6 +30,7 @@ pub mod library;
 pub mod link;
 pub mod network;
 pub mod node;
+pub mod platform;
 pub mod service;
 pub mod witness;
 

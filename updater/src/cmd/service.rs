@@ -383,18 +383,18 @@ async fn supervise(args: &[String]) -> Result<()> {
             }
         }));
     }
-    let pid = rustix::process::Pid::from_child(&child);
+    let pid = child.id();
     let waited = tokio::task::spawn_blocking(move || child.wait());
     tokio::pin!(waited);
     let status = tokio::select! {
         s = &mut waited => s,
         _ = super::stop_signal() => {
             write("stopping: asking the updater to save and exit");
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            match tokio::time::timeout(std::time::Duration::from_secs(15), &mut waited).await {
+            let grace = if quince_updater::platform::ask_to_stop(pid) { 15 } else { 0 };
+            match tokio::time::timeout(std::time::Duration::from_secs(grace), &mut waited).await {
                 Ok(s) => s,
                 Err(_) => {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    quince_updater::platform::kill(pid);
                     waited.await
                 }
             }

@@ -216,13 +216,12 @@ fn check_blocking(dir: &Path, plan: &Plan, env: &[(&str, String)]) -> Result<(),
 
 /// `bin/NAME` if it is the only executable file in the version's `bin/`.
 pub(super) fn only_program(dir: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
     let mut found = std::fs::read_dir(dir.join("bin"))
         .ok()?
         .flatten()
         .filter(|e| {
             e.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .is_ok_and(|m| crate::platform::is_executable(&e.path(), &m))
         })
         .filter_map(|e| e.file_name().to_str().map(|n| format!("bin/{n}")));
     let first = found.next()?;

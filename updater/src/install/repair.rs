@@ -127,7 +127,7 @@ fn restore(entry: &Entry, dir: &Path, store: &Store) -> Result<(), InstallError>
         }
         EntryKind::Symlink { target } => {
             clear(&path)?;
-            std::os::unix::fs::symlink(target, &path).map_err(io(&path))?;
+            crate::platform::symlink(Path::new(target), &path).map_err(io(&path))?;
         }
         EntryKind::File {
             executable,
@@ -155,9 +155,7 @@ fn restore(entry: &Entry, dir: &Path, store: &Store) -> Result<(), InstallError>
                     reason: "rebuilt from the store, it does not match its signed SHA-256".into(),
                 });
             }
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = if *executable { 0o755 } else { 0o644 };
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
+            crate::platform::set_executable(&tmp, *executable).map_err(io(&tmp))?;
             if path.is_dir() && !path.is_symlink() {
                 fs::remove_dir_all(&path).map_err(io(&path))?;
             }

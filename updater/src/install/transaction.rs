@@ -14,7 +14,6 @@
 //! version left on trial is checked again ([`OnTrial::resume`]).
 
 use std::fs;
-use std::path::Path;
 
 use quince_protocol::record::{Platform, Version};
 use quince_store::{crash, Store};
@@ -55,7 +54,8 @@ impl<'a> Staged<'a> {
             let _ = fs::remove_dir_all(&staging);
             return Err(e.into());
         }
-        set_mode(&unpacked, 0o755)?;
+        // The version's folder: readable and searchable by all (0755 on Unix).
+        crate::platform::set_executable(&unpacked, true).map_err(io(&unpacked))?;
         let versions = dir.versions();
         fs::create_dir_all(&versions).map_err(io(&versions))?;
         let target = dir.version(&version);
@@ -241,11 +241,6 @@ impl<'a> OnTrial<'a> {
 /// running program uses (the next prune or `gc` takes it).
 fn prune(apps: &Apps, lock: &AppLock, state: &AppState) {
     let _ = super::lifecycle::prune_versions(&apps.app_dir(&lock.app), state);
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), InstallError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))
 }
 
 #[cfg(test)]

@@ -42,7 +42,6 @@ impl Apps {
     /// every file must hash to the manifest. Returns the version and every
     /// difference (empty: intact).
     pub fn verify(&self, app: &AppId) -> Result<(Version, Vec<Difference>), InstallError> {
-        use std::os::unix::fs::PermissionsExt as _;
         let damaged = |reason: String| InstallError::State {
             path: self.log_dir(app),
             reason,
@@ -71,7 +70,9 @@ impl Apps {
                     let got = hash_file(&path)?;
                     if got != *sha256 {
                         out.push(Difference::Modified(rel));
-                    } else if (m.permissions().mode() & 0o111 != 0) != *executable {
+                    } else if crate::platform::HAS_EXEC_BITS
+                        && crate::platform::is_executable(&path, &m) != *executable
+                    {
                         out.push(Difference::Mode(rel));
                     }
                 }
