@@ -253,9 +253,7 @@ impl Store {
             f.sync_all().map_err(io_err(&tmp))?;
         }
         fs::rename(&tmp, path).map_err(io_err(path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))
+        crate::durable::sync_dir(dir).map_err(io_err(dir))
     }
 }
 

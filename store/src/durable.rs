@@ -30,7 +30,19 @@ pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.custom_flags(0x0004); // O_NONBLOCK
     }
-    let file = options.open(path)?;
+    let file = match options.open(path) {
+        Ok(file) => file,
+        // Windows refuses to open a folder ("access denied"): say what it is.
+        Err(e) => match fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("not a regular file ({})", kind_of(&meta)),
+                ))
+            }
+            _ => return Err(e),
+        },
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(
@@ -144,8 +156,11 @@ pub fn files_below(dir: &Path) -> io::Result<Vec<String>> {
             if path.is_dir() {
                 stack.push(path);
             } else if let Ok(rel) = path.strip_prefix(dir) {
-                if let Some(rel) = rel.to_str() {
-                    out.push(rel.to_string());
+                // Separated by `/` on every OS, as manifests name paths.
+                let parts: Option<Vec<&str>> =
+                    rel.components().map(|c| c.as_os_str().to_str()).collect();
+                if let Some(parts) = parts {
+                    out.push(parts.join("/"));
                 }
             }
         }

@@ -120,7 +120,16 @@ pub(crate) fn sync_paths<'p>(
     {
         let _ = anchor;
         for p in paths {
-            std::fs::File::open(p)
+            if p.is_dir() {
+                // (a no-op on Windows, which cannot open a folder as a file)
+                durable::sync_dir(p).map_err(io_err(p))?;
+                continue;
+            }
+            // Windows flushes only a handle opened for writing.
+            std::fs::OpenOptions::new()
+                .read(!cfg!(windows))
+                .write(cfg!(windows))
+                .open(p)
                 .and_then(|f| f.sync_all())
                 .map_err(io_err(p))?;
         }
