@@ -19,6 +19,7 @@
 
 mod log;
 mod mirror;
+#[cfg(feature = "patches")]
 mod patches;
 mod peers;
 mod release;
@@ -36,7 +37,6 @@ use quince_store::StoreError;
 pub use log::{LogSync, Offer, OfferStep, Release, VerifiedLog};
 pub(crate) use mirror::write_file;
 pub use mirror::{CHECKPOINT_FILE, ROOT_FILE};
-pub use patches::PatchReport;
 pub use peers::{PeerFault, Peers};
 pub use quince_protocol::cosignature::Witnesses;
 pub use release::{
@@ -113,6 +113,22 @@ pub struct Fork {
     pub prefix_root: quince_protocol::Hash,
     /// The offered signed note.
     pub offered: Vec<u8>,
+}
+
+/// What patching did in one fetch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatchReport {
+    /// Files rebuilt from a patch.
+    pub files: u64,
+    /// Patch bytes received (including patches that failed).
+    pub bytes: u64,
+    /// Raw bytes of the chunks the patches produced.
+    pub chunk_bytes: u64,
+    /// Chunks the patches produced.
+    pub chunks: u64,
+    /// Patches that were tried and did not work, and why (their files were
+    /// fetched as chunks).
+    pub failed: Vec<String>,
 }
 
 /// How far a fetch has got, updated as it goes (for progress displays).

@@ -573,6 +573,9 @@ impl Apps {
             let store = self.store()?;
             // The installed versions, whose files large changed files may be
             // patched from (a damaged or missing one is simply not used).
+            #[cfg(not(feature = "patches"))]
+            let held = Vec::new();
+            #[cfg(feature = "patches")]
             let held: Vec<_> = [state.current, state.previous]
                 .into_iter()
                 .flatten()

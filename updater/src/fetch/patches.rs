@@ -31,29 +31,13 @@ use quince_protocol::record::Platform;
 use quince_protocol::Hash;
 use quince_store::{Store, StoreError};
 
-use super::{PeerFault, Peers, Source, MANIFEST_DEADLINE};
+use super::{PatchReport, PeerFault, Peers, Source, MANIFEST_DEADLINE};
 
 /// How long one peer may take over one patch.
 const PATCH_DEADLINE: Duration = Duration::from_secs(120);
 /// The zstd level chunks rebuilt from a patch are stored at: fast, since
 /// the file was just rebuilt on the user's machine while they wait.
 const LOCAL_LEVEL: i32 = 3;
-
-/// What patching did in one fetch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PatchReport {
-    /// Files rebuilt from a patch.
-    pub files: u64,
-    /// Patch bytes received (including patches that failed).
-    pub bytes: u64,
-    /// Raw bytes of the chunks the patches produced.
-    pub chunk_bytes: u64,
-    /// Chunks the patches produced.
-    pub chunks: u64,
-    /// Patches that were tried and did not work, and why (their files were
-    /// fetched as chunks).
-    pub failed: Vec<String>,
-}
 
 /// A file of the new release that a patch could rebuild.
 struct Plan<'a> {

@@ -13,9 +13,10 @@ use quince_protocol::root::AppId;
 use quince_protocol::wire::Request;
 use quince_store::{Store, StoreError};
 
-use super::patches::{patch_files, PatchReport};
 use super::scheduler::{Assignment, ChunkScheduler, NoPeerFor, Outcome};
-use super::{FetchError, PeerFault, Peers, Progress, Release, Source, MANIFEST_DEADLINE};
+use super::{
+    FetchError, PatchReport, PeerFault, Peers, Progress, Release, Source, MANIFEST_DEADLINE,
+};
 
 /// How often a fetch looks in the DHT for more peers holding the app.
 const REFRESH_PEERS: Duration = Duration::from_secs(2);
@@ -162,10 +163,16 @@ pub async fn fetch_release_with<S: Source>(
             .store(needed.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
         p.peers.store(peers.usable().len() as u64, Relaxed);
     }
+    #[cfg(not(feature = "patches"))]
+    let patches = {
+        let _ = held;
+        PatchReport::default()
+    };
+    #[cfg(feature = "patches")]
     let patches = if needed.is_empty() {
         PatchReport::default()
     } else {
-        let report = patch_files(
+        let report = super::patches::patch_files(
             source,
             peers,
             &manifest,
