@@ -198,3 +198,30 @@ fn a_publisher_releases_twice_and_an_auditor_checks_the_files() {
         assert!(String::from_utf8_lossy(&check.stdout).contains("README: FAILED"));
     }
 }
+
+/// A tree with names Windows cannot hold builds (it installs elsewhere), and
+/// the publisher is told which name and that Windows clients will refuse it.
+#[test]
+fn a_name_windows_cannot_hold_is_noted_at_build() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    fs::create_dir_all(dir.join("app/bin")).unwrap();
+    fs::write(dir.join("app/bin/tool"), "x").unwrap();
+    let clean = ok(
+        dir,
+        &["build", "app", "--store", "store", "--out", "m1.bin"],
+    );
+    assert!(!clean.contains("Windows"), "{clean}");
+    fs::write(dir.join("app/aux.txt"), "y").unwrap();
+    fs::write(dir.join("app/notes."), "z").unwrap();
+    let noted = ok(
+        dir,
+        &["build", "app", "--store", "store", "--out", "m2.bin"],
+    );
+    assert!(
+        noted.contains(
+            "2 path(s) cannot be installed on Windows (`aux.txt` is a device name on Windows, ...)"
+        ),
+        "{noted}"
+    );
+}

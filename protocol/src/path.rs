@@ -91,6 +91,41 @@ impl RelPath {
             || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 
+    /// Why Windows cannot hold this path, if it cannot: a component that is
+    /// a reserved device name (`CON`, `NUL`, `COM1`, ... also with an
+    /// extension, as `con.txt`), ends in a dot or a space, or has a character
+    /// Windows refuses in names (`< > : " | ? *`). Such a release installs
+    /// on Linux and macOS; a Windows client refuses it with this reason.
+    pub fn windows_problem(&self) -> Option<String> {
+        const RESERVED: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
+        for part in self.components() {
+            let stem = part.split('.').next().unwrap_or(part).trim_end();
+            let upper = stem.to_ascii_uppercase();
+            let numbered = ["COM", "LPT"].iter().any(|p| {
+                upper.strip_prefix(p).is_some_and(|n| {
+                    matches!(
+                        n,
+                        "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
+                    )
+                })
+            });
+            if RESERVED.contains(&upper.as_str()) || numbered {
+                return Some(format!("`{part}` is a device name on Windows"));
+            }
+            if part.ends_with('.') || part.ends_with(' ') {
+                return Some(format!(
+                    "`{part}` ends in a dot or a space, which Windows drops"
+                ));
+            }
+            if let Some(c) = part.chars().find(|c| "<>:\"|?*".contains(*c)) {
+                return Some(format!(
+                    "`{part}` has `{c}`, which Windows does not allow in names"
+                ));
+            }
+        }
+        None
+    }
+
     /// A key that is equal for names that would collide on a case-insensitive
     /// file system.
     pub fn collision_key(&self) -> String {
@@ -148,6 +183,38 @@ pub fn link_target(link: &RelPath, target: &str) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_windows_cannot_hold_are_named() {
+        for ok in [
+            "bin/app.exe",
+            "data/console.txt",
+            "com10",
+            "lpt",
+            "a.b/c",
+            "Name.app/Contents/MacOS/x",
+        ] {
+            assert_eq!(RelPath::parse(ok).unwrap().windows_problem(), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("CON", "device name"),
+            ("data/nul.txt", "device name"),
+            ("x/Com1.log", "device name"),
+            ("lpt9", "device name"),
+            ("aux .txt", "device name"),
+            ("notes.", "dot or a space"),
+            ("dir /f", "dot or a space"),
+            ("a:b", "`:`"),
+            ("what?", "`?`"),
+            ("x/<y>", "`<`"),
+        ] {
+            let problem = RelPath::parse(bad).unwrap().windows_problem();
+            assert!(
+                problem.as_deref().is_some_and(|p| p.contains(why)),
+                "{bad}: {problem:?}"
+            );
+        }
+    }
 
     #[test]
     fn safe_paths_pass_and_unsafe_ones_are_named() {

@@ -46,6 +46,14 @@ pub fn unpack(
     let mut links = Vec::new();
     let mut written = vec![staging.to_path_buf()];
     for entry in manifest.entries_for(platform) {
+        if cfg!(windows) {
+            if let Some(reason) = entry.path.windows_problem() {
+                return Err(StoreError::UnsafePath {
+                    path: entry.path.to_string(),
+                    reason,
+                });
+            }
+        }
         let target = place(staging, &entry.path)?;
         match &entry.kind {
             EntryKind::Dir => {
@@ -191,4 +199,47 @@ fn make_symlink(_to: &str, _at: &Path, path: &RelPath) -> Result<(), StoreError>
         path: path.to_string(),
         reason: "symlinks are not supported on this platform yet".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use quince_protocol::codec::Encode as _;
+    use quince_protocol::manifest::{ChunkRef, Entry, Manifest};
+
+    use super::*;
+
+    /// A release holding `aux.txt` (a device name on Windows): it unpacks
+    /// on Unix, and a Windows build refuses it naming the file and why,
+    /// before writing anything (this test also runs under Wine in CI).
+    #[test]
+    fn a_name_windows_cannot_hold_is_refused_there_only() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let (id, _, _) = store.put_chunk(b"data", 3).unwrap();
+        let file = |path: &str| Entry {
+            path: RelPath::parse(path).unwrap(),
+            platforms: vec![],
+            kind: EntryKind::File {
+                executable: false,
+                size: 4,
+                sha256: quince_protocol::Hash::of(b"data"),
+                chunks: vec![ChunkRef { id, size: 4 }],
+            },
+        };
+        let manifest = Manifest::new(vec![], vec![file("aux.txt"), file("ok.txt")]).unwrap();
+        let verified = Manifest::verify(&manifest.to_bytes(), &manifest.hash()).unwrap();
+        let staging = t.path().join("staging");
+        let result = unpack(&verified, &"any".parse().unwrap(), &store, &staging);
+        if cfg!(windows) {
+            let err = result.unwrap_err();
+            assert!(
+                err.to_string().contains("aux.txt") && err.to_string().contains("device name"),
+                "{err}"
+            );
+            assert!(!staging.join("ok.txt").exists());
+        } else {
+            result.unwrap();
+            assert_eq!(fs::read(staging.join("aux.txt")).unwrap(), b"data");
+        }
+    }
 }

@@ -65,6 +65,24 @@ pub fn run(args: Args) -> Result<()> {
     let built = build_with(&sources, &store, args.level, &mut |s| shown.show(s));
     shown.end();
     let (manifest, stats) = built?;
+    // Paths Windows cannot hold: the release is fine elsewhere, but a
+    // Windows client refuses it (for files meant for every platform).
+    let for_windows = manifest.entries().iter().filter(|e| {
+        e.platforms.is_empty()
+            || e.platforms
+                .iter()
+                .any(|p| p.as_str().starts_with("windows"))
+    });
+    let problems: Vec<String> = for_windows
+        .filter_map(|e| e.path.windows_problem())
+        .collect();
+    if let (Some(first), false) = (problems.first(), args.json) {
+        eprintln!(
+            "note: {} path(s) cannot be installed on Windows ({first}{}); Windows clients will refuse this release",
+            problems.len(),
+            if problems.len() > 1 { ", ..." } else { "" }
+        );
+    }
     std::fs::write(&args.out, manifest.to_bytes())
         .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {

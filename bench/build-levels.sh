@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# What each packager level costs (issue 19, item 4): `quince-packager build`
+# of a deterministic ~100 MiB tree (2,000 text files, 6 binary-like files of
+# 14 MiB) into a fresh store, at each LEVEL, against `tar cf - | zstd -T0
+# -LEVEL` of the same tree in the same run; time, peak memory and size of
+# each, and the ratios. Compare two commits with bench/ab.sh (interleaved):
+#   bash bench/ab.sh REV 2 "$PWD/bench/build-levels.sh" 3 19
+# Usage: bash bench/build-levels.sh [LEVEL ...]   (default: 3 19; ~2 minutes)
+set -euo pipefail
+# From a checkout's root (as bench/ab.sh runs it on each side), that checkout.
+[ -f Cargo.toml ] && [ -d packager ] || cd "$(dirname "$0")/.."
+command -v zstd >/dev/null || { apt-get update -q && apt-get install -y -q zstd >/dev/null; }
+levels=("$@")
+[ ${#levels[@]} -gt 0 ] || levels=(3 19)
+cargo build -q --release -p quince-packager
+pk="$PWD/target/release/quince-packager"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+python3 - <<'PY'
+import os, random
+random.seed(7)
+words = ["".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9))) for _ in range(5000)]
+for i in range(2000):
+    d = f"tree/src/m{i % 40}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/f{i}.txt", "w") as f:
+        f.write(" ".join(random.choice(words) for _ in range(1500)))
+os.makedirs("tree/bin", exist_ok=True)
+for j in range(6):
+    block = random.randbytes(1 << 20)
+    with open(f"tree/bin/blob{j}", "wb") as f:
+        for k in range(14):
+            f.write(block if k % 2 else random.randbytes(1 << 20))
+PY
+echo "tree: $(du -sm tree | cut -f1) MiB, $(find tree -type f | wc -l) files; $(nproc) cores"
+for level in "${levels[@]}"; do
+  rm -rf store m.bin tree.tar.zst; sync
+  /usr/bin/time -f "%e %M" -o q.time "$pk" build tree --store store --out m.bin --level "$level" >/dev/null 2>&1
+  sync
+  /usr/bin/time -f "%e %M" -o z.time bash -c "tar cf - tree | zstd -q -T0 -$level -o tree.tar.zst"
+  read -r qs qk < q.time
+  read -r zs zk < z.time
+  store=$(du -sb store | cut -f1)
+  tarz=$(stat -c %s tree.tar.zst)
+  python3 -c "print(f'level $level: build {$qs:.2f} s, peak {$qk//1024} MiB, store {$store/1048576:.1f} MiB on disk | tar|zstd -T0: {$zs:.2f} s, {$tarz/1048576:.1f} MiB | time {$qs/$zs:.2f}x, size {$store/$tarz:.2f}x')"
+done
