@@ -85,7 +85,7 @@ pub fn apply_patch(old: &[u8], patch: &[u8], size: u64, sha256: &Hash) -> Result
     Ok(out)
 }
 
-/// A file rebuilt from a patch by [`Store::put_patched`].
+/// A file rebuilt from a patch by [`crate::Store::put_patched`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Patched {
     /// Chunks of the file the store did not have before.
