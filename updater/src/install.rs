@@ -290,7 +290,14 @@ impl Apps {
     /// What `app`'s current version says about itself (its app file), if
     /// it has a readable one.
     pub fn info(&self, app: &AppId) -> Option<quince_protocol::appinfo::AppInfo> {
-        app_info(&self.app_dir(app).current()).ok().flatten()
+        app_info(&self.current_dir(app)).ok().flatten()
+    }
+
+    /// The folder of `app`'s current version, as a path to open: `current`
+    /// on Unix (a link that follows switches), the version folder its
+    /// pointer names on Windows (see [`crate::platform`]).
+    pub fn current_dir(&self, app: &AppId) -> PathBuf {
+        crate::platform::through_pointer(&self.app_dir(app).current())
     }
 
     /// The installed app that `text` names: its id, a link, a unique prefix
@@ -717,7 +724,7 @@ impl Apps {
         let state = self.state(app)?.ok_or(InstallError::NotInstalled(*app))?;
         let run = state.run.ok_or(InstallError::NoRunCommand(*app))?;
         let run = check_run_command(&run)?;
-        Ok(self.app_dir(app).current().join(run.as_str()))
+        Ok(self.current_dir(app).join(run.as_str()))
     }
 
     /// A command that starts `app`'s current version: its program inside

@@ -61,6 +61,19 @@ pub fn point(tmp: &Path, link: &Path, target: &Path) -> io::Result<()> {
     fs::rename(tmp, link)
 }
 
+/// The folder `link` leads to, as a path the OS opens: on Unix the link
+/// itself (the OS follows it, so the path keeps following switches); on
+/// Windows the folder its pointer file names, or `link` if it names none.
+pub fn through_pointer(link: &Path) -> PathBuf {
+    if cfg!(unix) {
+        return link.to_path_buf();
+    }
+    match (read_pointer(link), link.parent()) {
+        (Some(target), Some(dir)) => dir.join(target),
+        _ => link.to_path_buf(),
+    }
+}
+
 /// What the pointer at `link` points to (relative to its folder), if it is one.
 pub fn read_pointer(link: &Path) -> Option<PathBuf> {
     os::read_pointer(link)
@@ -76,4 +89,34 @@ pub fn ask_to_stop(pid: u32) -> bool {
 /// Ends process `pid` at once.
 pub fn kill(pid: u32) {
     os::kill(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The switch replaces what `current` leads to in one rename, and
+    /// reading it back gives the target; a path through it opens the
+    /// version's files.
+    #[test]
+    fn a_pointer_switches_by_rename_and_reads_back() {
+        let t = tempfile::tempdir().unwrap();
+        let app = t.path();
+        for v in ["1.0.0", "1.1.0"] {
+            fs::create_dir_all(app.join("versions").join(v)).unwrap();
+            fs::write(app.join("versions").join(v).join("marker"), v).unwrap();
+        }
+        let (link, tmp) = (app.join("current"), app.join("current.tmp"));
+        assert_eq!(read_pointer(&link), None);
+        for v in ["1.0.0", "1.1.0"] {
+            let target = Path::new("versions").join(v);
+            point(&tmp, &link, &target).unwrap();
+            assert_eq!(read_pointer(&link).as_deref(), Some(target.as_path()));
+            assert!(!tmp.exists());
+            assert_eq!(
+                fs::read_to_string(through_pointer(&link).join("marker")).unwrap(),
+                v
+            );
+        }
+    }
 }

@@ -144,7 +144,7 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                     if let (Outcome::Installed { version, .. }, true) =
                         (&outcome, Some(*app) == self_app)
                     {
-                        let new = apps.dir(app).join("current/bin/quince");
+                        let new = apps.current_dir(app).join("bin/quince");
                         // Running from the installed Quince app itself: the
                         // switch already made the new binary current; restart it.
                         let inside = std::fs::canonicalize(&exe)

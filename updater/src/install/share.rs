@@ -119,7 +119,7 @@ impl Apps {
         copy_tree(&self.log_dir(me), &dir.join("log"))?;
         let store = Store::open(&dir.join("store"))?;
         store.put_manifest(&self.store()?.manifest(&record.manifest)?)?;
-        let installer = self.dir(me).join("current/bin/quince-bootstrap");
+        let installer = self.current_dir(me).join("bin/quince-bootstrap");
         Ok(installer.is_file().then_some(installer))
     }
 }
