@@ -14,25 +14,11 @@ levels=("$@")
 [ ${#levels[@]} -gt 0 ] || levels=(3 19)
 cargo build -q --release -p quince-packager
 pk="$PWD/target/release/quince-packager"
+gen="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/gen-tree.py"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-python3 - <<'PY'
-import os, random
-random.seed(7)
-words = ["".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9))) for _ in range(5000)]
-for i in range(2000):
-    d = f"tree/src/m{i % 40}"
-    os.makedirs(d, exist_ok=True)
-    with open(f"{d}/f{i}.txt", "w") as f:
-        f.write(" ".join(random.choice(words) for _ in range(1500)))
-os.makedirs("tree/bin", exist_ok=True)
-for j in range(6):
-    block = random.randbytes(1 << 20)
-    with open(f"tree/bin/blob{j}", "wb") as f:
-        for k in range(14):
-            f.write(block if k % 2 else random.randbytes(1 << 20))
-PY
+python3 "$gen" tree
 echo "tree: $(du -sm tree | cut -f1) MiB, $(find tree -type f | wc -l) files; $(nproc) cores"
 for level in "${levels[@]}"; do
   rm -rf store m.bin tree.tar.zst; sync

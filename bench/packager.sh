@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 command -v zstd >/dev/null || { apt-get update -q && apt-get install -y -q zstd; }
 cargo build -q --release -p quince-packager
 pk="$PWD/target/release/quince-packager"
+gen="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/gen-tree.py"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -19,23 +20,7 @@ secs() { python3 -c 'import sys,time; print(f"{time.time():.3f}")'; }
 timed() { local a b; a=$(secs); "$@" >/dev/null; b=$(secs); python3 -c "print(f'{$b-$a:.3f}')"; }
 
 echo "== generating a ~100 MiB tree (2000 text files, 6 binary-like files)"
-python3 - <<'PY'
-import os, random
-random.seed(7)
-words = [ "".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9))) for _ in range(5000)]
-for i in range(2000):
-    d = f"tree/src/m{i % 40}"
-    os.makedirs(d, exist_ok=True)
-    with open(f"{d}/f{i}.txt", "w") as f:
-        f.write(" ".join(random.choice(words) for _ in range(1500)))
-os.makedirs("tree/bin", exist_ok=True)
-for j in range(6):
-    # half repeated structure, half noise: compresses like a binary
-    block = os.urandom(1 << 20)
-    with open(f"tree/bin/blob{j}", "wb") as f:
-        for k in range(14):
-            f.write(block if k % 2 else os.urandom(1 << 20))
-PY
+python3 "$gen" tree
 du -sm tree | sed 's/^/tree MiB: /'
 level=3
 t_sha=$(timed bash -c 'find tree -type f -print0 | xargs -0 sha256sum')

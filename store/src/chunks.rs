@@ -36,12 +36,12 @@ impl Store {
     /// Compresses and stores `raw` (if not there yet); returns its address, the
     /// compressed size, and whether it was new to the store.
     pub fn put_chunk(&self, raw: &[u8], level: i32) -> Result<(ChunkId, u64, bool), StoreError> {
-        let id = ChunkId(*blake3::hash(raw).as_bytes());
+        let id = crate::chunk_id(raw);
         let path = self.chunk_path(&id);
         if let Ok(meta) = fs::metadata(&path) {
             return Ok((id, meta.len(), false));
         }
-        let compressed = zstd::bulk::compress(raw, level).map_err(io_err(&path))?;
+        let compressed = crate::compress_chunk(raw, level).map_err(io_err(&path))?;
         self.write_atomic(&path, &compressed)?;
         Ok((id, compressed.len() as u64, true))
     }
@@ -142,7 +142,7 @@ impl Store {
 
     /// Stores a raw blob (a delta patch) under its BLAKE3 address.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<ChunkId, StoreError> {
-        let id = ChunkId(*blake3::hash(bytes).as_bytes());
+        let id = crate::chunk_id(bytes);
         let path = self.dir.join("blobs").join(id.to_hex());
         if !path.exists() {
             self.write_atomic(&path, bytes)?;
@@ -154,7 +154,7 @@ impl Store {
     pub fn blob(&self, id: &ChunkId, max: usize) -> Result<Vec<u8>, StoreError> {
         let bytes = read_capped(&self.dir.join("blobs").join(id.to_hex()), max)
             .map_err(|e| missing_or(e, *id))?;
-        if blake3::hash(&bytes).as_bytes() != &id.0 {
+        if crate::chunk_id(&bytes) != *id {
             return Err(StoreError::CorruptChunk {
                 id: *id,
                 reason: "blob does not match its address".into(),
@@ -272,12 +272,12 @@ impl Batch<'_> {
         raw: &[u8],
         level: i32,
     ) -> Result<(ChunkId, u64, bool), StoreError> {
-        let id = ChunkId(*blake3::hash(raw).as_bytes());
+        let id = crate::chunk_id(raw);
         let path = self.store.chunk_path(&id);
         if let Ok(meta) = fs::metadata(&path) {
             return Ok((id, meta.len(), false));
         }
-        let compressed = zstd::bulk::compress(raw, level).map_err(io_err(&path))?;
+        let compressed = crate::compress_chunk(raw, level).map_err(io_err(&path))?;
         if !self.ids.insert(id) {
             return Ok((id, compressed.len() as u64, false));
         }
@@ -400,7 +400,7 @@ fn checked_raw(chunk: &ChunkRef, compressed: &[u8]) -> Result<Vec<u8>, StoreErro
     };
     let raw =
         decompress_capped(compressed, chunk.size as usize).map_err(|e| corrupt(e.to_string()))?;
-    if blake3::hash(&raw).as_bytes() != &chunk.id.0 {
+    if crate::chunk_id(&raw) != chunk.id {
         return Err(corrupt("content does not match its address".into()));
     }
     Ok(raw)

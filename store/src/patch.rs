@@ -135,7 +135,7 @@ impl crate::Store {
             reader
                 .read_exact(&mut piece)
                 .map_err(|e| bad(format!("at byte {at}: {e}")))?;
-            if blake3::hash(&piece).as_bytes() != &chunk.id.0 {
+            if crate::chunk_id(&piece) != chunk.id {
                 return Err(bad(format!(
                     "bytes {at}..{} do not match chunk {}",
                     at + piece.len() as u64,
