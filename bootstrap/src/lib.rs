@@ -119,7 +119,7 @@ async fn register_updater(
             .chain(found.iter().copied()),
     );
     let options = UpdateOptions {
-        run: Some("bin/quince".into()),
+        run: Some(quince_updater::platform::quince_program("quince")),
         window: 8,
         ..UpdateOptions::default()
     };
@@ -132,11 +132,15 @@ async fn register_updater(
         },
         Err(e) => return Err(format!("installing Quince's updater: {e}")),
     }
-    let quince = client.apps().dir(&me).join("current/bin/quince");
+    let quince = client
+        .apps()
+        .current_dir(&me)
+        .join(quince_updater::platform::quince_program("quince"));
     // The client does the rest (the bootstrap carries no service or desktop
     // code): the updater as a systemd user service (an autostart entry
-    // without systemd), Quince itself on PATH as `quince`, the app's launcher,
-    // completions for the user's shell, the manual pages.
+    // without systemd; a Run key entry on Windows), Quince itself on PATH as
+    // `quince`, the app's launcher, and on Unix completions for the user's
+    // shell and the manual pages.
     let mut done = String::new();
     let me_text = me.to_string();
     let service: Vec<&str> = ["service", "install", "--", "--self-app", me_text.as_str()]
@@ -151,9 +155,12 @@ async fn register_updater(
             "",
         ),
         (vec!["launcher", "add", &app_text], ""),
-        (vec!["man"], ""),
     ];
-    if let Some(shell) = shell {
+    // Manual pages and shell completions are for Unix shells.
+    if cfg!(unix) {
+        calls.push((vec!["man"], ""));
+    }
+    if let (Some(shell), true) = (shell, cfg!(unix)) {
         calls.push((vec!["completions", shell, "--install"], "completions in "));
     }
     for (args, label) in &calls {

@@ -23,7 +23,7 @@ impl Home {
     /// The home at `dir`, or the default one.
     pub fn new(dir: Option<PathBuf>) -> Home {
         let dir = dir.unwrap_or_else(|| {
-            let base = quince_store::cli::xdg("XDG_DATA_HOME", ".local/share")
+            let base = quince_store::cli::user_dir(quince_store::cli::UserDir::Data)
                 .unwrap_or_else(|| PathBuf::from("."));
             base.join("quince/signer")
         });

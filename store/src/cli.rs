@@ -2,7 +2,51 @@
 
 use std::path::PathBuf;
 
-/// An XDG base folder: `$VAR` if set and not empty, else `$HOME/fallback`
+/// A kind of per-user folder, placed as each OS places it (see [`user_dir`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserDir {
+    /// Data that stays on this machine: installed apps, the store, keys.
+    Data,
+    /// Settings a user may edit or carry to another machine.
+    Config,
+    /// Logs and other state worth keeping but not backing up.
+    State,
+}
+
+/// The user's base folder of `kind` (Quince adds its own `quince` below it):
+///
+/// | kind   | Linux and other Unix            | Windows          | macOS                            |
+/// |--------|---------------------------------|------------------|----------------------------------|
+/// | Data   | `$XDG_DATA_HOME`, `~/.local/share`  | `%LOCALAPPDATA%` | `~/Library/Application Support` |
+/// | Config | `$XDG_CONFIG_HOME`, `~/.config`     | `%APPDATA%`      | `~/Library/Application Support` |
+/// | State  | `$XDG_STATE_HOME`, `~/.local/state` | `%LOCALAPPDATA%` | `~/Library/Logs`                 |
+///
+/// `None` when the variables it needs are not set.
+pub fn user_dir(kind: UserDir) -> Option<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if cfg!(windows) {
+        let var = match kind {
+            UserDir::Data | UserDir::State => "LOCALAPPDATA",
+            UserDir::Config => "APPDATA",
+        };
+        return set(var).map(PathBuf::from);
+    }
+    if cfg!(target_os = "macos") {
+        let below = match kind {
+            UserDir::Data | UserDir::Config => "Library/Application Support",
+            UserDir::State => "Library/Logs",
+        };
+        return set("HOME").map(|h| PathBuf::from(h).join(below));
+    }
+    match kind {
+        UserDir::Data => xdg("XDG_DATA_HOME", ".local/share"),
+        UserDir::Config => xdg("XDG_CONFIG_HOME", ".config"),
+        UserDir::State => xdg("XDG_STATE_HOME", ".local/state"),
+    }
+}
+
+/// An XDG base folder (for what only the Linux desktop has, such as
+/// systemd units and menu entries; Quince's own folders use [`user_dir`]): `$VAR` if set and not empty, else `$HOME/fallback`
 /// (`xdg("XDG_DATA_HOME", ".local/share")`); `None` with neither.
 pub fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
     let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());

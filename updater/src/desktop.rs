@@ -1,16 +1,22 @@
 //! Making an installed app feel installed: a launcher on the user's PATH
-//! and a freedesktop.org menu entry.
+//! and, on Linux, a freedesktop.org menu entry.
 //!
 //! ```text
 //! ~/.local/bin/ID                              sh script: exec quince run APP_ID -- "$@"
 //! ~/.local/share/applications/quince-ID.desktop  the menu entry (only for releases
 //!                                              with an app file), icon from the release
+//! %LOCALAPPDATA%\quince\bin\ID.cmd             on Windows: a batch file that starts
+//!                                              quince run APP_ID through Quince's pointer
 //! ```
 //!
+//! (`crate::platform::script` writes the launchers.) Windows and macOS get
+//! the launcher only: a Start-menu shortcut (`.lnk`) and a macOS `.app`
+//! wrapper are not made yet.
+//!
 //! `ID` is the short id from the release's app file (else the signed name,
-//! lowercased). Both files carry the app id (`# quince launcher: app ID`,
-//! `X-Quince-App=ID`), and Quince only ever replaces or removes a file that
-//! carries it: a user's own `~/.local/bin/hello` is never overwritten.
+//! lowercased). Both files carry the app id (`quince launcher: app ID` in a
+//! comment, `X-Quince-App=ID`), and Quince only ever replaces or removes a
+//! file that carries it: a user's own `~/.local/bin/hello` is never overwritten.
 
 use std::path::{Path, PathBuf};
 
@@ -19,23 +25,77 @@ use quince_protocol::root::AppId;
 
 use crate::home::xdg;
 use crate::install::Apps;
+use crate::platform::script;
 
-const LAUNCHER_MARK: &str = "# quince launcher: app ";
+const LAUNCHER_MARK: &str = "quince launcher: app ";
 const ENTRY_MARK: &str = "X-Quince-App=";
 /// Launchers and entries larger than this are not Quince's.
 const MAX_OURS: usize = 16 * 1024;
 
-/// Where launchers go: `$QUINCE_BIN_DIR`, else `$XDG_BIN_HOME`, else `~/.local/bin`.
+/// Where launchers go: `$QUINCE_BIN_DIR`, else `$XDG_BIN_HOME` or
+/// `~/.local/bin` (Unix), `%LOCALAPPDATA%\quince\bin` (Windows).
 pub fn bin_dir() -> Option<PathBuf> {
-    std::env::var_os("QUINCE_BIN_DIR")
+    let set = std::env::var_os("QUINCE_BIN_DIR")
         .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| xdg("XDG_BIN_HOME", ".local/bin"))
+        .map(PathBuf::from);
+    if cfg!(windows) {
+        return set.or_else(|| {
+            quince_store::cli::user_dir(quince_store::cli::UserDir::Data)
+                .map(|d| d.join("quince").join("bin"))
+        });
+    }
+    set.or_else(|| xdg("XDG_BIN_HOME", ".local/bin"))
 }
 
-/// Where menu entries go: `$XDG_DATA_HOME/applications`, else `~/.local/share/applications`.
+/// Where menu entries go: `$XDG_DATA_HOME/applications`, else
+/// `~/.local/share/applications`; `None` on Windows and macOS, whose menus
+/// take other files.
 pub fn applications_dir() -> Option<PathBuf> {
+    if cfg!(any(windows, target_os = "macos")) {
+        return None;
+    }
     xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("applications"))
+}
+
+/// macOS: where links to installed app bundles go, `~/Applications`
+/// (Finder, Launchpad and Spotlight look there); `None` elsewhere.
+pub fn bundles_dir() -> Option<PathBuf> {
+    if !cfg!(target_os = "macos") {
+        return None;
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join("Applications"))
+}
+
+/// Links `folder/NAME.app` to `app`'s `current/NAME.app`, if its release
+/// holds one app bundle: the link follows every update and rollback. A
+/// bundle of that name that is not such a link is left alone.
+pub fn link_bundle(
+    apps: &Apps,
+    app: &AppId,
+    folder: &Path,
+) -> Result<Option<PathBuf>, DesktopError> {
+    let current = std::path::absolute(apps.app_dir(app).current()).map_err(io(folder))?;
+    let Some(name) = crate::install::app_bundle(&current) else {
+        return Ok(None);
+    };
+    let link = folder.join(&name);
+    let target = current.join(&name);
+    match std::fs::symlink_metadata(&link) {
+        Ok(m)
+            if m.file_type().is_symlink()
+                && std::fs::read_link(&link).ok() == Some(target.clone()) =>
+        {
+            return Ok(Some(link))
+        }
+        Ok(_) => return Err(DesktopError::Taken(link)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&link)(e)),
+    }
+    std::fs::create_dir_all(folder).map_err(io(folder))?;
+    crate::platform::symlink(&target, &link).map_err(io(&link))?;
+    Ok(Some(link))
 }
 
 /// Why a launcher or menu entry was not made or removed.
@@ -78,6 +138,8 @@ pub struct Created {
     pub entry: Option<PathBuf>,
     /// The icon the entry shows, if the release names one that is there.
     pub icon: Option<PathBuf>,
+    /// macOS: the link in `~/Applications` to the release's app bundle.
+    pub bundle: Option<PathBuf>,
     /// Warnings: the icon is missing, the launcher folder is not on PATH.
     pub warnings: Vec<String>,
 }
@@ -126,14 +188,15 @@ pub fn launcher_name(apps: &Apps, app: &AppId, name: Option<&str>) -> Result<Str
 }
 
 /// Makes (or refreshes) `app`'s launcher named `name` in `bin`, starting
-/// `quince` (`quince run APP_ID`), and its menu entry in `applications`.
+/// `quince` (`quince run APP_ID`), and its menu entry in `applications`
+/// (where the OS has such entries).
 pub fn create(
     apps: &Apps,
     app: &AppId,
     quince: &Path,
     name: &str,
     bin: &Path,
-    applications: &Path,
+    applications: Option<&Path>,
 ) -> Result<Created, DesktopError> {
     let state = apps
         .state(app)
@@ -145,16 +208,22 @@ pub fn create(
         )));
     }
     let quince = std::path::absolute(quince).map_err(io(quince))?;
-    let launcher = bin.join(name);
-    let script = format!(
-        "#!/bin/sh\n{LAUNCHER_MARK}{app}\n# Starts the app's newest healthy version; `quince remove` deletes this file.\nexec {} run {app} -- \"$@\"\n",
-        sh_quote(&quince.display().to_string())
-    );
-    write_ours(&launcher, &format!("{LAUNCHER_MARK}{app}"), &script, 0o755)?;
+    let launcher = bin.join(script::file_name(name));
+    let mark = format!("{LAUNCHER_MARK}{app}");
+    let app_text = app.to_string();
+    let text = script::text(&script::Script {
+        mark: &mark,
+        about: "Starts the app's newest healthy version; `quince remove` deletes this file.",
+        env: &[],
+        program: &quince,
+        args: &["run", &app_text, "--"],
+    });
+    write_ours(&launcher, &mark, &text, 0o755)?;
     let mut created = Created {
         launcher,
         entry: None,
         icon: None,
+        bundle: None,
         warnings: Vec::new(),
     };
     let on_path =
@@ -165,7 +234,10 @@ pub fn create(
             bin.display()
         ));
     }
-    let Some(info) = apps.info(app) else {
+    if let Some(folder) = bundles_dir() {
+        created.bundle = link_bundle(apps, app, &folder)?;
+    }
+    let (Some(info), Some(applications)) = (apps.info(app), applications) else {
         return Ok(created);
     };
     let current = std::path::absolute(apps.app_dir(app).current()).map_err(io(bin))?;
@@ -209,12 +281,18 @@ pub fn create(
 
 /// Removes every launcher in `bin` and menu entry in `applications` that
 /// is Quince's for `app`; returns what it removed.
-pub fn remove(app: &AppId, bin: &Path, applications: &Path) -> Result<Vec<PathBuf>, DesktopError> {
+pub fn remove(
+    app: &AppId,
+    bin: &Path,
+    applications: Option<&Path>,
+) -> Result<Vec<PathBuf>, DesktopError> {
     let mut removed = Vec::new();
-    for (dir, mark) in [
-        (bin, format!("{LAUNCHER_MARK}{app}")),
-        (applications, format!("{ENTRY_MARK}{app}")),
-    ] {
+    if let Some(folder) = bundles_dir() {
+        removed.extend(unlink_bundles(app, &folder)?);
+    }
+    let launchers = [(bin, format!("{LAUNCHER_MARK}{app}"))];
+    let entries = applications.map(|a| (a, format!("{ENTRY_MARK}{app}")));
+    for (dir, mark) in launchers.into_iter().chain(entries) {
         let Ok(items) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -229,12 +307,43 @@ pub fn remove(app: &AppId, bin: &Path, applications: &Path) -> Result<Vec<PathBu
     Ok(removed)
 }
 
-/// True if `path` is a small regular file with the line `mark` in it.
+/// Removes the links in `folder` that lead into `app`'s folder
+/// (`apps/APP_ID/...`); returns them.
+pub fn unlink_bundles(app: &AppId, folder: &Path) -> Result<Vec<PathBuf>, DesktopError> {
+    let mut removed = Vec::new();
+    let Ok(items) = std::fs::read_dir(folder) else {
+        return Ok(removed);
+    };
+    let id = app.to_string();
+    for item in items.flatten() {
+        let path = item.path();
+        let ours = std::fs::read_link(&path).is_ok_and(|t| {
+            let parts: Vec<_> = t.components().map(|c| c.as_os_str().to_owned()).collect();
+            parts
+                .windows(2)
+                .any(|w| w[0] == "apps" && w[1] == id.as_str())
+        });
+        if ours {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// True if `path` is a small regular file with the line `mark` in it
+/// (alone, or as a comment: `# mark` in a sh script, `rem mark` in a
+/// batch file).
 fn is_ours(path: &Path, mark: &str) -> bool {
     quince_store::durable::read_bounded(path, MAX_OURS)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .is_some_and(|text| text.lines().any(|l| l == mark))
+        .is_some_and(|text| {
+            text.lines().any(|l| {
+                let l = l.strip_prefix("# ").or(l.strip_prefix("rem ")).unwrap_or(l);
+                l == mark
+            })
+        })
 }
 
 /// Writes `text` to `path` unless something that is not ours is there.
@@ -257,11 +366,6 @@ fn write_ours(path: &Path, mark: &str, text: &str, mode: u32) -> Result<(), Desk
     #[cfg(not(unix))]
     let _ = mode;
     Ok(())
-}
-
-/// `'text'` for sh, with `'` written as `'\''`.
-fn sh_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// A desktop entry string value: backslash, newline, tab and CR escaped.
@@ -317,7 +421,6 @@ mod tests {
 
     #[test]
     fn quoting_survives_spaces_quotes_and_dollars() {
-        assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
         assert_eq!(exec_quote("/usr/bin/q"), "/usr/bin/q");
         assert_eq!(exec_quote("/a b/$x"), r#""/a b/\\$x""#);
         assert_eq!(exec_quote("/100%"), r#""/100%%""#);

@@ -47,9 +47,12 @@ pub enum HomeError {
 
 pub use quince_store::cli::xdg;
 
-/// The default home folder: `$XDG_DATA_HOME/quince` or `~/.local/share/quince`.
+/// The default home folder: `quince` in the user's data folder
+/// ([`quince_store::cli::user_dir`]): `$XDG_DATA_HOME/quince` or
+/// `~/.local/share/quince` on Linux, `%LOCALAPPDATA%\quince` on Windows,
+/// `~/Library/Application Support/quince` on macOS.
 pub fn default_dir() -> Option<PathBuf> {
-    xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("quince"))
+    quince_store::cli::user_dir(quince_store::cli::UserDir::Data).map(|d| d.join("quince"))
 }
 
 /// `peers.json`: the peer cache.

@@ -52,7 +52,7 @@ use quince_store::{crash, durable, Store};
 use crate::fetch::{self, FetchError, Peers, Source};
 
 pub use channel::{ChannelView, Offered};
-pub use health::{app_info, health_check, Plan, Unhealthy, EXIT_WITHIN, HEALTH_ENV};
+pub use health::{app_bundle, app_info, health_check, Plan, Unhealthy, EXIT_WITHIN, HEALTH_ENV};
 pub use layout::AppDir;
 pub use lifecycle::{Collected, Removed};
 pub use repair::Repaired;

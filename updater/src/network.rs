@@ -3,7 +3,9 @@
 //! the user's network file, and the built-in defaults below.
 //!
 //! ```text
-//! $QUINCE_CONFIG, else $XDG_CONFIG_HOME/quince/network.json, else ~/.config/quince/network.json
+//! $QUINCE_CONFIG, else quince/network.json in the user's config folder
+//! ($XDG_CONFIG_HOME or ~/.config on Linux, %APPDATA% on Windows,
+//! ~/Library/Application Support on macOS)
 //! {
 //!   "network": "public" | "private",        default "public"
 //!   "bootstrap": ["/dnsaddr/.../p2p/ID"],   default: the built-in list (public) or none (private)
@@ -186,7 +188,8 @@ pub fn default_path() -> Option<PathBuf> {
     if let Some(p) = var(CONFIG_ENV) {
         return Some(PathBuf::from(p));
     }
-    crate::home::xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("quince/network.json"))
+    quince_store::cli::user_dir(quince_store::cli::UserDir::Config)
+        .map(|d| d.join("quince/network.json"))
 }
 
 /// The network file as written (every key optional).

@@ -26,6 +26,8 @@ mod limits;
 #[cfg(feature = "long-running")]
 mod relay_server;
 mod swarm;
+#[cfg(windows)]
+mod tcp;
 
 pub use guests::STRANGER_RESERVATIONS_PER_HOUR;
 pub use held::{

@@ -20,6 +20,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod script;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -28,6 +29,12 @@ use unix as os;
 mod windows;
 #[cfg(windows)]
 use windows as os;
+
+/// Where a release of Quince itself holds program `name` (`quince`,
+/// `quince-bootstrap`): `bin/NAME`, with `.exe` on Windows.
+pub fn quince_program(name: &str) -> String {
+    format!("bin/{name}{}", std::env::consts::EXE_SUFFIX)
+}
 
 /// Whether files carry executable bits the manifest's `executable` flag
 /// can be checked against.
@@ -84,6 +91,13 @@ pub fn read_pointer(link: &Path) -> Option<PathBuf> {
 /// caller then ends it with [`kill`].
 pub fn ask_to_stop(pid: u32) -> bool {
     os::ask_to_stop(pid)
+}
+
+/// Makes `command` start as a background program: on Windows without a
+/// console window of its own; on Unix as it is (its output already goes
+/// nowhere).
+pub fn detach(command: &mut std::process::Command) {
+    os::detach(command)
 }
 
 /// Ends process `pid` at once.

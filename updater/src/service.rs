@@ -1,10 +1,15 @@
 //! The background updater as a service: a systemd user unit (Linux), or an
-//! XDG autostart entry where there is no systemd, and the log it keeps.
+//! XDG autostart entry where there is no systemd; on Windows a batch file
+//! that the user's Run key starts at login (no admin rights needed); and
+//! the log it keeps.
 //!
 //! ```text
 //! ~/.config/systemd/user/quince-updater.service   runs `quince service run`
 //! ~/.config/autostart/quince-updater.desktop      the same, at login, without systemd
 //! ~/.local/state/quince/updater.log               timestamped lines, rotated at 1 MiB (3 kept)
+//! %LOCALAPPDATA%\quince\updater.cmd               Windows: runs `quince service run`,
+//!                                                 started by HKCU\...\Run "Quince updater"
+//! %LOCALAPPDATA%\quince\updater.log               Windows: the log
 //! ```
 //!
 //! `quince service run` starts `quince update --watch` and writes every line
@@ -25,19 +30,101 @@ pub const LOG_MAX_BYTES: u64 = 1024 * 1024;
 /// Rotated logs kept (`updater.log.1` .. `.3`).
 pub const LOG_KEEP: usize = 3;
 
-/// Where the systemd user unit goes.
+/// Windows: the registry key whose values start programs at the user's login.
+pub const RUN_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run";
+/// Windows: the value under [`RUN_KEY`] that starts the updater.
+pub const RUN_VALUE: &str = "Quince updater";
+
+/// Where the systemd user unit goes (`None` off Linux and other XDG systems).
 pub fn unit_file() -> Option<PathBuf> {
+    if cfg!(any(windows, target_os = "macos")) {
+        return None;
+    }
     xdg("XDG_CONFIG_HOME", ".config").map(|c| c.join("systemd/user").join(UNIT_NAME))
 }
 
-/// Where the XDG autostart entry goes.
+/// Where the XDG autostart entry goes (`None` off Linux and other XDG systems).
 pub fn autostart_file() -> Option<PathBuf> {
+    if cfg!(any(windows, target_os = "macos")) {
+        return None;
+    }
     xdg("XDG_CONFIG_HOME", ".config").map(|c| c.join("autostart/quince-updater.desktop"))
+}
+
+/// Windows: the batch file the Run key starts.
+pub fn login_script() -> Option<PathBuf> {
+    quince_store::cli::user_dir(quince_store::cli::UserDir::Data)
+        .map(|d| d.join("quince").join("updater.cmd"))
+}
+
+/// Windows: the login batch file's text: `quince service run -- ARGS` with
+/// `QUINCE_HOME` set, Quince found through its pointer each time.
+pub fn login_script_text(quince: &Path, home: &Path, args: &[String]) -> String {
+    let all: Vec<&str> = ["service", "run", "--"]
+        .into_iter()
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    crate::platform::script::batch(&crate::platform::script::Script {
+        mark: "quince updater: service run",
+        about: "Started at login by the Run key; `quince service remove` deletes this file.",
+        env: &[("QUINCE_HOME", home)],
+        program: quince,
+        args: &all,
+    })
+}
+
+/// macOS: the launchd label of the updater's agent.
+pub const AGENT_LABEL: &str = "org.quince.updater";
+
+/// macOS: where the LaunchAgent goes (`None` elsewhere).
+pub fn launch_agent_file() -> Option<PathBuf> {
+    if !cfg!(target_os = "macos") {
+        return None;
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(format!("Library/LaunchAgents/{AGENT_LABEL}.plist")))
+}
+
+/// macOS: the LaunchAgent (a property list) that has launchd run
+/// `quince service run -- ARGS` with `QUINCE_HOME` set, at login and
+/// again if it stops with an error.
+pub fn launch_agent_text(quince: &Path, home: &Path, args: &[String]) -> String {
+    let xml = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let program: String = [quince.display().to_string()]
+        .into_iter()
+        .chain(["service", "run", "--"].map(String::from))
+        .chain(args.iter().cloned())
+        .map(|a| format!("\t\t<string>{}</string>\n", xml(&a)))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <!-- quince updater: service run; `quince service remove` deletes this file -->\n\
+         <plist version=\"1.0\">\n\
+         <dict>\n\
+         \t<key>Label</key>\n\t<string>{AGENT_LABEL}</string>\n\
+         \t<key>ProgramArguments</key>\n\t<array>\n{program}\t</array>\n\
+         \t<key>EnvironmentVariables</key>\n\t<dict>\n\
+         \t\t<key>QUINCE_HOME</key>\n\t\t<string>{}</string>\n\
+         \t</dict>\n\
+         \t<key>RunAtLoad</key>\n\t<true/>\n\
+         \t<key>KeepAlive</key>\n\t<dict>\n\t\t<key>SuccessfulExit</key>\n\t\t<false/>\n\t</dict>\n\
+         \t<key>ProcessType</key>\n\t<string>Background</string>\n\
+         </dict>\n\
+         </plist>\n",
+        xml(&home.display().to_string())
+    )
 }
 
 /// Where the updater's log goes: `$XDG_STATE_HOME/quince/updater.log`.
 pub fn log_file() -> Option<PathBuf> {
-    xdg("XDG_STATE_HOME", ".local/state").map(|d| d.join("quince/updater.log"))
+    quince_store::cli::user_dir(quince_store::cli::UserDir::State)
+        .map(|d| d.join("quince/updater.log"))
 }
 
 /// The systemd user unit that runs `quince service run` with `home`.
@@ -193,6 +280,45 @@ mod tests {
         assert!(!PathBuf::from(format!("{}.{}", path.display(), LOG_KEEP + 1)).exists());
         assert!(path.metadata().unwrap().len() < LOG_MAX_BYTES);
         fs::remove_dir_all(&t).unwrap();
+    }
+
+    /// The LaunchAgent read back by Python's plistlib (an independent
+    /// reader of Apple's format): every argument and the home survive
+    /// spaces and XML's special characters.
+    #[test]
+    fn the_launch_agent_is_a_property_list_launchd_can_read() {
+        let text = launch_agent_text(
+            Path::new("/Users/a b/q&a/quince"),
+            Path::new("/Users/a b/<home>"),
+            &["--self-app".into(), "ab\"cd".into()],
+        );
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child.stdin.take().unwrap().write_all(text.as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("python3 runs");
+        assert!(out.status.success(), "{text}");
+        let plist: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            plist,
+            serde_json::json!({
+                "Label": AGENT_LABEL,
+                "ProgramArguments": ["/Users/a b/q&a/quince", "service", "run", "--", "--self-app", "ab\"cd"],
+                "EnvironmentVariables": {"QUINCE_HOME": "/Users/a b/<home>"},
+                "RunAtLoad": true,
+                "KeepAlive": {"SuccessfulExit": false},
+                "ProcessType": "Background",
+            })
+        );
     }
 
     #[test]

@@ -600,3 +600,76 @@ fn completions_and_manual_pages_come_from_the_commands_definitions() {
     let top = std::fs::read_to_string(pages.join("quince.1")).unwrap();
     assert!(top.contains("4 refused"), "the exit codes are in the page");
 }
+
+/// A release that is a macOS app bundle (`Hello.app/Contents/MacOS/hello`,
+/// no `bin/`, no app file): its bundle's program is the one the health
+/// check and `quince run` start, and the link to the bundle that
+/// `~/Applications` gets on macOS (made here in a folder of the test's)
+/// follows an update and is removed with the app's files. The bundle's
+/// layout is plain files and modes, so this runs on Linux.
+#[test]
+fn a_release_holding_an_app_bundle_runs_its_program_and_its_link_follows_updates() {
+    let t = tempfile::tempdir().unwrap();
+    let desk = Desk::new(t.path());
+    let p = Publisher::named(&t.path().join("pub"), "Bundle publisher", 52);
+    let publish = |version: &str| {
+        let src = p.dir.join(format!("bundle-{version}"));
+        quince_packager::testkit::script_app(
+            &src,
+            &format!("#!/bin/sh\necho \"bundle {version} $1\"\n"),
+        );
+        let macos = src.join("Hello.app/Contents/MacOS");
+        std::fs::create_dir_all(&macos).unwrap();
+        std::fs::rename(src.join("bin/app"), macos.join("hello")).unwrap();
+        std::fs::remove_dir(src.join("bin")).unwrap();
+        std::fs::write(
+            src.join("Hello.app/Contents/Info.plist"),
+            "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CFBundleExecutable</key><string>hello</string></dict></plist>\n",
+        )
+        .unwrap();
+        p.publish_dir(version, &src, "any");
+    };
+    publish("1.0.0");
+    let (_seeder, addr) = p.seed();
+    ok(&desk.install(&p.link(&addr, None)));
+    let app = p.root.app_id();
+    let out = desk.quince(&["run", &app.to_string(), "--", "x"]);
+    assert_eq!(ok(&out).trim(), "bundle 1.0.0 x");
+
+    let apps = quince_updater::install::Apps::open(&desk.home).unwrap();
+    let folder = t.path().join("Applications");
+    let link = quince_updater::desktop::link_bundle(&apps, &app, &folder)
+        .unwrap()
+        .expect("the release holds a bundle");
+    assert_eq!(link, folder.join("Hello.app"));
+    let program = link.join("Contents/MacOS/hello");
+    let run = || {
+        let out = Command::new(&program).arg("y").output().unwrap();
+        ok(&out).trim().to_string()
+    };
+    assert_eq!(run(), "bundle 1.0.0 y");
+    // Made again: the same link, not an error.
+    assert_eq!(
+        quince_updater::desktop::link_bundle(&apps, &app, &folder).unwrap(),
+        Some(link.clone())
+    );
+    publish("1.1.0");
+    let args = net(&["update", &app.to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&desk.quince(&args));
+    assert_eq!(run(), "bundle 1.1.0 y");
+    // A bundle of the same name that is the user's own is left alone.
+    let other = t.path().join("Other");
+    std::fs::create_dir_all(other.join("Hello.app")).unwrap();
+    let err = quince_updater::desktop::link_bundle(&apps, &app, &other).unwrap_err();
+    assert!(err.to_string().contains("is not Quince's"), "{err}");
+    assert_eq!(
+        quince_updater::desktop::unlink_bundles(&app, &other).unwrap(),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        quince_updater::desktop::unlink_bundles(&app, &folder).unwrap(),
+        vec![link.clone()]
+    );
+    assert!(std::fs::symlink_metadata(&link).is_err());
+}

@@ -55,7 +55,8 @@ pub fn run(args: Args) -> Result<()> {
                     "{}",
                     serde_json::json!({
                         "app": app.to_string(), "launcher": created.launcher,
-                        "entry": created.entry, "icon": created.icon, "warnings": created.warnings,
+                        "entry": created.entry, "icon": created.icon, "bundle": created.bundle,
+                        "warnings": created.warnings,
                     })
                 );
             } else {
@@ -79,23 +80,24 @@ pub fn add(client: &Client, app: &AppId, name: Option<&str>) -> Result<Created> 
     let name = desktop::launcher_name(client.apps(), app, name)?;
     let exe = std::env::current_exe().context("finding this program to start apps with")?;
     let bin = desktop::bin_dir().ok_or(desktop::DesktopError::NoFolder)?;
-    let applications = desktop::applications_dir().ok_or(desktop::DesktopError::NoFolder)?;
+    let applications = desktop::applications_dir();
     Ok(desktop::create(
         client.apps(),
         app,
         &desktop::stable_program(&exe),
         &name,
         &bin,
-        &applications,
+        applications.as_deref(),
     )?)
 }
 
 /// Removes `app`'s launchers and menu entry.
 pub fn remove(app: &AppId) -> Result<Vec<std::path::PathBuf>> {
-    let (Some(bin), Some(applications)) = (desktop::bin_dir(), desktop::applications_dir()) else {
+    let Some(bin) = desktop::bin_dir() else {
         return Ok(Vec::new());
     };
-    Ok(desktop::remove(app, &bin, &applications)?)
+    let applications = desktop::applications_dir();
+    Ok(desktop::remove(app, &bin, applications.as_deref())?)
 }
 
 /// One line per file made, then the warnings.
@@ -103,6 +105,9 @@ pub fn print_created(created: &Created) {
     println!("launcher {}", created.launcher.display());
     if let Some(entry) = &created.entry {
         println!("menu entry {}", entry.display());
+    }
+    if let Some(bundle) = &created.bundle {
+        println!("app bundle {}", bundle.display());
     }
     for w in &created.warnings {
         super::note(w);

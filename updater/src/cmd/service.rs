@@ -89,6 +89,12 @@ fn this_program() -> Result<PathBuf> {
 fn install(home: Option<PathBuf>, no_start: bool, args: &[String]) -> Result<()> {
     let home = std::path::absolute(Home::or_default(home)?.dir())?;
     let quince = this_program()?;
+    if cfg!(windows) {
+        return install_run_key(&quince, &home, no_start, args);
+    }
+    if cfg!(target_os = "macos") {
+        return install_launch_agent(&quince, &home, no_start, args);
+    }
     let unit = service::unit_file().context("no config folder: set HOME")?;
     let text = service::unit_text(&quince, &home, args);
     write(&unit, &text)?;
@@ -118,18 +124,138 @@ fn install(home: Option<PathBuf>, no_start: bool, args: &[String]) -> Result<()>
         entry.display()
     );
     if !no_start {
-        let child = Command::new(&quince)
-            .env("QUINCE_HOME", &home)
-            .args(["service", "run", "--"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", quince.display()))?;
-        println!("started (process {})", child.id());
+        start_now(&home, args)?;
     }
     Ok(())
+}
+
+/// Starts `quince service run -- ARGS` now, in the background.
+fn start_now(home: &Path, args: &[String]) -> Result<()> {
+    // This program, as it is now (through `current` on Windows there is no
+    // path to open: the pointer is a file).
+    let exe = std::env::current_exe().context("finding this program")?;
+    let mut command = Command::new(&exe);
+    command
+        .env("QUINCE_HOME", home)
+        .args(["service", "run", "--"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    quince_updater::platform::detach(&mut command);
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    println!("started (process {})", child.id());
+    Ok(())
+}
+
+/// Windows: the login batch file and the Run key value that starts it.
+fn install_run_key(quince: &Path, home: &Path, no_start: bool, args: &[String]) -> Result<()> {
+    let script = service::login_script().context("no LOCALAPPDATA folder")?;
+    write(&script, &service::login_script_text(quince, home, args))?;
+    println!("login script {}", script.display());
+    let value = format!("\"{}\"", script.display());
+    reg(&[
+        "add",
+        service::RUN_KEY,
+        "/v",
+        service::RUN_VALUE,
+        "/t",
+        "REG_SZ",
+        "/d",
+        &value,
+        "/f",
+    ])
+    .with_context(|| format!("registering it under {}", service::RUN_KEY))?;
+    println!(
+        "starts at login: {}\\{} (no admin rights needed)",
+        service::RUN_KEY,
+        service::RUN_VALUE
+    );
+    if !no_start {
+        start_now(home, args)?;
+    }
+    Ok(())
+}
+
+/// macOS: the LaunchAgent, loaded into the user's launchd session (which
+/// starts it now and at every login) unless `no_start`.
+fn install_launch_agent(quince: &Path, home: &Path, no_start: bool, args: &[String]) -> Result<()> {
+    let agent = service::launch_agent_file().context("no home folder: set HOME")?;
+    write(&agent, &service::launch_agent_text(quince, home, args))?;
+    println!("launch agent {}", agent.display());
+    if no_start {
+        return Ok(());
+    }
+    let domain = launchd_domain()?;
+    // A loaded older copy is replaced: unload it first (an error here
+    // means none was loaded).
+    let _ = launchctl(&["bootout", &format!("{domain}/{}", service::AGENT_LABEL)]);
+    launchctl(&["bootstrap", &domain, &agent.display().to_string()])?;
+    println!(
+        "loaded and started: launchctl print {domain}/{}",
+        service::AGENT_LABEL
+    );
+    Ok(())
+}
+
+/// macOS: the user's launchd domain, `gui/UID`.
+fn launchd_domain() -> Result<String> {
+    let out = Command::new("id")
+        .arg("-u")
+        .stdin(Stdio::null())
+        .output()
+        .context("running id -u")?;
+    let uid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || uid.is_empty() || !uid.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("id -u did not give a user id");
+    }
+    Ok(format!("gui/{uid}"))
+}
+
+/// macOS: `launchctl ARGS`, or why it failed.
+fn launchctl(args: &[&str]) -> Result<()> {
+    let out = Command::new("launchctl")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running launchctl")?;
+    if !out.status.success() {
+        bail!(
+            "launchctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Runs Windows' `reg ARGS`: its output, or why it failed.
+fn reg(args: &[&str]) -> Result<String> {
+    let out = Command::new("reg")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running reg")?;
+    if !out.status.success() {
+        bail!(
+            "reg {} failed: {}",
+            args.first().copied().unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// Windows: the Run key's value for the updater, if there is one.
+fn run_key_value() -> Option<String> {
+    if !cfg!(windows) {
+        return None;
+    }
+    let out = reg(&["query", service::RUN_KEY, "/v", service::RUN_VALUE]).ok()?;
+    out.lines()
+        .find_map(|l| l.split_once("REG_SZ").map(|(_, v)| v.trim().to_string()))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -150,6 +276,31 @@ fn ours(path: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 fn remove() -> Result<()> {
+    if let Some(agent) = ours(service::launch_agent_file()) {
+        if let Ok(domain) = launchd_domain() {
+            let _ = launchctl(&["bootout", &format!("{domain}/{}", service::AGENT_LABEL)]);
+        }
+        std::fs::remove_file(&agent).with_context(|| format!("removing {}", agent.display()))?;
+        println!("removed {}", agent.display());
+        return Ok(());
+    }
+    if cfg!(windows) {
+        let mut removed = false;
+        if run_key_value().is_some() {
+            reg(&["delete", service::RUN_KEY, "/v", service::RUN_VALUE, "/f"])?;
+            println!("removed {}\\{}", service::RUN_KEY, service::RUN_VALUE);
+            removed = true;
+        }
+        if let Some(path) = ours(service::login_script()) {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            println!("removed {}", path.display());
+            removed = true;
+        }
+        if !removed {
+            println!("no Quince service was installed");
+        }
+        return Ok(());
+    }
     if systemd_user() {
         systemctl(&["disable", "--now", service::UNIT_NAME]);
     }
@@ -191,7 +342,8 @@ pub fn overview(args: super::list::ListArgs) -> Result<()> {
 fn service_json() -> serde_json::Value {
     let s = Service::read();
     serde_json::json!({
-        "unit": s.unit, "autostart": s.autostart, "systemd": s.systemd,
+        "unit": s.unit, "autostart": s.autostart, "run_key": s.run_key,
+        "launch_agent": s.launch_agent, "systemd": s.systemd,
         "enabled": s.enabled, "active": s.active, "log": s.log, "log_tail": s.tail,
     })
 }
@@ -200,6 +352,10 @@ fn service_json() -> serde_json::Value {
 struct Service {
     unit: Option<PathBuf>,
     autostart: Option<PathBuf>,
+    /// Windows: the Run key's command.
+    run_key: Option<String>,
+    /// macOS: the LaunchAgent.
+    launch_agent: Option<PathBuf>,
     systemd: bool,
     enabled: Option<String>,
     active: Option<String>,
@@ -231,6 +387,8 @@ impl Service {
         Service {
             unit: ours(service::unit_file()),
             autostart: ours(service::autostart_file()),
+            run_key: run_key_value(),
+            launch_agent: ours(service::launch_agent_file()),
             systemd,
             enabled: state("is-enabled"),
             active: state("is-active"),
@@ -248,6 +406,8 @@ fn status(json: bool) -> Result<()> {
     let Service {
         unit,
         autostart,
+        run_key,
+        launch_agent,
         enabled,
         active,
         log,
@@ -255,6 +415,16 @@ fn status(json: bool) -> Result<()> {
         ..
     } = Service::read();
     match (&unit, &autostart) {
+        _ if launch_agent.is_some() => println!(
+            "service: launch agent {} (launchd starts it at login)",
+            launch_agent.as_deref().unwrap_or(Path::new("")).display()
+        ),
+        _ if run_key.is_some() => println!(
+            "service: starts at login from {}\\{}: {}",
+            service::RUN_KEY,
+            service::RUN_VALUE,
+            run_key.as_deref().unwrap_or_default()
+        ),
         (None, None) => println!("service: not installed (quince service install)"),
         (Some(u), _) => println!(
             "service: systemd user unit {} ({}, {})",

@@ -44,24 +44,28 @@ pub fn share(args: ShareArgs) -> Result<()> {
         None => None,
     };
     // The installer the log covers first, else the one next to this program.
+    let exe = std::env::consts::EXE_SUFFIX;
     let bootstrap = quince
         .as_ref()
         .and_then(|(_, released)| released.clone())
-        .unwrap_or_else(|| me.with_file_name("quince-bootstrap"));
-    let (from, name, command) = if bootstrap.is_file() {
-        (
-            bootstrap,
-            "quince-bootstrap",
-            format!("./quince-bootstrap '{}' --from .", bundle.link),
-        )
+        .unwrap_or_else(|| me.with_file_name(format!("quince-bootstrap{exe}")));
+    // How the receiver runs it: from a shell on Unix, from `cmd` on Windows.
+    let (run, quote) = if cfg!(windows) {
+        ("", '"')
     } else {
-        (
-            me,
-            "quince",
-            format!("./quince install '{}' --from .", bundle.link),
-        )
+        ("./", '\'')
     };
-    let target = args.folder.join(name);
+    let link = format!("{quote}{}{quote}", bundle.link);
+    let (from, name, command) = if bootstrap.is_file() {
+        let name = format!("quince-bootstrap{exe}");
+        let command = format!("{run}{name} {link} --from .");
+        (bootstrap, name, command)
+    } else {
+        let name = format!("quince{exe}");
+        let command = format!("{run}{name} install {link} --from .");
+        (me, name, command)
+    };
+    let target = args.folder.join(&name);
     std::fs::copy(&from, &target).with_context(|| format!("copying {}", from.display()))?;
     std::fs::write(args.folder.join("INSTALL"), format!("{command}\n"))?;
     println!(

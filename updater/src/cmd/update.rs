@@ -144,7 +144,9 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                     if let (Outcome::Installed { version, .. }, true) =
                         (&outcome, Some(*app) == self_app)
                     {
-                        let new = apps.current_dir(app).join("bin/quince");
+                        let new = apps
+                            .current_dir(app)
+                            .join(quince_updater::platform::quince_program("quince"));
                         // Running from the installed Quince app itself: the
                         // switch already made the new binary current; restart it.
                         let inside = std::fs::canonicalize(&exe)
@@ -240,8 +242,18 @@ fn restart(exe: &std::path::Path, argv: &[std::ffi::OsString]) -> Result<()> {
     bail!("restarting {} failed: {err}", exe.display())
 }
 
+/// Windows has no `exec`: the new program runs as a child with the same
+/// arguments and console, and this one exits with its status when it
+/// ends (as a Run-key updater or a user's command sees it: one program
+/// that went on with the new release). The old version's files stay in
+/// use until then; nothing deletes a version that runs.
 #[cfg(not(unix))]
-fn restart(exe: &std::path::Path, _argv: &[std::ffi::OsString]) -> Result<()> {
-    println!("restart {} to run the new release", exe.display());
-    Ok(())
+fn restart(exe: &std::path::Path, argv: &[std::ffi::OsString]) -> Result<()> {
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let status = std::process::Command::new(exe)
+        .args(argv)
+        .status()
+        .with_context(|| format!("restarting {} failed", exe.display()))?;
+    std::process::exit(status.code().unwrap_or(1))
 }

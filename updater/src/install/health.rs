@@ -214,16 +214,43 @@ fn check_blocking(dir: &Path, plan: &Plan, env: &[(&str, String)]) -> Result<(),
     }
 }
 
-/// `bin/NAME` if it is the only executable file in the version's `bin/`.
+/// The program to start when the release does not name one: `bin/NAME` if
+/// it is the only program in the version's `bin/`; else, for a release
+/// that holds one macOS app bundle, `NAME.app/Contents/MacOS/PROGRAM` if
+/// that is the bundle's only program.
 pub(super) fn only_program(dir: &Path) -> Option<String> {
-    let mut found = std::fs::read_dir(dir.join("bin"))
-        .ok()?
-        .flatten()
-        .filter(|e| {
-            e.metadata()
-                .is_ok_and(|m| crate::platform::is_executable(&e.path(), &m))
-        })
-        .filter_map(|e| e.file_name().to_str().map(|n| format!("bin/{n}")));
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+    let program = |e: &std::fs::DirEntry| {
+        e.metadata()
+            .is_ok_and(|m| crate::platform::is_executable(&e.path(), &m))
+    };
+    if let Some(name) = only_one(&dir.join("bin"), &program) {
+        return Some(format!("bin/{name}"));
+    }
+    let inside = format!("{}/Contents/MacOS", app_bundle(dir)?);
+    only_one(&dir.join(&inside), &program).map(|name| format!("{inside}/{name}"))
+}
+
+/// The name of the one macOS app bundle (`NAME.app` folder) at the top of
+/// a version's folder, if it holds exactly one.
+pub fn app_bundle(dir: &Path) -> Option<String> {
+    only_one(dir, &|e| {
+        let name = e.file_name();
+        let name = name.as_encoded_bytes();
+        name.len() > 4 && name.ends_with(b".app") && e.file_type().is_ok_and(|t| t.is_dir())
+    })
+}
+
+/// The name of the one entry of `folder` that `pick` takes, if exactly one
+/// (and its name is UTF-8).
+fn only_one(folder: &Path, pick: &dyn Fn(&std::fs::DirEntry) -> bool) -> Option<String> {
+    let mut found = None;
+    for entry in std::fs::read_dir(folder).ok()?.flatten() {
+        if pick(&entry) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(entry.file_name().into_string().ok()?);
+        }
+    }
+    found
 }

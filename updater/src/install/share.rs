@@ -111,7 +111,7 @@ impl Apps {
     /// checked (`quince verify-installer`): `folder/quince/log` (the
     /// verified log of `me`, Quince's own app) and `folder/quince/store`
     /// (the manifest of its current release). Returns the installer that
-    /// release holds (`bin/quince-bootstrap`), if it has one: the one to
+    /// release holds (`bin/quince-bootstrap`, `.exe` on Windows), if it has one: the one to
     /// put in the bundle, since the log covers it.
     pub fn share_self(&self, me: &AppId, folder: &Path) -> Result<Option<PathBuf>, InstallError> {
         let record = self.current_release(me)?;
@@ -119,7 +119,9 @@ impl Apps {
         copy_tree(&self.log_dir(me), &dir.join("log"))?;
         let store = Store::open(&dir.join("store"))?;
         store.put_manifest(&self.store()?.manifest(&record.manifest)?)?;
-        let installer = self.current_dir(me).join("bin/quince-bootstrap");
+        let installer = self
+            .current_dir(me)
+            .join(crate::platform::quince_program("quince-bootstrap"));
         Ok(installer.is_file().then_some(installer))
     }
 }

@@ -175,8 +175,9 @@ pub(super) async fn build(
         .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
     let kad_name = kad_protocol.clone();
-    let builder = SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
+    let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
+    #[cfg(not(windows))]
+    let builder = builder
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
@@ -185,6 +186,21 @@ pub(super) async fn build(
         .map_err(|e| NetError::Setup(e.to_string()))?;
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
+    // Windows: TCP as `with_tcp` sets it up, with a fresh-port retry for
+    // dials refused the listening port (see `super::tcp`).
+    #[cfg(windows)]
+    let builder = builder
+        .with_other_transport(|key| {
+            use libp2p::core::upgrade::Version;
+            use libp2p::core::Transport as _;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                super::tcp::Tcp::new(tcp::Config::default().nodelay(true))
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux_config()),
+            )
+        })
+        .map_err(|e| NetError::Setup(e.to_string()))?;
     // In-process connections (`/memory/N`), for simulations (feature
     // `simulation`; the bootstrap leaves it out).
     #[cfg(feature = "simulation")]

@@ -39,3 +39,5 @@ pub(super) fn kill(p: u32) {
         let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
     }
 }
+
+pub(super) fn detach(_command: &mut std::process::Command) {}

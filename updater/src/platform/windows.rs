@@ -34,7 +34,9 @@ pub(super) fn make_pointer(target: &Path, at: &Path) -> io::Result<()> {
         io::Error::new(io::ErrorKind::InvalidInput, "the version path is not UTF-8")
     })?;
     let mut f = fs::File::create(at)?;
-    f.write_all(text.replace('\\', "/").as_bytes())?;
+    // Ended by a line break: batch files read it with `set /p`, and Wine's
+    // cmd drops the last character of a line with none.
+    f.write_all(format!("{}\r\n", text.replace('\\', "/")).as_bytes())?;
     f.sync_all()
 }
 
@@ -54,4 +56,11 @@ pub(super) fn kill(pid: u32) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+pub(super) fn detach(command: &mut std::process::Command) {
+    use std::os::windows::process::CommandExt as _;
+    /// Process creation flag: no console window.
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    command.creation_flags(CREATE_NO_WINDOW);
 }

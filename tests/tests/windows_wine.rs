@@ -1,0 +1,340 @@
+//! Issue 18's story with the Windows programs, run under Wine on loopback: a
+//! Linux publisher seeds; `quince-bootstrap.exe` installs an app and Quince
+//! itself from it; `quince.exe update` takes 1.1.0; a broken 1.2.0 fails its
+//! health check and is rolled back; `quince.exe` updates itself.
+//!
+//! It needs the Windows builds and a Wine prefix with the stand-in
+//! `bcryptprimitives.dll`, so it is ignored in a plain `cargo test`;
+//! `.ci/cross` builds both and runs it with `QUINCE_WINDOWS_BIN` (the folder
+//! of `quince.exe` and `quince-bootstrap.exe`) and `WINEPREFIX` set:
+//! `cargo test -p quince-tests --test windows_wine -- --ignored`.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use quince_protocol::root::AppId;
+use quince_store::Store;
+use quince_updater::{Library, Node, NodeConfig};
+
+const PLATFORM: &str = "windows-x86_64";
+
+/// `path` as Wine's programs name it: the Unix root is drive Z:.
+fn win(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// Runs Windows program `exe` under Wine with `args` and `env`.
+fn wine(exe: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    Command::new("wine")
+        .arg(exe)
+        .args(args)
+        .env("WINEDEBUG", "-all")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .expect("wine runs (apt-get install wine)")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The release folder of `version` of app `name`: the given files.
+fn source(w: &Path, name: &str, version: &str, files: &[(&str, Vec<u8>)]) -> PathBuf {
+    let src = w.join(format!("{name}-{version}"));
+    for (path, bytes) in files {
+        let p = src.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+    }
+    src
+}
+
+/// A Windows batch program that writes `said` to `marker` and exits with
+/// `status` (Windows batch files want CRLF).
+fn batch(marker: &Path, said: &str, status: u8) -> Vec<u8> {
+    format!(
+        "@echo off\r\necho {said}> \"{}\"\r\nexit /b {status}\r\n",
+        win(marker)
+    )
+    .into_bytes()
+}
+
+/// The version an app's `current` pointer names (a file on Windows, not a link).
+fn current(home: &Path, app: &AppId) -> String {
+    let pointer = home.join(format!("apps/{app}/current"));
+    assert!(
+        pointer.is_file(),
+        "{}: a pointer file on Windows",
+        pointer.display()
+    );
+    std::fs::read_to_string(pointer).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Windows builds and Wine: .ci/cross builds them and runs this"]
+async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_itself() {
+    let bin = PathBuf::from(
+        std::env::var_os("QUINCE_WINDOWS_BIN")
+            .expect("QUINCE_WINDOWS_BIN: the folder of quince.exe and quince-bootstrap.exe"),
+    );
+    let (bootstrap_exe, quince_exe) = (bin.join("quince-bootstrap.exe"), bin.join("quince.exe"));
+    for exe in [&bootstrap_exe, &quince_exe] {
+        assert!(exe.is_file(), "{} is not built", exe.display());
+    }
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let marker = w.join("ran");
+
+    // The publisher, on Linux: an app and Quince itself, for Windows.
+    let store = Store::open(&w.join("store")).unwrap();
+    let (app_root, app_key) = quince_protocol::testkit::danger_single_key_root("Hello", 81);
+    let (me_root, me_key) = quince_protocol::testkit::danger_single_key_root("Quince", 82);
+    let (app, me) = (app_root.app_id(), me_root.app_id());
+    let publish_app = |version: &str, status: u8| {
+        let src = source(
+            w,
+            "hello",
+            version,
+            &[("bin/hello.cmd", batch(&marker, version, status))],
+        );
+        quince_packager::testkit::publish(
+            &w.join("hello-log"),
+            &store,
+            &app_root,
+            &app_key,
+            &src,
+            version,
+            PLATFORM,
+        );
+    };
+    let quince_bytes = std::fs::read(&quince_exe).unwrap();
+    let publish_me = |version: &str| {
+        let src = source(
+            w,
+            "quince",
+            version,
+            &[
+                ("bin/quince.exe", quince_bytes.clone()),
+                ("share/release", version.as_bytes().to_vec()),
+            ],
+        );
+        quince_packager::testkit::publish(
+            &w.join("quince-log"),
+            &store,
+            &me_root,
+            &me_key,
+            &src,
+            version,
+            PLATFORM,
+        );
+    };
+    publish_app("1.0.0", 0);
+    publish_me("1.0.0");
+    let library = Library::new(Store::open(&w.join("store")).unwrap());
+    library.add_app(app, w.join("hello-log"));
+    library.add_app(me, w.join("quince-log"));
+    let seeder = Node::start(
+        NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            ..NodeConfig::default()
+        },
+        Arc::new(library),
+    )
+    .await
+    .unwrap();
+    seeder.provide(app).await.ok();
+    seeder.provide(me).await.ok();
+    let addr = seeder.addresses().await[0].clone();
+
+    // The user, on "Windows": the bootstrap installs the app and Quince,
+    // registers the updater to start at login (the Run key) and starts it,
+    // and puts launchers (batch files) for both in the launcher folder.
+    let (home, bin_dir) = (w.join("user"), w.join("bin"));
+    let env = vec![
+        ("QUINCE_NETWORK", "private".to_string()),
+        ("QUINCE_HOME", win(&home)),
+        ("QUINCE_BIN_DIR", win(&bin_dir)),
+    ];
+    let run = |exe: PathBuf, args: Vec<String>| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            wine(&exe, &args, &env)
+        })
+    };
+    let net = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .copied()
+            .chain([
+                "--no-mdns",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--find-for",
+                "10",
+            ])
+            .map(String::from)
+            .collect()
+    };
+    // A launcher, as the user's shell runs it: `cmd /c NAME.cmd ARGS`.
+    let launcher = |name: &str, args: &[&str]| -> Vec<String> {
+        ["/c".to_string(), win(&bin_dir.join(format!("{name}.cmd")))]
+            .into_iter()
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect()
+    };
+    let cmd = PathBuf::from("cmd");
+    let (app_text, me_text) = (app.to_string(), me.to_string());
+    let mut env_with_self = env.clone();
+    env_with_self.push(("QUINCE_SELF_APP", me_text.clone()));
+    let args = net(&[
+        &format!("quince://{app}?peer={addr}"),
+        "--home",
+        &win(&home),
+    ]);
+    let out = tokio::task::spawn_blocking({
+        let exe = bootstrap_exe.clone();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            wine(&exe, &args, &env_with_self)
+        }
+    })
+    .await
+    .unwrap();
+    let said = text(&out);
+    // The updater it started runs until stopped: stopped now (it would
+    // race the updates below), and at the end whatever happens.
+    let updater = said
+        .split("started (process ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .map(str::to_string);
+    struct Stop(Option<String>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some(pid) = self.0.take() {
+                let _ = Command::new("wine")
+                    .args(["taskkill", "/F", "/PID", &pid])
+                    .env("WINEDEBUG", "-all")
+                    .output();
+            }
+        }
+    }
+    drop(Stop(updater.clone()));
+    assert!(out.status.success(), "bootstrap: {said}");
+    assert!(updater.is_some(), "the updater was not started: {said}");
+    assert!(
+        said.contains("installed app") && said.contains("1.0.0"),
+        "{said}"
+    );
+    assert_eq!(current(&home, &app), "versions/1.0.0");
+    assert_eq!(current(&home, &me), "versions/1.0.0");
+    // The bootstrap started the app, a batch file, through Windows' cmd.
+    for _ in 0..100 {
+        if std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == "1.0.0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "1.0.0");
+    // The Run key starts the login script, which starts Quince's updater.
+    let out = run(
+        PathBuf::from("reg"),
+        [
+            "query",
+            r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run",
+            "/v",
+            "Quince updater",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await
+    .unwrap();
+    let key = text(&out);
+    assert!(out.status.success() && key.contains("updater.cmd"), "{key}");
+    for name in ["quince", "hello"] {
+        let file = bin_dir.join(format!("{name}.cmd"));
+        let script = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}: {said}", file.display()));
+        assert!(script.contains("set /p QUINCE_VERSION_DIR="), "{script}");
+    }
+
+    // `quince update` through the launcher takes 1.1.0; `hello` runs it.
+    publish_app("1.1.0", 0);
+    let out = run(
+        cmd.clone(),
+        launcher(
+            "quince",
+            &net(&["update", &app_text])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "update to 1.1.0: {}", text(&out));
+    assert_eq!(current(&home, &app), "versions/1.1.0", "{}", text(&out));
+    let out = run(cmd.clone(), launcher("hello", &[])).await.unwrap();
+    assert!(out.status.success(), "hello: {}", text(&out));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "1.1.0");
+
+    // A broken 1.2.0 (its program exits 1) is rolled back by itself, and
+    // `hello` still starts 1.1.0.
+    publish_app("1.2.0", 1);
+    let out = run(
+        cmd.clone(),
+        launcher(
+            "quince",
+            &net(&["update", &app_text])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+    )
+    .await
+    .unwrap();
+    let said = text(&out);
+    assert!(said.contains("rolled back"), "{said}");
+    assert_eq!(current(&home, &app), "versions/1.1.0", "{said}");
+    let out = run(cmd.clone(), launcher("hello", &[])).await.unwrap();
+    assert!(out.status.success(), "hello: {}", text(&out));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "1.1.0");
+
+    // Quince updates itself: the running 1.0.0 installs 1.1.0, switches to
+    // it and goes on as the new program, which finds itself up to date;
+    // the launcher now starts 1.1.0.
+    publish_me("1.1.0");
+    let update_self = net(&["update", &me_text, "--self-app", &me_text]);
+    let out = run(
+        cmd.clone(),
+        launcher(
+            "quince",
+            &update_self.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+    )
+    .await
+    .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "self-update: {said}");
+    assert_eq!(current(&home, &me), "versions/1.1.0", "{said}");
+    assert!(said.contains("switched itself to release 1.1.0"), "{said}");
+    assert!(said.contains("quince self release 1.1.0"), "{said}");
+
+    // `quince service remove` takes the Run key value and script away.
+    let out = run(cmd.clone(), launcher("quince", &["service", "remove"]))
+        .await
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success() && said.contains("removed"), "{said}");
+    seeder.shutdown().await;
+}
