@@ -143,10 +143,24 @@ async fn register_updater(
     // shell and the manual pages.
     let mut done = String::new();
     let me_text = me.to_string();
-    let service: Vec<&str> = ["service", "install", "--", "--self-app", me_text.as_str()]
-        .into_iter()
-        .chain(net_args.iter().map(String::as_str))
-        .collect();
+    // On Windows the bootstrap starts the updater itself, after its calls
+    // to Quince: a process Quince started would inherit the pipes this
+    // bootstrap reads Quince's answers through (Windows passes every
+    // inheritable handle on) and hold them open, and reading them would
+    // never end.
+    let start_here = cfg!(windows);
+    let service: Vec<&str> = if start_here {
+        ["service", "install", "--no-start", "--", "--self-app"]
+            .into_iter()
+            .chain([me_text.as_str()])
+            .chain(net_args.iter().map(String::as_str))
+            .collect()
+    } else {
+        ["service", "install", "--", "--self-app", me_text.as_str()]
+            .into_iter()
+            .chain(net_args.iter().map(String::as_str))
+            .collect()
+    };
     let shell = user_shell();
     let mut calls: Vec<(Vec<&str>, &str)> = vec![
         (service, ""),
@@ -184,6 +198,21 @@ async fn register_updater(
                 "; quince {}: {e}",
                 args[..2.min(args.len())].join(" ")
             )),
+        }
+    }
+    if start_here {
+        let mut updater = std::process::Command::new(&quince);
+        updater
+            .env("QUINCE_HOME", home)
+            .args(["service", "run", "--", "--self-app", me_text.as_str()])
+            .args(net_args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        quince_updater::platform::detach(&mut updater);
+        match updater.spawn() {
+            Ok(child) => done.push_str(&format!("; updater started (process {})", child.id())),
+            Err(e) => done.push_str(&format!("; starting the updater: {e}")),
         }
     }
     Ok(done.trim_start_matches("; ").to_string())

@@ -25,7 +25,7 @@ impl Home {
         let dir = dir.unwrap_or_else(|| {
             let base = quince_store::cli::user_dir(quince_store::cli::UserDir::Data)
                 .unwrap_or_else(|| PathBuf::from("."));
-            base.join("quince/signer")
+            base.join("quince").join("signer")
         });
         Home { dir }
     }

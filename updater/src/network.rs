@@ -189,7 +189,7 @@ pub fn default_path() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     quince_store::cli::user_dir(quince_store::cli::UserDir::Config)
-        .map(|d| d.join("quince/network.json"))
+        .map(|d| d.join("quince").join("network.json"))
 }
 
 /// The network file as written (every key optional).

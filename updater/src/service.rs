@@ -124,7 +124,7 @@ pub fn launch_agent_text(quince: &Path, home: &Path, args: &[String]) -> String 
 /// Where the updater's log goes: `$XDG_STATE_HOME/quince/updater.log`.
 pub fn log_file() -> Option<PathBuf> {
     quince_store::cli::user_dir(quince_store::cli::UserDir::State)
-        .map(|d| d.join("quince/updater.log"))
+        .map(|d| d.join("quince").join("updater.log"))
 }
 
 /// The systemd user unit that runs `quince service run` with `home`.

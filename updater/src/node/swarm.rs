@@ -269,10 +269,24 @@ pub(super) async fn build(
         .map_err(|e| NetError::Setup(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
+    // An address the system refuses (QUIC where UDP sockets lack what
+    // quinn needs, as under Wine) leaves the node on the others; only
+    // when none works does the node not start.
+    let mut failed = Vec::new();
+    let mut listeners = 0;
     for addr in &config.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
+        match swarm.listen_on(addr.clone()) {
+            Ok(_) => listeners += 1,
+            // `TransportError::Other` prints nothing of its own.
+            Err(libp2p::TransportError::Other(e)) => failed.push(format!("listen on {addr}: {e}")),
+            Err(e) => failed.push(format!("listen on {addr}: {e}")),
+        }
+    }
+    if listeners == 0 && !failed.is_empty() {
+        return Err(NetError::Setup(failed.join("; ")));
+    }
+    for f in &failed {
+        tracing::error!("{f}; going on without it");
     }
     // Wait until every listener has an address, so callers can share them.
     // Whatever else happens meanwhile (an mDNS peer found, a connection) is
@@ -280,7 +294,7 @@ pub(super) async fn build(
     // milliseconds, on a busy machine.
     let mut listening = HashSet::new();
     let mut early = Vec::new();
-    while listening.len() < config.listen.len() {
+    while listening.len() < listeners {
         match swarm.select_next_some().await {
             SwarmEvent::NewListenAddr { listener_id, .. } => {
                 listening.insert(listener_id);
