@@ -229,18 +229,26 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
         .nth(1)
         .and_then(|r| r.split(')').next())
         .map(str::to_string);
-    struct Stop(Option<String>);
+    // Windows does not end a process's children with it (`taskkill /T`
+    // would; Wine's does not have it), so the updater's own child, `quince
+    // update --watch`, is found too: every Wine process whose command line
+    // names this test's home.
+    struct Stop(String);
     impl Drop for Stop {
         fn drop(&mut self) {
-            if let Some(pid) = self.0.take() {
-                let _ = Command::new("wine")
-                    .args(["taskkill", "/F", "/PID", &pid])
-                    .env("WINEDEBUG", "-all")
-                    .output();
+            let Ok(procs) = std::fs::read_dir("/proc") else {
+                return;
+            };
+            for p in procs.flatten() {
+                let ours = std::fs::read(p.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&self.0));
+                if let (true, Some(pid)) = (ours, p.file_name().to_str()) {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
             }
         }
     }
-    let stop = Stop(updater.clone());
+    let stop = Stop(win(&home));
     assert!(out.status.success(), "bootstrap: {said}");
     assert!(updater.is_some(), "the updater was not started: {said}");
     assert!(
