@@ -131,8 +131,9 @@ fn install(home: Option<PathBuf>, no_start: bool, args: &[String]) -> Result<()>
 
 /// Starts `quince service run -- ARGS` now, in the background.
 fn start_now(home: &Path, args: &[String]) -> Result<()> {
-    // This program, as it is now (through `current` on Windows there is no
-    // path to open: the pointer is a file).
+    // This program's own path: the path through `current` that the unit
+    // and the scripts use cannot be opened on Windows, where `current` is
+    // a pointer file, not a link.
     let exe = std::env::current_exe().context("finding this program")?;
     let mut command = Command::new(&exe);
     command
