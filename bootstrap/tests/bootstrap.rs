@@ -10,6 +10,15 @@ use std::time::Duration;
 use quince_store::Store;
 use quince_updater::{Library, Node, NodeConfig};
 
+/// The bootstrap under test: `QUINCE_BOOTSTRAP_BIN` if set (CI sets it to
+/// the binary as shipped, built in its size profile, which links without
+/// unwind tables), else this test build's.
+fn bootstrap_bin() -> std::path::PathBuf {
+    std::env::var_os("QUINCE_BOOTSTRAP_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_quince-bootstrap").into())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_becomes_an_installed_running_app() {
     let t = tempfile::tempdir().unwrap();
@@ -55,7 +64,7 @@ async fn a_link_becomes_an_installed_running_app() {
     let link = format!("quince://{}?peer={addr}", root.app_id());
 
     let run = |link: String, home: std::path::PathBuf| {
-        Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+        Command::new(bootstrap_bin())
             .env("QUINCE_NETWORK", "private")
             .arg(link)
             .args([
@@ -153,7 +162,7 @@ async fn a_link_becomes_an_installed_running_app() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("failed: no peer holds app"), "{stderr}");
-    let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+    let out = Command::new(bootstrap_bin())
         .env("QUINCE_NETWORK", "private")
         .arg("quince://nope")
         .output()
@@ -161,13 +170,13 @@ async fn a_link_becomes_an_installed_running_app() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad link"));
     // Arguments: --name=value works, an unknown option is named.
-    let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+    let out = Command::new(bootstrap_bin())
         .args(["--find-for=0", "quince://x"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--find-for takes seconds"));
-    let out = Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+    let out = Command::new(bootstrap_bin())
         .arg("--frobnicate")
         .output()
         .unwrap();
@@ -249,7 +258,7 @@ async fn the_bootstrap_installs_quince_too_and_registers_its_updater() {
     let out = tokio::task::spawn_blocking({
         let home = home.clone();
         move || {
-            Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+            Command::new(bootstrap_bin())
                 .env("QUINCE_NETWORK", "private")
                 .arg(link)
                 .args([
@@ -372,7 +381,7 @@ async fn with_the_real_quince_the_first_run_leaves_launchers_and_a_running_updat
     let out = tokio::task::spawn_blocking({
         let (home, env) = (home.clone(), env.clone());
         move || {
-            Command::new(env!("CARGO_BIN_EXE_quince-bootstrap"))
+            Command::new(bootstrap_bin())
                 .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
                 .env("QUINCE_NETWORK", "private")
                 .env("QUINCE_SELF_APP", me.to_string())
