@@ -41,15 +41,38 @@ pub fn publish_on(
     offering: &release::Offering,
     platform: &str,
 ) -> (Vec<u8>, Manifest) {
-    let (manifest, _) = build(
-        &[Source {
-            dir: src.to_path_buf(),
-            platform: None,
-        }],
+    publish_sources(
+        log_dir,
         store,
-        1,
+        root,
+        key,
+        &[(src, None)],
+        offering,
+        &[platform],
     )
-    .expect("build");
+}
+
+/// Like [`publish_on`], for a release of several folders, each for every
+/// platform (`None`) or for one (`Some("windows-x86_64")`), serving
+/// `platforms`.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub fn publish_sources(
+    log_dir: &Path,
+    store: &Store,
+    root: &AppRoot,
+    key: &ed25519_dalek::SigningKey,
+    sources: &[(&Path, Option<&str>)],
+    offering: &release::Offering,
+    platforms: &[&str],
+) -> (Vec<u8>, Manifest) {
+    let sources: Vec<Source> = sources
+        .iter()
+        .map(|(dir, platform)| Source {
+            dir: dir.to_path_buf(),
+            platform: platform.map(|p| p.parse().expect("platform")),
+        })
+        .collect();
+    let (manifest, _) = build(&sources, store, 1).expect("build");
     let log = if log_dir.join("root").exists() {
         LogDir::open(log_dir).expect("open log")
     } else {
@@ -60,7 +83,10 @@ pub fn publish_on(
         store,
         &manifest,
         offering,
-        &[platform.parse().expect("platform")],
+        &platforms
+            .iter()
+            .map(|p| p.parse().expect("platform"))
+            .collect::<Vec<_>>(),
         0,
         1,
     )

@@ -726,9 +726,44 @@ impl Client {
         Ok(self.apps.channel(app, set)?)
     }
 
-    /// Writes `app`'s current version to a new folder that installs offline.
-    pub fn share(&self, app: &AppId, folder: &Path) -> Result<Bundle, ClientError> {
-        Ok(self.apps.share(app, folder)?)
+    /// Writes `app`'s current version for `platform` to a new folder that
+    /// installs offline, with what this machine holds; the chunks it lacks
+    /// (another platform's files) are in [`Bundle::lacking`], for
+    /// [`Client::fetch_into`].
+    pub fn share(
+        &self,
+        app: &AppId,
+        folder: &Path,
+        platform: &quince_protocol::record::Platform,
+    ) -> Result<Bundle, ClientError> {
+        Ok(self.apps.share(app, folder, platform)?)
+    }
+
+    /// Fetches `chunks` of `app` from its peers into the store at `store`
+    /// (a bundle's, say), each checked against its address; returns the
+    /// compressed bytes moved. The node must be started.
+    pub async fn fetch_into(
+        &self,
+        app: AppId,
+        chunks: Vec<quince_protocol::manifest::ChunkRef>,
+        store: &Path,
+        find_for: Duration,
+    ) -> Result<u64, ClientError> {
+        let node = self.running()?;
+        let hints = self.home.app_peers(&app);
+        let found = self.find_peers(app, &hints, find_for).await?;
+        let mut peers = Peers::new(found);
+        let store = quince_store::Store::open(store).map_err(InstallError::from)?;
+        Ok(crate::fetch::fetch_chunks(
+            &Either::Node(node.clone()),
+            app,
+            &mut peers,
+            chunks,
+            &store,
+            8,
+        )
+        .await
+        .map_err(InstallError::from)?)
     }
 
     /// Puts `app`'s current version back as signed: files that differ are

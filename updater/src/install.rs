@@ -57,7 +57,7 @@ pub use layout::AppDir;
 pub use lifecycle::{Collected, Removed};
 pub use repair::Repaired;
 pub use running::{app_env, in_use, STATUS_FILE};
-pub use share::Bundle;
+pub use share::{Bundle, ReleasedFile};
 pub use state::{AppState, BadState, Freshness, DEFAULT_HEALTH_SECONDS, DEFAULT_WITNESS_MAX_AGE};
 pub use transaction::{OnTrial, Staged};
 pub use verify::Difference;

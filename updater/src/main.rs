@@ -43,7 +43,8 @@ enum Command {
     Channel(cmd::channel::ChannelArgs),
     /// List installed apps.
     List(cmd::list::ListArgs),
-    /// Write an app to a folder (USB stick) that installs with no network.
+    /// Write an app to a folder (USB stick) that installs with no network,
+    /// for this platform or another (--platform windows-x86_64).
     Share(cmd::share::ShareArgs),
     /// Re-hash an installed app against its signed release; name every file that differs.
     Verify(cmd::verify::VerifyArgs),
@@ -123,7 +124,7 @@ fn main() {
             Command::Pin(a) => cmd::pin::pin(a),
             Command::Channel(a) => cmd::channel::channel(a),
             Command::List(a) => cmd::list::list(a),
-            Command::Share(a) => cmd::share::share(a),
+            Command::Share(a) => cmd::share::share(a).await,
             Command::Verify(a) => cmd::verify::verify(a),
             Command::Repair(a) => cmd::repair::repair(a).await,
             Command::Paths(a) => cmd::paths::run(a),

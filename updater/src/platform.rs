@@ -36,6 +36,21 @@ pub fn quince_program(name: &str) -> String {
     format!("bin/{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
+/// [`quince_program`] in a release for `platform` (which may not be this
+/// machine's): `.exe` for Windows platforms.
+pub fn quince_program_for(name: &str, platform: &quince_protocol::record::Platform) -> String {
+    format!("bin/{name}{}", exe_suffix(platform))
+}
+
+/// How programs for `platform` end: `.exe` for Windows, nothing elsewhere.
+pub fn exe_suffix(platform: &quince_protocol::record::Platform) -> &'static str {
+    if platform.as_str().starts_with("windows") {
+        ".exe"
+    } else {
+        ""
+    }
+}
+
 /// Whether files carry executable bits the manifest's `executable` flag
 /// can be checked against.
 pub const HAS_EXEC_BITS: bool = cfg!(unix);

@@ -1383,6 +1383,173 @@ fn a_shared_installer_checks_out_against_quinces_own_log() {
     assert!(err.contains("Quince's log"), "{err}");
 }
 
+/// A bundle for another platform: an app and Quince are released for
+/// Linux and Windows; a Linux user, who holds only the Linux files, shares
+/// the app for Windows. The Windows files (the app's and Quince's
+/// installer) are fetched from peers into the bundle, which then holds
+/// every chunk of the Windows install, the installer from Quince's
+/// Windows release and a Windows command. A platform the release does not
+/// serve, or no peer to fetch from, is a clear error and leaves no folder.
+#[test]
+fn a_bundle_for_another_platform_fetches_that_platforms_files() {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path();
+    let dir = |name: &str, files: &[(&str, &[u8])]| {
+        let d = w.join(name);
+        for (path, bytes) in files {
+            std::fs::create_dir_all(d.join(path).parent().unwrap()).unwrap();
+            std::fs::write(d.join(path), bytes).unwrap();
+        }
+        d
+    };
+    let (linux, windows) = ("linux-x86_64", "windows-x86_64");
+    let publisher = Publisher::new(&w.join("publisher"));
+    let common = dir("common", &[("share/readme", b"for everyone".as_slice())]);
+    let lin = dir(
+        "lin",
+        &[("bin/app", b"#!/bin/sh\necho app 1.0.0\n".as_slice())],
+    );
+    let win = dir(
+        "win",
+        &[("bin/app.cmd", b"@echo app 1.0.0 on windows\r\n".as_slice())],
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(lin.join("bin/app"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let manifest = publisher.publish_platforms(
+        "1.0.0",
+        &[(&common, None), (&lin, Some(linux)), (&win, Some(windows))],
+        &[linux, windows],
+    );
+    let quince_app = Publisher::named(&w.join("quince"), "Quince", 42);
+    let windows_installer = b"MZ stands in for quince-bootstrap.exe".to_vec();
+    let q_lin = dir(
+        "q-lin",
+        &[("bin/quince-bootstrap", b"#!/bin/sh\n".as_slice())],
+    );
+    let q_win = dir(
+        "q-win",
+        &[("bin/quince-bootstrap.exe", windows_installer.as_slice())],
+    );
+    quince_app.publish_platforms(
+        "2.0.0",
+        &[(&q_lin, Some(linux)), (&q_win, Some(windows))],
+        &[linux, windows],
+    );
+    let (mut seeder, addr) = publisher.seed();
+    let (mut quince_seeder, quince_addr) = quince_app.seed();
+    let (app, me) = (
+        publisher.root.app_id().to_string(),
+        quince_app.root.app_id().to_string(),
+    );
+    let home = w.join("linux-user");
+    for link in [
+        quince_app.link(&quince_addr, None),
+        publisher.link(&addr, None),
+    ] {
+        let args = net(&["install", &link]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&quince(&home, &args));
+    }
+    let share = |folder: &Path, platform: &str| {
+        let args = net(&[
+            "share",
+            &app,
+            folder.to_str().unwrap(),
+            "--platform",
+            platform,
+            "--self-app",
+            &me,
+            "--json",
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        quince(&home, &args)
+    };
+
+    let usb = w.join("usb");
+    let v: serde_json::Value = serde_json::from_str(ok(&share(&usb, windows)).trim()).unwrap();
+    assert_eq!(v["platform"], windows, "{v}");
+    assert_eq!(
+        v["chunks_fetched"], 1,
+        "only bin/app.cmd is not on this machine: {v}"
+    );
+    assert_eq!(v["installer"], "quince-bootstrap.exe", "{v}");
+    assert_eq!(v["installer_checkable"], true, "{v}");
+    // Every chunk of the Windows install is in the bundle, and checks out.
+    let bundle = Store::open(&usb.join("store")).unwrap();
+    let windows_platform = windows.parse().unwrap();
+    let mut files = Vec::new();
+    for entry in manifest.entries_for(&windows_platform) {
+        if let quince_protocol::manifest::EntryKind::File { chunks, .. } = &entry.kind {
+            files.push(entry.path.to_string());
+            for c in chunks {
+                bundle
+                    .chunk(c)
+                    .unwrap_or_else(|e| panic!("{}: {e}", entry.path));
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(files, ["bin/app.cmd", "share/readme"]);
+    assert_eq!(
+        std::fs::read(usb.join("quince-bootstrap.exe")).unwrap(),
+        windows_installer
+    );
+    let install = std::fs::read_to_string(usb.join("INSTALL")).unwrap();
+    assert!(
+        install.starts_with(&format!(
+            "quince-bootstrap.exe \"quince://{app}?version=1.0.0\" --from ."
+        )),
+        "a command for cmd.exe: {install}"
+    );
+    // The installer checks out against Quince's log in the bundle.
+    let out = quince(
+        &w.join("checker"),
+        &[
+            "verify-installer",
+            usb.join("quince-bootstrap.exe").to_str().unwrap(),
+            "--self-app",
+            &me,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["matches"][0]["path"], "bin/quince-bootstrap.exe", "{v}");
+
+    // A platform the release does not serve.
+    let mac = w.join("usb-mac");
+    let out = share(&mac, "macos-aarch64");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no release 1.0.0 for macos-aarch64"),
+        "{err}"
+    );
+    assert!(!mac.exists(), "a refused share leaves no folder");
+    let out = share(&w.join("usb-bad"), "Windows!");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--platform Windows!"));
+
+    // No peer holds the Windows files: a clear error, no half bundle.
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    let _ = quince_seeder.kill();
+    let _ = quince_seeder.wait();
+    let offline = w.join("usb-offline");
+    let out = share(&offline, windows);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fetching app") && err.contains("windows-x86_64"),
+        "{err}"
+    );
+    assert!(!offline.exists(), "a failed share leaves no folder");
+    // This machine's own platform still shares with no network.
+    let here = w.join("usb-linux");
+    let v: serde_json::Value = serde_json::from_str(ok(&share(&here, linux)).trim()).unwrap();
+    assert_eq!(v["chunks_fetched"], 0, "{v}");
+    assert_eq!(v["installer"], "quince-bootstrap", "{v}");
+}
+
 /// `quince gc` deletes exactly the chunks no kept version needs, and
 /// `quince remove` takes an app away (one rename, so a removal cut short is
 /// finished by the next run) while other apps keep working.

@@ -1,9 +1,17 @@
 //! Offline bundles: an installed app's current version written to a folder
 //! (a USB stick) that installs with no network, and nothing in it trusted.
+//! A bundle is for one platform: this machine's, or another one (a friend
+//! on Windows gets a bundle from a Linux machine); files this machine's
+//! store lacks (the other platform's) are fetched from peers by
+//! [`crate::Client::share`].
 
+use std::collections::HashSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::Path;
 
+use quince_protocol::hash::Hash;
+use quince_protocol::manifest::{ChunkRef, EntryKind, Manifest, VerifiedManifest};
 use quince_protocol::record::{Platform, Version};
 use quince_protocol::root::AppId;
 use quince_store::Store;
@@ -18,8 +26,30 @@ pub struct Bundle {
     pub link: crate::link::Link,
     /// The version shared.
     pub version: Version,
-    /// Chunks copied.
+    /// The platform the bundle installs on.
+    pub platform: Platform,
+    /// Chunks written.
     pub chunks: usize,
+    /// Chunks of the platform's files this machine's store does not hold
+    /// (another platform's files): [`Apps::share`] leaves them out, and
+    /// the bundle is complete once they are in its `store/`.
+    pub lacking: Vec<ChunkRef>,
+}
+
+/// A file of a release, by its manifest entry: what is needed to write it
+/// and check it.
+#[derive(Debug, Clone)]
+pub struct ReleasedFile {
+    /// Its path in the release.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content.
+    pub sha256: Hash,
+    /// Executable (mode 0755 on Unix).
+    pub executable: bool,
+    /// Its chunks, in order.
+    pub chunks: Vec<ChunkRef>,
 }
 
 impl Apps {
@@ -43,13 +73,45 @@ impl Apps {
             .ok_or_else(|| damaged(format!("release {current} is not in the log")))
     }
 
-    /// Writes an offline bundle of `app`'s current version into `folder`
-    /// (which must not exist): `log/` (the verified log), `store/` (the
-    /// manifest and this platform's chunks), `link` and `README.txt`. The
-    /// receiver trusts none of it: installing from it checks everything
-    /// against the app id in the link, exactly as from a peer.
-    pub fn share(&self, app: &AppId, folder: &Path) -> Result<Bundle, InstallError> {
+    /// The current release of `app` and its manifest (checked against the
+    /// record), if the release serves `platform`.
+    fn current_for(
+        &self,
+        app: &AppId,
+        platform: &Platform,
+    ) -> Result<(fetch::Release, Vec<u8>, VerifiedManifest), InstallError> {
         let record = self.current_release(app)?;
+        if !record.serves(platform) {
+            return Err(InstallError::NoSuchVersion {
+                app: *app,
+                version: record.version,
+                platform: platform.clone(),
+            });
+        }
+        let store = self.store()?;
+        let bytes = store.manifest(&record.manifest)?;
+        let manifest =
+            Manifest::verify(&bytes, &record.manifest).map_err(|e| InstallError::State {
+                path: store.dir().to_path_buf(),
+                reason: format!("manifest: {e}"),
+            })?;
+        Ok((record, bytes, manifest))
+    }
+
+    /// Writes an offline bundle of `app`'s current version for `platform`
+    /// into `folder` (which must not exist): `log/` (the verified log),
+    /// `store/` (the manifest and the platform's chunks this machine
+    /// holds), `link` and `README.txt`; the chunks it lacks are listed in
+    /// [`Bundle::lacking`]. The receiver trusts none of it: installing from
+    /// it checks everything against the app id in the link, exactly as
+    /// from a peer.
+    pub fn share(
+        &self,
+        app: &AppId,
+        folder: &Path,
+        platform: &Platform,
+    ) -> Result<Bundle, InstallError> {
+        let (record, manifest_bytes, manifest) = self.current_for(app, platform)?;
         if folder.exists() {
             return Err(InstallError::Io {
                 path: folder.to_path_buf(),
@@ -63,22 +125,21 @@ impl Apps {
         copy_tree(&self.log_dir(app), &folder.join("log"))?;
         let store = self.store()?;
         let bundle = Store::open(&folder.join("store"))?;
-        let manifest_bytes = store.manifest(&record.manifest)?;
         bundle.put_manifest(&manifest_bytes)?;
-        let manifest =
-            quince_protocol::manifest::Manifest::verify(&manifest_bytes, &record.manifest)
-                .map_err(|e| InstallError::State {
-                    path: store.dir().to_path_buf(),
-                    reason: format!("manifest: {e}"),
-                })?;
         let mut chunks = 0;
-        let platform = Platform::current();
-        for entry in manifest.entries_for(&platform) {
-            if let quince_protocol::manifest::EntryKind::File { chunks: refs, .. } = &entry.kind {
+        let mut lacking = Vec::new();
+        let mut seen = HashSet::new();
+        for entry in manifest.entries_for(platform) {
+            if let EntryKind::File { chunks: refs, .. } = &entry.kind {
                 for c in refs {
-                    if !bundle.has(&c.id) {
+                    if !seen.insert(c.id) {
+                        continue;
+                    }
+                    if store.has(&c.id) {
                         bundle.put_compressed(c, &store.compressed(&c.id)?)?;
                         chunks += 1;
+                    } else {
+                        lacking.push(*c);
                     }
                 }
             }
@@ -90,9 +151,9 @@ impl Apps {
             ..crate::link::Link::new(*app)
         };
         let text = format!(
-            "This folder holds app {app} release {} and everything needed to check it.\n\
-             Install it with no network: run the command in INSTALL from this folder\n\
-             (the app's link is {link}).\n\n\
+            "This folder holds app {app} release {} for {platform} and everything needed\n\
+             to check it. Install it with no network: run the command in INSTALL from this\n\
+             folder (the app's link is {link}).\n\n\
              Nothing here is trusted: every byte is checked against the app id in the link.\n",
             record.version
         );
@@ -101,7 +162,9 @@ impl Apps {
         Ok(Bundle {
             link,
             version: record.version,
+            platform: platform.clone(),
             chunks,
+            lacking,
         })
     }
 }
@@ -111,18 +174,88 @@ impl Apps {
     /// checked (`quince verify-installer`): `folder/quince/log` (the
     /// verified log of `me`, Quince's own app) and `folder/quince/store`
     /// (the manifest of its current release). Returns the installer that
-    /// release holds (`bin/quince-bootstrap`, `.exe` on Windows), if it has one: the one to
-    /// put in the bundle, since the log covers it.
-    pub fn share_self(&self, me: &AppId, folder: &Path) -> Result<Option<PathBuf>, InstallError> {
+    /// release holds for `platform` (`bin/quince-bootstrap`, with `.exe`
+    /// for Windows), if it has one: the one to put in the bundle, since
+    /// the log covers it.
+    pub fn share_self(
+        &self,
+        me: &AppId,
+        folder: &Path,
+        platform: &Platform,
+    ) -> Result<Option<ReleasedFile>, InstallError> {
         let record = self.current_release(me)?;
         let dir = folder.join("quince");
         copy_tree(&self.log_dir(me), &dir.join("log"))?;
         let store = Store::open(&dir.join("store"))?;
-        store.put_manifest(&self.store()?.manifest(&record.manifest)?)?;
-        let installer = self
-            .current_dir(me)
-            .join(crate::platform::quince_program("quince-bootstrap"));
-        Ok(installer.is_file().then_some(installer))
+        let bytes = self.store()?.manifest(&record.manifest)?;
+        store.put_manifest(&bytes)?;
+        if !record.serves(platform) {
+            return Ok(None);
+        }
+        let manifest =
+            Manifest::verify(&bytes, &record.manifest).map_err(|e| InstallError::State {
+                path: dir.clone(),
+                reason: format!("manifest: {e}"),
+            })?;
+        let name = crate::platform::quince_program_for("quince-bootstrap", platform);
+        let installer = manifest
+            .entries_for(platform)
+            .find(|e| e.path.as_str() == name)
+            .and_then(|e| match &e.kind {
+                EntryKind::File {
+                    executable,
+                    size,
+                    sha256,
+                    chunks,
+                } => Some(ReleasedFile {
+                    path: name.clone(),
+                    size: *size,
+                    sha256: *sha256,
+                    executable: *executable,
+                    chunks: chunks.clone(),
+                }),
+                _ => None,
+            });
+        Ok(installer)
+    }
+
+    /// Writes `file` to `to` from the chunks in `stores` (the first that
+    /// holds each), checking its size and SHA-256; nothing is left at `to`
+    /// if a check fails.
+    pub fn write_released(
+        &self,
+        file: &ReleasedFile,
+        stores: &[&Store],
+        to: &Path,
+    ) -> Result<(), InstallError> {
+        let written = (|| {
+            let mut out = fs::File::create(to).map_err(io(to))?;
+            let mut hasher = quince_protocol::hash::Sha256Stream::new();
+            let mut size = 0u64;
+            for c in &file.chunks {
+                let store = stores
+                    .iter()
+                    .find(|s| s.has(&c.id))
+                    .ok_or(quince_store::StoreError::MissingChunk(c.id))?;
+                let raw = store.chunk(c)?;
+                hasher.update(&raw);
+                size += raw.len() as u64;
+                out.write_all(&raw).map_err(io(to))?;
+            }
+            out.sync_all().map_err(io(to))?;
+            if size != file.size || hasher.finish() != file.sha256 {
+                return Err(InstallError::State {
+                    path: to.to_path_buf(),
+                    reason: format!("{} does not match its release's hash", file.path),
+                });
+            }
+            crate::platform::set_executable(to, file.executable).map_err(io(to))?;
+            Ok(())
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(to);
+        }
+        written
     }
 }
 

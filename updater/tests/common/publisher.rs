@@ -69,6 +69,27 @@ impl Publisher {
         .1
     }
 
+    /// Publishes `version` of several folders, each for every platform
+    /// (`None`) or one, serving `platforms`.
+    pub fn publish_platforms(
+        &self,
+        version: &str,
+        sources: &[(&Path, Option<&str>)],
+        platforms: &[&str],
+    ) -> quince_protocol::manifest::Manifest {
+        let store = quince_store::Store::open(&self.dir.join("store")).unwrap();
+        quince_packager::testkit::publish_sources(
+            &self.dir.join("log"),
+            &store,
+            &self.root,
+            &self.key,
+            sources,
+            &quince_packager::release::Offering::stable(version.parse().unwrap()),
+            platforms,
+        )
+        .1
+    }
+
     /// Publishes `version` with `bytes` of incompressible data.
     pub fn publish_big(&self, version: &str, bytes: usize) {
         self.publish_big_edited(version, bytes, None);
