@@ -1,7 +1,9 @@
 //! Issue 18's story with the Windows programs, run under Wine on loopback: a
 //! Linux publisher seeds; `quince-bootstrap.exe` installs an app and Quince
 //! itself from it; `quince.exe update` takes 1.1.0; a broken 1.2.0 fails its
-//! health check and is rolled back; `quince.exe` updates itself.
+//! health check and is rolled back; `quince.exe` updates itself. Then a
+//! friend on Windows installs, with no network, from a bundle that a Linux
+//! user's `quince share --platform windows-x86_64` wrote.
 //!
 //! It needs the Windows builds and a Wine prefix with the stand-in
 //! `bcryptprimitives.dll`, so it is ignored in a plain `cargo test`;
@@ -31,9 +33,18 @@ fn win(path: &Path) -> String {
 /// background (the updater) inherits every inheritable handle, as Windows
 /// does, and would hold a pipe open until it ends.
 fn wine(exe: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    wine_in(None, exe, args, env)
+}
+
+/// [`wine`], started in folder `cwd` if given.
+fn wine_in(cwd: Option<&Path>, exe: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let status = Command::new("wine")
+    let mut wine = Command::new("wine");
+    if let Some(cwd) = cwd {
+        wine.current_dir(cwd);
+    }
+    let status = wine
         .arg(exe)
         .args(args)
         .env("WINEDEBUG", "-all")
@@ -151,9 +162,42 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
     };
     publish_app("1.0.0", 0);
     publish_me("1.0.0");
+    // An app for Linux and Windows, which a Linux user shares for Windows.
+    let (shared_root, shared_key) = quince_protocol::testkit::danger_single_key_root("Shared", 83);
+    let shared = shared_root.app_id();
+    let shared_marker = w.join("shared-ran");
+    {
+        let common = source(w, "shared-common", "1", &[("share/readme", b"hi".to_vec())]);
+        let linux = source(
+            w,
+            "shared-linux",
+            "1",
+            &[("bin/hello", b"#!/bin/sh\n".to_vec())],
+        );
+        let windows = source(
+            w,
+            "shared-windows",
+            "1",
+            &[("bin/hello.cmd", batch(&shared_marker, "shared", 0))],
+        );
+        quince_packager::testkit::publish_sources(
+            &w.join("shared-log"),
+            &store,
+            &shared_root,
+            &shared_key,
+            &[
+                (&common, None),
+                (&linux, Some("linux-x86_64")),
+                (&windows, Some(PLATFORM)),
+            ],
+            &quince_packager::release::Offering::stable("1.0.0".parse().unwrap()),
+            &["linux-x86_64", PLATFORM],
+        );
+    }
     let library = Library::new(Store::open(&w.join("store")).unwrap());
     library.add_app(app, w.join("hello-log"));
     library.add_app(me, w.join("quince-log"));
+    library.add_app(shared, w.join("shared-log"));
     let seeder = Node::start(
         NodeConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
@@ -165,6 +209,7 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
     .unwrap();
     seeder.provide(app).await.ok();
     seeder.provide(me).await.ok();
+    seeder.provide(shared).await.ok();
     let addr = seeder.addresses().await[0].clone();
 
     // The user, on "Windows": the bootstrap installs the app and Quince,
@@ -325,47 +370,39 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
         assert!(script.contains("set /p QUINCE_VERSION_DIR="), "{script}");
     }
 
-    // `quince update` through the launcher takes 1.1.0; `hello` runs it.
+    // `quince update` through its launcher; `hello` through its own, and
+    // what the version it started wrote.
+    let update_app = || {
+        let args = net(&["update", &app_text]);
+        run(
+            cmd.clone(),
+            launcher(
+                "quince",
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            ),
+        )
+    };
+    let hello = || async {
+        let out = run(cmd.clone(), launcher("hello", &[])).await.unwrap();
+        assert!(out.status.success(), "hello: {}", text(&out));
+        std::fs::read_to_string(&marker).unwrap().trim().to_string()
+    };
+
+    // 1.1.0 is taken; `hello` runs it.
     publish_app("1.1.0", 0);
-    let out = run(
-        cmd.clone(),
-        launcher(
-            "quince",
-            &net(&["update", &app_text])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ),
-    )
-    .await
-    .unwrap();
+    let out = update_app().await.unwrap();
     assert!(out.status.success(), "update to 1.1.0: {}", text(&out));
     assert_eq!(current(&home, &app), "versions/1.1.0", "{}", text(&out));
-    let out = run(cmd.clone(), launcher("hello", &[])).await.unwrap();
-    assert!(out.status.success(), "hello: {}", text(&out));
-    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "1.1.0");
+    assert_eq!(hello().await, "1.1.0");
 
     // A broken 1.2.0 (its program exits 1) is rolled back by itself, and
     // `hello` still starts 1.1.0.
     publish_app("1.2.0", 1);
-    let out = run(
-        cmd.clone(),
-        launcher(
-            "quince",
-            &net(&["update", &app_text])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ),
-    )
-    .await
-    .unwrap();
+    let out = update_app().await.unwrap();
     let said = text(&out);
     assert!(said.contains("rolled back"), "{said}");
     assert_eq!(current(&home, &app), "versions/1.1.0", "{said}");
-    let out = run(cmd.clone(), launcher("hello", &[])).await.unwrap();
-    assert!(out.status.success(), "hello: {}", text(&out));
-    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "1.1.0");
+    assert_eq!(hello().await, "1.1.0");
 
     // Quince updates itself: the running 1.0.0 installs 1.1.0, switches to
     // it and goes on as the new program, which finds itself up to date;
@@ -393,5 +430,85 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
         .unwrap();
     let said = text(&out);
     assert!(out.status.success() && said.contains("removed"), "{said}");
+
+    // A friend on Windows gets a bundle from a Linux machine: the Linux
+    // user installs the shared app (its Linux files) and shares it for
+    // Windows (the Windows files come from the seeder), with the Windows
+    // installer; on "Windows", with no peer given, the command in the
+    // bundle's INSTALL, run in the bundle, installs and starts it.
+    let linux_quince = quince_tests::workspace_bin(
+        env!("CARGO_BIN_EXE_quince-follow-app"),
+        "quince",
+        "quince-updater",
+    );
+    let linux = |args: &[&str]| {
+        let out = Command::new(&linux_quince)
+            .args(args)
+            .args([
+                "--no-mdns",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--find-for",
+                "10",
+            ])
+            .env("QUINCE_NETWORK", "private")
+            .env("QUINCE_HOME", w.join("linux-user"))
+            .env("QUINCE_BIN_DIR", w.join("linux-bin"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "quince {args:?}: {}", text(&out));
+    };
+    let usb = w.join("usb");
+    linux(&["install", &format!("quince://{shared}?peer={addr}")]);
+    linux(&[
+        "share",
+        &shared.to_string(),
+        usb.to_str().unwrap(),
+        "--platform",
+        PLATFORM,
+        "--installer",
+        bootstrap_exe.to_str().unwrap(),
+    ]);
+    let install = std::fs::read_to_string(usb.join("INSTALL")).unwrap();
+    let words: Vec<String> = install
+        .split_whitespace()
+        .map(|w| w.trim_matches('"').to_string())
+        .collect();
+    assert_eq!(words[0], "quince-bootstrap.exe", "{install}");
+    let friend_env = vec![
+        ("QUINCE_NETWORK", "private".to_string()),
+        ("QUINCE_HOME", win(&w.join("friend"))),
+        ("QUINCE_BIN_DIR", win(&w.join("friend-bin"))),
+    ];
+    let out = tokio::task::spawn_blocking({
+        let (usb, exe) = (usb.clone(), usb.join(&words[0]));
+        move || {
+            let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+            wine_in(Some(&usb), &exe, &args, &friend_env)
+        }
+    })
+    .await
+    .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "the friend's install: {said}");
+    assert_eq!(
+        current(&w.join("friend"), &shared),
+        "versions/1.0.0",
+        "{said}"
+    );
+    let mut ran = String::new();
+    for _ in 0..100 {
+        ran = std::fs::read_to_string(&shared_marker).unwrap_or_default();
+        if !ran.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ran.trim(),
+        "shared",
+        "the bundle's Windows program ran: {said}"
+    );
     seeder.shutdown().await;
 }
