@@ -19,13 +19,13 @@ use std::time::Duration;
 use futures::StreamExt as _;
 #[cfg(feature = "long-running")]
 use libp2p::autonat;
-use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
+use libp2p::kad::{self, RecordKey};
 #[cfg(feature = "mdns")]
 use libp2p::mdns;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{dcutr, identify, relay, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{dcutr, identify, Multiaddr, PeerId, StreamProtocol, Swarm};
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{Request, Response};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
@@ -37,9 +37,11 @@ use super::swarm::{Behaviour, BehaviourEvent};
 use super::{Announced, Announcement, ConnectionInfo, NetError, NodeConfig, NodeStatus};
 use crate::library::Serve;
 
+mod dht;
+use dht::Providing;
 mod relays;
-use relays::reserve;
 mod serving;
+mod transfer;
 
 /// Requests answered at once, each on a blocking thread (each answer is up
 /// to one wire message); more wait their turn.
@@ -121,36 +123,6 @@ pub const RESEND_ON_CLOSE: u32 = 2;
 
 /// Most peers remembered as reached through a relay (then forgotten at once).
 const BEHIND_RELAY_CAP: usize = 4096;
-
-/// One announcement under way.
-struct Providing {
-    reply: oneshot::Sender<Result<Announced, NetError>>,
-    /// The addresses the record carries.
-    addresses: Vec<Multiaddr>,
-    /// DHT nodes closest to the key, once counted.
-    closest: Option<usize>,
-    /// The provide query's outcome, once done.
-    done: Option<Result<(), NetError>>,
-}
-
-impl Providing {
-    /// Answers once both queries are done; gives the entry back otherwise.
-    fn finish(mut self) -> Option<Providing> {
-        match (self.closest, self.done.take()) {
-            (Some(n), Some(done)) => {
-                let _ = self.reply.send(done.map(|()| Announced {
-                    dht_nodes: if self.addresses.is_empty() { 0 } else { n },
-                    addresses: self.addresses,
-                }));
-                None
-            }
-            (_, done) => {
-                self.done = done;
-                Some(self)
-            }
-        }
-    }
-}
 
 /// How long a node waits for a confirmed address (AutoNAT's verdict, an
 /// external address) before it takes relay reservations anyway: a network
@@ -634,232 +606,6 @@ impl Actor {
         }
     }
 
-    /// The transfer protocol: requests are answered off the loop; answers
-    /// and failures go to whoever asked.
-    fn on_transfer(&mut self, event: request_response::Event<Request, Response>) {
-        match event {
-            request_response::Event::Message {
-                message,
-                peer,
-                connection_id,
-            } => match message {
-                request_response::Message::Request {
-                    request: Request::Announce(app, note),
-                    channel,
-                    ..
-                } => {
-                    let _ = self.pushes.send(Announcement { peer, app, note });
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .transfer
-                        .send_response(channel, Response::NotFound);
-                }
-                request_response::Message::Request {
-                    request,
-                    channel,
-                    request_id,
-                } => self.serve(peer, connection_id, request_id, request, channel),
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if matches!(response, Response::Data(_)) {
-                        self.guests.insert(peer);
-                    }
-                    if let Some(pending) = self.requests.remove(&request_id) {
-                        let _ = pending.reply.send(Ok(response));
-                    }
-                }
-            },
-            request_response::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            } => {
-                if let Some(pending) = self.requests.remove(&request_id) {
-                    if matches!(error, request_response::OutboundFailure::DialFailure)
-                        && pending.resent < RESEND_ON_CLOSE
-                        && self.parked.len() < STATUS_CAP
-                        && self.redials.iter().any(|(_, p, _)| *p == peer)
-                    {
-                        self.parked.push((
-                            peer,
-                            Pending {
-                                resent: pending.resent + 1,
-                                ..pending
-                            },
-                        ));
-                        return;
-                    }
-                    if matches!(error, request_response::OutboundFailure::ConnectionClosed)
-                        && pending.resent < RESEND_ON_CLOSE
-                    {
-                        let id = self
-                            .swarm
-                            .behaviour_mut()
-                            .transfer
-                            .send_request(&peer, pending.request.clone());
-                        self.requests.insert(
-                            id,
-                            Pending {
-                                resent: pending.resent + 1,
-                                ..pending
-                            },
-                        );
-                        return;
-                    }
-                    let reply = pending.reply;
-                    let failure = match &error {
-                        // Oversized or undecodable answers break the protocol.
-                        request_response::OutboundFailure::Io(e)
-                            if e.kind() == std::io::ErrorKind::InvalidData =>
-                        {
-                            NetError::Violation {
-                                peer,
-                                reason: e.to_string(),
-                            }
-                        }
-                        request_response::OutboundFailure::DialFailure => NetError::Request {
-                            peer,
-                            reason: match self.dial_errors.iter().find(|(p, _)| *p == peer) {
-                                Some((_, why)) => format!("cannot dial it: {why}"),
-                                None => "cannot dial it".into(),
-                            },
-                        },
-                        _ => NetError::Request {
-                            peer,
-                            reason: error.to_string(),
-                        },
-                    };
-                    let _ = reply.send(Err(failure));
-                }
-            }
-            request_response::Event::ResponseSent { request_id, .. } => {
-                self.held.read(request_id, std::time::Instant::now());
-            }
-            request_response::Event::InboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            } => self.answer_failed(peer, request_id, &error),
-        }
-    }
-
-    /// Identify: remembers relays and DHT servers, and reserves on relays.
-    fn on_identify(&mut self, peer_id: PeerId, info: identify::Info) {
-        let hop = info.protocols.contains(&relay::HOP_PROTOCOL_NAME);
-        if let Some(addr) = self.pending_relays.remove(&peer_id) {
-            if let Some(id) = reserve(&mut self.swarm, addr) {
-                self.circuit_listeners.insert(id, peer_id);
-            }
-        }
-        // Only DHT servers belong in the routing table.
-        let dht = info.protocols.contains(&self.kad_protocol);
-        let said: Vec<Multiaddr> = info
-            .listen_addrs
-            .iter()
-            .filter(|a| {
-                !a.iter().any(
-                    |p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback() || ip.is_unspecified()),
-                )
-            })
-            .take(PEER_ADDRESSES)
-            .cloned()
-            .collect();
-        self.listening.retain(|(p, _)| *p != peer_id);
-        push_capped(&mut self.listening, (peer_id, said));
-        for addr in info.listen_addrs {
-            let loopback = addr
-                .iter()
-                .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_loopback()));
-            if hop
-                && !is_relayed(&addr)
-                && !loopback
-                && !self.behind_relay.contains(&peer_id)
-                && self.relays_seen.len() < STATUS_CAP
-            {
-                self.relays_seen
-                    .entry(peer_id)
-                    .or_insert_with(|| addr.clone());
-            }
-            if dht {
-                if !is_relayed(&addr) {
-                    self.remember(peer_id, addr.clone());
-                }
-                self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-            }
-        }
-        self.reserve_if_private();
-    }
-
-    /// Keeps up to eight direct addresses of a DHT server, and at most
-    /// [`STATUS_CAP`] servers (the oldest are forgotten first).
-    fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
-        if let Some((_, addrs)) = self.known.iter_mut().find(|(p, _)| *p == peer) {
-            if !addrs.contains(&addr) && addrs.len() < 8 {
-                addrs.push(addr);
-            }
-            return;
-        }
-        push_capped(&mut self.known, (peer, vec![addr]));
-    }
-
-    fn on_kad(&mut self, id: kad::QueryId, result: QueryResult, last: bool) {
-        match result {
-            QueryResult::StartProviding(r) => {
-                if let Some(mut p) = self.provides.remove(&id) {
-                    p.done = Some(
-                        r.map(|_| ())
-                            .map_err(|e| NetError::Setup(format!("announcing: {e:?}"))),
-                    );
-                    if let Some(p) = p.finish() {
-                        self.provides.insert(id, p);
-                    }
-                }
-            }
-            QueryResult::GetClosestPeers(r) => {
-                let Some(provide) = self.closest_for.remove(&id) else {
-                    return;
-                };
-                let n = match r {
-                    Ok(ok) => ok.peers.len(),
-                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers.len(),
-                };
-                if let Some(mut p) = self.provides.remove(&provide) {
-                    p.closest = Some(n);
-                    if let Some(p) = p.finish() {
-                        self.provides.insert(provide, p);
-                    }
-                }
-            }
-            QueryResult::GetProviders(r) => {
-                if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
-                    // Dial now, while the query still holds the providers'
-                    // addresses (a relayed one, for a peer behind a NAT).
-                    for p in &providers {
-                        if p != self.swarm.local_peer_id() && !self.swarm.is_connected(p) {
-                            let _ = self.swarm.dial(*p);
-                        }
-                    }
-                    if let Some((found, _)) = self.lookups.get_mut(&id) {
-                        found.extend(providers);
-                    }
-                }
-                if last {
-                    if let Some((mut found, reply)) = self.lookups.remove(&id) {
-                        found.sort();
-                        found.dedup();
-                        let _ = reply.send(found);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
     fn status(&self) -> NodeStatus {
         NodeStatus {
             connections: self.connections.values().cloned().collect(),
@@ -904,8 +650,6 @@ pub(super) fn add_peer(swarm: &mut Swarm<Behaviour>, addr: Multiaddr) {
     }
 }
 
-/// An error with its causes, outermost first: libp2p's relay errors say
-/// "Failed to get Reservation." and keep the why in their sources.
 /// A failed dial, address by address with the cause ("Connection refused",
 /// "timed out", "No route to host").
 fn describe_dial_error(error: &libp2p::swarm::DialError) -> String {
@@ -936,6 +680,8 @@ fn root_cause(error: &dyn std::error::Error) -> String {
     inner.to_string()
 }
 
+/// An error with its causes, outermost first: libp2p's relay errors say
+/// "Failed to get Reservation." and keep the why in their sources.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
