@@ -201,16 +201,11 @@ async fn register_updater(
         }
     }
     if start_here {
-        let mut updater = std::process::Command::new(&quince);
-        updater
-            .env("QUINCE_HOME", home)
-            .args(["service", "run", "--", "--self-app", me_text.as_str()])
-            .args(net_args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        quince_updater::platform::detach(&mut updater);
-        match updater.spawn() {
+        let args: Vec<String> = ["--self-app".to_string(), me_text.clone()]
+            .into_iter()
+            .chain(net_args.iter().cloned())
+            .collect();
+        match quince_updater::service::updater_command(&quince, home, &args).spawn() {
             Ok(child) => done.push_str(&format!("; updater started (process {})", child.id())),
             Err(e) => done.push_str(&format!("; starting the updater: {e}")),
         }

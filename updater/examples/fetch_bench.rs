@@ -4,6 +4,9 @@
 //! unpacks it, and prints the seconds the fetch took. `bench/network.sh` runs
 //! it next to its baselines.
 //!
+//! With `--file PATH` the release is that file; with `--tree DIR`, that
+//! folder's files (the many-file bench, `bench/install-tree.sh`).
+//!
 //! With `--prepare DIR` it only writes the published app for each seeder to
 //! `DIR/seeder<i>/{store,log}`, prints the app id and exits (the `tc` bench
 //! then runs real `quince seed` processes in network namespaces).
@@ -48,11 +51,13 @@ async fn main() {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).expect("src");
     let file = std::env::args().skip_while(|a| a != "--file").nth(1);
-    match file {
-        Some(path) => {
+    let tree = std::env::args().skip_while(|a| a != "--tree").nth(1);
+    match (file, tree) {
+        (_, Some(tree)) => copy_tree(std::path::Path::new(&tree), &src),
+        (Some(path), None) => {
             std::fs::copy(path, src.join("payload")).expect("copy payload");
         }
-        None => {
+        (None, None) => {
             let data = quince_protocol::testkit::noise(mib * 1024 * 1024, 0x1234_5678_9abc_def1);
             std::fs::write(src.join("payload"), data).expect("payload");
         }
@@ -125,4 +130,18 @@ async fn main() {
     quince_store::unpack(&manifest, &platform, &store, &cdir.join("out")).expect("unpack");
     let secs = started.elapsed().as_secs_f64();
     println!("{secs:.3}");
+}
+
+/// Copies the files and folders below `from` into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("folder");
+    for entry in std::fs::read_dir(from).expect("read tree") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -73,6 +73,23 @@ pub fn login_script_text(quince: &Path, home: &Path, args: &[String]) -> String 
     })
 }
 
+/// The updater started now, in the background: `quince service run --
+/// ARGS` with `QUINCE_HOME` set, no input or output, and no window of its
+/// own on Windows. Used where the service manager does not start it now
+/// (the Run key acts at the next login).
+pub fn updater_command(quince: &Path, home: &Path, args: &[String]) -> std::process::Command {
+    let mut command = std::process::Command::new(quince);
+    command
+        .env("QUINCE_HOME", home)
+        .args(["service", "run", "--"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::platform::detach(&mut command);
+    command
+}
+
 /// macOS: the launchd label of the updater's agent.
 pub const AGENT_LABEL: &str = "org.quince.updater";
 

@@ -135,16 +135,7 @@ fn start_now(home: &Path, args: &[String]) -> Result<()> {
     // and the scripts use cannot be opened on Windows, where `current` is
     // a pointer file, not a link.
     let exe = std::env::current_exe().context("finding this program")?;
-    let mut command = Command::new(&exe);
-    command
-        .env("QUINCE_HOME", home)
-        .args(["service", "run", "--"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    quince_updater::platform::detach(&mut command);
-    let child = command
+    let child = service::updater_command(&exe, home, args)
         .spawn()
         .with_context(|| format!("starting {}", exe.display()))?;
     println!("started (process {})", child.id());

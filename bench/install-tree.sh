@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Fresh install of a many-file tree (issue 19, item 3): the packager
+# benches' deterministic tree (bench/gen-tree.py: 2,000 text files of ~9 KiB
+# and 6 binary-like files of 14 MiB, 108 MiB) from one seeder on loopback,
+# verified and unpacked into a fresh store (examples/fetch_bench --tree),
+# against `curl | zstd -d | tar x` from a local nginx serving the same tree
+# as one tar.zst (zstd level 1, the level fetch_bench builds at), plus
+# `sha256sum` of every file and a `sync`. Three runs each, interleaved.
+# Usage: bash bench/install-tree.sh   (installs nginx, curl and zstd if missing)
+set -euo pipefail
+[ -f Cargo.toml ] && [ -d updater ] || cd "$(dirname "$0")/.."
+need=()
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
+command -v zstd >/dev/null || need+=(zstd)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -q && apt-get install -y -q "${need[@]}" >/dev/null; fi
+cargo build -q --release -p quince-updater --example fetch_bench
+bench="$PWD/target/release/examples/fetch_bench"
+work="$(mktemp -d)"
+cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+chmod 755 "$work"
+python3 bench/gen-tree.py "$work/tree"
+mkdir -p "$work/www"
+tar cf - -C "$work/tree" . | zstd -q -1 -T0 > "$work/www/tree.tar.zst"
+echo "tree: $(find "$work/tree" -type f | wc -l) files, $(du -sm "$work/tree" | cut -f1) MiB; tar.zst $(du -m "$work/www/tree.tar.zst" | cut -f1) MiB"
+cat > "$work/nginx.conf" <<CONF
+daemon on; pid $work/nginx.pid; error_log $work/error.log; worker_processes 1;
+events {}
+http { access_log off; sendfile on; server { listen 127.0.0.1:18082; root $work/www; } }
+CONF
+nginx -c "$work/nginx.conf"
+sleep 0.5
+q_sum=0; h_sum=0
+for i in 1 2 3; do
+  rm -rf "$work/out"; mkdir "$work/out"; sync
+  t0=$(date +%s.%N)
+  curl -sSf http://127.0.0.1:18082/tree.tar.zst | zstd -q -d | tar x -C "$work/out"
+  find "$work/out" -type f -print0 | xargs -0 sha256sum >/dev/null
+  sync
+  t1=$(date +%s.%N)
+  http=$(python3 -c "print(f'{$t1-$t0:.3f}')")
+  rm -rf "$work/out"; sync
+  quince=$("$bench" --tree "$work/tree" --seeders 1)
+  q_sum=$(python3 -c "print($q_sum+$quince)"); h_sum=$(python3 -c "print($h_sum+$http)")
+  echo "run $i: quince ${quince} s; curl | zstd -d | tar x + sha256sum + sync ${http} s; ratio $(python3 -c "print(f'{$quince/$http:.2f}')")x"
+done
+echo "mean: quince $(python3 -c "print(f'{$q_sum/3:.3f}')") s, baseline $(python3 -c "print(f'{$h_sum/3:.3f}')") s, ratio $(python3 -c "print(f'{$q_sum/$h_sum:.2f}')")x"
