@@ -208,6 +208,70 @@ mod tests {
 
     use super::*;
 
+    /// Many files in folders: every one lands with its bytes; when several
+    /// are bad, the error names the first of them in the manifest.
+    #[test]
+    fn many_files_unpack_and_the_first_bad_one_is_named() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let dir = |path: &str| Entry {
+            path: RelPath::parse(path).unwrap(),
+            platforms: vec![],
+            kind: EntryKind::Dir,
+        };
+        let file = |path: &str, bytes: &[u8], sha: Option<&[u8]>| {
+            let (id, _, _) = store.put_chunk(bytes, 3).unwrap();
+            Entry {
+                path: RelPath::parse(path).unwrap(),
+                platforms: vec![],
+                kind: EntryKind::File {
+                    executable: false,
+                    size: bytes.len() as u64,
+                    sha256: quince_protocol::Hash::of(sha.unwrap_or(bytes)),
+                    chunks: vec![ChunkRef {
+                        id,
+                        size: bytes.len() as u32,
+                    }],
+                },
+            }
+        };
+        let mut entries = vec![dir("a"), dir("b")];
+        for i in 0..200 {
+            let folder = if i % 2 == 0 { "a" } else { "b" };
+            let text = format!("file {i} ").repeat(i + 1);
+            entries.push(file(&format!("{folder}/f{i:03}"), text.as_bytes(), None));
+        }
+        entries.sort_by(|x, y| x.path.as_str().cmp(y.path.as_str()));
+        let any = "any".parse().unwrap();
+        let verify = |entries: Vec<Entry>| {
+            let manifest = Manifest::new(vec![], entries).unwrap();
+            Manifest::verify(&manifest.to_bytes(), &manifest.hash()).unwrap()
+        };
+        let staging = t.path().join("good");
+        let stats = unpack(&verify(entries.clone()), &any, &store, &staging).unwrap();
+        assert_eq!((stats.files, stats.dirs), (200, 2));
+        for i in [0usize, 77, 199] {
+            let folder = if i % 2 == 0 { "a" } else { "b" };
+            let got = fs::read(staging.join(format!("{folder}/f{i:03}"))).unwrap();
+            assert_eq!(got, format!("file {i} ").repeat(i + 1).as_bytes());
+        }
+        // Two files whose hash is not their bytes': the earlier one is named.
+        for (i, e) in entries.iter_mut().enumerate() {
+            if i == 150 || i == 180 {
+                *e = file(e.path.as_str(), b"bytes", Some(b"other bytes"));
+            }
+        }
+        let named = entries[150].path.to_string();
+        for round in 0..5 {
+            let staging = t.path().join(format!("bad{round}"));
+            let err = unpack(&verify(entries.clone()), &any, &store, &staging).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::FileHashMismatch { path, .. } if *path == named),
+                "{err}"
+            );
+        }
+    }
+
     /// A release holding `aux.txt` (a device name on Windows): it unpacks
     /// on Unix, and a Windows build refuses it naming the file and why,
     /// before writing anything (this test also runs under Wine in CI).
