@@ -1326,9 +1326,7 @@ fn a_shared_installer_checks_out_against_quinces_own_log() {
         quince_app.link(&quince_addr, None),
         publisher.link(&addr, None),
     ] {
-        let args = net(&["install", &link]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&quince(&home, &args));
+        ok(&quince_net(&home, &["install", &link]));
     }
     let bundle = t.path().join("usb");
     let said = ok(&quince(
@@ -1446,23 +1444,22 @@ fn a_bundle_for_another_platform_fetches_that_platforms_files() {
         quince_app.link(&quince_addr, None),
         publisher.link(&addr, None),
     ] {
-        let args = net(&["install", &link]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&quince(&home, &args));
+        ok(&quince_net(&home, &["install", &link]));
     }
     let share = |folder: &Path, platform: &str| {
-        let args = net(&[
-            "share",
-            &app,
-            folder.to_str().unwrap(),
-            "--platform",
-            platform,
-            "--self-app",
-            &me,
-            "--json",
-        ]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        quince(&home, &args)
+        quince_net(
+            &home,
+            &[
+                "share",
+                &app,
+                folder.to_str().unwrap(),
+                "--platform",
+                platform,
+                "--self-app",
+                &me,
+                "--json",
+            ],
+        )
     };
 
     let usb = w.join("usb");

@@ -185,6 +185,13 @@ pub fn quince(home: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `quince ARGS` with the loopback network arguments of [`net`] added.
+pub fn quince_net(home: &Path, args: &[&str]) -> Output {
+    let args = net(args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    quince(home, &args)
+}
+
 pub fn ok(out: &Output) -> String {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
