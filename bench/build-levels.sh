@@ -5,6 +5,8 @@
 # -LEVEL` of the same tree in the same run; time, peak memory and size of
 # each, and the ratios. Compare two commits with bench/ab.sh (interleaved):
 #   bash bench/ab.sh REV 2 "$PWD/bench/build-levels.sh" 3 19
+# With TREE=small, the tree is 20,000 text files of 100 bytes to 3 KiB
+# instead. "on disk" is the blocks the files take (du), "bytes" their sizes.
 # Usage: bash bench/build-levels.sh [LEVEL ...]   (default: 3 19; ~2 minutes)
 set -euo pipefail
 # From a checkout's root (as bench/ab.sh runs it on each side), that checkout.
@@ -18,7 +20,7 @@ gen="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/gen-tree.py"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-python3 "$gen" tree
+python3 "$gen" tree ${TREE:-}
 echo "tree: $(du -sm tree | cut -f1) MiB, $(find tree -type f | wc -l) files; $(nproc) cores"
 for level in "${levels[@]}"; do
   rm -rf store m.bin tree.tar.zst; sync
@@ -28,6 +30,9 @@ for level in "${levels[@]}"; do
   read -r qs qk < q.time
   read -r zs zk < z.time
   store=$(du -sb store | cut -f1)
+  disk=$(du -s --block-size=1 store | cut -f1)
+  files=$(find store -type f | wc -l)
   tarz=$(stat -c %s tree.tar.zst)
-  python3 -c "print(f'level $level: build {$qs:.2f} s, peak {$qk//1024} MiB, store {$store/1048576:.1f} MiB on disk | tar|zstd -T0: {$zs:.2f} s, {$tarz/1048576:.1f} MiB | time {$qs/$zs:.2f}x, size {$store/$tarz:.2f}x')"
+  tard=$(du --block-size=1 tree.tar.zst | cut -f1)
+  python3 -c "print(f'level $level: build {$qs:.2f} s, peak {$qk//1024} MiB, store {$store/1048576:.1f} MiB ({$disk/1048576:.1f} MiB on disk, $files files) | tar|zstd -T0: {$zs:.2f} s, {$tarz/1048576:.1f} MiB | time {$qs/$zs:.2f}x, size {$store/$tarz:.2f}x, on disk {$disk/$tard:.2f}x')"
 done

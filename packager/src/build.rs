@@ -322,15 +322,23 @@ fn pack_file(
     })
 }
 
+/// A chunk's place in the build's order, its address and its bytes.
+type Job<T> = (u64, ChunkId, T);
+
 /// Chunks to the store, compressed on every core but one's share: the
 /// walking thread hands each new chunk to a worker and stores what the
-/// workers give back. zstd gives the same bytes on any thread, so the
-/// store's content does not depend on the number of cores.
+/// workers give back, in the order it handed them out. zstd gives the same
+/// bytes on any thread, so the store's content (and how its chunks are
+/// packed) does not depend on the number of cores.
 struct Packer<'scope, 's> {
     batch: Batch<'s>,
-    jobs: Option<std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>>,
-    done: std::sync::mpsc::Receiver<(ChunkId, std::io::Result<Vec<u8>>)>,
-    in_flight: usize,
+    jobs: Option<std::sync::mpsc::SyncSender<Job<Vec<u8>>>>,
+    done: std::sync::mpsc::Receiver<Job<std::io::Result<Vec<u8>>>>,
+    /// Chunks handed out, and stored, so far.
+    sent: u64,
+    stored: u64,
+    /// Chunks compressed out of order, waiting for those before them.
+    early: BTreeMap<u64, (ChunkId, std::io::Result<Vec<u8>>)>,
     workers: Vec<std::thread::ScopedJoinHandle<'scope, ()>>,
 }
 
@@ -342,7 +350,7 @@ impl<'scope, 's> Packer<'scope, 's> {
     ) -> Packer<'scope, 's> {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Bounded: at most two chunks (1 MiB each at most) wait per worker.
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<(ChunkId, Vec<u8>)>(2 * n);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job<Vec<u8>>>(2 * n);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
         let (results, done) = std::sync::mpsc::channel();
         let workers = (0..n)
@@ -353,9 +361,9 @@ impl<'scope, 's> Packer<'scope, 's> {
                         Ok(q) => q.recv(),
                         Err(_) => return,
                     };
-                    let Ok((id, raw)) = job else { return };
+                    let Ok((seq, id, raw)) = job else { return };
                     if results
-                        .send((id, quince_store::compress_chunk(&raw, level)))
+                        .send((seq, id, quince_store::compress_chunk(&raw, level)))
                         .is_err()
                     {
                         return;
@@ -367,7 +375,9 @@ impl<'scope, 's> Packer<'scope, 's> {
             batch,
             jobs: Some(jobs),
             done,
-            in_flight: 0,
+            sent: 0,
+            stored: 0,
+            early: BTreeMap::new(),
             workers,
         }
     }
@@ -378,21 +388,40 @@ impl<'scope, 's> Packer<'scope, 's> {
         if self.batch.claim(&id) {
             stats.stats.new_chunks += 1;
             let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-            jobs.send((id, raw)).map_err(|_| stopped())?;
-            self.in_flight += 1;
+            jobs.send((self.sent, id, raw)).map_err(|_| stopped())?;
+            self.sent += 1;
         }
         while let Ok(result) = self.done.try_recv() {
+            self.store(result, stats)?;
+        }
+        // Bounded: a slow chunk holds back at most this many behind it.
+        while self.sent - self.stored > 4 * self.workers.len() as u64 {
+            let result = self.done.recv().map_err(|_| stopped())?;
             self.store(result, stats)?;
         }
         Ok(id)
     }
 
+    /// Takes a worker's result and stores every chunk now next in order.
     fn store(
         &mut self,
-        (id, compressed): (ChunkId, std::io::Result<Vec<u8>>),
+        (seq, id, compressed): Job<std::io::Result<Vec<u8>>>,
         stats: &mut Tally<'_>,
     ) -> Result<(), BuildError> {
-        self.in_flight -= 1;
+        self.early.insert(seq, (id, compressed));
+        while let Some((id, compressed)) = self.early.remove(&self.stored) {
+            self.stored += 1;
+            self.store_next(id, compressed, stats)?;
+        }
+        Ok(())
+    }
+
+    fn store_next(
+        &mut self,
+        id: ChunkId,
+        compressed: std::io::Result<Vec<u8>>,
+        stats: &mut Tally<'_>,
+    ) -> Result<(), BuildError> {
         let compressed = compressed.map_err(|e| BuildError::Io {
             path: PathBuf::from(format!("chunk {id}")),
             source: e,
@@ -404,7 +433,7 @@ impl<'scope, 's> Packer<'scope, 's> {
     /// Waits for the workers, then makes every chunk durable.
     fn finish(mut self, stats: &mut Tally<'_>) -> Result<(), BuildError> {
         self.jobs = None;
-        while self.in_flight > 0 {
+        while self.stored < self.sent {
             let result = self.done.recv().map_err(|_| stopped())?;
             self.store(result, stats)?;
         }
@@ -476,12 +505,7 @@ mod tests {
     fn stored(store: &Store) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
         for (id, _) in store.chunks().unwrap() {
-            let path = store
-                .dir()
-                .join("chunks")
-                .join(&id.to_hex()[..2])
-                .join(format!("{}.zst", id.to_hex()));
-            out.insert(id.to_hex(), fs::read(path).unwrap());
+            out.insert(id.to_hex(), store.compressed(&id).unwrap());
         }
         out
     }

@@ -349,16 +349,23 @@ fn a_corrupt_store_or_a_lying_manifest_fails_the_unpack() {
         3,
     )
     .unwrap();
-    // Replace the stored chunk with another valid zstd frame of the same size.
-    let chunk_dir = t.path().join("store/chunks");
-    let sub = fs::read_dir(&chunk_dir)
+    // Replace the stored chunk (small once compressed: it is in a pack)
+    // with another valid zstd frame of the same length.
+    let pack = fs::read_dir(t.path().join("store/packs"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let file = fs::read_dir(&sub).unwrap().next().unwrap().unwrap().path();
-    fs::write(&file, zstd_frame(&vec![6u8; 300_000])).unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    let index = quince_store::packs::index_of(&bytes).unwrap();
+    assert_eq!(index.len(), 1);
+    let slot = index[0].1;
+    let other = zstd_frame(&vec![6u8; 300_000]);
+    assert_eq!(other.len(), slot.len as usize);
+    let at = slot.offset as usize;
+    bytes[at..at + other.len()].copy_from_slice(&other);
+    fs::write(&pack, bytes).unwrap();
     let v = Manifest::verify(&m.to_bytes(), &m.hash()).unwrap();
     let err = unpack(&v, &linux(), &store, &t.path().join("out")).unwrap_err();
     assert!(
@@ -429,6 +436,8 @@ fn a_full_disk_gives_a_clear_error_and_no_partial_chunk() {
         "{text}"
     );
     // Nothing half-written is visible under a chunk address.
-    let chunks: Vec<_> = fs::read_dir(small.join("store/chunks")).unwrap().collect();
-    assert!(chunks.is_empty(), "no chunk may appear from a failed batch");
+    for sub in ["chunks", "packs"] {
+        let found: Vec<_> = fs::read_dir(small.join("store").join(sub)).unwrap().collect();
+        assert!(found.is_empty(), "no chunk may appear from a failed batch");
+    }
 }

@@ -18,6 +18,23 @@ use std::path::Path;
 /// without reading more than `max + 1` bytes of it.
 pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
+    let file = open_regular(path)?;
+    let meta = file.metadata()?;
+    if meta.len() > max as u64 {
+        return Err(too_large(meta.len(), max));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    file.take(max as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > max {
+        return Err(too_large(out.len() as u64, max));
+    }
+    Ok(out)
+}
+
+/// Opens a file for reading only if it is a regular one: a FIFO, socket,
+/// device or folder is refused (with what it is), and the open does not
+/// block on a FIFO.
+pub fn open_regular(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(target_os = "linux")]
@@ -50,15 +67,7 @@ pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
             format!("not a regular file ({})", kind_of(&meta)),
         ));
     }
-    if meta.len() > max as u64 {
-        return Err(too_large(meta.len(), max));
-    }
-    let mut out = Vec::with_capacity(meta.len() as usize);
-    file.take(max as u64 + 1).read_to_end(&mut out)?;
-    if out.len() > max {
-        return Err(too_large(out.len() as u64, max));
-    }
-    Ok(out)
+    Ok(file)
 }
 
 fn too_large(len: u64, max: usize) -> io::Error {

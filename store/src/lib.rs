@@ -3,8 +3,9 @@
 //! ([`unpack`]). It never links the packager or the signer, so the bootstrap
 //! can use it.
 //!
-//! Chunks are stored zstd-compressed under their BLAKE3 address, written to a
-//! temporary name, fsynced, then renamed: a crash never leaves a chunk whose
+//! Chunks are stored zstd-compressed under their BLAKE3 address (small ones
+//! many to a file, in packs), written to a temporary name, fsynced, then
+//! renamed: a crash never leaves a chunk whose
 //! bytes do not match its address, and every read checks the address again
 //! with decompression capped at the size the manifest declares.
 
@@ -17,6 +18,7 @@ mod unpack;
 pub mod cli;
 pub mod crash;
 pub mod durable;
+pub mod packs;
 pub mod tilefs;
 
 pub use chunks::{decompress_capped, Batch, DecompressError, Store};

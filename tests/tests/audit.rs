@@ -223,12 +223,19 @@ fn audit_download_rehashes_every_file_and_names_a_damaged_chunk() {
     assert_eq!(report.releases[0].files_checked, Some(2));
     assert_eq!(report.releases[0].manifest_check, "verified");
 
-    // Damage one stored chunk: the download check names the file.
-    let chunks = store.dir().join("chunks");
-    let victim = walk(&chunks).into_iter().next().expect("a stored chunk");
+    // Damage one stored chunk (its last byte if it has a file of its own,
+    // else the first byte of the first chunk in a pack): the download check
+    // names the file.
+    let loose = walk(&store.dir().join("chunks"));
+    let packed = walk(&store.dir().join("packs"));
+    let (victim, at) = match (loose.first(), packed.first()) {
+        (Some(file), _) => (file.clone(), None),
+        (None, Some(pack)) => (pack.clone(), Some(8)),
+        (None, None) => panic!("no stored chunk"),
+    };
     let mut bytes = std::fs::read(&victim).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x55;
+    let at = at.unwrap_or(bytes.len() - 1);
+    bytes[at] ^= 0x55;
     std::fs::write(&victim, bytes).unwrap();
     let report = audit_folder(log.path(), &[], Some(&store), true).unwrap();
     assert!(!report.passed());

@@ -469,27 +469,13 @@ fn repair_puts_changed_and_deleted_files_back_fetching_what_the_store_lacks() {
     );
 
     // The store lost its chunks too: repair fetches them from the peer.
-    for chunk in walk(&desk.home.join("store/chunks")) {
-        std::fs::remove_file(chunk).unwrap();
-    }
+    common::remove_stored_chunks(&desk.home.join("store"));
     std::fs::write(&hello, "#!/bin/sh\necho tampered again\n").unwrap();
     let v = repair(&[]);
     assert!(v["chunks_fetched"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(std::fs::read(&hello).unwrap(), signed);
     std::fs::remove_file(dir.join("notes.txt")).unwrap();
     ok(&desk.quince(&["verify", "hello"]));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 #[test]

@@ -149,21 +149,9 @@ async fn hostile(
 
 /// The ids of the chunks in `store`, largest first.
 fn chunk_ids(store: &Path) -> Vec<ChunkId> {
-    let mut found = Vec::new();
-    for dir in std::fs::read_dir(store.join("chunks")).unwrap() {
-        for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
-            let file = file.unwrap();
-            let name = file.file_name().to_string_lossy().to_string();
-            let hex = name.strip_suffix(".zst").unwrap();
-            let mut id = [0u8; 32];
-            for (i, b) in id.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-            }
-            found.push((file.metadata().unwrap().len(), ChunkId(id)));
-        }
-    }
-    found.sort_by_key(|f| std::cmp::Reverse(f.0));
-    found.into_iter().map(|(_, id)| id).collect()
+    let mut found = quince_store::Store::open(store).unwrap().chunks().unwrap();
+    found.sort_by_key(|(_, len)| std::cmp::Reverse(*len));
+    found.into_iter().map(|(id, _)| id).collect()
 }
 
 /// A field of `/proc/PID/status`, in kB.

@@ -416,14 +416,7 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     );
 
     // One flipped byte in one chunk: refused, nothing installed.
-    let chunk = walk(&usb.join("store/chunks"))
-        .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "zst"))
-        .unwrap();
-    let mut bytes = std::fs::read(&chunk).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&chunk, bytes).unwrap();
+    let chunk = common::flip_a_stored_chunk(&usb.join("store"));
     let tampered = t.path().join("tampered");
     let out = quince_offline(
         &tampered,
@@ -436,7 +429,7 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     let list = ok(&quince(&tampered, &["list", "--json"]));
     assert!(!list.contains("1.0.0"), "{list}");
 
-    // The chunk an endless device, the checkpoint a FIFO nobody writes to:
+    // The chunk's file (or pack) an endless device, the checkpoint a FIFO nobody writes to:
     // refused in turn without reading for ever or blocking.
     std::fs::remove_file(&chunk).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &chunk).unwrap();
@@ -1574,12 +1567,7 @@ fn remove_and_gc_free_what_no_installed_version_needs() {
     };
     let first = gc(&home);
     assert_eq!(first["chunks_deleted"], 0, "{first}");
-    let chunks_on_disk = |home: &Path| {
-        walk(&home.join("store/chunks"))
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "zst"))
-            .count()
-    };
+    let chunks_on_disk = |home: &Path| common::stored_chunks(&home.join("store"));
     assert_eq!(first["chunks_before"], chunks_on_disk(&home), "{first}");
 
     // Two more releases of A: 1.0.0 is no longer kept (current 1.2.0,

@@ -224,15 +224,17 @@ impl Apps {
                 }
             }
         }
+        let mut unneeded = HashSet::new();
         for (id, len) in store.chunks()? {
             collected.chunks_before += 1;
             collected.bytes_before += len;
             if !needed.contains(&id) {
-                store.remove_chunk(&id)?;
+                unneeded.insert(id);
                 collected.chunks_deleted += 1;
                 collected.bytes_deleted += len;
             }
         }
+        store.remove_chunks(&unneeded)?;
         // Patches are kept while they lead to a kept version (this node
         // serves them to peers updating to it); the rest go.
         let mut patches = HashSet::new();

@@ -118,7 +118,8 @@ async fn a_tampered_chunk_is_refused_and_nothing_installed_changes() {
     let before = state_json(&apps, &app);
 
     publisher.publish("1.1.0", 0);
-    // Flip one byte in every chunk file the new release added.
+    // Flip one byte in every chunk the new release added, in its own file
+    // or in a pack.
     let chunks = quince_store::durable::files_below(&publisher.dir.join("store/chunks")).unwrap();
     let held = quince_store::durable::files_below(&t.path().join("home/store/chunks")).unwrap();
     for rel in chunks.iter().filter(|c| !held.contains(c)) {
@@ -128,6 +129,21 @@ async fn a_tampered_chunk_is_refused_and_nothing_installed_changes() {
         bytes[mid] ^= 1;
         std::fs::write(&path, bytes).unwrap();
     }
+    let home = quince_store::Store::open(&t.path().join("home/store")).unwrap();
+    let packs = publisher.dir.join("store/packs");
+    let mut flipped = 0;
+    for rel in quince_store::durable::files_below(&packs).unwrap() {
+        let path = packs.join(rel);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for (id, slot) in quince_store::packs::index_of(&bytes).unwrap() {
+            if !home.has(&id) {
+                bytes[(slot.offset + u64::from(slot.len) / 2) as usize] ^= 1;
+                flipped += 1;
+            }
+        }
+        std::fs::write(&path, bytes).unwrap();
+    }
+    assert!(flipped + chunks.len() > held.len(), "no new chunk to damage");
     let err = publisher.install(&apps).await.unwrap_err();
     assert!(err.to_string().contains("sent a bad chunk"), "{err}");
     assert!(
