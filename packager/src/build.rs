@@ -283,27 +283,56 @@ fn pack_file(
     packer: &mut Packer<'_, '_>,
     stats: &mut Tally<'_>,
 ) -> Result<EntryKind, BuildError> {
-    let file = File::open(path).map_err(io(path))?;
+    let mut file = File::open(path).map_err(io(path))?;
     let mut hasher = Sha256Stream::new();
     let mut chunks = Vec::new();
     let mut size = 0u64;
-    for chunk in
-        fastcdc::v2020::StreamCDC::new(file, CHUNK_MIN_BYTES, CHUNK_AVG_BYTES, MAX_CHUNK_BYTES)
-    {
-        let chunk = chunk.map_err(|e| BuildError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(format!("{e:?}")),
-        })?;
-        hasher.update(&chunk.data);
-        let id = packer.put(chunk.data, stats)?;
+    let mut add = |data: Vec<u8>, packer: &mut Packer<'_, '_>, stats: &mut Tally<'_>| {
+        let length = data.len();
+        hasher.update(&data);
+        let id = packer.put(data, stats)?;
         stats.stats.chunks += 1;
-        stats.stats.bytes += chunk.length as u64;
+        stats.stats.bytes += length as u64;
         stats.tick(false);
-        size += chunk.length as u64;
+        size += length as u64;
         chunks.push(ChunkRef {
             id,
-            size: chunk.length as u32,
+            size: length as u32,
         });
+        Ok::<(), BuildError>(())
+    };
+    if before.len() <= u64::from(MAX_CHUNK_BYTES) {
+        // A small file is read whole and cut in memory (the same cut
+        // points): the streaming cutter fills and moves a buffer of the
+        // largest chunk's size for every file, which dominated building
+        // many small files.
+        let mut data = Vec::with_capacity(before.len() as usize + 1);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut file, before.len() + 1),
+            &mut data,
+        )
+        .map_err(io(path))?;
+        let cuts: Vec<(usize, usize)> =
+            fastcdc::v2020::FastCDC::new(&data, CHUNK_MIN_BYTES, CHUNK_AVG_BYTES, MAX_CHUNK_BYTES)
+                .map(|c| (c.offset, c.length))
+                .collect();
+        if let [(0, _)] = cuts[..] {
+            add(data, packer, stats)?;
+        } else {
+            for (offset, length) in cuts {
+                add(data[offset..offset + length].to_vec(), packer, stats)?;
+            }
+        }
+    } else {
+        for chunk in
+            fastcdc::v2020::StreamCDC::new(file, CHUNK_MIN_BYTES, CHUNK_AVG_BYTES, MAX_CHUNK_BYTES)
+        {
+            let chunk = chunk.map_err(|e| BuildError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(format!("{e:?}")),
+            })?;
+            add(chunk.data, packer, stats)?;
+        }
     }
     let after = fs::symlink_metadata(path).map_err(io(path))?;
     if after.len() != before.len()
@@ -322,23 +351,34 @@ fn pack_file(
     })
 }
 
-/// A chunk's place in the build's order, its address and its bytes.
-type Job<T> = (u64, ChunkId, T);
+/// A group of chunks handed to a worker: its place in the build's order,
+/// and each chunk's address and bytes (raw, then compressed).
+type Job<T> = (u64, Group<T>);
+type Group<T> = Vec<(ChunkId, T)>;
+
+/// Chunks are handed to workers in groups of up to this many bytes (or
+/// [`JOB_CHUNKS`] chunks): one hand-over per small chunk cost more in
+/// thread wake-ups than compressing it.
+const JOB_BYTES: usize = 256 * 1024;
+const JOB_CHUNKS: usize = 64;
 
 /// Chunks to the store, compressed on every core but one's share: the
-/// walking thread hands each new chunk to a worker and stores what the
-/// workers give back, in the order it handed them out. zstd gives the same
-/// bytes on any thread, so the store's content (and how its chunks are
-/// packed) does not depend on the number of cores.
+/// walking thread hands new chunks to the workers in groups and stores
+/// what they give back, in the order it handed them out. zstd gives the
+/// same bytes on any thread, so the store's content (and how its chunks
+/// are packed) does not depend on the number of cores.
 struct Packer<'scope, 's> {
     batch: Batch<'s>,
     jobs: Option<std::sync::mpsc::SyncSender<Job<Vec<u8>>>>,
     done: std::sync::mpsc::Receiver<Job<std::io::Result<Vec<u8>>>>,
-    /// Chunks handed out, and stored, so far.
+    /// The group being gathered, and its bytes.
+    gathering: Vec<(ChunkId, Vec<u8>)>,
+    gathered: usize,
+    /// Groups handed out, and stored, so far.
     sent: u64,
     stored: u64,
-    /// Chunks compressed out of order, waiting for those before them.
-    early: BTreeMap<u64, (ChunkId, std::io::Result<Vec<u8>>)>,
+    /// Groups compressed out of order, waiting for those before them.
+    early: BTreeMap<u64, Group<std::io::Result<Vec<u8>>>>,
     workers: Vec<std::thread::ScopedJoinHandle<'scope, ()>>,
 }
 
@@ -349,7 +389,7 @@ impl<'scope, 's> Packer<'scope, 's> {
         level: i32,
     ) -> Packer<'scope, 's> {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // Bounded: at most two chunks (1 MiB each at most) wait per worker.
+        // Bounded: at most two groups (1 MiB and a bit each at most) wait per worker.
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job<Vec<u8>>>(2 * n);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
         let (results, done) = std::sync::mpsc::channel();
@@ -361,11 +401,12 @@ impl<'scope, 's> Packer<'scope, 's> {
                         Ok(q) => q.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, id, raw)) = job else { return };
-                    if results
-                        .send((seq, id, quince_store::compress_chunk(&raw, level)))
-                        .is_err()
-                    {
+                    let Ok((seq, group)) = job else { return };
+                    let compressed = group
+                        .into_iter()
+                        .map(|(id, raw)| (id, quince_store::compress_chunk(&raw, level)))
+                        .collect();
+                    if results.send((seq, compressed)).is_err() {
                         return;
                     }
                 })
@@ -375,6 +416,8 @@ impl<'scope, 's> Packer<'scope, 's> {
             batch,
             jobs: Some(jobs),
             done,
+            gathering: Vec::new(),
+            gathered: 0,
             sent: 0,
             stored: 0,
             early: BTreeMap::new(),
@@ -387,14 +430,16 @@ impl<'scope, 's> Packer<'scope, 's> {
         let id = quince_store::chunk_id(&raw);
         if self.batch.claim(&id) {
             stats.stats.new_chunks += 1;
-            let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-            jobs.send((self.sent, id, raw)).map_err(|_| stopped())?;
-            self.sent += 1;
+            self.gathered += raw.len();
+            self.gathering.push((id, raw));
+            if self.gathered >= JOB_BYTES || self.gathering.len() >= JOB_CHUNKS {
+                self.send()?;
+            }
         }
         while let Ok(result) = self.done.try_recv() {
             self.store(result, stats)?;
         }
-        // Bounded: a slow chunk holds back at most this many behind it.
+        // Bounded: a slow group holds back at most this many behind it.
         while self.sent - self.stored > 4 * self.workers.len() as u64 {
             let result = self.done.recv().map_err(|_| stopped())?;
             self.store(result, stats)?;
@@ -402,36 +447,43 @@ impl<'scope, 's> Packer<'scope, 's> {
         Ok(id)
     }
 
-    /// Takes a worker's result and stores every chunk now next in order.
+    /// Hands the group gathered so far to the workers.
+    fn send(&mut self) -> Result<(), BuildError> {
+        if self.gathering.is_empty() {
+            return Ok(());
+        }
+        let group = std::mem::take(&mut self.gathering);
+        self.gathered = 0;
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send((self.sent, group)).map_err(|_| stopped())?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Takes a worker's result and stores every group now next in order.
     fn store(
         &mut self,
-        (seq, id, compressed): Job<std::io::Result<Vec<u8>>>,
+        (seq, group): Job<std::io::Result<Vec<u8>>>,
         stats: &mut Tally<'_>,
     ) -> Result<(), BuildError> {
-        self.early.insert(seq, (id, compressed));
-        while let Some((id, compressed)) = self.early.remove(&self.stored) {
+        self.early.insert(seq, group);
+        while let Some(group) = self.early.remove(&self.stored) {
             self.stored += 1;
-            self.store_next(id, compressed, stats)?;
+            for (id, compressed) in group {
+                let compressed = compressed.map_err(|e| BuildError::Io {
+                    path: PathBuf::from(format!("chunk {id}")),
+                    source: e,
+                })?;
+                stats.stats.new_compressed_bytes += compressed.len() as u64;
+                self.batch.put_claimed(&id, &compressed)?;
+            }
         }
         Ok(())
     }
 
-    fn store_next(
-        &mut self,
-        id: ChunkId,
-        compressed: std::io::Result<Vec<u8>>,
-        stats: &mut Tally<'_>,
-    ) -> Result<(), BuildError> {
-        let compressed = compressed.map_err(|e| BuildError::Io {
-            path: PathBuf::from(format!("chunk {id}")),
-            source: e,
-        })?;
-        stats.stats.new_compressed_bytes += compressed.len() as u64;
-        Ok(self.batch.put_claimed(&id, &compressed)?)
-    }
-
     /// Waits for the workers, then makes every chunk durable.
     fn finish(mut self, stats: &mut Tally<'_>) -> Result<(), BuildError> {
+        self.send()?;
         self.jobs = None;
         while self.stored < self.sent {
             let result = self.done.recv().map_err(|_| stopped())?;
@@ -513,6 +565,44 @@ mod tests {
     /// Compressing on several threads changes nothing: the same tree gives
     /// the same manifest and the same stored bytes in two stores, the
     /// totals match the store, and building again adds nothing.
+    /// Cutting a small file in memory gives the streaming cutter's chunks.
+    #[test]
+    fn small_files_cut_in_memory_as_when_streamed() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..MAX_CHUNK_BYTES as usize)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for len in [0, 1, 65_535, 65_536, 65_537, 300_000, 900_000, noise.len()] {
+            let data = &noise[..len];
+            let in_memory: Vec<(usize, usize)> = fastcdc::v2020::FastCDC::new(
+                data,
+                CHUNK_MIN_BYTES,
+                CHUNK_AVG_BYTES,
+                MAX_CHUNK_BYTES,
+            )
+            .map(|c| (c.offset, c.length))
+            .collect();
+            let streamed: Vec<(usize, usize)> = fastcdc::v2020::StreamCDC::new(
+                data,
+                CHUNK_MIN_BYTES,
+                CHUNK_AVG_BYTES,
+                MAX_CHUNK_BYTES,
+            )
+            .map(|c| c.unwrap())
+            .map(|c| (c.offset as usize, c.length))
+            .collect();
+            assert_eq!(in_memory, streamed, "{len} bytes");
+            if len > 600_000 {
+                assert!(in_memory.len() > 1, "{len} bytes in one chunk");
+            }
+        }
+    }
+
     #[test]
     fn a_build_is_the_same_bytes_however_many_threads_compress() {
         let t = tempfile::tempdir().unwrap();

@@ -437,7 +437,9 @@ fn a_full_disk_gives_a_clear_error_and_no_partial_chunk() {
     );
     // Nothing half-written is visible under a chunk address.
     for sub in ["chunks", "packs"] {
-        let found: Vec<_> = fs::read_dir(small.join("store").join(sub)).unwrap().collect();
+        let found: Vec<_> = fs::read_dir(small.join("store").join(sub))
+            .unwrap()
+            .collect();
         assert!(found.is_empty(), "no chunk may appear from a failed batch");
     }
 }

@@ -322,6 +322,30 @@ impl Store {
         crate::durable::sync_dir(&dir).map_err(io_err(&dir))
     }
 
+    /// Deletes temporary files (of writes cut short by a crash) last
+    /// changed more than `age` ago; returns how many and their bytes. Only
+    /// for a caller that keeps other writers out of the store meanwhile
+    /// (`age` guards against one it cannot).
+    pub fn remove_stale_temps(&self, age: std::time::Duration) -> Result<(usize, u64), StoreError> {
+        let dir = self.dir.join("tmp");
+        let now = std::time::SystemTime::now();
+        let mut removed = (0, 0);
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|d| d > age);
+            if meta.is_file() && old {
+                remove_if_there(&entry.path())?;
+                removed.0 += 1;
+                removed.1 += meta.len();
+            }
+        }
+        Ok(removed)
+    }
+
     /// A fresh name in `tmp/`, unique across processes and threads.
     fn temp_name(&self, what: &str) -> PathBuf {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -602,22 +626,47 @@ pub enum DecompressError {
 }
 
 /// Decompresses a zstd frame, refusing more than `raw_size` bytes or fewer.
+/// Each thread keeps its decompression context for the next chunk.
 pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, DecompressError> {
-    let decoder = zstd::stream::read::Decoder::new(compressed)
-        .map_err(|e| DecompressError::Malformed(e.to_string()))?;
-    let mut out = Vec::with_capacity(raw_size);
-    decoder
-        .take(raw_size as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DecompressError::Malformed(e.to_string()))?;
-    if out.len() != raw_size {
-        return Err(DecompressError::WrongSize {
-            got: out.len(),
-            more: out.len() > raw_size,
-            declared: raw_size,
-        });
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
     }
-    Ok(out)
+    // One byte of room more than declared: a frame that fills it is too big.
+    let mut out = vec![0u8; raw_size + 1];
+    let result = CONTEXT.with(|context| {
+        let mut context = context.borrow_mut();
+        if context.is_none() {
+            *context = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match context.as_mut() {
+            Some(d) => d.decompress_to_buffer(compressed, &mut out[..]),
+            None => zstd::bulk::decompress_to_buffer(compressed, &mut out[..]),
+        }
+    });
+    let too_big = DecompressError::WrongSize {
+        got: raw_size + 1,
+        more: true,
+        declared: raw_size,
+    };
+    match result {
+        Ok(n) if n == raw_size => {
+            out.truncate(n);
+            Ok(out)
+        }
+        Ok(n) if n > raw_size => Err(too_big),
+        Ok(n) => Err(DecompressError::WrongSize {
+            got: n,
+            more: false,
+            declared: raw_size,
+        }),
+        // Out of room: the frame's header says so (or it lies, and it is
+        // refused as malformed all the same).
+        Err(e) => match zstd::zstd_safe::get_frame_content_size(compressed) {
+            Ok(Some(n)) if n > raw_size as u64 => Err(too_big),
+            _ => Err(DecompressError::Malformed(e.to_string())),
+        },
+    }
 }
 
 fn read_capped(path: &Path, max: usize) -> Result<Vec<u8>, StoreError> {
@@ -761,15 +810,29 @@ mod tests {
         let mut batch = store.batch();
         let mut refs = Vec::new();
         for i in 0..200u32 {
-            let raw = format!("small file {i}").repeat(i as usize + 1).into_bytes();
+            let raw = format!("small file {i}")
+                .repeat(i as usize + 1)
+                .into_bytes();
             let (id, _, new) = batch.put_chunk(&raw, 3).unwrap();
             assert!(new);
-            refs.push((ChunkRef { id, size: raw.len() as u32 }, raw));
+            refs.push((
+                ChunkRef {
+                    id,
+                    size: raw.len() as u32,
+                },
+                raw,
+            ));
         }
         let big = noise(200_000, 7); // does not compress: over the pack limit
         let (big_id, big_len, _) = batch.put_chunk(&big, 3).unwrap();
         assert!(big_len as usize > packs::PACKED_MAX);
-        refs.push((ChunkRef { id: big_id, size: big.len() as u32 }, big));
+        refs.push((
+            ChunkRef {
+                id: big_id,
+                size: big.len() as u32,
+            },
+            big,
+        ));
         assert_eq!(batch.len(), 201);
         assert!(!store.has(&refs[0].0.id), "invisible before finish");
         batch.finish().unwrap();
@@ -820,15 +883,24 @@ mod tests {
         }
         batch.finish().unwrap();
         assert!(reader.has(&ids[0]), "the new pack is found");
-        let r = |i: usize| ChunkRef { id: ids[i], size: raws[i].len() as u32 };
+        let r = |i: usize| ChunkRef {
+            id: ids[i],
+            size: raws[i].len() as u32,
+        };
         assert_eq!(reader.chunk(&r(2)).unwrap(), raws[2]);
 
         writer.remove_chunks(&HashSet::from([ids[0]])).unwrap();
         assert_eq!(files_in(&dir.path().join("packs")), 1);
         assert!(!writer.has(&ids[0]));
-        assert!(!reader.has(&ids[0]), "the replaced pack is looked for again");
+        assert!(
+            !reader.has(&ids[0]),
+            "the replaced pack is looked for again"
+        );
         assert_eq!(reader.chunk(&r(1)).unwrap(), raws[1]);
-        assert!(matches!(reader.chunk(&r(0)), Err(StoreError::MissingChunk(_))));
+        assert!(matches!(
+            reader.chunk(&r(0)),
+            Err(StoreError::MissingChunk(_))
+        ));
         assert_eq!(reader.chunks().unwrap().len(), 2);
 
         writer.remove_chunk(&ids[1]).unwrap();
@@ -856,7 +928,10 @@ mod tests {
             .unwrap()
             .path();
         let good = fs::read(&pack).unwrap();
-        let r = ChunkRef { id, size: raw.len() as u32 };
+        let r = ChunkRef {
+            id,
+            size: raw.len() as u32,
+        };
 
         let mut flipped = good.clone();
         flipped[good.len() - 13 - 44 - 1] ^= 1; // the chunk's last byte
@@ -864,13 +939,67 @@ mod tests {
         let err = Store::open(dir.path()).unwrap().chunk(&r).unwrap_err();
         assert!(matches!(err, StoreError::CorruptChunk { .. }), "{err}");
 
-        for bad in [&good[..good.len() - 1], &good[..5], &b"not a pack at all"[..]] {
+        for bad in [
+            &good[..good.len() - 1],
+            &good[..5],
+            &b"not a pack at all"[..],
+        ] {
             fs::write(&pack, bad).unwrap();
             let fresh = Store::open(dir.path()).unwrap();
             assert!(!fresh.has(&id));
             assert!(matches!(fresh.chunk(&r), Err(StoreError::MissingChunk(_))));
             assert!(fresh.chunks().unwrap().is_empty());
         }
+    }
+
+    /// The context kept between chunks changes no byte: the same frames as
+    /// fresh contexts give, across sizes and levels in turn; and they
+    /// decompress back through the kept decompression context.
+    #[test]
+    fn kept_contexts_give_the_same_bytes_as_fresh_ones() {
+        for (i, level) in [3, 19, 3, 1, 19, 19, 3].into_iter().enumerate() {
+            let raw = [noise(100 << i, i as u64), b"text ".repeat(1000 << i)].concat();
+            let kept = crate::compress_chunk(&raw, level).unwrap();
+            assert_eq!(
+                kept,
+                zstd::bulk::compress(&raw, level).unwrap(),
+                "level {level}"
+            );
+            assert_eq!(decompress_capped(&kept, raw.len()).unwrap(), raw);
+            let short = decompress_capped(&kept, raw.len() + 5).unwrap_err();
+            assert_eq!(
+                short,
+                DecompressError::WrongSize {
+                    got: raw.len(),
+                    more: false,
+                    declared: raw.len() + 5
+                }
+            );
+        }
+        let err = decompress_capped(b"not zstd at all", 10).unwrap_err();
+        assert!(matches!(err, DecompressError::Malformed(_)), "{err}");
+    }
+
+    /// Temporary files a crash left are deleted once old; fresh ones (a
+    /// write in progress) are not.
+    #[test]
+    fn stale_temporary_files_go_and_fresh_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let old = dir.path().join("tmp/pack-1-0");
+        fs::write(&old, vec![0u8; 1000]).unwrap();
+        let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(day_ago)
+            .unwrap();
+        let fresh = dir.path().join("tmp/pack-2-0");
+        fs::write(&fresh, b"in progress").unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(store.remove_stale_temps(hour).unwrap(), (1, 1000));
+        assert!(!old.exists() && fresh.exists());
     }
 
     #[test]

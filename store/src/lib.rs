@@ -91,8 +91,24 @@ pub fn chunk_id(raw: &[u8]) -> ChunkId {
 }
 
 /// A chunk compressed as the store keeps it (one zstd frame at `level`).
+/// Each thread keeps its compression context for the next chunk: making
+/// one took longer than compressing a small chunk. The bytes are the same
+/// as with a fresh context.
 pub fn compress_chunk(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
-    zstd::bulk::compress(raw, level)
+    type Context = Option<(i32, zstd::bulk::Compressor<'static>)>;
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Context> = const { std::cell::RefCell::new(None) };
+    }
+    CONTEXT.with(|context| {
+        let mut context = context.borrow_mut();
+        if !matches!(&*context, Some((l, _)) if *l == level) {
+            *context = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match context.as_mut() {
+            Some((_, compressor)) => compressor.compress(raw),
+            None => zstd::bulk::compress(raw, level),
+        }
+    })
 }
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> StoreError + '_ {

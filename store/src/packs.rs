@@ -79,11 +79,15 @@ fn count_of(file_len: u64, trailer: &[u8]) -> Result<usize, String> {
     }
     let count = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
     if count > PACK_MAX_ENTRIES {
-        return Err(format!("index claims {count} chunks (at most {PACK_MAX_ENTRIES})"));
+        return Err(format!(
+            "index claims {count} chunks (at most {PACK_MAX_ENTRIES})"
+        ));
     }
     let needed = (MAGIC.len() + TRAILER_BYTES + count * ENTRY_BYTES) as u64;
     if needed > file_len {
-        return Err(format!("index of {count} chunks does not fit in {file_len} bytes"));
+        return Err(format!(
+            "index of {count} chunks does not fit in {file_len} bytes"
+        ));
     }
     Ok(count)
 }
@@ -134,11 +138,9 @@ fn read_index(path: &Path) -> Result<Index, String> {
         .map_err(|e| e.to_string())?;
     let count = count_of(len, &trailer)?;
     let mut index = vec![0u8; count * ENTRY_BYTES];
-    file.seek(SeekFrom::Start(
-        len - (TRAILER_BYTES + index.len()) as u64,
-    ))
-    .and_then(|_| file.read_exact(&mut index))
-    .map_err(|e| e.to_string())?;
+    file.seek(SeekFrom::Start(len - (TRAILER_BYTES + index.len()) as u64))
+        .and_then(|_| file.read_exact(&mut index))
+        .map_err(|e| e.to_string())?;
     entries_of(len, &index)
 }
 
@@ -256,7 +258,9 @@ impl Packs {
         if !self.at.contains_key(id) {
             self.refresh(dir, false);
         }
-        self.at.get(id).map(|(name, slot)| (dir.join(&**name), *slot))
+        self.at
+            .get(id)
+            .map(|(name, slot)| (dir.join(&**name), *slot))
     }
 
     /// Reads the folder's listing again if it changed since the last look
@@ -265,15 +269,17 @@ impl Packs {
         let Ok(mtime) = fs::metadata(dir).and_then(|m| m.modified()) else {
             return;
         };
+        let now = SystemTime::now();
         if let Some((seen, at)) = self.seen {
             // A folder changed within the same tick of a coarse clock as the
-            // last look keeps its time: look again until that tick is well past.
+            // last look keeps its time: look again (every 50 ms at most)
+            // until that tick is well past.
             let settled = at.duration_since(mtime).unwrap_or_default() > Duration::from_secs(2);
-            if !force && seen == mtime && settled {
+            let lately = now.duration_since(at).unwrap_or_default() < Duration::from_millis(50);
+            if !force && seen == mtime && (settled || lately) {
                 return;
             }
         }
-        let now = SystemTime::now();
         let Ok(list) = fs::read_dir(dir) else { return };
         let mut present = HashSet::new();
         for entry in list.flatten() {
@@ -334,7 +340,9 @@ impl Packs {
 
     /// Every packed chunk once, with its compressed size.
     pub(crate) fn all(&self) -> impl Iterator<Item = (ChunkId, u64)> + '_ {
-        self.at.iter().map(|(id, (_, slot))| (*id, u64::from(slot.len)))
+        self.at
+            .iter()
+            .map(|(id, (_, slot))| (*id, u64::from(slot.len)))
     }
 
     /// The packs holding any of `ids`, with their indexes.
@@ -378,7 +386,13 @@ mod tests {
         let pack = pack_of(&[(b"a", b"first"), (b"b", b"second chunk")]);
         let index = index_of(&pack).unwrap();
         assert_eq!(index.len(), 2);
-        assert_eq!(index[1].1, Slot { offset: 13, len: 12 });
+        assert_eq!(
+            index[1].1,
+            Slot {
+                offset: 13,
+                len: 12
+            }
+        );
         assert_eq!(&pack[13..25], b"second chunk");
 
         let n = pack.len();

@@ -87,6 +87,7 @@ pub fn gc(args: GcArgs) -> Result<()> {
                 "version_bytes_deleted": c.version_bytes_deleted,
                 "versions_in_use": c.versions_in_use.iter().map(|(a, v)| format!("{a} {v}")).collect::<Vec<_>>(),
                 "patches_deleted": c.patches_deleted, "patch_bytes_deleted": c.patch_bytes_deleted,
+                "temp_bytes_deleted": c.temp_bytes_deleted,
             })
         );
     } else {
@@ -117,6 +118,12 @@ pub fn gc(args: GcArgs) -> Result<()> {
         }
         if c.leftovers > 0 {
             println!("finished deleting {} removed app folder(s)", c.leftovers);
+        }
+        if c.temp_bytes_deleted > 0 {
+            println!(
+                "deleted temporary files of writes cut short ({})",
+                megabytes(c.temp_bytes_deleted)
+            );
         }
     }
     Ok(())

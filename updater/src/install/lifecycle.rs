@@ -56,6 +56,9 @@ pub struct Collected {
     pub patches_deleted: usize,
     /// Their bytes.
     pub patch_bytes_deleted: u64,
+    /// Bytes of temporary files left in the store by writes a crash cut
+    /// short (more than an hour old), deleted.
+    pub temp_bytes_deleted: u64,
 }
 
 /// Deletes `app`'s version folders other than current, previous and trial,
@@ -235,6 +238,9 @@ impl Apps {
             }
         }
         store.remove_chunks(&unneeded)?;
+        collected.temp_bytes_deleted = store
+            .remove_stale_temps(std::time::Duration::from_secs(3600))?
+            .1;
         // Patches are kept while they lead to a kept version (this node
         // serves them to peers updating to it); the rest go.
         let mut patches = HashSet::new();

@@ -107,7 +107,10 @@ pub fn stored_chunks(store: &std::path::Path) -> usize {
 /// Flips the middle byte of one stored chunk (the first file's, or the
 /// first pack's first chunk's); returns the file it changed.
 pub fn flip_a_stored_chunk(store: &std::path::Path) -> std::path::PathBuf {
-    let file = chunk_files(store).into_iter().next().expect("a stored chunk");
+    let file = chunk_files(store)
+        .into_iter()
+        .next()
+        .expect("a stored chunk");
     let mut bytes = std::fs::read(&file).unwrap();
     let at = if file.extension().is_some_and(|e| e == "pack") {
         let (_, slot) = quince_store::packs::index_of(&bytes).unwrap()[0];

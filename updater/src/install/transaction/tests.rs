@@ -143,7 +143,10 @@ async fn a_tampered_chunk_is_refused_and_nothing_installed_changes() {
         }
         std::fs::write(&path, bytes).unwrap();
     }
-    assert!(flipped + chunks.len() > held.len(), "no new chunk to damage");
+    assert!(
+        flipped + chunks.len() > held.len(),
+        "no new chunk to damage"
+    );
     let err = publisher.install(&apps).await.unwrap_err();
     assert!(err.to_string().contains("sent a bad chunk"), "{err}");
     assert!(
