@@ -129,6 +129,8 @@ impl Apps {
         let mut chunks = 0;
         let mut lacking = Vec::new();
         let mut seen = HashSet::new();
+        // One batch: the small chunks go into packs, two syncs in all.
+        let mut batch = bundle.batch();
         for entry in manifest.entries_for(platform) {
             if let EntryKind::File { chunks: refs, .. } = &entry.kind {
                 for c in refs {
@@ -136,7 +138,7 @@ impl Apps {
                         continue;
                     }
                     if store.has(&c.id) {
-                        bundle.put_compressed(c, &store.compressed(&c.id)?)?;
+                        batch.put_compressed(c, &store.compressed(&c.id)?)?;
                         chunks += 1;
                     } else {
                         lacking.push(*c);
@@ -144,6 +146,7 @@ impl Apps {
                 }
             }
         }
+        batch.finish()?;
         // The link names the version the bundle holds: its log may list
         // newer releases (one this machine refused, say) whose files it lacks.
         let link = crate::link::Link {
