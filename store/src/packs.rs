@@ -60,7 +60,7 @@ pub struct Slot {
 /// A pack's index: its chunks and where they are.
 pub type Index = Vec<(ChunkId, Slot)>;
 
-/// Reads a pack's index from a pack held in memory (what [`Packs`] does
+/// Reads a pack's index from a pack held in memory (what a store does
 /// from a file, for the fuzzer): the chunks it lists, or why it is refused.
 pub fn index_of(pack: &[u8]) -> Result<Index, String> {
     let len = pack.len() as u64;
