@@ -308,9 +308,9 @@ impl Store {
                     writer.push(*id, &bytes).map_err(io_err(&tmp))?;
                 }
                 let sealed = writer.seal().map_err(io_err(&tmp))?;
-                File::open(&sealed.tmp)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io_err(&sealed.tmp))?;
+                // (Windows flushes only through a handle open for writing:
+                // sync_paths knows how on each system.)
+                crate::sync_paths(&self.dir, std::iter::once(sealed.tmp.as_path()))?;
                 let to = dir.join(&sealed.name);
                 fs::rename(&sealed.tmp, &to).map_err(io_err(&to))?;
                 crate::durable::sync_dir(&dir).map_err(io_err(&dir))?;
