@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use quince_protocol::codec::Encode as _;
 use quince_protocol::limits::MAX_PATCH_BYTES;
 use quince_protocol::root::AppId;
 use quince_protocol::tile;
-use quince_protocol::wire::{Request, Response, MAX_WIRE_RESPONSE_BYTES};
+use quince_protocol::wire::{
+    ChunkAnswer, ChunksAnswer, Request, Response, MAX_CHUNKS_ANSWER_BYTES, MAX_WIRE_RESPONSE_BYTES,
+};
 use quince_store::Store;
 
 /// File in an app's log folder holding proof that its signers equivocated
@@ -100,6 +103,7 @@ impl Library {
                 _ => Response::NotFound,
             },
             Request::Chunk(id) => data(inner.store.compressed(id)),
+            Request::Chunks(ids) => Response::Data(chunks_answer(&inner.store, ids).to_bytes()),
             Request::Blob(id) => data(inner.store.blob(
                 id,
                 MAX_PATCH_BYTES.min(MAX_WIRE_RESPONSE_BYTES as u64) as usize,
@@ -119,6 +123,33 @@ impl Library {
             Request::Announce(..) => Response::NotFound,
         }
     }
+}
+
+/// The chunks `ids` from `store`, in order, until the answer holds
+/// [`MAX_CHUNKS_ANSWER_BYTES`]; the rest are answered "busy" (asked again).
+fn chunks_answer(store: &Store, ids: &[quince_protocol::manifest::ChunkId]) -> ChunksAnswer {
+    let mut total = 0usize;
+    let mut full = false;
+    ChunksAnswer(
+        ids.iter()
+            .map(|id| {
+                if full {
+                    return ChunkAnswer::Busy;
+                }
+                match store.compressed(id) {
+                    Ok(bytes) if total + bytes.len() <= MAX_CHUNKS_ANSWER_BYTES => {
+                        total += bytes.len();
+                        ChunkAnswer::Data(bytes)
+                    }
+                    Ok(_) => {
+                        full = true;
+                        ChunkAnswer::Busy
+                    }
+                    Err(_) => ChunkAnswer::NotFound,
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The tree size of the first rotation checkpoint above `after` in the log

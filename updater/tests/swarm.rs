@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use quince_protocol::codec::{Decode as _, Encode as _};
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
-use quince_protocol::wire::{Request, Response};
+use quince_protocol::wire::{ChunkAnswer, ChunksAnswer, Request, Response};
 use quince_store::Store;
 use quince_updater::fetch::{self, PeerFault, Peers};
 use quince_updater::{Library, Node, NodeConfig, Serve};
@@ -189,15 +190,31 @@ impl Serve for Hostile {
     fn answer(&self, request: &Request) -> Response {
         match (self.mode, request, self.honest.answer(request)) {
             ("tamper", Request::Chunk(_), Response::Data(mut bytes)) => {
-                let n = bytes.len();
-                bytes[n / 2] ^= 0x55;
+                flip(&mut bytes);
                 Response::Data(bytes)
             }
+            // Small chunks are asked for several at once.
+            ("tamper", Request::Chunks(_), Response::Data(bytes)) => {
+                let mut answer = ChunksAnswer::from_bytes(&bytes).expect("own answer");
+                for entry in &mut answer.0 {
+                    if let ChunkAnswer::Data(bytes) = entry {
+                        flip(bytes);
+                    }
+                }
+                Response::Data(answer.to_bytes())
+            }
             ("stale", Request::Checkpoint(_), _) => Response::Data(self.old_checkpoint.clone()),
-            ("endless", Request::Chunk(_), _) => Response::Data(vec![0u8; 65 * 1024 * 1024]),
+            ("endless", Request::Chunk(_) | Request::Chunks(_), _) => {
+                Response::Data(vec![0u8; 65 * 1024 * 1024])
+            }
             (_, _, honest) => honest,
         }
     }
+}
+
+fn flip(bytes: &mut [u8]) {
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x55;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -714,4 +731,116 @@ async fn an_install_whose_first_providers_are_dead_looks_again_and_finds_a_live_
     );
     assert!(!report.peers.served().contains_key(&gone_id));
     client.stop().await;
+}
+
+/// Counts the chunk requests its library answers.
+struct Counting {
+    honest: Library,
+    one: std::sync::atomic::AtomicUsize,
+    several: std::sync::atomic::AtomicUsize,
+    in_several: std::sync::atomic::AtomicUsize,
+}
+
+impl Serve for Counting {
+    fn answer(&self, request: &Request) -> Response {
+        use std::sync::atomic::Ordering::Relaxed;
+        match request {
+            Request::Chunk(_) => {
+                self.one.fetch_add(1, Relaxed);
+            }
+            Request::Chunks(ids) => {
+                self.several.fetch_add(1, Relaxed);
+                self.in_several.fetch_add(ids.len(), Relaxed);
+            }
+            _ => {}
+        }
+        self.honest.answer(request)
+    }
+}
+
+/// A release of 600 small files is fetched several chunks to a request
+/// (one request each made a 20,000-file install spend most of its time on
+/// requests), every file arrives intact, and each chunk is asked for once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_come_several_to_a_request() {
+    use std::sync::atomic::Ordering::Relaxed;
+    const FILES: usize = 600;
+    let t = tempfile::tempdir().unwrap();
+    let (root, key) = quince_protocol::testkit::danger_single_key_root("Small files", 12);
+    let source = t.path().join("src");
+    std::fs::create_dir_all(source.join("bin")).unwrap();
+    std::fs::write(source.join("bin/app"), b"#!/bin/sh\n").unwrap();
+    for i in 0..FILES {
+        let text = format!("file {i}\n").repeat(1 + i * 7 % 400);
+        std::fs::write(source.join(format!("f{i:04}.txt")), text).unwrap();
+    }
+    let store = Store::open(&t.path().join("publisher-store")).unwrap();
+    let log = t.path().join("publisher-log");
+    quince_packager::testkit::publish(&log, &store, &root, &key, &source, "1.0.0", "any");
+    let app = root.app_id();
+    let honest = Library::new(store);
+    honest.add_app(app, log);
+    let counting = Arc::new(Counting {
+        honest,
+        one: Default::default(),
+        several: Default::default(),
+        in_several: Default::default(),
+    });
+    let seeder = start_node(counting.clone(), vec![]).await;
+    let client = new_peer(t.path(), "client", seeder.addresses().await).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut peers = Peers::new([seeder.peer_id()]);
+    let synced = fetch::sync_log(&client.node, app, &mut peers, None, &client.dir.join("log"))
+        .await
+        .unwrap();
+    let platform = Platform::current();
+    let record = synced.latest_release(&platform).unwrap();
+    let cstore = client.library.store();
+    let manifest = fetch::fetch_release(
+        &client.node,
+        app,
+        &mut peers,
+        &record,
+        &platform,
+        &cstore,
+        8,
+    )
+    .await
+    .unwrap();
+    let out = client.dir.join("out");
+    quince_store::unpack(&manifest, &platform, &cstore, &out).unwrap();
+    for i in 0..FILES {
+        let name = format!("f{i:04}.txt");
+        assert_eq!(
+            std::fs::read(out.join(&name)).unwrap(),
+            std::fs::read(source.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    let (one, several, in_several) = (
+        counting.one.load(Relaxed),
+        counting.several.load(Relaxed),
+        counting.in_several.load(Relaxed),
+    );
+    let chunks = manifest
+        .entries_for(&platform)
+        .filter_map(|e| match &e.kind {
+            quince_protocol::manifest::EntryKind::File { chunks, .. } => Some(chunks.iter()),
+            _ => None,
+        })
+        .flatten()
+        .map(|c| c.id)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert!(chunks > FILES, "{chunks} chunks");
+    assert!(
+        several > 0,
+        "no request asked for several chunks ({one} single ones)"
+    );
+    assert_eq!(one + in_several, chunks, "every chunk asked for once");
+    assert!(
+        one + several <= chunks / 8,
+        "{} requests for {chunks} chunks",
+        one + several
+    );
 }

@@ -3,15 +3,20 @@
 //! several peers at once, as the [`ChunkScheduler`] decides. Each chunk is
 //! checked against its address before it is stored.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt as _};
+use quince_protocol::codec::Decode as _;
+use quince_protocol::limits::{CHUNK_MIN_BYTES, MAX_CHUNK_BYTES};
 use quince_protocol::manifest::{ChunkRef, EntryKind, Manifest, VerifiedManifest};
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
-use quince_protocol::wire::Request;
+use quince_protocol::wire::{ChunkAnswer, ChunksAnswer, Request, MAX_CHUNKS_PER_REQUEST};
 use quince_store::{Store, StoreError};
+
+use libp2p::PeerId;
 
 use super::scheduler::{Assignment, ChunkScheduler, NoPeerFor, Outcome};
 use super::{
@@ -293,15 +298,13 @@ async fn fetch_into<'s, S: Source>(
                     details: peers.details(&|p| source.name(p), &why),
                 }
             })?;
-        for Assignment { peer, chunk, delay } in work {
+        for (peer, chunks, delay) in requests(work) {
             in_flight.push(async move {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let answer = source
-                    .ask(peer, Request::Chunk(chunk.id), CHUNK_DEADLINE)
-                    .await;
-                (peer, chunk, answer)
+                let answers = ask_chunks(source, peer, &chunks).await;
+                (peer, chunks, answers)
             });
         }
         // Now and then, look for more peers holding the app (peers that
@@ -322,7 +325,7 @@ async fn fetch_into<'s, S: Source>(
             next = in_flight.next(), if !in_flight.is_empty() => next,
             _ = tick.tick() => None,
         };
-        let Some((peer, chunk, answer)) = next else {
+        let Some((peer, chunks, answers)) = next else {
             if scheduler.is_stuck() {
                 // Nothing in flight and nothing to hand out: every chunk left
                 // is waiting for a peer; this cannot progress.
@@ -334,30 +337,32 @@ async fn fetch_into<'s, S: Source>(
             scheduler.hedge(peers, Instant::now());
             continue;
         };
-        if let (Ok(bytes), Some(p)) = (&answer, progress) {
-            p.received.fetch_add(bytes.len() as u64, Relaxed);
-        }
-        let outcome = if !scheduler.needs(&chunk.id) {
-            Outcome::Unneeded // another peer already delivered it
-        } else {
-            match answer.map(|bytes| batch.put_compressed(&chunk, &bytes)) {
-                Ok(Ok(_)) => {
-                    fetched += 1;
-                    if let Some(p) = progress {
-                        p.chunks_done.fetch_add(1, Relaxed);
-                        p.bytes_done.fetch_add(u64::from(chunk.size), Relaxed);
-                        p.peers.store(peers.usable().len() as u64, Relaxed);
-                    }
-                    Outcome::Stored
-                }
-                Ok(Err(StoreError::CorruptChunk { reason, .. })) => {
-                    Outcome::Fault(PeerFault::bad_data(format!("chunk {}", chunk.id), reason))
-                }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(fault) => Outcome::Fault(fault),
+        for (chunk, answer) in chunks.into_iter().zip(answers) {
+            if let (Ok(bytes), Some(p)) = (&answer, progress) {
+                p.received.fetch_add(bytes.len() as u64, Relaxed);
             }
-        };
-        scheduler.record(peer, chunk, outcome, peers, Instant::now());
+            let outcome = if !scheduler.needs(&chunk.id) {
+                Outcome::Unneeded // another peer already delivered it
+            } else {
+                match answer.map(|bytes| batch.put_compressed(&chunk, &bytes)) {
+                    Ok(Ok(_)) => {
+                        fetched += 1;
+                        if let Some(p) = progress {
+                            p.chunks_done.fetch_add(1, Relaxed);
+                            p.bytes_done.fetch_add(u64::from(chunk.size), Relaxed);
+                            p.peers.store(peers.usable().len() as u64, Relaxed);
+                        }
+                        Outcome::Stored
+                    }
+                    Ok(Err(StoreError::CorruptChunk { reason, .. })) => {
+                        Outcome::Fault(PeerFault::bad_data(format!("chunk {}", chunk.id), reason))
+                    }
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(fault) => Outcome::Fault(fault),
+                }
+            };
+            scheduler.record(peer, chunk, outcome, peers, Instant::now());
+        }
         if batch.len() >= BATCH_CHUNKS || (!batch.is_empty() && batched.elapsed() >= BATCH_AGE) {
             std::mem::replace(batch, store.batch()).finish()?;
             batched = Instant::now();
@@ -367,4 +372,125 @@ async fn fetch_into<'s, S: Source>(
         h.abort();
     }
     Ok(fetched)
+}
+
+/// The requests to make for the scheduler's `work`: each peer's small
+/// chunks due now (below [`CHUNK_MIN_BYTES`], the small files and files'
+/// tails) go together, up to [`MAX_CHUNKS_PER_REQUEST`] and
+/// [`MAX_CHUNK_BYTES`] of raw bytes a request; the rest one by one.
+fn requests(work: Vec<Assignment>) -> Vec<(PeerId, Vec<ChunkRef>, Duration)> {
+    let mut out: Vec<(PeerId, Vec<ChunkRef>, Duration)> = Vec::new();
+    // Per peer: its request still taking chunks, and that request's raw bytes.
+    let mut open: HashMap<PeerId, (usize, u64)> = HashMap::new();
+    for Assignment { peer, chunk, delay } in work {
+        if !delay.is_zero() || chunk.size >= CHUNK_MIN_BYTES {
+            out.push((peer, vec![chunk], delay));
+            continue;
+        }
+        let size = u64::from(chunk.size);
+        match open.get_mut(&peer) {
+            Some((at, bytes))
+                if out[*at].1.len() < MAX_CHUNKS_PER_REQUEST
+                    && *bytes + size <= u64::from(MAX_CHUNK_BYTES) =>
+            {
+                out[*at].1.push(chunk);
+                *bytes += size;
+            }
+            _ => {
+                open.insert(peer, (out.len(), size));
+                out.push((peer, vec![chunk], delay));
+            }
+        }
+    }
+    out
+}
+
+/// Asks `peer` for `chunks`: one by one as [`Request::Chunk`], several as
+/// one [`Request::Chunks`]. One answer per chunk, in order; a failed
+/// request is the same fault for each of them.
+async fn ask_chunks<S: Source>(
+    source: &S,
+    peer: PeerId,
+    chunks: &[ChunkRef],
+) -> Vec<Result<Vec<u8>, PeerFault>> {
+    if let [chunk] = chunks {
+        return vec![
+            source
+                .ask(peer, Request::Chunk(chunk.id), CHUNK_DEADLINE)
+                .await,
+        ];
+    }
+    let ids = chunks.iter().map(|c| c.id).collect();
+    let fault = match source.ask(peer, Request::Chunks(ids), CHUNK_DEADLINE).await {
+        Ok(bytes) => match ChunksAnswer::from_bytes(&bytes) {
+            Ok(answer) if answer.0.len() == chunks.len() => {
+                return answer
+                    .0
+                    .into_iter()
+                    .map(|entry| match entry {
+                        ChunkAnswer::Data(bytes) => Ok(bytes),
+                        ChunkAnswer::NotFound => Err(PeerFault::Missing),
+                        ChunkAnswer::Busy => Err(PeerFault::Busy),
+                    })
+                    .collect();
+            }
+            Ok(answer) => PeerFault::Violation {
+                reason: format!(
+                    "answered {} chunks when asked for {}",
+                    answer.0.len(),
+                    chunks.len()
+                ),
+            },
+            Err(e) => PeerFault::Violation {
+                reason: format!("undecodable chunks answer: {e}"),
+            },
+        },
+        Err(fault) => fault,
+    };
+    vec![Err(fault); chunks.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quince_protocol::manifest::ChunkId;
+
+    fn due(peer: PeerId, n: u16, size: u32, delay_ms: u64) -> Assignment {
+        let mut id = [0u8; 32];
+        id[..2].copy_from_slice(&n.to_be_bytes());
+        Assignment {
+            peer,
+            chunk: ChunkRef {
+                id: ChunkId(id),
+                size,
+            },
+            delay: Duration::from_millis(delay_ms),
+        }
+    }
+
+    /// Small chunks due now go to their peer together, up to 64 and 1 MiB a
+    /// request; full-size and delayed ones go alone.
+    #[test]
+    fn small_chunks_due_now_share_a_request() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut work: Vec<Assignment> = (0..100).map(|n| due(a, n, 1000, 0)).collect();
+        work.extend((100..103).map(|n| due(b, n, 1000, 0)));
+        work.push(due(a, 103, CHUNK_MIN_BYTES, 0));
+        work.push(due(a, 104, 1000, 50));
+        // 20 chunks of 60 KiB: 17 fit in 1 MiB with b's three small ones.
+        work.extend((105..125).map(|n| due(b, n, 60 * 1024, 0)));
+        let out = requests(work);
+        let sizes: Vec<(PeerId, usize)> = out.iter().map(|(p, c, _)| (*p, c.len())).collect();
+        assert_eq!(
+            sizes,
+            vec![(a, 64), (a, 36), (b, 20), (a, 1), (a, 1), (b, 3)]
+        );
+        assert_eq!(out[4].2, Duration::from_millis(50));
+        for (_, chunks, _) in &out {
+            let raw: u64 = chunks.iter().map(|c| u64::from(c.size)).sum();
+            assert!(chunks.len() <= MAX_CHUNKS_PER_REQUEST && raw <= u64::from(MAX_CHUNK_BYTES));
+        }
+        let total: usize = out.iter().map(|(_, c, _)| c.len()).sum();
+        assert_eq!(total, 125);
+    }
 }

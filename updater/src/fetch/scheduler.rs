@@ -7,8 +7,10 @@
 //!   chunk's), so peers fetching one release together hold different chunks
 //!   early and trade them instead of all waiting on one seeder.
 //! - A chunk goes to the usable peer that has refused it least, then the
-//!   least loaded (at most `window` requests in flight per peer), ties broken
-//!   by a hash so that no one peer (often the publisher, first in every list)
+//!   least loaded (at most `window` chunks of 64 KiB or more in flight per
+//!   peer; a smaller chunk counts for its share of 64 KiB, at least 4 KiB,
+//!   so up to 16 times as many small ones are in flight), ties broken by a
+//!   hash so that no one peer (often the publisher, first in every list)
 //!   gets every first request.
 //! - "Busy" and "not yet" are retried with a backoff that grows to one
 //!   second; after [`BUSY_RETRIES`] / [`MISSING_RETRIES`] of them the peer
@@ -24,6 +26,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
+use quince_protocol::limits::CHUNK_MIN_BYTES;
 use quince_protocol::manifest::{ChunkId, ChunkRef};
 
 use super::{PeerFault, Peers};
@@ -48,6 +51,17 @@ pub const MISSING_RETRIES: u32 = 40;
 /// With the backoff (growing to one second) this is about 20 s: time for a
 /// new relayed connection and another hole punch.
 pub const UNREACHABLE_RETRIES: u32 = 20;
+
+/// The unit of a peer's load.
+const UNIT_BYTES: usize = 4096;
+/// What a chunk of [`CHUNK_MIN_BYTES`] or more counts for in a peer's load
+/// (16); a smaller one counts for its size in units, at least one.
+const FULL_CHUNK_UNITS: usize = CHUNK_MIN_BYTES as usize / UNIT_BYTES;
+
+/// A chunk's weight in a peer's load, in units (1 to [`FULL_CHUNK_UNITS`]).
+fn units(chunk: &ChunkRef) -> usize {
+    (chunk.size as usize / UNIT_BYTES).clamp(1, FULL_CHUNK_UNITS)
+}
 
 /// One request to make: ask `peer` for `chunk` after waiting `delay`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +100,7 @@ struct InFlight {
 #[derive(Debug, Clone)]
 pub struct ChunkScheduler {
     me: PeerId,
+    /// Most load in flight per peer, in 4 KiB units (see [`units`]).
     window: usize,
     remaining: HashSet<ChunkId>,
     queue: VecDeque<ChunkRef>,
@@ -103,15 +118,15 @@ pub struct ChunkScheduler {
 }
 
 impl ChunkScheduler {
-    /// A fetch of `chunks` by node `me`, with at most `window` requests in
-    /// flight per peer.
+    /// A fetch of `chunks` by node `me`, with at most `window` full-size
+    /// chunks in flight per peer (more, if they are small).
     pub fn new(me: PeerId, chunks: Vec<ChunkRef>, window: usize) -> ChunkScheduler {
         let mut seen = HashSet::new();
         let mut chunks: Vec<ChunkRef> = chunks.into_iter().filter(|c| seen.insert(c.id)).collect();
         chunks.sort_by_cached_key(|c| spread(&me, &c.id.0, b""));
         ChunkScheduler {
             me,
-            window: window.max(1),
+            window: window.max(1) * FULL_CHUNK_UNITS,
             remaining: seen,
             queue: chunks.into(),
             failed: HashMap::new(),
@@ -206,7 +221,10 @@ impl ChunkScheduler {
                 waiting.push_back(chunk);
                 continue;
             };
-            *self.load.entry(peer).or_default() += 1;
+            // A peer takes a chunk while its load is under the window, even
+            // if the chunk then fills it past: the check above stays one
+            // look per call, whatever the mix of sizes in the queue.
+            *self.load.entry(peer).or_default() += units(&chunk);
             self.in_flight.insert(
                 (chunk.id, peer),
                 InFlight {
@@ -245,7 +263,7 @@ impl ChunkScheduler {
         now: Instant,
     ) {
         if let Some(l) = self.load.get_mut(&peer) {
-            *l = l.saturating_sub(1);
+            *l = l.saturating_sub(units(&chunk));
         }
         let began = self.in_flight.remove(&(chunk.id, peer));
         if !self.remaining.contains(&chunk.id) {
@@ -399,10 +417,11 @@ pub(super) fn spread(me: &PeerId, chunk: &[u8], peer: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// A full-size chunk: one of a peer's `window`.
     fn chunk(n: u8) -> ChunkRef {
         ChunkRef {
             id: ChunkId([n; 32]),
-            size: 1000,
+            size: CHUNK_MIN_BYTES,
         }
     }
 
@@ -430,6 +449,38 @@ mod tests {
         assert_eq!(ids.len(), 6);
         // Nothing more until something comes back.
         assert!(s.assign(&peers, now).unwrap().is_empty());
+    }
+
+    /// Small chunks count for their share of a full one: a window of two
+    /// holds 32 chunks of 4 KiB (or less), and a full chunk's answer lets
+    /// 16 small ones out.
+    #[test]
+    fn small_chunks_fill_the_window_by_size() {
+        let (_, mut peers) = peers(1);
+        let small = |n: u8, size: u32| ChunkRef {
+            id: ChunkId([n; 32]),
+            size,
+        };
+        let chunks: Vec<ChunkRef> = (0..100)
+            .map(|n| small(n, 1 + u32::from(n) % 4096))
+            .collect();
+        let mut s = ChunkScheduler::new(PeerId::random(), chunks, 2);
+        let now = Instant::now();
+        let first = s.assign(&peers, now).unwrap();
+        assert_eq!(first.len(), 2 * FULL_CHUNK_UNITS);
+        s.record(
+            first[0].peer,
+            first[0].chunk,
+            Outcome::Stored,
+            &mut peers,
+            now,
+        );
+        assert_eq!(s.assign(&peers, now).unwrap().len(), 1);
+
+        // 32 KiB chunks count for eight units: four of them fill a window of two.
+        let chunks: Vec<ChunkRef> = (0..10).map(|n| small(n, 32 * 1024)).collect();
+        let mut s = ChunkScheduler::new(PeerId::random(), chunks, 2);
+        assert_eq!(s.assign(&peers, now).unwrap().len(), 4);
     }
 
     /// With every peer's window full, the queue waits untouched: each

@@ -72,8 +72,8 @@ struct Held {
     /// When it was handed to libp2p (from then on a timeout is the peer's
     /// doing; before, the node was slow to answer).
     sent: Option<Instant>,
-    /// The chunk it carries, once the chunk cap counted it.
-    chunk: Option<ChunkId>,
+    /// The chunks it carries, once the chunk cap counted them.
+    chunks: Vec<ChunkId>,
 }
 
 #[derive(Default)]
@@ -176,7 +176,7 @@ impl<K: Copy + Eq + Hash> Ledger<K> {
                 connection,
                 bytes,
                 sent: None,
-                chunk: None,
+                chunks: Vec::new(),
             },
         );
         let share = self.peers.entry(peer).or_default();
@@ -215,17 +215,17 @@ impl<K: Copy + Eq + Hash> Ledger<K> {
         true
     }
 
-    /// The answer to `id` carries `chunk`, counted by the chunk cap.
-    pub(super) fn mark_chunk(&mut self, id: K, chunk: ChunkId) {
+    /// The answer to `id` carries `chunks`, counted by the chunk cap.
+    pub(super) fn mark_chunks(&mut self, id: K, chunks: Vec<ChunkId>) {
         if let Some(held) = self.held.get_mut(&id) {
-            held.chunk = Some(chunk);
+            held.chunks = chunks;
         }
     }
 
-    /// The peer and chunk of the answer to `id`, if the chunk cap counted it.
-    pub(super) fn chunk_of(&self, id: K) -> Option<(PeerId, ChunkId)> {
+    /// The peer and chunks of the answer to `id` that the chunk cap counted.
+    pub(super) fn chunks_of(&self, id: K) -> Option<(PeerId, &[ChunkId])> {
         let held = self.held.get(&id)?;
-        Some((held.peer, held.chunk?))
+        Some((held.peer, &held.chunks))
     }
 
     /// Whether `peer` has read an answer larger than a stream's first

@@ -10,8 +10,12 @@ use std::sync::atomic::Ordering::SeqCst;
 use libp2p::request_response::{InboundFailure, InboundRequestId, ResponseChannel};
 use libp2p::swarm::ConnectionId;
 use libp2p::PeerId;
+use quince_protocol::codec::{Decode as _, Encode as _};
 use quince_protocol::limits::MAX_COMPRESSED_CHUNK_BYTES;
-use quince_protocol::wire::{Request, Response};
+use quince_protocol::manifest::ChunkId;
+use quince_protocol::wire::{
+    ChunkAnswer, ChunksAnswer, Request, Response, MAX_CHUNKS_ANSWER_BYTES,
+};
 
 use super::{Actor, Served, SERVING_QUEUE};
 
@@ -41,6 +45,7 @@ impl Actor {
     ) {
         let expected = match request {
             Request::Chunk(_) | Request::Blob(_) => MAX_COMPRESSED_CHUNK_BYTES,
+            Request::Chunks(_) => MAX_CHUNKS_ANSWER_BYTES,
             _ => SMALL_ANSWER,
         };
         if !self
@@ -114,24 +119,28 @@ impl Actor {
             channel,
         } = served;
         let now = std::time::Instant::now();
-        if let (Request::Chunk(_) | Request::Blob(_), Response::Data(bytes)) = (&request, &answer) {
-            // A copy counts for the chunk cap while its peer is here and
-            // is known to read: one that never reads (a peer that asks and
-            // leaves answers unread) holds no copy to pass on, and must not
-            // keep honest peers waiting for it.
-            let (swarm, held) = (&self.swarm, &self.held);
-            let capped = match &request {
-                Request::Chunk(chunk) => !self
-                    .limits
-                    .admit_chunk(peer, *chunk, |p| swarm.is_connected(p) && held.has_read(p)),
-                _ => false,
-            };
-            if capped {
-                self.deferred_chunks += 1;
-                answer = Response::Busy;
-            } else if !self.limits.admit(peer, bytes.len()) {
-                answer = Response::Busy;
+        let mut counted = Vec::new();
+        match (&request, &answer) {
+            (Request::Chunk(_) | Request::Blob(_), Response::Data(bytes)) => {
+                let capped = match &request {
+                    Request::Chunk(chunk) => !self.admit_chunk(peer, *chunk),
+                    _ => false,
+                };
+                if let Request::Chunk(chunk) = &request {
+                    counted.push(*chunk);
+                }
+                if capped {
+                    self.deferred_chunks += 1;
+                    answer = Response::Busy;
+                    counted.clear();
+                } else if !self.limits.admit(peer, bytes.len()) {
+                    answer = Response::Busy;
+                }
             }
+            (Request::Chunks(ids), Response::Data(bytes)) => {
+                answer = self.limit_chunks(peer, ids, bytes, &mut counted);
+            }
+            _ => {}
         }
         // The answer's real size replaces the guess; one that grew past
         // what the peer may be held (a large manifest while it holds
@@ -140,12 +149,21 @@ impl Actor {
             self.busy_answers += 1;
             answer = Response::Busy;
         }
-        if let (Request::Chunk(chunk), Response::Data(_)) = (&request, &answer) {
-            self.held.mark_chunk(id, *chunk);
+        if !matches!(answer, Response::Data(_)) {
+            // Not sent after all: those chunks went to no one.
+            for chunk in counted.drain(..) {
+                self.limits.unserve(peer, chunk);
+            }
+        }
+        if !counted.is_empty() {
+            self.held.mark_chunks(id, counted);
         }
         if let Response::Data(bytes) = &answer {
             self.guests.insert(peer);
-            if matches!(request, Request::Chunk(_) | Request::Blob(_)) {
+            if matches!(
+                request,
+                Request::Chunk(_) | Request::Blob(_) | Request::Chunks(_)
+            ) {
                 self.uploaded_bytes += bytes.len() as u64;
             }
         }
@@ -162,6 +180,49 @@ impl Actor {
         }
     }
 
+    /// Whether chunk `chunk` may go to `peer` under the chunk cap. A copy
+    /// counts while its peer is here and is known to read: one that never
+    /// reads (a peer that asks and leaves answers unread) holds no copy to
+    /// pass on, and must not keep honest peers waiting for it.
+    fn admit_chunk(&mut self, peer: PeerId, chunk: ChunkId) -> bool {
+        let (swarm, held) = (&self.swarm, &self.held);
+        self.limits
+            .admit_chunk(peer, chunk, |p| swarm.is_connected(p) && held.has_read(p))
+    }
+
+    /// The answer to `Request::Chunks(ids)` (the library's `bytes`) after
+    /// the upload limits: chunks the cap holds back become "busy" one by
+    /// one; if the rest exceed the byte rate, the whole answer is "busy".
+    /// The chunks sent are added to `counted`.
+    fn limit_chunks(
+        &mut self,
+        peer: PeerId,
+        ids: &[ChunkId],
+        bytes: &[u8],
+        counted: &mut Vec<ChunkId>,
+    ) -> Response {
+        let Ok(mut answer) = ChunksAnswer::from_bytes(bytes) else {
+            // The library made it; it always decodes.
+            return Response::Busy;
+        };
+        let mut sent = 0usize;
+        for (entry, id) in answer.0.iter_mut().zip(ids) {
+            if let ChunkAnswer::Data(data) = entry {
+                if self.admit_chunk(peer, *id) {
+                    sent += data.len();
+                    counted.push(*id);
+                } else {
+                    self.deferred_chunks += 1;
+                    *entry = ChunkAnswer::Busy;
+                }
+            }
+        }
+        if sent > 0 && !self.limits.admit(peer, sent) {
+            return Response::Busy;
+        }
+        Response::Data(answer.to_bytes())
+    }
+
     /// An answer did not reach its peer. If it timed out unread, the peer
     /// stalled; one that stalls again and again is disconnected and refused.
     pub(super) fn answer_failed(
@@ -171,8 +232,10 @@ impl Actor {
         error: &InboundFailure,
     ) {
         // The peer did not get the chunk: it holds no copy to pass on.
-        if let Some((peer, chunk)) = self.held.chunk_of(id) {
-            self.limits.unserve(peer, chunk);
+        if let Some((peer, chunks)) = self.held.chunks_of(id) {
+            for chunk in chunks {
+                self.limits.unserve(peer, *chunk);
+            }
         }
         let unread = match error {
             InboundFailure::Timeout => true,
