@@ -7,6 +7,10 @@
 # as one tar.zst (zstd level 1, the level fetch_bench builds at), plus
 # `sha256sum` of every file and a `sync`. Three runs each, interleaved.
 # With TREE=small, the tree is 20,000 text files of 100 bytes to 3 KiB.
+# Each side of each run writes to a freshly made ext4 filesystem (a loop
+# image, as root): on a filesystem where 20,000 files were just deleted,
+# ext4's search for free inodes made either side up to ten times slower,
+# from one run to the next. Without root, both write under /tmp.
 # Usage: bash bench/install-tree.sh   (installs nginx, curl and zstd if missing)
 set -euo pipefail
 [ -f Cargo.toml ] && [ -d updater ] || cd "$(dirname "$0")/.."
@@ -18,9 +22,25 @@ if [ ${#need[@]} -gt 0 ]; then apt-get update -q && apt-get install -y -q "${nee
 cargo build -q --release -p quince-updater --example fetch_bench
 bench="$PWD/target/release/examples/fetch_bench"
 work="$(mktemp -d)"
-cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  mountpoint -q "$work/fs" && umount "$work/fs"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 chmod 755 "$work"
+fs="$work/fs"
+mkdir "$fs"
+fresh_fs() {
+  if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+    mountpoint -q "$fs" && umount "$fs"
+    rm -f "$work/fs.img"; truncate -s 4G "$work/fs.img"
+    mkfs.ext4 -q -F "$work/fs.img" && mount -o loop "$work/fs.img" "$fs"
+  else
+    rm -rf "${fs:?}"/*
+  fi
+  sync
+}
 python3 "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/gen-tree.py" "$work/tree" ${TREE:-}
 mkdir -p "$work/www"
 tar cf - -C "$work/tree" . | zstd -q -1 -T0 > "$work/www/tree.tar.zst"
@@ -34,15 +54,15 @@ nginx -c "$work/nginx.conf"
 sleep 0.5
 q_sum=0; h_sum=0
 for i in 1 2 3; do
-  rm -rf "$work/out"; mkdir "$work/out"; sync
+  fresh_fs; mkdir "$fs/out"
   t0=$(date +%s.%N)
-  curl -sSf http://127.0.0.1:18082/tree.tar.zst | zstd -q -d | tar x -C "$work/out"
-  find "$work/out" -type f -print0 | xargs -0 sha256sum >/dev/null
+  curl -sSf http://127.0.0.1:18082/tree.tar.zst | zstd -q -d | tar x -C "$fs/out"
+  find "$fs/out" -type f -print0 | xargs -0 sha256sum >/dev/null
   sync
   t1=$(date +%s.%N)
   http=$(python3 -c "print(f'{$t1-$t0:.3f}')")
-  rm -rf "$work/out"; sync
-  quince=$("$bench" --tree "$work/tree" --seeders 1)
+  fresh_fs
+  quince=$(TMPDIR="$fs" "$bench" --tree "$work/tree" --seeders 1)
   q_sum=$(python3 -c "print($q_sum+$quince)"); h_sum=$(python3 -c "print($h_sum+$http)")
   echo "run $i: quince ${quince} s; curl | zstd -d | tar x + sha256sum + sync ${http} s; ratio $(python3 -c "print(f'{$quince/$http:.2f}')")x"
 done

@@ -21,7 +21,7 @@ pub mod durable;
 pub mod packs;
 pub mod tilefs;
 
-pub use chunks::{decompress_capped, Batch, DecompressError, Store};
+pub use chunks::{decompress_capped, Batch, DecompressError, Reader, Store};
 pub use patch::{
     apply_patch, make_patch, make_patch_streamed, patch_level, Patched, LARGE_FILE_BYTES,
     LARGE_FILE_MAX_LEVEL, PATCH_MAX_BYTES,

@@ -146,7 +146,11 @@ fn read_index(path: &Path) -> Result<Index, String> {
 
 /// Reads one chunk's bytes from a pack.
 pub(crate) fn read_slot(path: &Path, slot: Slot) -> io::Result<Vec<u8>> {
-    let mut file = crate::durable::open_regular(path)?;
+    read_slot_from(&mut crate::durable::open_regular(path)?, slot)
+}
+
+/// The bytes of `slot` in the open pack `file`.
+pub(crate) fn read_slot_from(file: &mut File, slot: Slot) -> io::Result<Vec<u8>> {
     file.seek(SeekFrom::Start(slot.offset))?;
     let mut out = vec![0u8; slot.len as usize];
     file.read_exact(&mut out)?;
@@ -254,6 +258,13 @@ pub(crate) struct Packs {
 impl Packs {
     /// Where chunk `id` is, looking at the folder again if it is not where
     /// this process knows of.
+    /// Where `id` is packed, as far as this process knows (no look at the folder).
+    pub(crate) fn known(&self, dir: &Path, id: &ChunkId) -> Option<(PathBuf, Slot)> {
+        self.at
+            .get(id)
+            .map(|(name, slot)| (dir.join(&**name), *slot))
+    }
+
     pub(crate) fn find(&mut self, dir: &Path, id: &ChunkId) -> Option<(PathBuf, Slot)> {
         if !self.at.contains_key(id) {
             self.refresh(dir, false);

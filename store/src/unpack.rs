@@ -45,6 +45,9 @@ pub fn unpack(
     let mut stats = UnpackStats::default();
     let mut links = Vec::new();
     let mut written = vec![staging.to_path_buf()];
+    let mut reader = store.reader();
+    // The folders this unpack made: a parent among them needs no look.
+    let mut made = std::collections::HashSet::new();
     for entry in manifest.entries_for(platform) {
         if cfg!(windows) {
             if let Some(reason) = entry.path.windows_problem() {
@@ -54,11 +57,12 @@ pub fn unpack(
                 });
             }
         }
-        let target = place(staging, &entry.path)?;
+        let target = place(staging, &entry.path, &made)?;
         match &entry.kind {
             EntryKind::Dir => {
-                fs::create_dir(&target).map_err(io_err(&target))?;
+                fs::create_dir(&target).map_err(|e| taken_or(e, &entry.path, &target))?;
                 set_mode(&target, 0o755)?;
+                made.insert(entry.path.as_str().to_owned());
                 written.push(target.clone());
                 stats.dirs += 1;
             }
@@ -72,10 +76,10 @@ pub fn unpack(
                     .write(true)
                     .create_new(true)
                     .open(&target)
-                    .map_err(io_err(&target))?;
+                    .map_err(|e| taken_or(e, &entry.path, &target))?;
                 let mut hasher = Sha256Stream::new();
                 for chunk in chunks {
-                    let raw = store.chunk(chunk)?;
+                    let raw = reader.chunk(chunk)?;
                     hasher.update(&raw);
                     file.write_all(&raw).map_err(io_err(&target))?;
                 }
@@ -87,7 +91,7 @@ pub fn unpack(
                         got,
                     });
                 }
-                set_mode(&target, if *executable { 0o755 } else { 0o644 })?;
+                set_file_mode(&file, &target, if *executable { 0o755 } else { 0o644 })?;
                 written.push(target);
                 stats.files += 1;
                 stats.bytes += size;
@@ -109,9 +113,24 @@ pub fn unpack(
 
 /// The on-disk place of `path` below `root`, after checking that every parent
 /// is a real folder (not a link, not a file) and the place itself is free.
-fn place(root: &Path, path: &RelPath) -> Result<PathBuf, StoreError> {
-    let mut at = root.to_path_buf();
+/// Parents in `made` (folders this unpack created, by their path in the
+/// release; nothing else can write in the private staging folder) need no look.
+fn place(
+    root: &Path,
+    path: &RelPath,
+    made: &std::collections::HashSet<String>,
+) -> Result<PathBuf, StoreError> {
     let parts: Vec<&str> = path.components().collect();
+    if let Some((_, parent)) = path.as_str().rsplit_once('/') {
+        if made.contains(parent) {
+            // Only the place itself is left to check: `create_new` and
+            // `create_dir` refuse one that is taken.
+            let mut at = root.to_path_buf();
+            at.extend(&parts);
+            return Ok(at);
+        }
+    }
+    let mut at = root.to_path_buf();
     for (i, part) in parts.iter().enumerate() {
         at.push(part);
         let last = i + 1 == parts.len();
@@ -147,6 +166,22 @@ fn place(root: &Path, path: &RelPath) -> Result<PathBuf, StoreError> {
     Ok(at)
 }
 
+/// An error creating `path` at `at`: "something already exists there" if
+/// the place is taken.
+fn taken_or(e: std::io::Error, path: &RelPath, at: &Path) -> StoreError {
+    if e.kind() == std::io::ErrorKind::AlreadyExists {
+        StoreError::UnsafePath {
+            path: path.to_string(),
+            reason: "something already exists there".into(),
+        }
+    } else {
+        StoreError::Io {
+            path: at.to_path_buf(),
+            source: e,
+        }
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     fs::create_dir(dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -172,6 +207,19 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
 
 #[cfg(not(unix))]
 fn set_mode(_path: &Path, _mode: u32) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// [`set_mode`] through the open file (no second look-up of its path).
+#[cfg(unix)]
+fn set_file_mode(file: &fs::File, path: &Path, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io_err(path))
+}
+
+#[cfg(not(unix))]
+fn set_file_mode(_file: &fs::File, _path: &Path, _mode: u32) -> Result<(), StoreError> {
     Ok(())
 }
 

@@ -226,6 +226,49 @@ fn packs_written_or_replaced_elsewhere_are_found_again() {
     assert_eq!(files_in(&dir.path().join("tmp")), 0);
 }
 
+/// Another handle on the store (the next build, a fetch in another
+/// process) skips chunks already packed, and knows which ones it lacks;
+/// a reader keeps its pack open and reads what the store reads.
+#[test]
+fn packed_chunks_are_not_stored_twice_and_lacking_ones_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let raws: Vec<Vec<u8>> = (0..4).map(|i| format!("chunk {i}").into_bytes()).collect();
+    let refs: Vec<ChunkRef> = raws
+        .iter()
+        .map(|r| ChunkRef {
+            id: crate::chunk_id(r),
+            size: r.len() as u32,
+        })
+        .collect();
+    let first = Store::open(dir.path()).unwrap();
+    let mut batch = first.batch();
+    for raw in &raws[..3] {
+        batch.put_chunk(raw, 3).unwrap();
+    }
+    batch.finish().unwrap();
+
+    let second = Store::open(dir.path()).unwrap();
+    let mut batch = second.batch();
+    assert!(!batch.claim(&refs[0].id), "already packed");
+    assert!(batch.claim(&refs[3].id));
+    let compressed = crate::compress_chunk(&raws[1], 3).unwrap();
+    assert!(!batch.put_compressed(&refs[1], &compressed).unwrap());
+    drop(batch);
+    assert_eq!(files_in(&dir.path().join("packs")), 1);
+    let third = Store::open(dir.path()).unwrap();
+    let twice: Vec<ChunkRef> = refs.iter().chain(&refs).copied().collect();
+    assert_eq!(third.lacking(twice), vec![refs[3]]);
+
+    let mut reader = second.reader();
+    for (r, raw) in refs[..3].iter().zip(&raws) {
+        assert_eq!(&reader.chunk(r).unwrap(), raw);
+    }
+    assert!(matches!(
+        reader.chunk(&refs[3]),
+        Err(StoreError::MissingChunk(_))
+    ));
+}
+
 /// A pack that is not one (garbage, cut short, a lying index) is
 /// passed over: its chunks are missing, nothing panics; a flipped byte
 /// inside a chunk is caught by the address check.

@@ -152,17 +152,16 @@ pub async fn fetch_release_with<S: Source>(
         details: peers.details(&|p| source.name(p), &lacking),
     })?;
     let missing = |store: &Store| -> Vec<ChunkRef> {
-        let mut seen = std::collections::HashSet::new();
-        manifest
-            .entries_for(platform)
-            .filter_map(|e| match &e.kind {
-                EntryKind::File { chunks, .. } => Some(chunks.iter()),
-                _ => None,
-            })
-            .flatten()
-            .filter(|c| seen.insert(c.id) && !store.has(&c.id))
-            .copied()
-            .collect()
+        store.lacking(
+            manifest
+                .entries_for(platform)
+                .filter_map(|e| match &e.kind {
+                    EntryKind::File { chunks, .. } => Some(chunks.iter()),
+                    _ => None,
+                })
+                .flatten()
+                .copied(),
+        )
     };
     let needed = missing(store);
     if let Some(p) = progress {
