@@ -7,16 +7,19 @@
 //! `create_new`, and symlinks (whose targets the manifest already confined to
 //! the release) are made last, so nothing is ever written through one.
 
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use quince_protocol::hash::Sha256Stream;
-use quince_protocol::manifest::{EntryKind, VerifiedManifest};
+use quince_protocol::manifest::{Entry, EntryKind, VerifiedManifest};
 use quince_protocol::path::RelPath;
 use quince_protocol::record::Platform;
 
-use crate::chunks::Store;
+use crate::chunks::{Reader, Store};
 use crate::{io_err, StoreError};
 
 /// What an unpack wrote.
@@ -41,15 +44,9 @@ pub fn unpack(
     store: &Store,
     staging: &Path,
 ) -> Result<UnpackStats, StoreError> {
-    create_private_dir(staging)?;
-    let mut stats = UnpackStats::default();
-    let mut links = Vec::new();
-    let mut written = vec![staging.to_path_buf()];
-    let mut reader = store.reader();
-    // The folders this unpack made: a parent among them needs no look.
-    let mut made = std::collections::HashSet::new();
-    for entry in manifest.entries_for(platform) {
-        if cfg!(windows) {
+    let entries: Vec<&Entry> = manifest.entries_for(platform).collect();
+    if cfg!(windows) {
+        for entry in &entries {
             if let Some(reason) = entry.path.windows_problem() {
                 return Err(StoreError::UnsafePath {
                     path: entry.path.to_string(),
@@ -57,69 +54,178 @@ pub fn unpack(
                 });
             }
         }
-        let target = place(staging, &entry.path, &made)?;
-        match &entry.kind {
-            EntryKind::Dir => {
-                fs::create_dir(&target).map_err(|e| taken_or(e, &entry.path, &target))?;
-                set_mode(&target, 0o755)?;
-                made.insert(entry.path.as_str().to_owned());
-                written.push(target.clone());
-                stats.dirs += 1;
-            }
-            EntryKind::File {
-                executable,
-                size,
-                sha256,
-                chunks,
-            } => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&target)
-                    .map_err(|e| taken_or(e, &entry.path, &target))?;
-                let mut hasher = Sha256Stream::new();
-                for chunk in chunks {
-                    let raw = reader.chunk(chunk)?;
-                    hasher.update(&raw);
-                    file.write_all(&raw).map_err(io_err(&target))?;
-                }
-                let got = hasher.finish();
-                if got != *sha256 {
-                    return Err(StoreError::FileHashMismatch {
-                        path: entry.path.to_string(),
-                        expected: *sha256,
-                        got,
-                    });
-                }
-                set_file_mode(&file, &target, if *executable { 0o755 } else { 0o644 })?;
-                written.push(target);
-                stats.files += 1;
-                stats.bytes += size;
-                crate::crash::point("file unpacked");
-            }
-            EntryKind::Symlink { target: link_to } => {
-                links.push((target, link_to.clone(), entry.path.clone()))
-            }
-        }
     }
-    for (at, to, path) in links {
-        make_symlink(&to, &at, &path)?;
-        stats.links += 1;
+    create_private_dir(staging)?;
+    let mut stats = UnpackStats::default();
+    let mut written = vec![staging.to_path_buf()];
+    // Folders first, in the manifest's order (parents before children).
+    // The folders this unpack made: a parent among them needs no look.
+    let mut made = HashSet::new();
+    for entry in entries.iter().filter(|e| matches!(e.kind, EntryKind::Dir)) {
+        let target = place(staging, &entry.path, &made)?;
+        fs::create_dir(&target).map_err(|e| taken_or(e, &entry.path, &target))?;
+        set_mode(&target, 0o755)?;
+        made.insert(entry.path.as_str().to_owned());
+        written.push(target);
+        stats.dirs += 1;
+    }
+    // Then the files, on several threads (decompressing, hashing and
+    // creating files take about as long as fetching them).
+    let files: Vec<&Entry> = entries
+        .iter()
+        .copied()
+        .filter(|e| matches!(e.kind, EntryKind::File { .. }))
+        .collect();
+    let done = write_files(&files, staging, store, &made)?;
+    stats.files += done.files;
+    stats.bytes += done.bytes;
+    written.extend(done.written);
+    // Symlinks last, so that nothing is ever written through one.
+    for entry in &entries {
+        if let EntryKind::Symlink { target: to } = &entry.kind {
+            let at = place(staging, &entry.path, &made)?;
+            make_symlink(to, &at, &entry.path)?;
+            stats.links += 1;
+        }
     }
     // Everything must be on disk before the caller switches to it.
     crate::sync_paths(staging, written.iter().map(PathBuf::as_path))?;
     Ok(stats)
 }
 
+/// Most threads writing files at once.
+const MAX_UNPACK_THREADS: usize = 4;
+
+/// What the file-writing threads did.
+#[derive(Default)]
+struct Written {
+    files: u64,
+    bytes: u64,
+    written: Vec<PathBuf>,
+}
+
+/// Writes `files` below `staging` on up to [`MAX_UNPACK_THREADS`] threads,
+/// each taking the next file in turn. On errors, the first file's (in the
+/// manifest's order) is returned, and the threads stop taking files.
+fn write_files(
+    files: &[&Entry],
+    staging: &Path,
+    store: &Store,
+    made: &HashSet<String>,
+) -> Result<Written, StoreError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_UNPACK_THREADS)
+        .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let mut reader = store.reader();
+        let mut done = Written::default();
+        while !failed.load(Relaxed) {
+            let i = next.fetch_add(1, Relaxed);
+            let Some(entry) = files.get(i) else { break };
+            if let Err(e) = write_file(entry, staging, made, &mut reader, &mut done) {
+                failed.store(true, Relaxed);
+                return Err((i, e));
+            }
+        }
+        Ok(done)
+    };
+    let results: Vec<Result<Written, (usize, StoreError)>> = if threads == 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err((
+                            usize::MAX,
+                            StoreError::Io {
+                                path: staging.to_path_buf(),
+                                source: std::io::Error::other("an unpacking thread panicked"),
+                            },
+                        ))
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut all = Written::default();
+    let mut first_error: Option<(usize, StoreError)> = None;
+    for result in results {
+        match result {
+            Ok(done) => {
+                all.files += done.files;
+                all.bytes += done.bytes;
+                all.written.extend(done.written);
+            }
+            Err((i, e)) => {
+                if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
+                    first_error = Some((i, e));
+                }
+            }
+        }
+    }
+    match first_error {
+        Some((_, e)) => Err(e),
+        None => Ok(all),
+    }
+}
+
+/// Writes one file entry, checking each chunk against its address and the
+/// whole file against its SHA-256.
+fn write_file(
+    entry: &Entry,
+    staging: &Path,
+    made: &HashSet<String>,
+    reader: &mut Reader<'_>,
+    done: &mut Written,
+) -> Result<(), StoreError> {
+    let EntryKind::File {
+        executable,
+        size,
+        sha256,
+        chunks,
+    } = &entry.kind
+    else {
+        return Ok(());
+    };
+    let target = place(staging, &entry.path, made)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&target)
+        .map_err(|e| taken_or(e, &entry.path, &target))?;
+    let mut hasher = Sha256Stream::new();
+    for chunk in chunks {
+        let raw = reader.chunk(chunk)?;
+        hasher.update(&raw);
+        file.write_all(&raw).map_err(io_err(&target))?;
+    }
+    let got = hasher.finish();
+    if got != *sha256 {
+        return Err(StoreError::FileHashMismatch {
+            path: entry.path.to_string(),
+            expected: *sha256,
+            got,
+        });
+    }
+    set_file_mode(&file, &target, if *executable { 0o755 } else { 0o644 })?;
+    done.written.push(target);
+    done.files += 1;
+    done.bytes += size;
+    crate::crash::point("file unpacked");
+    Ok(())
+}
+
 /// The on-disk place of `path` below `root`, after checking that every parent
 /// is a real folder (not a link, not a file) and the place itself is free.
 /// Parents in `made` (folders this unpack created, by their path in the
 /// release; nothing else can write in the private staging folder) need no look.
-fn place(
-    root: &Path,
-    path: &RelPath,
-    made: &std::collections::HashSet<String>,
-) -> Result<PathBuf, StoreError> {
+fn place(root: &Path, path: &RelPath, made: &HashSet<String>) -> Result<PathBuf, StoreError> {
     let parts: Vec<&str> = path.components().collect();
     if let Some((_, parent)) = path.as_str().rsplit_once('/') {
         if made.contains(parent) {

@@ -1515,9 +1515,14 @@ fn a_bundle_for_another_platform_fetches_that_platforms_files() {
         "{err}"
     );
     assert!(!mac.exists(), "a refused share leaves no folder");
+    // A name that is no platform: a usage error (exit 2), like clap's others.
     let out = share(&w.join("usb-bad"), "Windows!");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--platform Windows!"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'Windows!' for '--platform") && err.contains("[a-z0-9_-]"),
+        "{err}"
+    );
 
     // No peer holds the Windows files: a clear error, no half bundle.
     let _ = seeder.kill();

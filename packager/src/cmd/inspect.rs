@@ -17,7 +17,7 @@ pub struct DiffArgs {
     store: PathBuf,
     /// Only the files of this platform.
     #[arg(long)]
-    platform: Option<String>,
+    platform: Option<Platform>,
     #[arg(long)]
     json: bool,
     /// The older manifest.
@@ -30,7 +30,7 @@ pub struct DiffArgs {
 pub struct InspectArgs {
     /// Only the files of this platform.
     #[arg(long)]
-    platform: Option<String>,
+    platform: Option<Platform>,
     /// Write a SHA256SUMS file that `sha256sum -c` checks against an installed copy.
     #[arg(long)]
     sha256sums: Option<PathBuf>,
@@ -48,7 +48,7 @@ pub struct UnpackArgs {
     manifest: PathBuf,
     /// Platform to unpack for (default: this machine's).
     #[arg(long)]
-    platform: Option<String>,
+    platform: Option<Platform>,
     /// A folder that does not exist yet.
     #[arg(long)]
     out: PathBuf,
@@ -61,11 +61,7 @@ pub fn diff(args: DiffArgs) -> Result<()> {
         Some(bytes) => DeltaIndex::from_bytes(&bytes).context("stored delta index")?,
         None => delta::make_deltas(&store, &old, &new, 19)?,
     };
-    let platform = args
-        .platform
-        .as_deref()
-        .map(str::parse::<Platform>)
-        .transpose()?;
+    let platform = args.platform.clone();
     let r = delta::diff(&store, &old, &new, &deltas, platform.as_ref())?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
@@ -94,11 +90,7 @@ pub fn diff(args: DiffArgs) -> Result<()> {
 
 pub fn inspect(args: InspectArgs) -> Result<()> {
     let m: Manifest = read_manifest(&args.manifest)?;
-    let platform = args
-        .platform
-        .as_deref()
-        .map(str::parse::<Platform>)
-        .transpose()?;
+    let platform = args.platform.clone();
     if let Some(out) = &args.sha256sums {
         std::fs::write(out, m.sha256sums(platform.as_ref()))
             .with_context(|| format!("writing {}", out.display()))?;
@@ -180,10 +172,7 @@ pub fn unpack(args: UnpackArgs) -> Result<()> {
     let store = Store::open(&args.store)?;
     let bytes = read_manifest(&args.manifest)?.to_bytes();
     let verified = Manifest::verify(&bytes, &quince_protocol::Hash::of(&bytes))?;
-    let platform = match &args.platform {
-        Some(p) => p.parse()?,
-        None => Platform::current(),
-    };
+    let platform = args.platform.clone().unwrap_or_else(Platform::current);
     let stats = quince_store::unpack(&verified, &platform, &store, &args.out)?;
     println!(
         "unpacked {} files ({} bytes), {} folders, {} links into {}",

@@ -35,7 +35,7 @@ pub struct Args {
     out: PathBuf,
     /// Platform to fetch (default: this machine's).
     #[arg(long)]
-    platform: Option<String>,
+    platform: Option<Platform>,
     /// Chunk requests in flight per peer.
     #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=32))]
     window: usize,
@@ -52,10 +52,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<()> {
     let app: AppId = args.app.parse()?;
-    let platform = match &args.platform {
-        Some(p) => p.parse()?,
-        None => Platform::current(),
-    };
+    let platform = args.platform.clone().unwrap_or_else(Platform::current);
     let store = Store::open(&args.store)?;
     let library = Library::new(store.clone());
     let mut config = args.net.config()?;

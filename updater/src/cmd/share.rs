@@ -24,7 +24,7 @@ pub struct ShareArgs {
     /// linux-x86_64 (default: this machine's). Files this machine does not
     /// hold (another platform's) are fetched from the app's peers.
     #[arg(long)]
-    platform: Option<String>,
+    platform: Option<Platform>,
     /// The installer to put in the bundle, for its platform (default: the
     /// one in Quince's own release for that platform, if Quince is
     /// installed from its log here; else, for this machine's platform, the
@@ -60,12 +60,7 @@ pub async fn share(args: ShareArgs) -> Result<()> {
             args.folder.display()
         );
     }
-    let platform = match &args.platform {
-        Some(p) => p
-            .parse::<Platform>()
-            .with_context(|| format!("--platform {p}"))?,
-        None => Platform::current(),
-    };
+    let platform = args.platform.clone().unwrap_or_else(Platform::current);
     if let Some(file) = &args.installer {
         if !file.is_file() {
             bail!("--installer {}: no such file", file.display());
