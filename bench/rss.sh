@@ -11,7 +11,8 @@
 set -euo pipefail
 [ -f Cargo.toml ] && [ -d updater ] || cd "$(dirname "$0")/.."
 mib=${MIB:-1024}
-cargo build -q --release -p quince-packager -p quince-updater --bin quince --example fetch_bench
+cargo build -q --release -p quince-packager
+cargo build -q --release -p quince-updater --bin quince --example fetch_bench
 bin="$PWD/target/release"
 work="$(mktemp -d)"
 seeder=
