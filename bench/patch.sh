@@ -27,7 +27,8 @@ random.seed(19)
 for v in ("v1", "v2"):
     os.makedirs(f"{v}/bin", exist_ok=True)
 for j in range(2):
-    data = bytearray(random.randbytes(mib << 20))
+    # (in 1 MiB pieces: randbytes of 256 MiB or more overflows)
+    data = bytearray(b"".join(random.randbytes(1 << 20) for _ in range(mib)))
     open(f"v1/bin/blob{j}", "wb").write(data)
     mid = len(data) // 2
     data[mid:mid + 4096] = random.randbytes(4096)

@@ -16,7 +16,7 @@ cargo build -q --release -p quince-updater --bin quince --example fetch_bench
 bin="$PWD/target/release"
 work="$(mktemp -d)"
 seeder=
-cleanup() { [ -n "$seeder" ] && kill "$seeder" 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -n "$seeder" ] && pkill -P "$seeder"; rm -rf "$work"; }
 trap cleanup EXIT
 mib_of() { python3 -c "print(f'{$1/1024:.0f}')"; }
 
@@ -43,7 +43,8 @@ QUINCE_HOME="$work/home-c" /usr/bin/time -f "%e %M" -o "$work/fetch.time" \
 cmp -s "$work/c/out/payload" "$work/r/src/payload" || { echo "fetched bytes differ" >&2; exit 1; }
 read -r secs kib < "$work/fetch.time"
 echo "fetch:   peak RSS $(mib_of "$kib") MiB ($secs s, one seeder on loopback)"
-kill -INT "$seeder"; wait "$seeder" 2>/dev/null || true; seeder=
+# (time ignores SIGINT while its child runs: the signal goes to the child.)
+pkill -INT -P "$seeder"; wait "$seeder" 2>/dev/null || true; seeder=
 read -r secs kib < "$work/seed.time" || kib=0
 echo "seed:    peak RSS $(mib_of "$kib") MiB (serving the whole release once)"
 rm -rf "$work/r" "$work/c" "$work/build-store"

@@ -425,11 +425,16 @@ pub struct Reader<'s> {
 impl Reader<'_> {
     /// The raw chunk, checked against its address and declared size.
     pub fn chunk(&mut self, chunk: &ChunkRef) -> Result<Vec<u8>, StoreError> {
-        let compressed = match self.known_packed(&chunk.id) {
-            Some(bytes) => bytes,
-            None => self.store.compressed(&chunk.id)?,
-        };
+        let compressed = self.compressed(&chunk.id)?;
         checked_raw(chunk, &compressed)
+    }
+
+    /// The stored compressed bytes, as [`Store::compressed`] gives them.
+    pub fn compressed(&mut self, id: &ChunkId) -> Result<Vec<u8>, StoreError> {
+        match self.known_packed(id) {
+            Some(bytes) => Ok(bytes),
+            None => self.store.compressed(id),
+        }
     }
 
     /// The chunk's bytes from a pack this process knows holds it, through

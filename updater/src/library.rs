@@ -130,13 +130,16 @@ impl Library {
 fn chunks_answer(store: &Store, ids: &[quince_protocol::manifest::ChunkId]) -> ChunksAnswer {
     let mut total = 0usize;
     let mut full = false;
+    // One reader for the lot: small chunks fetched together were usually
+    // stored together, in one pack it keeps open.
+    let mut reader = store.reader();
     ChunksAnswer(
         ids.iter()
             .map(|id| {
                 if full {
                     return ChunkAnswer::Busy;
                 }
-                match store.compressed(id) {
+                match reader.compressed(id) {
                     Ok(bytes) if total + bytes.len() <= MAX_CHUNKS_ANSWER_BYTES => {
                         total += bytes.len();
                         ChunkAnswer::Data(bytes)
