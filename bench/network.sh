@@ -39,7 +39,7 @@ tc_down() {
         ip netns del "$P-$n" 2>/dev/null || true
     done
 }
-trap 'tc_down; cleanup' EXIT
+trap 'tc_down; rm -rf "$work"' EXIT
 tc_down
 ip netns add "$P-net"
 ip netns exec "$P-net" ip link add br0 type bridge

@@ -93,7 +93,8 @@ pub fn unpack(
     Ok(stats)
 }
 
-/// Most threads writing files at once.
+/// Most threads writing files at once (with the `parallel-unpack` feature).
+#[cfg(feature = "parallel-unpack")]
 const MAX_UNPACK_THREADS: usize = 4;
 
 /// What the file-writing threads did.
@@ -104,7 +105,8 @@ struct Written {
     written: Vec<PathBuf>,
 }
 
-/// Writes `files` below `staging` on up to [`MAX_UNPACK_THREADS`] threads,
+/// Writes `files` below `staging` on up to `MAX_UNPACK_THREADS` threads (one
+/// without the `parallel-unpack` feature),
 /// each taking the next file in turn. On errors, the first file's (in the
 /// manifest's order) is returned, and the threads stop taking files.
 fn write_files(
@@ -113,10 +115,6 @@ fn write_files(
     store: &Store,
     made: &HashSet<String>,
 ) -> Result<Written, StoreError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_UNPACK_THREADS)
-        .min(files.len().max(1));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let work = || {
@@ -132,27 +130,30 @@ fn write_files(
         }
         Ok(done)
     };
-    let results: Vec<Result<Written, (usize, StoreError)>> = if threads == 1 {
-        vec![work()]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err((
-                            usize::MAX,
-                            StoreError::Io {
-                                path: staging.to_path_buf(),
-                                source: std::io::Error::other("an unpacking thread panicked"),
-                            },
-                        ))
-                    })
+    #[cfg(not(feature = "parallel-unpack"))]
+    let results = [work()];
+    #[cfg(feature = "parallel-unpack")]
+    let results: Vec<Result<Written, (usize, StoreError)>> = std::thread::scope(|scope| {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_UNPACK_THREADS)
+            .min(files.len().max(1));
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err((
+                        usize::MAX,
+                        StoreError::Io {
+                            path: staging.to_path_buf(),
+                            source: std::io::Error::other("an unpacking thread panicked"),
+                        },
+                    ))
                 })
-                .collect()
-        })
-    };
+            })
+            .collect()
+    });
     let mut all = Written::default();
     let mut first_error: Option<(usize, StoreError)> = None;
     for result in results {

@@ -26,7 +26,7 @@ pub enum ClientError {
     /// The node could not start.
     #[error(transparent)]
     Net(#[from] NetError),
-    /// An operation that needs the network was asked before [`Client::start`].
+    /// An operation that needs the network was asked before [`Client::start`](super::Client::start).
     #[error("the node is not started")]
     NotStarted,
     /// No peer that holds the app was found in time.
@@ -47,7 +47,7 @@ pub enum ClientError {
     },
 }
 
-/// What a client reports while it works (subscribe with [`Client::events`]).
+/// What a client reports while it works (subscribe with [`Client::events`](super::Client::events)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {

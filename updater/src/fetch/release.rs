@@ -3,7 +3,6 @@
 //! several peers at once, as the [`ChunkScheduler`] decides. Each chunk is
 //! checked against its address before it is stored.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -379,24 +378,30 @@ async fn fetch_into<'s, S: Source>(
 /// [`MAX_CHUNK_BYTES`] of raw bytes a request; the rest one by one.
 fn requests(work: Vec<Assignment>) -> Vec<(PeerId, Vec<ChunkRef>, Duration)> {
     let mut out: Vec<(PeerId, Vec<ChunkRef>, Duration)> = Vec::new();
-    // Per peer: its request still taking chunks, and that request's raw bytes.
-    let mut open: HashMap<PeerId, (usize, u64)> = HashMap::new();
+    // Per peer: its request still taking chunks (an index into `out`), and
+    // that request's raw bytes. (A few peers: a list is enough.)
+    let mut open: Vec<(PeerId, usize, u64)> = Vec::new();
     for Assignment { peer, chunk, delay } in work {
         if !delay.is_zero() || chunk.size >= CHUNK_MIN_BYTES {
             out.push((peer, vec![chunk], delay));
             continue;
         }
         let size = u64::from(chunk.size);
-        match open.get_mut(&peer) {
-            Some((at, bytes))
+        let slot = open.iter().position(|(p, _, _)| *p == peer);
+        match slot.map(|i| &mut open[i]) {
+            Some((_, at, bytes))
                 if out[*at].1.len() < MAX_CHUNKS_PER_REQUEST
                     && *bytes + size <= u64::from(MAX_CHUNK_BYTES) =>
             {
                 out[*at].1.push(chunk);
                 *bytes += size;
             }
-            _ => {
-                open.insert(peer, (out.len(), size));
+            other => {
+                let fresh = (peer, out.len(), size);
+                match other {
+                    Some(entry) => *entry = fresh,
+                    None => open.push(fresh),
+                }
                 out.push((peer, vec![chunk], delay));
             }
         }
