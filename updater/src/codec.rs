@@ -94,7 +94,17 @@ impl libp2p::request_response::Codec for TransferCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        Response::from_bytes(&read_capped(io, MAX_WIRE_RESPONSE_BYTES + 5).await?).map_err(invalid)
+        let bytes = read_capped(io, MAX_WIRE_RESPONSE_BYTES + 5).await?;
+        if bytes.is_empty() {
+            // The peer closed the stream without answering (a node from
+            // before a request kind drops what it cannot read): no answer,
+            // not a broken one.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the stream without an answer",
+            ));
+        }
+        Response::from_bytes(&bytes).map_err(invalid)
     }
 
     async fn write_request<T>(

@@ -336,6 +336,74 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     assert_eq!(peers.usable(), &[honest_node.peer_id()]);
 }
 
+/// The transfer protocol as a node from before `Request::Chunks` speaks
+/// it: such a request does not decode, and the stream is dropped.
+#[derive(Clone, Default)]
+struct BeforeChunks;
+
+impl libp2p::request_response::Codec for BeforeChunks {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, p: &Self::Protocol, io: &mut T) -> std::io::Result<Request>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let request = quince_updater::codec::TransferCodec::default()
+            .read_request(p, io)
+            .await?;
+        if matches!(request, Request::Chunks(_)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "request kind 11",
+            ));
+        }
+        Ok(request)
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        p: &Self::Protocol,
+        io: &mut T,
+    ) -> std::io::Result<Response>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        quince_updater::codec::TransferCodec::default()
+            .read_response(p, io)
+            .await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        p: &Self::Protocol,
+        io: &mut T,
+        r: Request,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        quince_updater::codec::TransferCodec::default()
+            .write_request(p, io, r)
+            .await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        p: &Self::Protocol,
+        io: &mut T,
+        r: Response,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        quince_updater::codec::TransferCodec::default()
+            .write_response(p, io, r)
+            .await
+    }
+}
+
 /// The transfer protocol, answered honestly but one byte per second.
 #[derive(Clone, Default)]
 struct Dribble;
@@ -758,38 +826,42 @@ impl Serve for Counting {
     }
 }
 
-/// A release of 600 small files is fetched several chunks to a request
-/// (one request each made a 20,000-file install spend most of its time on
-/// requests), every file arrives intact, and each chunk is asked for once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_files_come_several_to_a_request() {
-    use std::sync::atomic::Ordering::Relaxed;
-    const FILES: usize = 600;
-    let t = tempfile::tempdir().unwrap();
+/// Publishes a release of `files` small files in `dir`: the source folder
+/// and a library serving it.
+fn small_files_release(dir: &Path, files: usize) -> (PathBuf, AppId, Library) {
     let (root, key) = quince_protocol::testkit::danger_single_key_root("Small files", 12);
-    let source = t.path().join("src");
+    let source = dir.join("src");
     std::fs::create_dir_all(source.join("bin")).unwrap();
     std::fs::write(source.join("bin/app"), b"#!/bin/sh\n").unwrap();
-    for i in 0..FILES {
+    for i in 0..files {
         let text = format!("file {i}\n").repeat(1 + i * 7 % 400);
         std::fs::write(source.join(format!("f{i:04}.txt")), text).unwrap();
     }
-    let store = Store::open(&t.path().join("publisher-store")).unwrap();
-    let log = t.path().join("publisher-log");
+    let store = Store::open(&dir.join("publisher-store")).unwrap();
+    let log = dir.join("publisher-log");
     quince_packager::testkit::publish(&log, &store, &root, &key, &source, "1.0.0", "any");
-    let app = root.app_id();
-    let honest = Library::new(store);
-    honest.add_app(app, log);
-    let counting = Arc::new(Counting {
-        honest,
-        one: Default::default(),
-        several: Default::default(),
-        in_several: Default::default(),
-    });
-    let seeder = start_node(counting.clone(), vec![]).await;
-    let client = new_peer(t.path(), "client", seeder.addresses().await).await;
+    let library = Library::new(store);
+    library.add_app(root.app_id(), log);
+    (source, root.app_id(), library)
+}
+
+/// Fetches `app`'s release from `seeder` alone into a fresh peer in `dir`,
+/// checks its first `files` files against `source`, and returns the
+/// release's distinct chunks.
+async fn fetch_small_files(
+    dir: &Path,
+    seeder: libp2p::Multiaddr,
+    app: AppId,
+    source: &Path,
+    files: usize,
+) -> usize {
+    let Some(libp2p::multiaddr::Protocol::P2p(seeder_id)) = seeder.iter().last() else {
+        panic!("no peer id in {seeder}");
+    };
+    let client = new_peer(dir, "client", vec![]).await;
+    client.node.add_peer(seeder).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut peers = Peers::new([seeder.peer_id()]);
+    let mut peers = Peers::new([seeder_id]);
     let synced = fetch::sync_log(&client.node, app, &mut peers, None, &client.dir.join("log"))
         .await
         .unwrap();
@@ -809,7 +881,7 @@ async fn small_files_come_several_to_a_request() {
     .unwrap();
     let out = client.dir.join("out");
     quince_store::unpack(&manifest, &platform, &cstore, &out).unwrap();
-    for i in 0..FILES {
+    for i in 0..files {
         let name = format!("f{i:04}.txt");
         assert_eq!(
             std::fs::read(out.join(&name)).unwrap(),
@@ -817,12 +889,7 @@ async fn small_files_come_several_to_a_request() {
             "{name}"
         );
     }
-    let (one, several, in_several) = (
-        counting.one.load(Relaxed),
-        counting.several.load(Relaxed),
-        counting.in_several.load(Relaxed),
-    );
-    let chunks = manifest
+    manifest
         .entries_for(&platform)
         .filter_map(|e| match &e.kind {
             quince_protocol::manifest::EntryKind::File { chunks, .. } => Some(chunks.iter()),
@@ -831,7 +898,32 @@ async fn small_files_come_several_to_a_request() {
         .flatten()
         .map(|c| c.id)
         .collect::<std::collections::HashSet<_>>()
-        .len();
+        .len()
+}
+
+/// A release of 600 small files is fetched several chunks to a request
+/// (one request each made a 20,000-file install spend most of its time on
+/// requests), every file arrives intact, and each chunk is asked for once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_come_several_to_a_request() {
+    use std::sync::atomic::Ordering::Relaxed;
+    const FILES: usize = 600;
+    let t = tempfile::tempdir().unwrap();
+    let (source, app, honest) = small_files_release(t.path(), FILES);
+    let counting = Arc::new(Counting {
+        honest,
+        one: Default::default(),
+        several: Default::default(),
+        in_several: Default::default(),
+    });
+    let seeder = start_node(counting.clone(), vec![]).await;
+    let addr = seeder.addresses().await.remove(0);
+    let chunks = fetch_small_files(t.path(), addr, app, &source, FILES).await;
+    let (one, several, in_several) = (
+        counting.one.load(Relaxed),
+        counting.several.load(Relaxed),
+        counting.in_several.load(Relaxed),
+    );
     assert!(chunks > FILES, "{chunks} chunks");
     assert!(
         several > 0,
@@ -843,4 +935,17 @@ async fn small_files_come_several_to_a_request() {
         "{} requests for {chunks} chunks",
         one + several
     );
+}
+
+/// A seeder from before `Request::Chunks` drops such a request (it cannot
+/// decode it): the client asks it for the same chunks one by one, and the
+/// install completes from it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_from_before_chunk_lists_still_serves_small_files() {
+    const FILES: usize = 200;
+    let t = tempfile::tempdir().unwrap();
+    let (source, app, library) = small_files_release(t.path(), FILES);
+    let old = start_raw(Arc::new(library), BeforeChunks).await;
+    let chunks = fetch_small_files(t.path(), old, app, &source, FILES).await;
+    assert!(chunks > FILES, "{chunks} chunks");
 }

@@ -410,8 +410,9 @@ fn requests(work: Vec<Assignment>) -> Vec<(PeerId, Vec<ChunkRef>, Duration)> {
 }
 
 /// Asks `peer` for `chunks`: one by one as [`Request::Chunk`], several as
-/// one [`Request::Chunks`]. One answer per chunk, in order; a failed
-/// request is the same fault for each of them.
+/// one [`Request::Chunks`] (again one by one if the peer cannot take that).
+/// One answer per chunk, in order; a failed request is the same fault for
+/// each of them.
 async fn ask_chunks<S: Source>(
     source: &S,
     peer: PeerId,
@@ -449,6 +450,17 @@ async fn ask_chunks<S: Source>(
                 reason: format!("undecodable chunks answer: {e}"),
             },
         },
+        // A peer from before `Chunks` cannot read the request and closes
+        // the stream: the same chunks one by one work there. (From a peer
+        // that is really gone they fail the same way, as before.)
+        Err(PeerFault::Unreachable { .. }) => {
+            return futures::future::join_all(
+                chunks
+                    .iter()
+                    .map(|c| source.ask(peer, Request::Chunk(c.id), CHUNK_DEADLINE)),
+            )
+            .await;
+        }
         Err(fault) => fault,
     };
     vec![Err(fault); chunks.len()]
