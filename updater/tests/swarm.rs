@@ -336,12 +336,16 @@ async fn hostile_peers_are_dropped_and_the_download_completes_from_honest_ones()
     assert_eq!(peers.usable(), &[honest_node.peer_id()]);
 }
 
-/// The transfer protocol as a node from before `Request::Chunks` speaks
-/// it: such a request does not decode, and the stream is dropped.
+/// The transfer protocol with one quirk: `dribble` answers honestly but
+/// one byte per second; `before_chunks` speaks it as a node from before
+/// `Request::Chunks` (such a request does not decode; the stream is dropped).
 #[derive(Clone, Default)]
-struct BeforeChunks;
+struct Quirky {
+    dribble: bool,
+    before_chunks: bool,
+}
 
-impl libp2p::request_response::Codec for BeforeChunks {
+impl libp2p::request_response::Codec for Quirky {
     type Protocol = libp2p::StreamProtocol;
     type Request = Request;
     type Response = Response;
@@ -353,7 +357,7 @@ impl libp2p::request_response::Codec for BeforeChunks {
         let request = quince_updater::codec::TransferCodec::default()
             .read_request(p, io)
             .await?;
-        if matches!(request, Request::Chunks(_)) {
+        if self.before_chunks && matches!(request, Request::Chunks(_)) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "request kind 11",
@@ -398,66 +402,11 @@ impl libp2p::request_response::Codec for BeforeChunks {
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
-        quince_updater::codec::TransferCodec::default()
-            .write_response(p, io, r)
-            .await
-    }
-}
-
-/// The transfer protocol, answered honestly but one byte per second.
-#[derive(Clone, Default)]
-struct Dribble;
-
-impl libp2p::request_response::Codec for Dribble {
-    type Protocol = libp2p::StreamProtocol;
-    type Request = Request;
-    type Response = Response;
-
-    async fn read_request<T>(&mut self, p: &Self::Protocol, io: &mut T) -> std::io::Result<Request>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        quince_updater::codec::TransferCodec::default()
-            .read_request(p, io)
-            .await
-    }
-
-    async fn read_response<T>(
-        &mut self,
-        p: &Self::Protocol,
-        io: &mut T,
-    ) -> std::io::Result<Response>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        quince_updater::codec::TransferCodec::default()
-            .read_response(p, io)
-            .await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        p: &Self::Protocol,
-        io: &mut T,
-        r: Request,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        quince_updater::codec::TransferCodec::default()
-            .write_request(p, io, r)
-            .await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &Self::Protocol,
-        io: &mut T,
-        r: Response,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
+        if !self.dribble {
+            return quince_updater::codec::TransferCodec::default()
+                .write_response(p, io, r)
+                .await;
+        }
         use futures::AsyncWriteExt as _;
         use quince_protocol::codec::Encode as _;
         for byte in r.to_bytes() {
@@ -469,9 +418,15 @@ impl libp2p::request_response::Codec for Dribble {
     }
 }
 
-/// A real libp2p node that speaks only the transfer protocol, at one byte per second.
 async fn start_dribbler(library: Library) -> libp2p::Multiaddr {
-    start_raw(Arc::new(library), Dribble).await
+    start_raw(
+        Arc::new(library),
+        Quirky {
+            dribble: true,
+            ..Quirky::default()
+        },
+    )
+    .await
 }
 
 /// A bare libp2p node that speaks only the transfer protocol, answering
@@ -945,7 +900,14 @@ async fn a_seeder_from_before_chunk_lists_still_serves_small_files() {
     const FILES: usize = 200;
     let t = tempfile::tempdir().unwrap();
     let (source, app, library) = small_files_release(t.path(), FILES);
-    let old = start_raw(Arc::new(library), BeforeChunks).await;
+    let old = start_raw(
+        Arc::new(library),
+        Quirky {
+            before_chunks: true,
+            ..Quirky::default()
+        },
+    )
+    .await;
     let chunks = fetch_small_files(t.path(), old, app, &source, FILES).await;
     assert!(chunks > FILES, "{chunks} chunks");
 }

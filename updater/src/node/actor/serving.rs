@@ -126,15 +126,17 @@ impl Actor {
                     Request::Chunk(chunk) => !self.admit_chunk(peer, *chunk),
                     _ => false,
                 };
-                if let Request::Chunk(chunk) = &request {
-                    counted.push(*chunk);
-                }
                 if capped {
                     self.deferred_chunks += 1;
                     answer = Response::Busy;
-                    counted.clear();
-                } else if !self.limits.admit(peer, bytes.len()) {
-                    answer = Response::Busy;
+                } else {
+                    // Counted by the cap; un-counted below if not sent.
+                    if let Request::Chunk(chunk) = &request {
+                        counted.push(*chunk);
+                    }
+                    if !self.limits.admit(peer, bytes.len()) {
+                        answer = Response::Busy;
+                    }
                 }
             }
             (Request::Chunks(ids), Response::Data(bytes)) => {
