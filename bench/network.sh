@@ -4,21 +4,28 @@
 #     included) against `curl` from a local nginx serving the same bytes as one
 #     file, then `sha256sum`;
 #  2. fetching from 4 seeders each limited to RATE bytes/s against from 1.
+#  3. the same with real `quince seed` processes whose links tc shapes.
 # Usage: bash bench/network.sh   (part 1 installs nginx and curl if missing)
+#        PARTS=3 bash bench/network.sh   (only the parts named, here the tc one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# 1. Three fresh installs against curl + sha256sum (its own script).
-bash bench/install-speed.sh
+parts="${PARTS:-123}"
 cargo build -q --release -p quince-updater --example fetch_bench
 bench="$PWD/target/release/examples/fetch_bench"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+# 1. Three fresh installs against curl + sha256sum (its own script).
+[[ $parts == *1* ]] && bash bench/install-speed.sh
+
 # 2. Four rate-limited seeders against one.
-rate=$((4 * 1024 * 1024))
-one=$("$bench" --mib 40 --seeders 1 --rate $rate)
-four=$("$bench" --mib 40 --seeders 4 --rate $rate)
-echo "fetch 40 MiB from seeders limited to 4 MiB/s each: 1 seeder ${one}s, 4 seeders ${four}s; speed-up $(python3 -c "print(f'{$one/$four:.2f}')")x"
+if [[ $parts == *2* ]]; then
+    rate=$((4 * 1024 * 1024))
+    one=$("$bench" --mib 40 --seeders 1 --rate $rate)
+    four=$("$bench" --mib 40 --seeders 4 --rate $rate)
+    echo "fetch 40 MiB from seeders limited to 4 MiB/s each: 1 seeder ${one}s, 4 seeders ${four}s; speed-up $(python3 -c "print(f'{$one/$four:.2f}')")x"
+fi
+[[ $parts == *3* ]] || exit 0
 
 # 3. The same comparison with the network itself shaped: each seeder is a real
 #    `quince seed` process in its own network namespace whose link is limited by

@@ -77,7 +77,9 @@ async fn round(peers: &[Peer], app: AppId, started: Instant) -> (f64, f64) {
         .map(|p| {
             let (node, apps, library) = (p.node.clone(), p.apps.clone(), p.library.clone());
             tokio::spawn(async move {
-                let found = node.find_peers(app, &[], Duration::from_secs(30)).await;
+                let found = node
+                    .find_peers(app, &[], &[], Duration::from_secs(30))
+                    .await;
                 let mut peers = Peers::new(found);
                 let options = UpdateOptions {
                     window: 8,

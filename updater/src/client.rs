@@ -168,16 +168,20 @@ impl Client {
         }
     }
 
-    /// Peers that hold `app`: those in `hints`, in the DHT, on the LAN.
+    /// Peers that hold `app`: those the user `named` (a link's), those
+    /// `cached` from earlier runs, in the DHT, on the LAN (see
+    /// [`Node::find_peers`](crate::node::Node::find_peers): named peers are
+    /// asked without waiting for the DHT).
     pub async fn find_peers(
         &self,
         app: AppId,
-        hints: &[Multiaddr],
+        named: &[Multiaddr],
+        cached: &[Multiaddr],
         within: Duration,
     ) -> Result<Vec<PeerId>, ClientError> {
         let node = self.running()?;
         let _ = self.events.send(Event::LookingForPeers { app });
-        let found = node.find_peers(app, hints, within).await;
+        let found = node.find_peers(app, named, cached, within).await;
         if found.is_empty() {
             return Err(ClientError::NoPeers {
                 app,
@@ -264,7 +268,7 @@ impl Client {
     ) -> Result<u64, ClientError> {
         let node = self.running()?;
         let hints = self.home.app_peers(&app);
-        let found = self.find_peers(app, &hints, find_for).await?;
+        let found = self.find_peers(app, &[], &hints, find_for).await?;
         let mut peers = Peers::new(found);
         let store = quince_store::Store::open(store).map_err(InstallError::from)?;
         Ok(crate::fetch::fetch_chunks(
@@ -291,7 +295,7 @@ impl Client {
         if !needed.is_empty() {
             let node = self.running()?;
             let hints = self.home.app_peers(app);
-            let found = self.find_peers(*app, &hints, find_for).await?;
+            let found = self.find_peers(*app, &[], &hints, find_for).await?;
             let mut peers = Peers::new(found);
             let store = self.apps.store()?;
             crate::fetch::fetch_chunks(

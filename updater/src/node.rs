@@ -472,30 +472,55 @@ impl Node {
         rx.await.unwrap_or_default()
     }
 
-    /// Peers to ask for `app`: those named in `hints` (addresses ending in
-    /// `/p2p/PEER`), DHT providers and LAN (mDNS) peers, looking again every
-    /// half second until one is found or `within` has passed. A LAN peer that
-    /// lacks the app says so when asked and is left out then.
+    /// Peers to ask for `app`: those in `named` (peers the user gave: a
+    /// link's, `--peer`) and `cached` (peers remembered from an earlier
+    /// run), as addresses ending in `/p2p/PEER`, DHT providers and LAN
+    /// (mDNS) peers, looking again every half second until one is found or
+    /// `within` has passed. A LAN peer that lacks the app says so when
+    /// asked and is left out then.
+    ///
+    /// When the user named peers they are asked at once, without waiting
+    /// for the DHT: a provider lookup takes seconds on the public DHT (five
+    /// when its bootstrap nodes cannot be reached), and the chunk fetch
+    /// keeps looking for providers and takes them in as they turn up.
+    /// Remembered peers do not skip the lookup: they may have left, or be
+    /// behind, and an update check must see what the DHT's peers hold.
     pub async fn find_peers(
         &self,
         app: AppId,
-        hints: &[Multiaddr],
+        named: &[Multiaddr],
+        cached: &[Multiaddr],
         within: Duration,
     ) -> Vec<PeerId> {
-        let mut peers: Vec<PeerId> = hints
-            .iter()
-            .filter_map(|a| match a.iter().last() {
-                Some(Protocol::P2p(p)) => Some(p),
-                _ => None,
-            })
-            .collect();
+        let ids = |addrs: &[Multiaddr]| -> Vec<PeerId> {
+            addrs
+                .iter()
+                .filter_map(|a| match a.iter().last() {
+                    Some(Protocol::P2p(p)) => Some(p),
+                    _ => None,
+                })
+                .filter(|p| *p != self.peer_id)
+                .collect()
+        };
+        let mut peers = ids(named);
+        let skip_dht = !peers.is_empty();
+        peers.extend(ids(cached));
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let providers = self.providers(app).await;
+            let providers = if skip_dht {
+                Vec::new()
+            } else {
+                self.providers(app).await
+            };
             let lan = self.status().await.lan_peers;
             tracing::debug!(
-                "looking for app {app}: {} DHT providers, {} LAN peers",
+                "looking for app {app}: {} DHT providers{}, {} LAN peers",
                 providers.len(),
+                if skip_dht {
+                    " (not looked up: peers were named)"
+                } else {
+                    ""
+                },
                 lan.len()
             );
             peers.extend(providers);

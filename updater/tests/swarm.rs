@@ -756,6 +756,84 @@ async fn an_install_whose_first_providers_are_dead_looks_again_and_finds_a_live_
     client.stop().await;
 }
 
+/// A link that names a seeder is fetched from at once: the install does not
+/// wait for a DHT lookup whose bootstrap node never answers (a public
+/// bootstrap list seen from a network that cannot reach it, or a slow
+/// public DHT). The bootstrap here takes the TCP connection and never says
+/// a word, so a lookup could only end when the client gives up on it, which
+/// closes the connection: it must still be open when the install is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_naming_a_seeder_installs_without_waiting_for_the_dht() {
+    use std::io::Read as _;
+    let t = tempfile::tempdir().unwrap();
+    let p = publish(t.path(), 1, "1.0.0", 52);
+    let holder = Library::new(Store::open(&p.store).unwrap());
+    holder.add_app(p.app, p.log.clone());
+    let seeder = start_node(Arc::new(holder), vec![]).await;
+    let seeder_addr = seeder.addresses().await[0].clone();
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_peer = libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id();
+    let silent_addr: libp2p::Multiaddr = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{silent_peer}",
+        silent.local_addr().unwrap().port()
+    )
+    .parse()
+    .unwrap();
+    let mut client = quince_updater::Client::open(&t.path().join("user")).unwrap();
+    // As the bootstrap and `quince install` run it: a one-shot install
+    // leaves no DHT record (an announcement would wait on the DHT too).
+    client.announce(false);
+    client
+        .start(NodeConfig {
+            bootstrap: vec![silent_addr],
+            ..loopback()
+        })
+        .await
+        .unwrap();
+    // The client dials its bootstrap node as it starts.
+    let (mut held, _) = silent.accept().unwrap();
+    let link: quince_updater::link::Link = format!("quince://{}?peer={seeder_addr}", p.app)
+        .parse()
+        .unwrap();
+    let options = quince_updater::install::UpdateOptions {
+        window: 8,
+        ..Default::default()
+    };
+    let report = client
+        .install(&link, &options, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("install failed: {e}"));
+    assert!(
+        matches!(
+            report.outcome,
+            quince_updater::install::Outcome::Installed { .. }
+        ),
+        "{:?}",
+        report.outcome
+    );
+    assert!(report.peers.served().contains_key(&seeder.peer_id()));
+    // The connection to the silent bootstrap node is still open: nothing
+    // gave up on it (which a lookup the install waited for would have had to).
+    held.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 64];
+    let still_open = loop {
+        match held.read(&mut byte) {
+            Ok(0) => break false,
+            Ok(_) => continue, // the client's greeting
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        still_open,
+        "the client gave up on its bootstrap node before the install ended: it waited for the DHT"
+    );
+    client.stop().await;
+}
+
 /// Counts the chunk requests its library answers.
 struct Counting {
     honest: Library,

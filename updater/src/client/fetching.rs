@@ -95,17 +95,17 @@ impl Client {
         // Peers that served this app before are asked first: the app keeps
         // updating when every bootstrap node is gone.
         let node = self.running()?;
-        let mut hints = hints.to_vec();
-        for cached in self.home.app_peers(&app) {
-            if !hints.contains(&cached) {
-                if !self.bootstrap.contains(&cached) {
-                    node.add_peer(cached.clone()).await;
+        let mut cached = Vec::new();
+        for addr in self.home.app_peers(&app) {
+            if !hints.contains(&addr) {
+                if !self.bootstrap.contains(&addr) {
+                    node.add_peer(addr.clone()).await;
                 }
-                hints.push(cached);
+                cached.push(addr);
             }
         }
         let deadline = tokio::time::Instant::now() + find_for;
-        let mut found = self.find_peers(app, &hints, find_for).await?;
+        let mut found = self.find_peers(app, hints, &cached, find_for).await?;
         let mut tried: Vec<PeerId> = Vec::new();
         loop {
             tried.extend(&found);
@@ -252,7 +252,7 @@ impl Client {
         find_for: Duration,
     ) -> Result<crate::fetch::VerifiedLog, ClientError> {
         let node = self.running()?;
-        let found = self.find_peers(app, &[], find_for).await?;
+        let found = self.find_peers(app, &[], &[], find_for).await?;
         let mut peers = Peers::new(found);
         let synced = self.apps.sync(node, app, &mut peers).await;
         self.report_dropped(app, &peers);

@@ -216,7 +216,12 @@ async fn fetch(args: &Args, link: &Link, work: &Path) -> Result<Store> {
     config.bootstrap.extend(link.peers.iter().cloned());
     let node = Node::start(config, Arc::new(library)).await?;
     let providers = node
-        .find_peers(link.app, &link.peers, Duration::from_secs(args.find_for))
+        .find_peers(
+            link.app,
+            &link.peers,
+            &[],
+            Duration::from_secs(args.find_for),
+        )
         .await;
     if providers.is_empty() {
         node.shutdown().await;

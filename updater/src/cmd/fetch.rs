@@ -64,7 +64,7 @@ pub async fn run(args: Args) -> Result<()> {
     config.bootstrap.extend(direct.iter().cloned());
     let node = Node::start(config, Arc::new(library.clone())).await?;
     let providers = node
-        .find_peers(app, &direct, Duration::from_secs(args.find_for))
+        .find_peers(app, &direct, &[], Duration::from_secs(args.find_for))
         .await;
     if providers.is_empty() {
         bail!(

@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> Result<()> {
         for link in &links {
             let app = link.app;
             let found = node
-                .find_peers(app, &link.peers, Duration::from_secs(args.find_for))
+                .find_peers(app, &link.peers, &[], Duration::from_secs(args.find_for))
                 .await;
             let mut peers = Peers::new(found);
             match witness.check(&node, &library, app, &mut peers).await {
