@@ -1,14 +1,17 @@
 //! Between two releases: which files changed, what a client would download,
 //! and zstd patches (`--patch-from` style) for large changed files, kept only
-//! when smaller than the new chunks they replace.
+//! when smaller than the new chunks they replace. From
+//! [`quince_store::SEGMENTED_FROM`] bytes a patch is made by segments, each
+//! against the stretch of the old file that the chunks both versions share
+//! place it in, so that patch making holds neither file whole.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use quince_protocol::manifest::{ChunkId, ChunkRef, Delta, DeltaIndex, EntryKind, Manifest};
 use quince_protocol::path::RelPath;
 use quince_protocol::record::Platform;
 use quince_protocol::Hash;
-use quince_store::{Store, StoreError};
+use quince_store::{Store, StoreError, StoredFile};
 use serde::Serialize;
 
 /// Files at least this large get a patch attempt.
@@ -89,15 +92,27 @@ pub fn make_deltas(
             .collect::<Result<Vec<_>, _>>()?
             .iter()
             .sum();
-        // The old file whole (zstd's reference); the new one a chunk at a time.
-        let old_bytes = assemble(store, old_file_chunks)?;
-        let patch = quince_store::make_patch_streamed(&old_bytes, *size, level, |w| {
-            for c in chunks {
-                let bytes = store.chunk(c).map_err(std::io::Error::other)?;
-                w.write_all(&bytes)?;
-            }
-            Ok(())
-        })
+        let patch = if (*size).max(*old_size) >= quince_store::SEGMENTED_FROM {
+            // Large: a segment at a time, each against the stretch of the
+            // old file its shared chunks came from.
+            let shift = shifts(old_file_chunks, chunks);
+            quince_store::make_segmented_patch(
+                &StoredFile::new(store, old_file_chunks),
+                &StoredFile::new(store, chunks),
+                &|start, len| shift.within(start, len),
+                level,
+            )
+        } else {
+            // The old file whole (zstd's reference); the new one a chunk at a time.
+            let old_bytes = assemble(store, old_file_chunks)?;
+            quince_store::make_patch_streamed(&old_bytes, *size, level, |w| {
+                for c in chunks {
+                    let bytes = store.chunk(c).map_err(std::io::Error::other)?;
+                    w.write_all(&bytes)?;
+                }
+                Ok(())
+            })
+        }
         .map_err(|e| StoreError::BadPatch {
             path: key.0.to_string(),
             reason: e.to_string(),
@@ -190,6 +205,41 @@ pub fn diff(
     report.download_with_deltas = size(&unpatched_only)? + patch_bytes;
     report.full_download = size(&all)?;
     Ok(report)
+}
+
+/// For each chunk of the new file that the old one holds too: where it
+/// starts in the new file, and how far its place in the old file is from
+/// there.
+struct Shifts(Vec<(u64, i64)>);
+
+fn shifts(old: &[ChunkRef], new: &[ChunkRef]) -> Shifts {
+    let mut at = 0u64;
+    let mut old_at: HashMap<ChunkId, u64> = HashMap::new();
+    for c in old {
+        old_at.entry(c.id).or_insert(at);
+        at += u64::from(c.size);
+    }
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    for c in new {
+        if let Some(o) = old_at.get(&c.id) {
+            out.push((at, *o as i64 - at as i64));
+        }
+        at += u64::from(c.size);
+    }
+    Shifts(out)
+}
+
+impl Shifts {
+    /// The median shift of the shared chunks that start in `start..start +
+    /// len`, if any do.
+    fn within(&self, start: u64, len: u64) -> Option<i64> {
+        let from = self.0.partition_point(|(at, _)| *at < start);
+        let to = self.0.partition_point(|(at, _)| *at < start + len);
+        let mut found: Vec<i64> = self.0.get(from..to)?.iter().map(|(_, s)| *s).collect();
+        found.sort_unstable();
+        found.get(found.len() / 2).copied()
+    }
 }
 
 fn assemble(store: &Store, chunks: &[ChunkRef]) -> Result<Vec<u8>, StoreError> {

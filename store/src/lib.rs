@@ -23,8 +23,9 @@ pub mod tilefs;
 
 pub use chunks::{decompress_capped, Batch, DecompressError, Reader, Store};
 pub use patch::{
-    apply_patch, make_patch, make_patch_streamed, patch_level, Patched, LARGE_FILE_BYTES,
-    LARGE_FILE_MAX_LEVEL, PATCH_MAX_BYTES,
+    apply_patch, is_segmented, make_patch, make_patch_streamed, make_segmented_patch, patch_level,
+    FileRanges, Patched, StoredFile, LARGE_FILE_BYTES, LARGE_FILE_MAX_LEVEL, PATCH_MAX_BYTES,
+    REFERENCE_MARGIN, SEGMENTED_FROM, SEGMENT_BYTES, SEGMENT_MAX_LEVEL,
 };
 pub use unpack::{unpack, UnpackStats};
 

@@ -2,6 +2,20 @@
 //! them: the old file is the reference prefix, with long-distance matching and
 //! a window large enough to reach all of it. Applying one is capped at the new
 //! file's declared size and checked against its declared SHA-256.
+//!
+//! A file of [`SEGMENTED_FROM`] bytes or more is patched by segments, so
+//! that neither making nor applying a patch holds either file whole: each
+//! [`SEGMENT_BYTES`] of the new file is one zstd frame whose reference is
+//! the stretch of the old file it most likely came from (found through the
+//! chunks the two versions share), with [`REFERENCE_MARGIN`] on each side.
+//! Such a patch is a small header and the frames:
+//!
+//! ```text
+//! "QPS1" | count: u32 | count x (old_start: u64, old_len: u32, new_len: u32, frame_len: u32) | frames
+//! ```
+//!
+//! (little-endian; the segments are the new file in order). A plain patch
+//! is one zstd frame, which starts with zstd's own magic number instead.
 
 use std::io::Read as _;
 
@@ -22,6 +36,355 @@ pub const LARGE_FILE_MAX_LEVEL: i32 = 15;
 /// Files above this get no patch: zstd's window (2^30 here) could not reach
 /// the whole old file, and the old file is held in memory while patching.
 pub const PATCH_MAX_BYTES: u64 = 1 << 30;
+
+/// Files whose larger version has at least this many bytes are patched by
+/// segments (the patches of smaller ones are one frame against the whole
+/// old file, which holds both in memory: 32 MiB each at most).
+pub const SEGMENTED_FROM: u64 = LARGE_FILE_BYTES;
+/// How much of the new file one segment of a segmented patch rebuilds.
+pub const SEGMENT_BYTES: usize = 8 << 20;
+/// How much of the old file a segment's reference reaches on each side of
+/// the stretch the segment came from (an insertion or deletion of up to
+/// this much inside a segment still finds its matches).
+pub const REFERENCE_MARGIN: usize = 8 << 20;
+/// The highest level a segment is made at. zstd indexes a segment's whole
+/// reference before matching, which its binary-tree levels (13 and up) do
+/// slowly: measured with `zstd --patch-from` (1.5.4) on an 8 MiB segment
+/// against a 24 MiB reference, level 15 takes 5.0 s, level 9 0.35 s, for
+/// the same patch (long matches come from long-distance matching anyway).
+pub const SEGMENT_MAX_LEVEL: i32 = 9;
+/// The largest reference of one segment.
+const MAX_REFERENCE: usize = SEGMENT_BYTES + 2 * REFERENCE_MARGIN;
+const SEGMENTED_MAGIC: [u8; 4] = *b"QPS1";
+const SEGMENT_ENTRY: usize = 8 + 4 + 4 + 4;
+/// Most segments a patch can have (a file of [`PATCH_MAX_BYTES`]).
+const MAX_SEGMENTS: u64 = PATCH_MAX_BYTES / SEGMENT_BYTES as u64;
+
+/// A file read a stretch at a time: the old version a patch refers to, or
+/// the new one a patch is made of.
+pub trait FileRanges {
+    /// Its length in bytes.
+    fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `len` bytes from `offset` (within the file).
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
+}
+
+impl FileRanges for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.get(at..at.checked_add(len)?))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                std::io::Error::other(format!("{len} bytes at {offset} are past the end"))
+            })
+    }
+}
+
+impl FileRanges for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        FileRanges::read(&self.as_slice(), offset, len)
+    }
+}
+
+/// A file of the store, by the chunks a manifest lists for it: a stretch
+/// is read from the chunks it covers (each checked against its address).
+pub struct StoredFile<'a> {
+    store: &'a crate::Store,
+    chunks: &'a [ChunkRef],
+    /// Where each chunk starts in the file, and the file's length last.
+    starts: Vec<u64>,
+}
+
+impl<'a> StoredFile<'a> {
+    /// The file made of `chunks`, in order.
+    pub fn new(store: &'a crate::Store, chunks: &'a [ChunkRef]) -> StoredFile<'a> {
+        let mut starts = Vec::with_capacity(chunks.len() + 1);
+        let mut at = 0u64;
+        for c in chunks {
+            starts.push(at);
+            at += u64::from(c.size);
+        }
+        starts.push(at);
+        StoredFile {
+            store,
+            chunks,
+            starts,
+        }
+    }
+}
+
+impl FileRanges for StoredFile<'_> {
+    fn len(&self) -> u64 {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let end = offset.saturating_add(len as u64);
+        if end > self.len() {
+            return Err(std::io::Error::other(format!(
+                "{len} bytes at {offset} are past the end of a {}-byte file",
+                self.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(len);
+        // The last chunk starting at or before `offset`.
+        let mut i = self
+            .starts
+            .partition_point(|s| *s <= offset)
+            .saturating_sub(1);
+        while (out.len() as u64) < len as u64 {
+            let (Some(chunk), Some(start)) = (self.chunks.get(i), self.starts.get(i)) else {
+                break;
+            };
+            let bytes = self.store.chunk(chunk).map_err(std::io::Error::other)?;
+            let from = usize::try_from(offset.saturating_sub(*start)).unwrap_or(usize::MAX);
+            let want = len - out.len();
+            if let Some(piece) = bytes.get(from..) {
+                out.extend_from_slice(&piece[..piece.len().min(want)]);
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// One segment of a segmented patch, as its header entry says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment {
+    old_start: u64,
+    old_len: u32,
+    new_len: u32,
+    frame_len: u32,
+}
+
+/// Makes a segmented patch (see the module's documentation) of `new`
+/// against `old`. `shift(start, len)`, where known, says how far the old
+/// stretch that the new file's bytes `start..start + len` came from lies
+/// from `start` (the packager takes it from the chunks both versions
+/// hold); otherwise the same relative place in the old file is used.
+/// Holds one segment of the new file and its reference at a time.
+pub fn make_segmented_patch(
+    old: &dyn FileRanges,
+    new: &dyn FileRanges,
+    shift: &dyn Fn(u64, u64) -> Option<i64>,
+    level: i32,
+) -> std::io::Result<Vec<u8>> {
+    let longest = old.len().max(new.len());
+    if longest > PATCH_MAX_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{longest} bytes is above the {PATCH_MAX_BYTES}-byte limit for patches"
+        )));
+    }
+    let level = level.min(SEGMENT_MAX_LEVEL);
+    let mut segments = Vec::new();
+    let mut frames = Vec::new();
+    let mut start = 0u64;
+    while start < new.len() {
+        let len = (new.len() - start).min(SEGMENT_BYTES as u64);
+        let piece = new.read(start, len as usize)?;
+        let from = match shift(start, len) {
+            Some(s) => (start as i64).saturating_add(s).max(0) as u64,
+            // The same relative place (both lengths are at most 2^30).
+            None => start * old.len() / new.len().max(1),
+        };
+        let ref_start = from.min(old.len()).saturating_sub(REFERENCE_MARGIN as u64);
+        let ref_end = from
+            .saturating_add(len + REFERENCE_MARGIN as u64)
+            .min(old.len());
+        let reference = old.read(ref_start, (ref_end.max(ref_start) - ref_start) as usize)?;
+        let frame = compress_segment(&reference, &piece, level)?;
+        segments.push(Segment {
+            old_start: ref_start,
+            old_len: reference.len() as u32,
+            new_len: len as u32,
+            frame_len: frame.len() as u32,
+        });
+        frames.extend_from_slice(&frame);
+        start += len;
+    }
+    let mut out = Vec::with_capacity(8 + segments.len() * SEGMENT_ENTRY + frames.len());
+    out.extend_from_slice(&SEGMENTED_MAGIC);
+    out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
+    for s in &segments {
+        out.extend_from_slice(&s.old_start.to_le_bytes());
+        out.extend_from_slice(&s.old_len.to_le_bytes());
+        out.extend_from_slice(&s.new_len.to_le_bytes());
+        out.extend_from_slice(&s.frame_len.to_le_bytes());
+    }
+    out.extend_from_slice(&frames);
+    Ok(out)
+}
+
+/// One zstd frame of `piece` against `reference`, made in one call (no
+/// streaming buffers beside the two).
+fn compress_segment(reference: &[u8], piece: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let fail = |code| std::io::Error::other(zstd::zstd_safe::get_error_name(code));
+    let mut cctx = CCtx::create();
+    for param in [
+        CParameter::CompressionLevel(level),
+        CParameter::EnableLongDistanceMatching(true),
+        CParameter::WindowLog(window_log((reference.len() + piece.len()) as u64)),
+        CParameter::ContentSizeFlag(true),
+    ] {
+        cctx.set_parameter(param).map_err(fail)?;
+    }
+    cctx.ref_prefix(reference).map_err(fail)?;
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(piece.len()));
+    cctx.compress2(&mut out, piece).map_err(fail)?;
+    Ok(out)
+}
+
+/// Whether `patch` is a segmented one (by its first bytes).
+pub fn is_segmented(patch: &[u8]) -> bool {
+    patch.starts_with(&SEGMENTED_MAGIC)
+}
+
+/// The segments of a segmented patch and where its frames start, checked
+/// against the old file's length and the new file's `size`.
+fn parse_segments(patch: &[u8], old_len: u64, size: u64) -> Result<(Vec<Segment>, usize), String> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(patch.get(at..at + 4)?.try_into().ok()?))
+    };
+    let count = word(4).ok_or("the patch ends inside its header")?;
+    if u64::from(count) > MAX_SEGMENTS + 1 {
+        return Err(format!("{count} segments is more than a patch can have"));
+    }
+    let frames_at = 8 + count as usize * SEGMENT_ENTRY;
+    if patch.len() < frames_at {
+        return Err("the patch ends inside its header".into());
+    }
+    let mut segments = Vec::with_capacity(count as usize);
+    let (mut new_total, mut frames_total) = (0u64, 0u64);
+    for i in 0..count as usize {
+        let at = 8 + i * SEGMENT_ENTRY;
+        let low = u64::from(word(at).unwrap_or(0));
+        let high = u64::from(word(at + 4).unwrap_or(0));
+        let s = Segment {
+            old_start: low | high << 32,
+            old_len: word(at + 8).unwrap_or(0),
+            new_len: word(at + 12).unwrap_or(0),
+            frame_len: word(at + 16).unwrap_or(0),
+        };
+        if s.new_len == 0 || s.new_len as usize > SEGMENT_BYTES {
+            return Err(format!("segment {i} rebuilds {} bytes", s.new_len));
+        }
+        if s.old_len as usize > MAX_REFERENCE
+            || s.old_start.saturating_add(u64::from(s.old_len)) > old_len
+        {
+            return Err(format!(
+                "segment {i} refers to {} bytes at {} of a {old_len}-byte file",
+                s.old_len, s.old_start
+            ));
+        }
+        new_total += u64::from(s.new_len);
+        frames_total += u64::from(s.frame_len);
+        segments.push(s);
+    }
+    if new_total != size {
+        return Err(format!(
+            "its segments rebuild {new_total} bytes, not {size}"
+        ));
+    }
+    if frames_total != (patch.len() - frames_at) as u64 {
+        return Err(format!(
+            "its segments' frames take {frames_total} bytes, not the {} it has",
+            patch.len() - frames_at
+        ));
+    }
+    Ok((segments, frames_at))
+}
+
+/// The new file a segmented patch rebuilds, read in order: one segment (and
+/// its reference) decoded at a time.
+struct Segments<'a> {
+    old: &'a dyn FileRanges,
+    patch: &'a [u8],
+    segments: std::vec::IntoIter<Segment>,
+    /// Where the next segment's frame starts in `patch`.
+    next_frame: usize,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl<'a> Segments<'a> {
+    fn new(old: &'a dyn FileRanges, patch: &'a [u8], size: u64) -> Result<Segments<'a>, String> {
+        let (segments, frames_at) = parse_segments(patch, old.len(), size)?;
+        Ok(Segments {
+            old,
+            patch,
+            segments: segments.into_iter(),
+            next_frame: frames_at,
+            current: Vec::new(),
+            at: 0,
+        })
+    }
+
+    /// Decodes the next segment into `current`; false when there is none.
+    fn decode_next(&mut self) -> std::io::Result<bool> {
+        use zstd::zstd_safe::{DCtx, DParameter};
+        let Some(s) = self.segments.next() else {
+            return Ok(false);
+        };
+        let end = self.next_frame + s.frame_len as usize;
+        let frame = &self.patch[self.next_frame..end];
+        self.next_frame = end;
+        match zstd::zstd_safe::get_frame_content_size(frame) {
+            Ok(Some(n)) if n == u64::from(s.new_len) => {}
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "a segment's frame does not declare its {} bytes",
+                    s.new_len
+                )))
+            }
+        }
+        let reference = self.old.read(s.old_start, s.old_len as usize)?;
+        let fail = |code| std::io::Error::other(zstd::zstd_safe::get_error_name(code));
+        let mut dctx = DCtx::create();
+        dctx.set_parameter(DParameter::WindowLogMax(31))
+            .map_err(fail)?;
+        dctx.ref_prefix(&reference).map_err(fail)?;
+        self.current.clear();
+        self.current.reserve_exact(s.new_len as usize);
+        dctx.decompress(&mut self.current, frame).map_err(fail)?;
+        if self.current.len() != s.new_len as usize {
+            return Err(std::io::Error::other(format!(
+                "a segment rebuilds {} bytes, not {}",
+                self.current.len(),
+                s.new_len
+            )));
+        }
+        self.at = 0;
+        Ok(true)
+    }
+}
+
+impl std::io::Read for Segments<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            if !self.decode_next()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
 
 /// Compresses `new` against `old`.
 pub fn make_patch(old: &[u8], new: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
@@ -67,11 +430,11 @@ pub fn patch_level(level: i32, longest: u64) -> i32 {
 /// Rebuilds the new file from `old` and `patch`; refuses anything but exactly
 /// `size` bytes with SHA-256 `sha256`.
 pub fn apply_patch(old: &[u8], patch: &[u8], size: u64, sha256: &Hash) -> Result<Vec<u8>, String> {
-    let mut decoder =
-        zstd::stream::read::Decoder::with_ref_prefix(patch, old).map_err(|e| e.to_string())?;
-    decoder.window_log_max(31).map_err(|e| e.to_string())?;
+    let mut whole = Vec::new();
+    let mut reader = patch_reader(&old, &mut whole, patch, size)?;
     let mut out = Vec::new();
-    decoder
+    reader
+        .by_ref()
         .take(size + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("does not decompress: {e}"))?;
@@ -83,6 +446,28 @@ pub fn apply_patch(old: &[u8], patch: &[u8], size: u64, sha256: &Hash) -> Result
         return Err(format!("rebuilt file hash {got} is not {sha256}"));
     }
     Ok(out)
+}
+
+/// What a patch rebuilds, read in order: a segmented patch decodes one
+/// segment at a time from stretches of `old`; a plain one refers to the
+/// whole old file, which is read into `whole` first.
+fn patch_reader<'a>(
+    old: &'a dyn FileRanges,
+    whole: &'a mut Vec<u8>,
+    patch: &'a [u8],
+    size: u64,
+) -> Result<Box<dyn std::io::Read + 'a>, String> {
+    if is_segmented(patch) {
+        return Ok(Box::new(Segments::new(old, patch, size)?));
+    }
+    *whole = old
+        .read(0, usize::try_from(old.len()).unwrap_or(usize::MAX))
+        .map_err(|e| e.to_string())?;
+    let whole: &'a Vec<u8> = whole;
+    let mut decoder = zstd::stream::read::Decoder::with_ref_prefix(patch, whole.as_slice())
+        .map_err(|e| e.to_string())?;
+    decoder.window_log_max(31).map_err(|e| e.to_string())?;
+    Ok(Box::new(decoder))
 }
 
 /// A file rebuilt from a patch by [`crate::Store::put_patched`].
@@ -101,11 +486,12 @@ impl crate::Store {
     /// match its chunk's address, and the whole file `size` and `sha256`;
     /// otherwise nothing is stored (the error says why, and the caller
     /// fetches the chunks instead). The new file is never held whole in
-    /// memory, only `old` is.
+    /// memory; the old one is read whole for a plain patch, a stretch at a
+    /// time for a segmented one.
     pub fn put_patched(
         &self,
         path: &str,
-        old: &[u8],
+        old: &dyn FileRanges,
         patch: &[u8],
         file: (&[ChunkRef], u64, &Hash),
         level: i32,
@@ -121,10 +507,10 @@ impl crate::Store {
                 "the manifest's chunks hold {listed} bytes, not the file's {size}"
             )));
         }
-        let mut decoder = zstd::stream::read::Decoder::with_ref_prefix(patch, old)
-            .map_err(|e| bad(e.to_string()))?;
-        decoder.window_log_max(31).map_err(|e| bad(e.to_string()))?;
-        let mut reader = decoder.take(size + 1);
+        let mut whole = Vec::new();
+        let mut reader = patch_reader(old, &mut whole, patch, size)
+            .map_err(bad)?
+            .take(size + 1);
         let mut batch = self.batch();
         let mut hasher = Sha256Stream::default();
         let mut done = Patched::default();
@@ -293,5 +679,109 @@ mod tests {
         for (c, raw) in chunks.iter().zip(new.chunks(1 << 20)) {
             assert_eq!(store.chunk(c).unwrap(), raw);
         }
+    }
+
+    /// Chunks of `data`, `size` bytes each, put in `store`.
+    fn stored(store: &crate::Store, data: &[u8], size: usize) -> Vec<ChunkRef> {
+        let chunks = chunks_of(data, size);
+        let mut batch = store.batch();
+        for (c, piece) in chunks.iter().zip(data.chunks(size)) {
+            assert_eq!(c.id, crate::chunk_id(piece));
+            batch.put_chunk(piece, 1).unwrap();
+        }
+        batch.finish().unwrap();
+        chunks
+    }
+
+    #[test]
+    fn a_segmented_patch_rebuilds_a_large_file_a_stretch_at_a_time() {
+        // 40 MiB: 4 KiB changed, 300 KiB of new bytes inserted further on
+        // (everything after it moves), a little cut off the end.
+        let old = noise(40 << 20, 11);
+        let mut new = old[..(39 << 20)].to_vec();
+        new[(5 << 20)..(5 << 20) + 4096].copy_from_slice(&noise(4096, 12));
+        let inserted = noise(300 << 10, 13);
+        let at = 20 << 20;
+        new.splice(at..at, inserted.iter().copied());
+        // The hint says where each stretch came from, as shared chunks would.
+        let shift = |start: u64, _len: u64| -> Option<i64> {
+            Some(if start >= at as u64 { -(300 << 10) } else { 0 })
+        };
+        let patch = make_segmented_patch(&old, &new, &shift, 19).unwrap();
+        assert!(is_segmented(&patch));
+        assert!(
+            patch.len() < (300 << 10) + (64 << 10),
+            "patch is {} bytes",
+            patch.len()
+        );
+        // Without a hint (the same relative place), the margins still reach.
+        let unhinted = make_segmented_patch(&old, &new, &|_, _| None, 19).unwrap();
+        assert!(
+            unhinted.len() < (300 << 10) + (64 << 10),
+            "{}",
+            unhinted.len()
+        );
+        assert_eq!(
+            apply_patch(&old, &patch, new.len() as u64, &Hash::of(&new)).unwrap(),
+            new
+        );
+
+        // Rebuilt into a store from the old file's chunks, read by stretches.
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(t.path()).unwrap();
+        let old_chunks = stored(&store, &old, 1 << 20);
+        let old_file = StoredFile::new(&store, &old_chunks);
+        assert_eq!(
+            old_file.read(3 << 19, 5 << 20).unwrap(),
+            old[(3 << 19)..(13 << 19)]
+        );
+        let new_chunks = chunks_of(&new, 1 << 20);
+        let file = (new_chunks.as_slice(), new.len() as u64, &Hash::of(&new));
+        let done = store
+            .put_patched("data.bin", &old_file, &patch, file, 1)
+            .unwrap();
+        assert!(done.new_chunks > 0);
+        for (c, piece) in new_chunks.iter().zip(new.chunks(1 << 20)) {
+            assert_eq!(store.chunk(c).unwrap(), piece);
+        }
+    }
+
+    #[test]
+    fn a_broken_segmented_patch_is_refused_with_its_reason() {
+        let old = noise(3 << 20, 21);
+        let mut new = old.clone();
+        new[100] ^= 1;
+        let patch = make_segmented_patch(&old, &new, &|_, _| Some(0), 3).unwrap();
+        let size = new.len() as u64;
+        let sha = Hash::of(&new);
+        assert_eq!(apply_patch(&old, &patch, size, &sha).unwrap(), new);
+        let refused = |p: &[u8], old: &[u8]| apply_patch(old, p, size, &sha).unwrap_err();
+        // Cut short in its header, or in its frames.
+        assert!(
+            refused(&patch[..10], &old).contains("header"),
+            "{}",
+            refused(&patch[..10], &old)
+        );
+        let short = refused(&patch[..patch.len() - 1], &old);
+        assert!(short.contains("frames take"), "{short}");
+        // A segment count no file could need.
+        let mut many = patch.clone();
+        many[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(refused(&many, &old).contains("segments is more"));
+        // A reference past the old file's end.
+        let mut far = patch.clone();
+        far[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(
+            refused(&far, &old).contains("refers to"),
+            "{}",
+            refused(&far, &old)
+        );
+        // Against an old file that differs, or for another size.
+        let mut other = old.clone();
+        other[2 << 20] ^= 1;
+        assert!(apply_patch(&other, &patch, size, &sha).is_err());
+        assert!(apply_patch(&old, &patch, size - 1, &sha)
+            .unwrap_err()
+            .contains("rebuild"));
     }
 }

@@ -122,12 +122,21 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
     let (app_root, app_key) = quince_protocol::testkit::danger_single_key_root("Hello", 81);
     let (me_root, me_key) = quince_protocol::testkit::danger_single_key_root("Quince", 82);
     let (app, me) = (app_root.app_id(), me_root.app_id());
+    // A file whose installed path is longer than Windows' old MAX_PATH
+    // (260): the client must use long-path forms where it writes and checks.
+    let deep = format!(
+        "share/{}/data.txt",
+        ["a-folder-name-that-is-quite-long-on-purpose-for-the-path-limit"; 4].join("/")
+    );
     let publish_app = |version: &str, status: u8| {
         let src = source(
             w,
             "hello",
             version,
-            &[("bin/hello.cmd", batch(&marker, version, status))],
+            &[
+                ("bin/hello.cmd", batch(&marker, version, status)),
+                (&deep, format!("deep {version}").into_bytes()),
+            ],
         );
         quince_packager::testkit::publish(
             &w.join("hello-log"),
@@ -302,6 +311,21 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
     );
     assert_eq!(current(&home, &app), "versions/1.0.0");
     assert_eq!(current(&home, &me), "versions/1.0.0");
+    let deep_installed = |version: &str| {
+        let path = home
+            .join("apps")
+            .join(app.to_string())
+            .join("versions")
+            .join(version)
+            .join(&deep);
+        assert!(
+            win(&path).len() > 260,
+            "not a long path: {}",
+            win(&path).len()
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    assert_eq!(deep_installed("1.0.0"), "deep 1.0.0");
     // The bootstrap started the app, a batch file, through Windows' cmd.
     for _ in 0..100 {
         if std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == "1.0.0") {
@@ -394,6 +418,12 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
     assert!(out.status.success(), "update to 1.1.0: {}", text(&out));
     assert_eq!(current(&home, &app), "versions/1.1.0", "{}", text(&out));
     assert_eq!(hello().await, "1.1.0");
+    assert_eq!(deep_installed("1.1.0"), "deep 1.1.0");
+    // Quince itself reads it back through Windows' file calls.
+    let out = run(cmd.clone(), launcher("quince", &["verify", &app_text]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "verify 1.1.0: {}", text(&out));
 
     // A broken 1.2.0 (its program exits 1) is rolled back by itself, and
     // `hello` still starts 1.1.0.

@@ -1628,6 +1628,47 @@ fn remove_and_gc_free_what_no_installed_version_needs() {
     );
 }
 
+/// A file over 32 MiB is patched by segments (neither the publisher nor the
+/// user holds it whole while patching): the update still moves only the
+/// few KB around the change, and the file is rebuilt exactly.
+#[test]
+fn an_update_of_a_file_over_32_mib_moves_a_segmented_patch() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    let size = 40 << 20;
+    publisher.publish_big_edited("1.0.0", size, None);
+    let (_seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&home, &args));
+
+    let (_, new) = publisher.publish_big_edited("1.1.0", size, Some(1));
+    let update = net(&["update", "--json"]);
+    let update: Vec<&str> = update.iter().map(String::as_str).collect();
+    let v: serde_json::Value = serde_json::from_str(ok(&quince(&home, &update)).trim()).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.1.0")),
+        "{v}"
+    );
+    assert_eq!(v["downloaded"]["patched_files"], 1, "{v}");
+    let bytes = v["downloaded"]["bytes"].as_u64().unwrap();
+    assert!(
+        bytes < 64 * 1024,
+        "an update of 4 KiB moved {bytes} bytes: {v}"
+    );
+    let blob = home.join(format!("apps/{app}/current/blob"));
+    assert!(std::fs::read(&blob).unwrap() == new);
+    // The patch the user kept (to serve it) is a segmented one.
+    let user_store = Store::open(&home.join("store")).unwrap();
+    let patches = user_store.blobs().unwrap();
+    assert_eq!(patches.len(), 1);
+    let patch = user_store.blob(&patches[0].0, 1 << 20).unwrap();
+    assert!(quince_store::is_segmented(&patch));
+}
+
 /// A large file that changed a little comes as the publisher's patch
 /// against the installed version, not as its new chunks; the user sees
 /// what it cost. A seeder whose delta index names a patch that does not

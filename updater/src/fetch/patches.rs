@@ -144,13 +144,9 @@ pub(super) async fn patch_files<S: Source>(
                 (plan.path.clone(), plan.from.to_vec(), plan.chunks.to_vec());
             let (size, sha256) = (plan.size, plan.sha256);
             tokio::task::spawn_blocking(move || {
-                let mut old = Vec::new();
-                for c in &from {
-                    match store.chunk(c) {
-                        Ok(bytes) => old.extend_from_slice(&bytes),
-                        Err(e) => return (Err(e), patch),
-                    }
-                }
+                // The old version as the store holds it, read whole for a
+                // plain patch, a stretch at a time for a segmented one.
+                let old = quince_store::StoredFile::new(&store, &from);
                 let file = (chunks.as_slice(), size, &sha256);
                 (
                     store.put_patched(&path, &old, &patch, file, LOCAL_LEVEL),
