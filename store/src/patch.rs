@@ -604,6 +604,16 @@ mod tests {
         assert_eq!(patch_level(19, 100 << 20), LARGE_FILE_MAX_LEVEL);
         assert_eq!(patch_level(19, 1 << 20), 19);
         assert_eq!(patch_level(3, 100 << 20), 3);
+        // By segments (how the packager patches a file this large), with no
+        // hint: as small.
+        let segmented = make_segmented_patch(&old, &new, &|_, _| None, 19).unwrap();
+        assert!(
+            segmented.len() < 64 * 1024,
+            "patch is {} bytes",
+            segmented.len()
+        );
+        let rebuilt = apply_patch(&old, &segmented, new.len() as u64, &Hash::of(&new)).unwrap();
+        assert!(rebuilt == new);
     }
 
     #[test]
