@@ -90,9 +90,16 @@ impl Apps {
         while let Some(d) = stack.pop() {
             for e in fs::read_dir(&d).map_err(io(&d))?.flatten() {
                 let p = e.path();
+                // As the manifest writes paths, parts joined by '/' (Windows
+                // joins them with backslashes: every file looked extra there).
                 let rel = p
                     .strip_prefix(&dir)
-                    .map(|r| r.to_string_lossy().to_string())
+                    .map(|r| {
+                        r.components()
+                            .map(|c| c.as_os_str().to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
                     .unwrap_or_default();
                 if !listed.contains(&rel) {
                     out.push(Difference::Extra(rel));
