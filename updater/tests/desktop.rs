@@ -282,10 +282,17 @@ fn a_failing_version_check_rolls_back_and_a_running_version_is_not_deleted() {
     assert!(versions.join("1.0.0").is_dir());
     running.kill().unwrap();
     running.wait().unwrap();
+    // A version folder whose deletion was cut short (renamed away, then
+    // the process died) is finished by the next gc.
+    let cut_short = versions.join(".going-0.9.0");
+    std::fs::create_dir_all(cut_short.join("bin")).unwrap();
+    std::fs::write(cut_short.join("bin/hello"), b"left over").unwrap();
     let gc: serde_json::Value =
         serde_json::from_str(ok(&desk.quince(&["gc", "--json"])).trim()).unwrap();
     assert_eq!(gc["versions_deleted"][0], format!("{app} 1.0.0"), "{gc}");
     assert!(!versions.join("1.0.0").exists());
+    assert!(!versions.join(".going-1.0.0").exists());
+    assert!(!cut_short.exists(), "a cut-short deletion was left");
     assert!(versions.join("1.2.0").is_dir() && versions.join("1.3.0").is_dir());
     // Rollback and pin say what they did as JSON too.
     let json = |args: &[&str]| -> serde_json::Value {

@@ -61,9 +61,20 @@ pub struct Collected {
     pub temp_bytes_deleted: u64,
 }
 
+/// What a version folder is renamed to before it is deleted.
+const GOING: &str = ".going-";
+
 /// Deletes `app`'s version folders other than current, previous and trial,
 /// except those a running program uses. Returns (deleted with their bytes,
 /// kept because in use).
+///
+/// A folder is first renamed out of the way, then deleted: where the OS
+/// refuses to rename a folder holding a running program or an open file
+/// (Windows; Linux is asked through [`super::in_use`] instead), the
+/// version is kept whole, where deleting it file by file would have taken
+/// whatever its running program had not opened. (Wine allows the rename,
+/// so that refusal is not tested here.) A deletion cut short is finished
+/// the next time.
 pub(super) fn prune_versions(
     dir: &super::AppDir,
     state: &super::AppState,
@@ -71,6 +82,10 @@ pub(super) fn prune_versions(
     let (mut deleted, mut in_use) = (Vec::new(), Vec::new());
     for entry in fs::read_dir(dir.versions()).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(GOING) {
+            let _ = fs::remove_dir_all(entry.path());
+            continue;
+        }
         let keep = [state.current, state.previous, state.trial]
             .iter()
             .flatten()
@@ -85,8 +100,13 @@ pub(super) fn prune_versions(
             in_use.push(version);
             continue;
         }
-        let bytes = size_of(&entry.path());
-        if fs::remove_dir_all(entry.path()).is_ok() {
+        let going = dir.versions().join(format!("{GOING}{name}"));
+        if fs::rename(entry.path(), &going).is_err() {
+            in_use.push(version);
+            continue;
+        }
+        let bytes = size_of(&going);
+        if fs::remove_dir_all(&going).is_ok() {
             deleted.push((version, bytes));
         }
     }
