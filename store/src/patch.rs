@@ -354,7 +354,8 @@ impl<'a> Segments<'a> {
         let reference = self.old.read(s.old_start, s.old_len as usize)?;
         let fail = |code| std::io::Error::other(zstd::zstd_safe::get_error_name(code));
         let mut dctx = DCtx::create();
-        dctx.set_parameter(DParameter::WindowLogMax(31))
+        let window = window_log(u64::from(s.old_len) + u64::from(s.new_len));
+        dctx.set_parameter(DParameter::WindowLogMax(window))
             .map_err(fail)?;
         dctx.ref_prefix(&reference).map_err(fail)?;
         self.current.clear();
@@ -460,13 +461,27 @@ fn patch_reader<'a>(
     if is_segmented(patch) {
         return Ok(Box::new(Segments::new(old, patch, size)?));
     }
+    // The frame must declare the file's size, and may ask for no larger a
+    // window than its maker uses for these sizes: zstd sizes its buffer by
+    // both, and a peer's patch could otherwise make it allocate 2 GiB (found
+    // by the `patch` fuzz target).
+    match zstd::zstd_safe::get_frame_content_size(patch) {
+        Ok(Some(n)) if n == size => {}
+        _ => {
+            return Err(format!(
+                "the patch does not declare the file's {size} bytes"
+            ))
+        }
+    }
     *whole = old
         .read(0, usize::try_from(old.len()).unwrap_or(usize::MAX))
         .map_err(|e| e.to_string())?;
     let whole: &'a Vec<u8> = whole;
     let mut decoder = zstd::stream::read::Decoder::with_ref_prefix(patch, whole.as_slice())
         .map_err(|e| e.to_string())?;
-    decoder.window_log_max(31).map_err(|e| e.to_string())?;
+    decoder
+        .window_log_max(window_log(old.len().max(size)))
+        .map_err(|e| e.to_string())?;
     Ok(Box::new(decoder))
 }
 
