@@ -136,6 +136,12 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
             &[
                 ("bin/hello.cmd", batch(&marker, version, status)),
                 (&deep, format!("deep {version}").into_bytes()),
+                // An app file: the Start-menu shortcut takes its name.
+                (
+                    ".quince/app",
+                    b"quince app v1\nname Hello World\nid hello\nsummary Says hello\ncommand bin/hello.cmd\n"
+                        .to_vec(),
+                ),
             ],
         );
         quince_packager::testkit::publish(
@@ -393,6 +399,60 @@ async fn under_wine_the_windows_client_installs_updates_rolls_back_and_updates_i
             .unwrap_or_else(|e| panic!("{}: {e}: {said}", file.display()));
         assert!(script.contains("set /p QUINCE_VERSION_DIR="), "{script}");
     }
+
+    // The Start-menu shortcut, in the user's Start menu under the name the
+    // app file gives; an independent parser (PyPI's LnkParse3) reads its
+    // target, and Windows' shell starts it as a click does (`start` on the
+    // .lnk, through ShellExecuteEx): the app runs.
+    let out = run(
+        cmd.clone(),
+        ["/c", "echo %APPDATA%"].map(String::from).to_vec(),
+    )
+    .await
+    .unwrap();
+    let appdata = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = Command::new("winepath")
+        .args(["-u", &appdata])
+        .output()
+        .unwrap();
+    let appdata = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let lnk = appdata.join("Microsoft/Windows/Start Menu/Programs/Hello World.lnk");
+    assert!(lnk.is_file(), "no shortcut at {}: {said}", lnk.display());
+    let parsed = Command::new("lnkparse")
+        .arg("-j")
+        .arg(&lnk)
+        .output()
+        .expect("lnkparse runs (pip install LnkParse3)");
+    let parsed: serde_json::Value = serde_json::from_slice(&parsed.stdout)
+        .unwrap_or_else(|e| panic!("lnkparse: {e}: {}", String::from_utf8_lossy(&parsed.stderr)));
+    assert_eq!(
+        parsed["link_info"]["local_base_path_unicode"].as_str(),
+        Some(win(&bin_dir.join("hello.cmd")).as_str()),
+        "{parsed}"
+    );
+    std::fs::remove_file(&marker).unwrap();
+    let out = run(
+        PathBuf::from("start"),
+        ["/wait", "/unix", &lnk.display().to_string()]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if marker.is_file() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&marker)
+            .map(|m| m.trim().to_string())
+            .ok(),
+        Some("1.0.0".to_string()),
+        "start on the shortcut: {}",
+        text(&out)
+    );
 
     // `quince update` through its launcher; `hello` through its own, and
     // what the version it started wrote.

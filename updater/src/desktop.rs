@@ -7,11 +7,17 @@
 //!                                              with an app file), icon from the release
 //! %LOCALAPPDATA%\quince\bin\ID.cmd             on Windows: a batch file that starts
 //!                                              quince run APP_ID through Quince's pointer
+//! %APPDATA%\Microsoft\Windows\Start Menu\Programs\NAME.lnk
+//!                                              on Windows: the Start-menu shortcut (only for
+//!                                              releases with an app file), starting ID.cmd
 //! ```
 //!
-//! (`crate::platform::script` writes the launchers.) Windows and macOS get
-//! the launcher only: a Start-menu shortcut (`.lnk`) and a macOS `.app`
-//! wrapper are not made yet.
+//! (`crate::platform::script` writes the launchers, `crate::platform::shortcut`
+//! the shortcuts.) A shortcut starts the launcher, which reads the app's
+//! `current` pointer each time, so it follows updates and rollbacks
+//! unchanged; it shows a console window while the app runs (a batch file
+//! is a console program), and Windows' default icon for batch files. On
+//! macOS a release's app bundle is linked into `~/Applications`.
 //!
 //! `ID` is the short id from the release's app file (else the signed name,
 //! lowercased). Both files carry the app id (`quince launcher: app ID` in a
@@ -25,7 +31,7 @@ use quince_protocol::root::AppId;
 
 use crate::home::xdg;
 use crate::install::Apps;
-use crate::platform::script;
+use crate::platform::{script, shortcut};
 
 const LAUNCHER_MARK: &str = "quince launcher: app ";
 const ENTRY_MARK: &str = "X-Quince-App=";
@@ -48,13 +54,36 @@ pub fn bin_dir() -> Option<PathBuf> {
 }
 
 /// Where menu entries go: `$XDG_DATA_HOME/applications`, else
-/// `~/.local/share/applications`; `None` on Windows and macOS, whose menus
-/// take other files.
+/// `~/.local/share/applications`; on Windows the user's Start-menu
+/// programs folder (`%APPDATA%\Microsoft\Windows\Start Menu\Programs`);
+/// `None` on macOS, whose apps are bundles (see [`bundles_dir`]).
 pub fn applications_dir() -> Option<PathBuf> {
-    if cfg!(any(windows, target_os = "macos")) {
+    if cfg!(windows) {
+        return quince_store::cli::user_dir(quince_store::cli::UserDir::Config)
+            .map(|d| d.join(r"Microsoft\Windows\Start Menu\Programs"));
+    }
+    if cfg!(target_os = "macos") {
         return None;
     }
     xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("applications"))
+}
+
+/// The kind of menu entry an OS takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Menu {
+    /// A freedesktop.org desktop entry, `quince-ID.desktop`.
+    Desktop,
+    /// A Windows Start-menu shortcut, `NAME.lnk`.
+    StartMenu,
+}
+
+impl Menu {
+    /// This OS's kind.
+    pub const HERE: Menu = if cfg!(windows) {
+        Menu::StartMenu
+    } else {
+        Menu::Desktop
+    };
 }
 
 /// macOS: where links to installed app bundles go, `~/Applications`
@@ -188,9 +217,11 @@ pub fn launcher_name(apps: &Apps, app: &AppId, name: Option<&str>) -> Result<Str
 }
 
 /// Makes (or refreshes) `app`'s launcher named `name` in `bin`, starting
-/// `quince` (`quince run APP_ID`), and its menu entry in `applications`
-/// (where the OS has such entries).
+/// `quince` (`quince run APP_ID`), and its menu entry of kind `menu`
+/// ([`Menu::HERE`] but in tests) in `applications` (where the OS has such
+/// entries).
 pub fn create(
+    menu: Menu,
     apps: &Apps,
     app: &AppId,
     quince: &Path,
@@ -218,7 +249,7 @@ pub fn create(
         program: &quince,
         args: &["run", &app_text, "--"],
     });
-    write_ours(&launcher, &mark, &text, 0o755)?;
+    write_ours(&launcher, &[&mark], text.as_bytes(), 0o755)?;
     let mut created = Created {
         launcher,
         entry: None,
@@ -240,6 +271,11 @@ pub fn create(
     let (Some(info), Some(applications)) = (apps.info(app), applications) else {
         return Ok(created);
     };
+    if menu == Menu::StartMenu {
+        let file = start_menu_entry(app, &info, name, &created.launcher, applications)?;
+        created.entry = Some(file);
+        return Ok(created);
+    }
     let current = std::path::absolute(apps.app_dir(app).current()).map_err(io(bin))?;
     let icon = match &info.icon {
         Some(rel) if current.join(rel.as_str()).is_file() => Some(current.join(rel.as_str())),
@@ -273,10 +309,57 @@ pub fn create(
     }
     entry.push_str(&format!("{ENTRY_MARK}{app}\n"));
     let file = applications.join(format!("quince-{name}.desktop"));
-    write_ours(&file, &format!("{ENTRY_MARK}{app}"), &entry, 0o644)?;
+    write_ours(
+        &file,
+        &[&format!("{ENTRY_MARK}{app}")],
+        entry.as_bytes(),
+        0o644,
+    )?;
     created.entry = Some(file);
     created.icon = icon;
     Ok(created)
+}
+
+/// Writes the Start-menu shortcut for `app` (named after the release's
+/// app name where Windows can hold that as a file name, else `name`) to
+/// start `launcher`; removes this app's shortcuts of other names (the app
+/// was renamed). Returns the shortcut's path.
+fn start_menu_entry(
+    app: &AppId,
+    info: &appinfo::AppInfo,
+    name: &str,
+    launcher: &Path,
+    folder: &Path,
+) -> Result<PathBuf, DesktopError> {
+    let file_name = format!("{}.lnk", info.name);
+    let fits = quince_protocol::path::RelPath::parse(&file_name)
+        .is_ok_and(|p| p.components().count() == 1 && p.windows_problem().is_none());
+    let file = folder.join(if fits {
+        file_name
+    } else {
+        format!("{name}.lnk")
+    });
+    let mark = format!("{LAUNCHER_MARK}{app}");
+    let launcher = std::path::absolute(launcher).map_err(io(launcher))?;
+    let target = launcher.display().to_string();
+    let working_dir = std::env::var("USERPROFILE")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| launcher.parent().unwrap_or(&launcher).display().to_string());
+    let about = info.summary.as_deref().unwrap_or(&info.name);
+    let bytes = shortcut::encode(&shortcut::Shortcut {
+        target: &target,
+        working_dir: &working_dir,
+        description: &format!("{about} ({mark})"),
+    })
+    .map_err(|e| DesktopError::App(e.to_string()))?;
+    write_ours(&file, &[&mark], &bytes, 0o644)?;
+    for other in ours_in(folder, &[&mark]) {
+        if other != file {
+            std::fs::remove_file(&other).map_err(io(&other))?;
+        }
+    }
+    Ok(file)
 }
 
 /// Removes every launcher in `bin` and menu entry in `applications` that
@@ -290,23 +373,32 @@ pub fn remove(
     if let Some(folder) = bundles_dir() {
         removed.extend(unlink_bundles(app, &folder)?);
     }
-    let launchers = [(bin, format!("{LAUNCHER_MARK}{app}"))];
-    let entries = applications.map(|a| (a, format!("{ENTRY_MARK}{app}")));
-    for (dir, mark) in launchers.into_iter().chain(entries) {
-        let Ok(items) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for item in items.flatten() {
-            let path = item.path();
-            if is_ours(&path, &mark) {
-                std::fs::remove_file(&path).map_err(io(&path))?;
-                removed.push(path);
-            }
+    let launcher = format!("{LAUNCHER_MARK}{app}");
+    let entry = format!("{ENTRY_MARK}{app}");
+    let launchers = [(bin, vec![launcher.as_str()])];
+    // Desktop entries carry the entry mark; Start-menu shortcuts the
+    // launcher's.
+    let entries = applications.map(|a| (a, vec![entry.as_str(), launcher.as_str()]));
+    for (dir, marks) in launchers.into_iter().chain(entries) {
+        for path in ours_in(dir, &marks) {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed.push(path);
         }
     }
     Ok(removed)
 }
 
+/// The files in `dir` that carry one of `marks` (none if it cannot be read).
+fn ours_in(dir: &Path, marks: &[&str]) -> Vec<PathBuf> {
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    items
+        .flatten()
+        .map(|item| item.path())
+        .filter(|path| is_ours(path, marks))
+        .collect()
+}
 /// Removes the links in `folder` that lead into `app`'s folder
 /// (`apps/APP_ID/...`); returns them.
 pub fn unlink_bundles(app: &AppId, folder: &Path) -> Result<Vec<PathBuf>, DesktopError> {
@@ -331,25 +423,27 @@ pub fn unlink_bundles(app: &AppId, folder: &Path) -> Result<Vec<PathBuf>, Deskto
     Ok(removed)
 }
 
-/// True if `path` is a small regular file with the line `mark` in it
-/// (alone, or as a comment: `# mark` in a sh script, `rem mark` in a
-/// batch file).
-fn is_ours(path: &Path, mark: &str) -> bool {
-    quince_store::durable::read_bounded(path, MAX_OURS)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .is_some_and(|text| {
-            text.lines().any(|l| {
-                let l = l.strip_prefix("# ").or(l.strip_prefix("rem ")).unwrap_or(l);
-                l == mark
-            })
-        })
+/// True if `path` is a small regular file that carries one of `marks`: a
+/// line of its own (alone, or as a comment: `# mark` in a sh script, `rem
+/// mark` in a batch file), or in a shell link's text.
+fn is_ours(path: &Path, marks: &[&str]) -> bool {
+    let Ok(bytes) = quince_store::durable::read_bounded(path, MAX_OURS) else {
+        return false;
+    };
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => text.lines().any(|l| {
+            let l = l.strip_prefix("# ").or(l.strip_prefix("rem ")).unwrap_or(l);
+            marks.contains(&l)
+        }),
+        Err(_) => marks.iter().any(|m| shortcut::is_shortcut_with(&bytes, m)),
+    }
 }
 
-/// Writes `text` to `path` unless something that is not ours is there.
-fn write_ours(path: &Path, mark: &str, text: &str, mode: u32) -> Result<(), DesktopError> {
+/// Writes `bytes` to `path` unless something that is not ours (by one of
+/// `marks`) is there.
+fn write_ours(path: &Path, marks: &[&str], bytes: &[u8], mode: u32) -> Result<(), DesktopError> {
     match std::fs::symlink_metadata(path) {
-        Ok(_) if !is_ours(path, mark) => return Err(DesktopError::Taken(path.to_path_buf())),
+        Ok(_) if !is_ours(path, marks) => return Err(DesktopError::Taken(path.to_path_buf())),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(path)(e)),
@@ -357,7 +451,7 @@ fn write_ours(path: &Path, mark: &str, text: &str, mode: u32) -> Result<(), Desk
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    quince_store::durable::write_atomic(path, text.as_bytes()).map_err(io(path))?;
+    quince_store::durable::write_atomic(path, bytes).map_err(io(path))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -21,6 +21,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub mod script;
+pub mod shortcut;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

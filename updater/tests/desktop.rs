@@ -96,35 +96,76 @@ fn hello_info(id: &str, health: Option<Health>) -> AppInfo {
     }
 }
 
-/// `desktop-file-validate` on `file`; in CI it must be installed.
+/// A user who installed 1.0.0 of a hello app (checked by `exits-ok
+/// --version`) from a seeder that keeps running.
+struct Installed {
+    desk: Desk,
+    p: Publisher,
+    info: AppInfo,
+    /// What `quince install` said.
+    said: String,
+    _seeder: Killed,
+}
+
+fn install_hello(dir: &Path, seed: u8) -> Installed {
+    let desk = Desk::new(dir);
+    let p = Publisher::named(&dir.join("pub"), "Hello publisher", seed);
+    // A tool that exits 1 without arguments: the default health check
+    // (keep running 3 s) would refuse it, `exits-ok --version` does not.
+    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
+    publish_hello(&p, "1.0.0", &info, true);
+    let (seeder, addr) = p.seed();
+    let said = ok(&desk.install(&p.link(&addr, None)));
+    Installed {
+        desk,
+        p,
+        info,
+        said,
+        _seeder: seeder,
+    }
+}
+
+/// `program args`, from a package of other people's: `None` where it is
+/// not installed, outside CI only (`.ci/run` installs `package`).
+fn checker(program: &str, args: &[&std::ffi::OsStr], package: &str) -> Option<Output> {
+    match Command::new(program).args(args).output() {
+        Ok(out) => Some(out),
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!("{program} not installed (from {package}): not checked");
+            None
+        }
+        Err(e) => panic!("{program}: {e} (install {package})"),
+    }
+}
+
+/// `desktop-file-validate` on `file`.
 fn validate(file: &Path) {
-    match Command::new("desktop-file-validate").arg(file).output() {
-        Ok(out) => assert!(
+    if let Some(out) = checker(
+        "desktop-file-validate",
+        &[file.as_os_str()],
+        "desktop-file-utils",
+    ) {
+        assert!(
             out.status.success() && out.stdout.is_empty(),
             "desktop-file-validate {}: {}{}\n{}",
             file.display(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(file).unwrap()
-        ),
-        Err(_) if std::env::var_os("CI").is_none() => {
-            eprintln!("desktop-file-validate not installed: menu entry not validated")
-        }
-        Err(e) => panic!("desktop-file-validate: {e} (install desktop-file-utils)"),
+        );
     }
 }
 
 #[test]
 fn install_makes_a_launcher_and_a_valid_menu_entry_and_remove_takes_only_its_own() {
     let t = tempfile::tempdir().unwrap();
-    let desk = Desk::new(t.path());
-    let p = Publisher::named(&t.path().join("pub"), "Hello publisher", 51);
-    // A tool that exits 1 without arguments: the default health check
-    // (keep running 3 s) would refuse it, `exits-ok --version` does not.
-    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
-    publish_hello(&p, "1.0.0", &info, true);
-    let (_seeder, addr) = p.seed();
-    let said = ok(&desk.install(&p.link(&addr, None)));
+    let Installed {
+        desk,
+        p,
+        said,
+        _seeder,
+        ..
+    } = install_hello(t.path(), 51);
     let launcher = desk.bin.join("hello");
     assert!(said.contains(&launcher.display().to_string()), "{said}");
     let entry = desk.data.join("applications/quince-hello.desktop");
@@ -233,12 +274,13 @@ fn install_makes_a_launcher_and_a_valid_menu_entry_and_remove_takes_only_its_own
 #[test]
 fn a_failing_version_check_rolls_back_and_a_running_version_is_not_deleted() {
     let t = tempfile::tempdir().unwrap();
-    let desk = Desk::new(t.path());
-    let p = Publisher::named(&t.path().join("pub"), "Hello publisher", 54);
-    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
-    publish_hello(&p, "1.0.0", &info, true);
-    let (_seeder, addr) = p.seed();
-    ok(&desk.install(&p.link(&addr, None)));
+    let Installed {
+        desk,
+        p,
+        info,
+        _seeder,
+        ..
+    } = install_hello(t.path(), 54);
     let app = p.root.app_id().to_string();
     let versions = desk.home.join(format!("apps/{app}/versions"));
 
@@ -307,36 +349,26 @@ fn a_failing_version_check_rolls_back_and_a_running_version_is_not_deleted() {
     assert!(v["pinned"].is_null(), "{v}");
 }
 
-/// `systemd-analyze verify` on a unit; in CI it must be installed.
+/// `systemd-analyze verify` on a unit.
 fn verify_unit(file: &Path) {
-    match Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(file)
-        .output()
-    {
-        Ok(out) => assert!(
+    let args = ["verify".as_ref(), file.as_os_str()];
+    if let Some(out) = checker("systemd-analyze", &args, "systemd") {
+        assert!(
             out.status.success() && out.stderr.is_empty(),
             "systemd-analyze verify {}: {}\n{}",
             file.display(),
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(file).unwrap()
-        ),
-        Err(_) if std::env::var_os("CI").is_none() => {
-            eprintln!("systemd-analyze not installed: unit not verified")
-        }
-        Err(e) => panic!("systemd-analyze: {e} (install systemd)"),
+        );
     }
 }
 
 #[test]
 fn the_service_unit_verifies_and_the_service_logs_and_stops_cleanly_on_sigterm() {
     let t = tempfile::tempdir().unwrap();
-    let desk = Desk::new(t.path());
-    let p = Publisher::named(&t.path().join("pub"), "Hello publisher", 55);
-    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
-    publish_hello(&p, "1.0.0", &info, true);
-    let (_seeder, addr) = p.seed();
-    ok(&desk.install(&p.link(&addr, None)));
+    let Installed {
+        desk, p, _seeder, ..
+    } = install_hello(t.path(), 55);
     let config = t.path().join("config");
     let state = t.path().join("state");
     let with_dirs = |c: &mut Command| {
@@ -439,12 +471,9 @@ fn the_service_unit_verifies_and_the_service_logs_and_stops_cleanly_on_sigterm()
 #[test]
 fn repair_puts_changed_and_deleted_files_back_fetching_what_the_store_lacks() {
     let t = tempfile::tempdir().unwrap();
-    let desk = Desk::new(t.path());
-    let p = Publisher::named(&t.path().join("pub"), "Hello publisher", 56);
-    let info = hello_info("hello", Some(Health::ExitsOk(vec!["--version".into()])));
-    publish_hello(&p, "1.0.0", &info, true);
-    let (_seeder, addr) = p.seed();
-    ok(&desk.install(&p.link(&addr, None)));
+    let Installed {
+        desk, p, _seeder, ..
+    } = install_hello(t.path(), 56);
     let dir = desk
         .home
         .join(format!("apps/{}/versions/1.0.0", p.root.app_id()));
@@ -665,4 +694,110 @@ fn a_release_holding_an_app_bundle_runs_its_program_and_its_link_follows_updates
         vec![link.clone()]
     );
     assert!(std::fs::symlink_metadata(&link).is_err());
+}
+
+/// `lnkparse` (PyPI's LnkParse3) reads `file`, as JSON.
+fn lnkparse(file: &Path) -> Option<serde_json::Value> {
+    let out = checker(
+        "lnkparse",
+        &["-j".as_ref(), file.as_os_str()],
+        "PyPI's LnkParse3",
+    )?;
+    assert!(
+        out.status.success(),
+        "lnkparse {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The Windows Start-menu shortcut, made here through the same code with
+/// the Start-menu kind (Windows' own run is the Wine scenario,
+/// tests/tests/windows_wine.rs): named after the app, read back by an
+/// independent parser, renamed with the app, never over a user's file, and
+/// removed with the app's launcher, leaving other shortcuts alone.
+#[test]
+fn a_start_menu_shortcut_names_the_app_starts_its_launcher_and_only_ours_are_removed() {
+    use quince_updater::desktop::{self, Menu};
+    let t = tempfile::tempdir().unwrap();
+    let Installed {
+        desk,
+        p,
+        info,
+        _seeder,
+        ..
+    } = install_hello(t.path(), 59);
+    let app = p.root.app_id();
+    let apps = quince_updater::install::Apps::open(&desk.home).unwrap();
+    let menu = t.path().join("Start Menu/Programs");
+    std::fs::create_dir_all(&menu).unwrap();
+    let theirs = menu.join("Other.lnk");
+    std::fs::write(&theirs, b"not ours").unwrap();
+    let make = |apps: &quince_updater::install::Apps| {
+        desktop::create(
+            Menu::StartMenu,
+            apps,
+            &app,
+            Path::new(QUINCE),
+            "hello",
+            &desk.bin,
+            Some(&menu),
+        )
+    };
+    let created = make(&apps).unwrap();
+    let lnk = menu.join("Hello hello.lnk");
+    assert_eq!(created.entry.as_deref(), Some(lnk.as_path()));
+    if let Some(parsed) = lnkparse(&lnk) {
+        let text = parsed.to_string();
+        let launcher = desk.bin.join("hello").display().to_string();
+        assert_eq!(
+            parsed["link_info"]["local_base_path_unicode"].as_str(),
+            Some(launcher.as_str()),
+            "{text}"
+        );
+        assert_eq!(
+            parsed["data"]["description"].as_str(),
+            Some(format!("Says hello (quince launcher: app {app})").as_str()),
+            "{text}"
+        );
+        assert!(
+            parsed["header"]["link_flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "HasLinkInfo")),
+            "{text}"
+        );
+    }
+    // Made again: the same file, not an error.
+    assert_eq!(make(&apps).unwrap().entry, Some(lnk.clone()));
+
+    // The app is renamed in 1.1.0: the shortcut follows, the old one goes.
+    let renamed = AppInfo {
+        name: "Hello Renamed".into(),
+        ..info.clone()
+    };
+    publish_hello(&p, "1.1.0", &renamed, true);
+    let args = net(&["update", &app.to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&desk.quince(&args));
+    let apps = quince_updater::install::Apps::open(&desk.home).unwrap();
+    let lnk2 = menu.join("Hello Renamed.lnk");
+    assert_eq!(make(&apps).unwrap().entry, Some(lnk2.clone()));
+    assert!(!lnk.exists() && lnk2.is_file());
+
+    // A user's own file of that name is left alone, with the reason.
+    std::fs::rename(&lnk2, t.path().join("kept.lnk")).unwrap();
+    std::fs::write(&lnk2, b"the user's").unwrap();
+    let err = make(&apps).unwrap_err();
+    assert!(err.to_string().contains("is not Quince's"), "{err}");
+    assert_eq!(std::fs::read(&lnk2).unwrap(), b"the user's");
+    std::fs::rename(t.path().join("kept.lnk"), &lnk2).unwrap();
+
+    // Removal takes the launcher and the shortcut, nothing else.
+    let mut removed = desktop::remove(&app, &desk.bin, Some(&menu)).unwrap();
+    let mut expected = vec![desk.bin.join("hello"), lnk2.clone()];
+    removed.sort();
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert_eq!(std::fs::read(&theirs).unwrap(), b"not ours");
 }

@@ -82,6 +82,7 @@ pub fn add(client: &Client, app: &AppId, name: Option<&str>) -> Result<Created> 
     let bin = desktop::bin_dir().ok_or(desktop::DesktopError::NoFolder)?;
     let applications = desktop::applications_dir();
     Ok(desktop::create(
+        desktop::Menu::HERE,
         client.apps(),
         app,
         &desktop::stable_program(&exe),

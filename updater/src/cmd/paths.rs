@@ -63,7 +63,11 @@ pub fn run(args: Args) -> Result<()> {
         (
             "menu",
             desktop::applications_dir(),
-            "apps' menu entries (quince-ID.desktop)",
+            if cfg!(windows) {
+                "apps' Start-menu shortcuts (NAME.lnk)"
+            } else {
+                "apps' menu entries (quince-ID.desktop)"
+            },
         ),
         (
             "service",
