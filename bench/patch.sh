@@ -5,8 +5,10 @@
 # the second; printed: the bytes an update downloads with patches
 # (`quince-packager diff`), the time and peak memory of that `release`, and
 # the same two files patched by the zstd CLI (`zstd -19 --long=31
-# --patch-from`, Debian's 1.5.4) as the baseline, with the ratio. Compare two
-# commits with bench/ab.sh (interleaved).
+# --patch-from`, Debian's 1.5.4) as the baseline, with the ratio. Then the
+# client's side: a segmented patch between two files of MIB MiB applied into
+# a store by a process of its own (store/examples/patch_apply.rs), its time
+# and peak memory. Compare two commits with bench/ab.sh (interleaved).
 # Usage: bash bench/patch.sh [MIB]   (needs zstd, python3; ~2 minutes)
 set -euo pipefail
 # From a checkout's root (as bench/ab.sh runs it on each side), that checkout.
@@ -14,6 +16,8 @@ set -euo pipefail
 command -v zstd >/dev/null || { apt-get update -q && apt-get install -y -q zstd; }
 mib=${1:-107}
 cargo build -q --release -p quince-packager -p quince-signer
+cargo build -q --release -p quince-store --example patch_apply
+apply_bin="$PWD/target/release/examples/patch_apply"
 export QUINCE_PACKAGER="$PWD/target/release/quince-packager" QUINCE_SIGNER="$PWD/target/release/quince-signer"
 examples="$PWD/signer/examples"
 work="$(mktemp -d)"
@@ -51,3 +55,7 @@ echo "quince update download with patches: $ours bytes ($(sed -n 1p release.out 
 echo "zstd -19 --long=31 --patch-from: $zs bytes"
 python3 -c "print(f'ratio quince/zstd: {$ours/$zs:.2f}x')"
 echo "quince-packager release (makes the patches): $secs s, peak RSS $((kib / 1024)) MiB"
+"$apply_bin" prepare apply "$mib" >/dev/null
+/usr/bin/time -f "%e %M" -o apply.time "$apply_bin" apply apply > apply.out
+read -r secs kib < apply.time
+echo "client applying a segmented patch ($mib MiB file, $(grep -o '[0-9]*-byte patch' apply.out)): $secs s, peak RSS $((kib / 1024)) MiB"

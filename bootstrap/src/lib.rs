@@ -6,6 +6,35 @@
 
 #![forbid(unsafe_code)]
 
+/// `eprintln!` that cannot panic: with standard error closed (`2>&1 |
+/// head`) the text is lost and the install goes on.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that cannot panic (see [`say!`]).
+#[macro_export]
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that cannot panic: with standard output closed (`| head -0`)
+/// the text is lost; the exit status still tells.
+#[macro_export]
+macro_rules! put {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -229,16 +258,16 @@ fn show(client: &Client, open: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
         while let Ok(event) = events.recv().await {
             match event {
                 Event::LookingForPeers { app } => {
-                    eprintln!("looking for peers that hold app {app}")
+                    say!("looking for peers that hold app {app}")
                 }
                 Event::PeersFound { peers, .. } => {
-                    eprintln!("{peers} peer(s) found; verifying the log")
+                    say!("{peers} peer(s) found; verifying the log")
                 }
                 Event::Progress { progress, .. } => {
-                    eprint!("\r{}        ", progress.describe(started.elapsed()));
+                    say_part!("\r{}        ", progress.describe(started.elapsed()));
                     open.store(true, Relaxed);
                 }
-                Event::Finished { .. } if open.swap(false, Relaxed) => eprintln!(),
+                Event::Finished { .. } if open.swap(false, Relaxed) => say!(),
                 _ => {}
             }
         }
@@ -295,11 +324,11 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
     };
     let (net, warnings) = network::load(args.config.as_deref(), &flags);
     for w in warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     let (cache, warning) = client.home().peer_cache();
     if let Some(w) = warning {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     let mut config = NodeConfig {
         mdns: args.mdns,
@@ -352,7 +381,7 @@ pub async fn install(args: Options) -> Result<String, BootstrapError> {
         s.abort();
     }
     if open_line.load(Relaxed) {
-        eprintln!();
+        say!();
     }
     let outcome = match result {
         Ok(report) => report.outcome,
@@ -376,13 +405,21 @@ fn finish(
     args: &Options,
     registered: Option<Result<String, String>>,
 ) -> Result<String, BootstrapError> {
-    let version = match outcome {
-        Outcome::Installed { version, .. } | Outcome::UpToDate(version) => version,
+    let (version, passed_over) = match outcome {
+        Outcome::Installed {
+            version,
+            passed_over,
+            ..
+        } => (version, passed_over),
+        Outcome::UpToDate(version) => (version, Vec::new()),
         Outcome::RolledBack {
             refused, reason, ..
         } => return Err(BootstrapError::DoesNotStart { refused, reason }),
     };
     let dir = client.apps().dir(&app).join("current");
+    for (v, why) in passed_over {
+        say!("release {v} does not start ({why}): passed over, and not tried again");
+    }
     let mut line = format!("installed app {app} {version} into {}", dir.display());
     match registered {
         Some(Ok(done)) => line.push_str(&format!("; {done}")),

@@ -84,7 +84,7 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = parser.next().map_err(fail)? {
         match arg {
             Long("help") | Short('h') => {
-                println!("{USAGE}");
+                quince_bootstrap::put!("{USAGE}");
                 std::process::exit(0);
             }
             Long("version") | Short('V') => {
@@ -134,14 +134,16 @@ fn parse_args() -> Result<Options, String> {
 /// print anything here: check the hash with a tool you trust, such as
 /// `sha256sum`, or `quince verify-installer` on a Quince you already have.)
 fn print_version() {
-    println!("quince-bootstrap {}", env!("CARGO_PKG_VERSION"));
+    quince_bootstrap::put!("quince-bootstrap {}", env!("CARGO_PKG_VERSION"));
     let me = std::env::current_exe().and_then(std::fs::read);
     match me {
-        Ok(bytes) => println!("sha256 {}", quince_protocol::Hash::of(&bytes).to_hex()),
-        Err(e) => println!("sha256 unknown ({e})"),
+        Ok(bytes) => {
+            quince_bootstrap::put!("sha256 {}", quince_protocol::Hash::of(&bytes).to_hex())
+        }
+        Err(e) => quince_bootstrap::put!("sha256 unknown ({e})"),
     }
     if let Some(app) = option_env!("QUINCE_SELF_APP") {
-        println!("a release of Quince, app {app}: check with `quince verify-installer FILE --self-app {app}`");
+        quince_bootstrap::put!("a release of Quince, app {app}: check with `quince verify-installer FILE --self-app {app}`");
     }
 }
 
@@ -149,7 +151,7 @@ fn main() {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("quince-bootstrap: {e}");
+            quince_bootstrap::say!("quince-bootstrap: {e}");
             std::process::exit(2);
         }
     };
@@ -160,14 +162,14 @@ fn main() {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("quince-bootstrap: cannot start: {e}");
+            quince_bootstrap::say!("quince-bootstrap: cannot start: {e}");
             std::process::exit(1);
         }
     };
     match runtime.block_on(install(args)) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => quince_bootstrap::put!("{line}"),
         Err(e) => {
-            eprintln!("quince-bootstrap: failed: {e}");
+            quince_bootstrap::say!("quince-bootstrap: failed: {e}");
             std::process::exit(e.exit_code());
         }
     }

@@ -152,6 +152,69 @@ async fn a_link_becomes_an_installed_running_app() {
         );
     }
 
+    // A broken stable 1.1.0 (its program exits 1): a new user gets 1.0.0,
+    // told why 1.1.0 was passed over. With standard output and error
+    // closed (`2>&1 | head -0`), the install still happens and says so
+    // by its exit status (no panic on the broken pipe).
+    std::fs::write(w.join("src/bin/hello"), "#!/bin/sh\nexit 1\n").unwrap();
+    quince_packager::testkit::publish(
+        &w.join("log"),
+        &Store::open(&w.join("store")).unwrap(),
+        &root,
+        &key,
+        &w.join("src"),
+        "1.1.0",
+        "any",
+    );
+    let home = w.join("newcomer");
+    let out = tokio::task::spawn_blocking({
+        let (link, home) = (link.clone(), home.clone());
+        move || run(link, home)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("installed app") && stdout.contains(" 1.0.0 "),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("release 1.1.0 does not start") && stderr.contains("passed over"),
+        "{stderr}"
+    );
+    let closed = tokio::task::spawn_blocking({
+        let (link, home) = (link.clone(), w.join("piped"));
+        move || {
+            let mut child = Command::new(bootstrap_bin())
+                .env("QUINCE_NETWORK", "private")
+                .arg(link)
+                .args([
+                    "--no-mdns",
+                    "--listen",
+                    "/ip4/127.0.0.1/tcp/0",
+                    "--no-launch",
+                ])
+                .arg("--home")
+                .arg(&home)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            drop(child.stderr.take());
+            (child.wait().unwrap(), home)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(closed.0.success(), "with its output closed: {:?}", closed.0);
+    assert!(closed
+        .1
+        .join(format!("apps/{}/current", root.app_id()))
+        .exists());
+
     // A link to an app nobody holds: one clear failure line.
     let out = tokio::task::spawn_blocking({
         let home = w.join("other");

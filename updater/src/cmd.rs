@@ -352,9 +352,16 @@ pub fn report(
     });
     if json {
         let mut v = match outcome {
-            Outcome::Installed { version, previous } => serde_json::json!({
+            Outcome::Installed {
+                version,
+                previous,
+                passed_over,
+            } => serde_json::json!({
                 "app": app.to_string(), "outcome": "installed", "version": version.to_string(),
                 "previous": previous.as_ref().map(ToString::to_string),
+                "passed_over": passed_over.iter().map(|(v, why)| serde_json::json!({
+                    "version": v.to_string(), "reason": why,
+                })).collect::<Vec<_>>(),
             }),
             Outcome::UpToDate(v) => serde_json::json!({
                 "app": app.to_string(), "outcome": "up-to-date", "version": v.to_string(),
@@ -381,10 +388,21 @@ pub fn report(
     }
     let moved = moved.unwrap_or_default();
     match outcome {
-        Outcome::Installed { version, previous: Some(p) } => {
+        Outcome::Installed {
+            version,
+            previous: Some(p),
+            ..
+        } => {
             println!("updated app {app} from {p} to {version}{moved}")
         }
-        Outcome::Installed { version, previous: None } => {
+        Outcome::Installed {
+            version,
+            previous: None,
+            passed_over,
+        } => {
+            for (v, why) in passed_over {
+                println!("app {app}: release {v} failed its health check ({why}); it will not be tried again");
+            }
             println!("installed app {app} {version}{moved}")
         }
         Outcome::UpToDate(v) => println!("app {app} is up to date at {v}"),

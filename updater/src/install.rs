@@ -141,6 +141,9 @@ pub enum InstallError {
 
 /// The most an app's state file may hold.
 const MAX_STATE_FILE_BYTES: usize = 1024 * 1024;
+/// How many newer releases a fresh install passes over when they fail
+/// their own health checks here (see [`Apps::update`]).
+pub const FRESH_FALLBACKS: usize = 3;
 
 /// `run` as a path inside a version folder: relative, with no `..`, no
 /// absolute or empty parts (the check the health check makes).
@@ -167,6 +170,9 @@ pub enum Outcome {
         version: Version,
         /// The one before, if any.
         previous: Option<Version>,
+        /// On a fresh install, newer releases that failed their own health
+        /// checks here first (refused for good, newest first), with why.
+        passed_over: Vec<(Version, String)>,
     },
     /// Nothing newer (or the pinned version is current already).
     UpToDate(Version),
@@ -475,8 +481,49 @@ impl Apps {
     /// Installs or updates `app` from `peers` of `source`: syncs the log,
     /// picks the release (the link's version, the pin, or the newest not
     /// refused), fetches and verifies it, stages it, switches to it and runs
-    /// its health check, rolling back if it fails.
+    /// its health check, rolling back if it fails. A fresh install whose
+    /// release fails its own health check (and was not asked for by
+    /// version) goes on to the next older release offered, up to
+    /// [`FRESH_FALLBACKS`] times: a new user gets the newest release that
+    /// runs, as users who had the one before do.
     pub async fn update<S: Source>(
+        &self,
+        source: &S,
+        app: AppId,
+        peers: &mut Peers,
+        options: &UpdateOptions,
+    ) -> Result<Outcome, InstallError> {
+        let mut passed_over = Vec::new();
+        loop {
+            let outcome = self.update_once(source, app, peers, options).await?;
+            match outcome {
+                Outcome::RolledBack {
+                    refused,
+                    reason,
+                    current: None,
+                } if options.version.is_none()
+                    && passed_over.len() < FRESH_FALLBACKS
+                    && self
+                        .state(&app)?
+                        .is_some_and(|s| s.pinned.is_none() && s.is_refused(&refused)) =>
+                {
+                    passed_over.push((refused, reason));
+                }
+                Outcome::Installed {
+                    version, previous, ..
+                } => {
+                    return Ok(Outcome::Installed {
+                        version,
+                        previous,
+                        passed_over,
+                    })
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    async fn update_once<S: Source>(
         &self,
         source: &S,
         app: AppId,

@@ -250,7 +250,9 @@ async fn update(user: &Node, apps: &Apps, app: AppId, from: PeerId) -> Result<Ou
     };
     let outcome = apps.update(user, app, &mut peers, &options).await?;
     match &outcome {
-        Outcome::Installed { version, previous } => println!(
+        Outcome::Installed {
+            version, previous, ..
+        } => println!(
             "      verified and installed {version} (previous {} kept for rollback); health check passed",
             previous.as_ref().map_or("none".into(), ToString::to_string)
         ),

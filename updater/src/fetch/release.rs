@@ -164,9 +164,13 @@ pub async fn fetch_release_with<S: Source>(
     };
     let needed = missing(store);
     if let Some(p) = progress {
-        p.chunks_total.store(needed.len() as u64, Relaxed);
+        // On top of what a fetch before this one with the same progress
+        // (a fresh install's fallback to an older release) has done.
+        let bytes: u64 = needed.iter().map(|c| u64::from(c.size)).sum();
+        p.chunks_total
+            .store(p.chunks_done.load(Relaxed) + needed.len() as u64, Relaxed);
         p.bytes_total
-            .store(needed.iter().map(|c| u64::from(c.size)).sum(), Relaxed);
+            .store(p.bytes_done.load(Relaxed) + bytes, Relaxed);
         p.peers.store(peers.usable().len() as u64, Relaxed);
     }
     #[cfg(not(feature = "patches"))]

@@ -201,6 +201,7 @@ impl<'a> OnTrial<'a> {
         Ok(Outcome::Installed {
             version,
             previous: state.previous,
+            passed_over: Vec::new(),
         })
     }
 

@@ -78,7 +78,8 @@ async fn a_good_release_is_kept_and_a_failing_one_rolled_back_and_refused() {
         publisher.install(&apps).await.unwrap(),
         Outcome::Installed {
             version: v1,
-            previous: None
+            previous: None,
+            passed_over: Vec::new(),
         }
     );
     assert_eq!(apps.current_link(&app), Some(v1));
@@ -105,6 +106,65 @@ async fn a_good_release_is_kept_and_a_failing_one_rolled_back_and_refused() {
         publisher.install(&apps).await.unwrap(),
         Outcome::UpToDate(v1)
     );
+}
+
+/// A new user whose link leads to a broken newest release gets the newest
+/// one that runs, and is told which were passed over; one who asked for
+/// the broken version by name gets nothing, with the reason.
+#[tokio::test]
+async fn a_fresh_install_passes_over_newer_releases_that_do_not_start() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("pub"));
+    let app = publisher.app();
+    let v = |s: &str| -> quince_protocol::record::Version { s.parse().unwrap() };
+    publisher.publish("1.0.0", 0);
+    publisher.publish("1.1.0", 3);
+    publisher.publish("1.2.0", 4);
+
+    let apps = Apps::open(&t.path().join("home")).unwrap();
+    match publisher.install(&apps).await.unwrap() {
+        Outcome::Installed {
+            version,
+            previous,
+            passed_over,
+        } => {
+            assert_eq!((version, previous), (v("1.0.0"), None));
+            let refused: Vec<_> = passed_over.iter().map(|(r, _)| *r).collect();
+            assert_eq!(refused, [v("1.2.0"), v("1.1.0")]);
+            assert!(
+                passed_over[0].1.contains("exit status: 4"),
+                "{passed_over:?}"
+            );
+        }
+        other => panic!("expected 1.0.0 installed, got {other:?}"),
+    }
+    assert_eq!(apps.current_link(&app), Some(v("1.0.0")));
+    let state = apps.state(&app).unwrap().unwrap();
+    assert!(state.is_refused(&v("1.1.0")) && state.is_refused(&v("1.2.0")));
+    assert_eq!(
+        publisher.install(&apps).await.unwrap(),
+        Outcome::UpToDate(v("1.0.0"))
+    );
+
+    // Asked for by version: no fallback.
+    let asked = Apps::open(&t.path().join("home2")).unwrap();
+    let folder = Folder::open(&publisher.dir, app).unwrap();
+    let options = UpdateOptions {
+        health_seconds: Some(1),
+        version: Some(v("1.2.0")),
+        ..UpdateOptions::default()
+    };
+    match asked
+        .update(&folder, app, &mut folder.peers(), &options)
+        .await
+        .unwrap()
+    {
+        Outcome::RolledBack {
+            refused, current, ..
+        } => assert_eq!((refused, current), (v("1.2.0"), None)),
+        other => panic!("expected 1.2.0 refused, got {other:?}"),
+    }
+    assert_eq!(asked.current_link(&app), None);
 }
 
 #[tokio::test]
