@@ -205,9 +205,8 @@ pub fn launcher_name(apps: &Apps, app: &AppId, name: Option<&str>) -> Result<Str
             Some(info) => info.id,
             None => apps
                 .name(app)
-                .ok_or_else(|| DesktopError::App(format!("app {app} is not installed")))?
-                .to_lowercase()
-                .replace(' ', "-"),
+                .map(|n| crate::install::short_name_of(&n))
+                .ok_or_else(|| DesktopError::App(format!("app {app} is not installed")))?,
         },
     };
     appinfo::short_id(&chosen).map_err(|e| DesktopError::BadName {

@@ -145,6 +145,13 @@ const MAX_STATE_FILE_BYTES: usize = 1024 * 1024;
 /// their own health checks here (see [`Apps::update`]).
 pub const FRESH_FALLBACKS: usize = 3;
 
+/// The short name an app whose release has no app file goes by (its
+/// launcher's default name): its signed name lowercased, with dashes for
+/// spaces ("Quince Demo" is `quince-demo`).
+pub fn short_name_of(name: &str) -> String {
+    name.to_lowercase().replace(' ', "-")
+}
+
 /// `run` as a path inside a version folder: relative, with no `..`, no
 /// absolute or empty parts (the check the health check makes).
 pub fn check_run_command(run: &str) -> Result<quince_protocol::path::RelPath, InstallError> {
@@ -329,7 +336,8 @@ impl Apps {
             installed
                 .iter()
                 .filter(|a| {
-                    self.name(a).is_some_and(|n| n.to_lowercase() == lower)
+                    self.name(a)
+                        .is_some_and(|n| n.to_lowercase() == lower || short_name_of(&n) == lower)
                         || self
                             .info(a)
                             .is_some_and(|i| i.id == lower || i.name.to_lowercase() == lower)

@@ -110,11 +110,12 @@ fn install_update_roll_back_a_broken_release_and_pin() {
     assert_eq!(state_json(&home, &app), before);
     ok(&quince(&home, &["pin", &app, "1.1.0"]));
 
-    // Apps go by their name (from the signed root, any case) or a unique
-    // prefix of their id too; a name nothing has is a clear error.
+    // Apps go by their name (from the signed root, any case), the short
+    // name their launcher has by default, or a unique prefix of their id
+    // too; a name nothing has is a clear error.
     let list = ok(&quince(&home, &["list"]));
     assert!(list.contains("Install app"), "{list}");
-    for name in ["INSTALL APP", &app[..6]] {
+    for name in ["INSTALL APP", "install-app", &app[..6]] {
         let out = ok(&quince(&home, &["run", name]));
         assert!(out.contains("app 1.3.0"), "{name}: {out}");
     }
