@@ -319,6 +319,13 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&quince(&friend, &args));
+    // A broken 1.1.0 that the friend's update refuses: the bundle's log
+    // then names a release newer than the one it carries.
+    publisher.publish("1.1.0", 1, 5);
+    let args = net(&["update", &app]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let said = ok(&quince(&friend, &args));
+    assert!(said.contains("failed its health check"), "{said}");
     let _ = seeder.kill();
     let _ = seeder.wait();
 
@@ -343,7 +350,8 @@ fn an_offline_bundle_installs_with_no_network_and_a_flipped_byte_is_refused() {
     ok(&out);
     assert_eq!(run_app(&friend2, &app).as_deref(), Some("app 1.0.0"));
 
-    // A fresh machine with no network installs from the folder.
+    // A fresh machine with no network installs from the folder, given a
+    // bare link: what the bundle carries (1.0.0), not the log's newest.
     let link = format!("quince://{app}");
     let me = t.path().join("me");
     let out = quince_offline(

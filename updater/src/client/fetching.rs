@@ -47,8 +47,17 @@ impl Client {
     ) -> Result<Report, ClientError> {
         let folder = Folder::open(bundle, link.app).map_err(InstallError::from)?;
         let mut peers = folder.peers();
+        // A link without a version installs what the bundle carries (its
+        // `link` file names it), not the log's newest release, which the
+        // bundle may not hold (one its maker refused, or one published
+        // after the maker's install).
+        let carried = || {
+            let text = quince_store::durable::read_bounded(&bundle.join("link"), 4096).ok()?;
+            let named: Link = std::str::from_utf8(&text).ok()?.trim().parse().ok()?;
+            named.version.filter(|_| named.app == link.app)
+        };
         let options = UpdateOptions {
-            version: options.version.or(link.version),
+            version: options.version.or(link.version).or_else(carried),
             channel: options.channel.clone().or_else(|| link.channel.clone()),
             ..options.clone()
         };
