@@ -42,6 +42,9 @@ pub struct BuildStats {
     pub new_chunks: u64,
     /// Compressed bytes of the new chunks.
     pub new_compressed_bytes: u64,
+    /// Raw bytes of the zstd dictionary trained for the release's small
+    /// chunks (0: none paid for itself).
+    pub dictionary_bytes: u64,
 }
 
 /// The totals as the build goes, and whom to tell.
@@ -114,9 +117,22 @@ pub fn build_with(
     // (path, platform) -> entry; folders seen in several sources are merged.
     let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
     let mut dirs: BTreeMap<RelPath, Vec<Option<Platform>>> = BTreeMap::new();
+    let dictionary = crate::dict::train(sources, level);
+    let mut trained = None;
     // This thread reads, cuts and hashes; the others compress.
     std::thread::scope(|scope| -> Result<(), BuildError> {
-        let mut packer = Packer::start(scope, store.batch(), level);
+        let mut batch = store.batch();
+        if let Some(d) = &dictionary {
+            // Stored like any chunk, without a dictionary of its own.
+            let (id, _, _) = batch.put_chunk(&d.raw, level)?;
+            trained = Some(ChunkRef {
+                id,
+                size: d.raw.len() as u32,
+            });
+            stats.stats.dictionary_bytes = d.raw.len() as u64;
+        }
+        let prepared = dictionary.as_ref().map(|d| &d.prepared);
+        let mut packer = Packer::start(scope, batch, level, prepared);
         for source in sources {
             let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
             if !meta.is_dir() {
@@ -167,10 +183,25 @@ pub fn build_with(
             kind,
         });
     }
-    let manifest = Manifest::new(platforms, out).map_err(|e| BuildError::Unsafe {
+    let unsafe_manifest = |e: quince_protocol::codec::DecodeError| BuildError::Unsafe {
         path: PathBuf::from("."),
         reason: e.to_string(),
-    })?;
+    };
+    let manifest = Manifest::new(platforms, out).map_err(unsafe_manifest)?;
+    if let Some(dict) = &trained {
+        store.learn_dictionary(dict)?;
+    }
+    // The dictionaries the stored small chunks need: this build's, and
+    // those of chunks an earlier build stored (a peer who fetches them
+    // from this store must be able to read them).
+    let small = manifest
+        .all_chunks()
+        .filter(|c| (c.size as usize) < crate::dict::DICT_CHUNK_BYTES)
+        .map(|c| c.id);
+    let dictionaries = store.dictionaries_needed(small)?;
+    let manifest = manifest
+        .with_dictionaries(dictionaries)
+        .map_err(unsafe_manifest)?;
     Ok((manifest, stats.stats))
 }
 
@@ -387,6 +418,7 @@ impl<'scope, 's> Packer<'scope, 's> {
         scope: &'scope std::thread::Scope<'scope, '_>,
         batch: Batch<'s>,
         level: i32,
+        dictionary: Option<&'scope zstd::zstd_safe::CDict<'static>>,
     ) -> Packer<'scope, 's> {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Bounded: at most two groups (1 MiB and a bit each at most) wait per worker.
@@ -404,7 +436,15 @@ impl<'scope, 's> Packer<'scope, 's> {
                     let Ok((seq, group)) = job else { return };
                     let compressed = group
                         .into_iter()
-                        .map(|(id, raw)| (id, quince_store::compress_chunk(&raw, level)))
+                        .map(|(id, raw)| {
+                            let compressed = match dictionary {
+                                Some(d) if raw.len() < crate::dict::DICT_CHUNK_BYTES => {
+                                    quince_store::compress_chunk_with(&raw, d)
+                                }
+                                _ => quince_store::compress_chunk(&raw, level),
+                            };
+                            (id, compressed)
+                        })
                         .collect();
                     if results.send((seq, compressed)).is_err() {
                         return;

@@ -10,6 +10,7 @@
 pub mod appfile;
 pub mod build;
 pub mod delta;
+mod dict;
 pub mod logdir;
 pub mod release;
 #[cfg(feature = "test-fixtures")]

@@ -79,6 +79,10 @@ pub const CHUNK_AVG_BYTES: u32 = 256 * 1024;
 pub const MAX_CHUNK_BYTES: u32 = 1024 * 1024;
 /// Largest compressed chunk we accept (zstd's worst case is a little above raw).
 pub const MAX_COMPRESSED_CHUNK_BYTES: usize = MAX_CHUNK_BYTES as usize + 64 * 1024;
+/// Most zstd dictionaries one manifest names.
+pub const MAX_DICTIONARIES: usize = 16;
+/// Largest zstd dictionary (raw bytes; stored and fetched as a chunk).
+pub const MAX_DICTIONARY_BYTES: usize = 256 * 1024;
 /// Most entries in a delta index.
 pub const MAX_DELTAS: usize = 100_000;
 /// Largest delta patch (compressed).

@@ -17,13 +17,17 @@ use std::fmt;
 use crate::codec::{self, Decode, DecodeError, Encode, Reader};
 use crate::hash::Hash;
 use crate::limits::{
-    MAX_CHUNK_BYTES, MAX_DELTAS, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES,
+    MAX_CHUNK_BYTES, MAX_DELTAS, MAX_DICTIONARIES, MAX_DICTIONARY_BYTES, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES,
     MAX_PATCH_BYTES, MAX_PATH_BYTES, MAX_PLATFORMS, MAX_PLATFORM_BYTES,
 };
 use crate::path::{self, RelPath};
 use crate::record::Platform;
 
 const MANIFEST_MAGIC: &[u8; 8] = b"QMANIF\x00\x01";
+/// A manifest that names zstd dictionaries (see [`Manifest::dictionaries`]):
+/// version 1's layout with the dictionaries after the entries. A manifest
+/// without dictionaries is always written as version 1.
+const MANIFEST_MAGIC_2: &[u8; 8] = b"QMANIF\x00\x02";
 const DELTA_MAGIC: &[u8; 8] = b"QDELTA\x00\x01";
 
 /// A chunk's address: BLAKE3 of its raw bytes.
@@ -105,6 +109,7 @@ impl Entry {
 pub struct Manifest {
     platforms: Vec<Platform>,
     entries: Vec<Entry>,
+    dictionaries: Vec<ChunkRef>,
 }
 
 /// A manifest whose bytes matched the hash a verified release record gave.
@@ -120,6 +125,7 @@ impl Manifest {
         let mut m = Manifest {
             platforms,
             entries: Vec::new(),
+            dictionaries: Vec::new(),
         };
         let mut keyed: Vec<(u16, Entry)> = entries
             .into_iter()
@@ -129,6 +135,53 @@ impl Manifest {
         m.entries = keyed.into_iter().map(|(_, e)| e).collect();
         m.check()?;
         Ok(m)
+    }
+
+    /// The same manifest naming the zstd `dictionaries` (sorted here) that
+    /// some of its chunks were compressed with. They are fetched, kept and
+    /// served like chunks (stored compressed without a dictionary, addressed
+    /// by the BLAKE3 of their raw bytes); a chunk's own address still
+    /// decides whether it is right, so a wrong dictionary can only fail it.
+    pub fn with_dictionaries(mut self, mut dictionaries: Vec<ChunkRef>) -> Result<Manifest, DecodeError> {
+        dictionaries.sort_by_key(|d| d.id);
+        self.dictionaries = dictionaries;
+        self.check()?;
+        Ok(self)
+    }
+
+    /// The zstd dictionaries chunks of this release may need (empty for
+    /// most releases: only many small files make one worth its size).
+    pub fn dictionaries(&self) -> &[ChunkRef] {
+        &self.dictionaries
+    }
+
+    /// Every chunk an install on `platform` reads: its dictionaries first,
+    /// then its files' chunks in order (repeats included).
+    pub fn chunks_for<'a>(
+        &'a self,
+        platform: &'a Platform,
+    ) -> impl Iterator<Item = ChunkRef> + 'a {
+        self.dictionaries.iter().copied().chain(
+            self.entries_for(platform)
+                .filter_map(|e| match &e.kind {
+                    EntryKind::File { chunks, .. } => Some(chunks.iter().copied()),
+                    _ => None,
+                })
+                .flatten(),
+        )
+    }
+
+    /// Every chunk of every platform, dictionaries first.
+    pub fn all_chunks(&self) -> impl Iterator<Item = ChunkRef> + '_ {
+        self.dictionaries.iter().copied().chain(
+            self.entries
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EntryKind::File { chunks, .. } => Some(chunks.iter().copied()),
+                    _ => None,
+                })
+                .flatten(),
+        )
     }
 
     /// The platforms entries can be tagged with (empty: the release is the same everywhere).
@@ -210,6 +263,27 @@ impl Manifest {
             ));
         }
         codec::check_len("manifest entries", self.entries.len(), MAX_MANIFEST_ENTRIES)?;
+        codec::check_len(
+            "manifest dictionaries",
+            self.dictionaries.len(),
+            MAX_DICTIONARIES,
+        )?;
+        if self.dictionaries.windows(2).any(|w| w[0].id >= w[1].id) {
+            return Err(DecodeError::non_canonical(
+                "manifest dictionaries",
+                "must be sorted and unique",
+            ));
+        }
+        if let Some(d) = self
+            .dictionaries
+            .iter()
+            .find(|d| d.size == 0 || d.size as usize > MAX_DICTIONARY_BYTES)
+        {
+            return Err(DecodeError::invalid(
+                "dictionary size",
+                format!("dictionary {} is {} bytes", d.id, d.size),
+            ));
+        }
         let mut dirs: HashMap<&str, &[Platform]> = HashMap::new();
         let mut links: Vec<&RelPath> = Vec::new();
         // Paths that collide (equal, or equal but for case) must be for disjoint
@@ -327,7 +401,11 @@ impl std::ops::Deref for VerifiedManifest {
 
 impl Encode for Manifest {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(MANIFEST_MAGIC);
+        out.extend_from_slice(if self.dictionaries.is_empty() {
+            MANIFEST_MAGIC
+        } else {
+            MANIFEST_MAGIC_2
+        });
         out.push(self.platforms.len() as u8);
         for p in &self.platforms {
             codec::put_bytes_u8(out, p.as_str().as_bytes());
@@ -361,6 +439,13 @@ impl Encode for Manifest {
                 EntryKind::Symlink { target } => codec::put_bytes_u16(out, target.as_bytes()),
             }
         }
+        if !self.dictionaries.is_empty() {
+            out.push(self.dictionaries.len() as u8);
+            for d in &self.dictionaries {
+                out.extend_from_slice(&d.id.0);
+                out.extend_from_slice(&d.size.to_be_bytes());
+            }
+        }
     }
 }
 
@@ -369,12 +454,16 @@ impl Decode for Manifest {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         codec::check_len("manifest", r.remaining(), MAX_MANIFEST_BYTES)?;
-        if &r.array::<8>("manifest magic")? != MANIFEST_MAGIC {
-            return Err(DecodeError::invalid(
-                "manifest magic",
-                "not a Quince manifest (version 1)",
-            ));
-        }
+        let version_2 = match &r.array::<8>("manifest magic")? {
+            MANIFEST_MAGIC => false,
+            MANIFEST_MAGIC_2 => true,
+            _ => {
+                return Err(DecodeError::invalid(
+                    "manifest magic",
+                    "not a Quince manifest (version 1 or 2)",
+                ))
+            }
+        };
         let n_platforms = usize::from(r.u8("platform count")?);
         codec::check_len("manifest platforms", n_platforms, MAX_PLATFORMS)?;
         let mut platforms = Vec::with_capacity(n_platforms);
@@ -463,7 +552,28 @@ impl Decode for Manifest {
                 kind,
             });
         }
-        let m = Manifest { platforms, entries };
+        let mut dictionaries = Vec::new();
+        if version_2 {
+            let n = usize::from(r.u8("dictionary count")?);
+            if n == 0 {
+                return Err(DecodeError::non_canonical(
+                    "manifest dictionaries",
+                    "version 2 names at least one (version 1 is for none)",
+                ));
+            }
+            codec::check_len("manifest dictionaries", n, MAX_DICTIONARIES)?;
+            for _ in 0..n {
+                dictionaries.push(ChunkRef {
+                    id: ChunkId(r.array("dictionary id")?),
+                    size: r.u32("dictionary size")?,
+                });
+            }
+        }
+        let m = Manifest {
+            platforms,
+            entries,
+            dictionaries,
+        };
         m.check()?;
         Ok(m)
     }

@@ -22,17 +22,27 @@ use crate::{io_err, StoreError};
 pub struct Store {
     dir: PathBuf,
     packs: Arc<Mutex<Packs>>,
+    pub(crate) dicts: crate::dicts::Shared,
 }
 
 impl Store {
     /// Opens (creating if needed) the store at `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        for sub in ["chunks", "packs", "manifests", "blobs", "deltas", "tmp"] {
+        for sub in [
+            "chunks",
+            "packs",
+            "manifests",
+            "blobs",
+            "deltas",
+            "dicts",
+            "tmp",
+        ] {
             fs::create_dir_all(dir.join(sub)).map_err(io_err(dir))?;
         }
         Ok(Store {
             dir: dir.to_path_buf(),
             packs: Arc::default(),
+            dicts: Arc::default(),
         })
     }
 
@@ -63,7 +73,7 @@ impl Store {
                 reason: format!("{} compressed bytes", compressed.len()),
             });
         }
-        checked_raw(chunk, compressed)?;
+        self.checked_raw(chunk, compressed)?;
         let path = self.chunk_path(&chunk.id);
         if !path.exists() {
             self.write_atomic(&path, compressed)?;
@@ -183,8 +193,7 @@ impl Store {
     /// The raw chunk, checked against its address and declared size.
     pub fn chunk(&self, chunk: &ChunkRef) -> Result<Vec<u8>, StoreError> {
         let compressed = self.compressed(&chunk.id)?;
-        let raw = checked_raw(chunk, &compressed)?;
-        Ok(raw)
+        self.checked_raw(chunk, &compressed)
     }
 
     /// Stores a manifest under its SHA-256.
@@ -318,6 +327,7 @@ impl Store {
     /// before the old one goes, so a crash leaves a chunk in both, never in
     /// neither.
     pub fn remove_chunks(&self, ids: &HashSet<ChunkId>) -> Result<(), StoreError> {
+        self.forget_dictionaries(ids)?;
         for id in ids {
             remove_if_there(&self.chunk_path(id))?;
         }
@@ -395,7 +405,7 @@ impl Store {
     }
 
     /// Write to `tmp/`, fsync, rename into place, fsync the folder.
-    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = path.parent().unwrap_or(&self.dir);
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let tmp = self.dir.join("tmp").join(format!(
@@ -426,7 +436,7 @@ impl Reader<'_> {
     /// The raw chunk, checked against its address and declared size.
     pub fn chunk(&mut self, chunk: &ChunkRef) -> Result<Vec<u8>, StoreError> {
         let compressed = self.compressed(&chunk.id)?;
-        checked_raw(chunk, &compressed)
+        self.store.checked_raw(chunk, &compressed)
     }
 
     /// The stored compressed bytes, as [`Store::compressed`] gives them.
@@ -508,7 +518,7 @@ impl Batch<'_> {
                 reason: format!("{} compressed bytes", compressed.len()),
             });
         }
-        checked_raw(chunk, compressed)?;
+        self.store.checked_raw(chunk, compressed)?;
         // (A copy another process stored meanwhile may be stored twice;
         // that is all.)
         if self.ids.contains(&chunk.id) || self.store.has_known(&chunk.id) {
@@ -662,7 +672,7 @@ impl Drop for Batch<'_> {
     }
 }
 
-fn remove_if_there(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn remove_if_there(path: &Path) -> Result<(), StoreError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -670,19 +680,40 @@ fn remove_if_there(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Decompresses a chunk (capped at its declared size) and checks it against
-/// its address.
-fn checked_raw(chunk: &ChunkRef, compressed: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let corrupt = |reason: String| StoreError::CorruptChunk {
-        id: chunk.id,
-        reason,
-    };
-    let raw =
-        decompress_capped(compressed, chunk.size as usize).map_err(|e| corrupt(e.to_string()))?;
-    if crate::chunk_id(&raw) != chunk.id {
-        return Err(corrupt("content does not match its address".into()));
+impl Store {
+    /// Decompresses a chunk (capped at its declared size, with the
+    /// dictionary its frame names, if any) and checks it against its
+    /// address.
+    fn checked_raw(&self, chunk: &ChunkRef, compressed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |reason: String| StoreError::CorruptChunk {
+            id: chunk.id,
+            reason,
+        };
+        let mismatch = || corrupt("content does not match its address".into());
+        let size = chunk.size as usize;
+        let Some(dict) = crate::dicts::frame_dictionary(compressed) else {
+            let raw = decompress_capped(compressed, size).map_err(|e| corrupt(e.to_string()))?;
+            return match crate::chunk_id(&raw) == chunk.id {
+                true => Ok(raw),
+                false => Err(mismatch()),
+            };
+        };
+        let candidates = self.dictionaries_with_id(dict);
+        if candidates.is_empty() {
+            return Err(corrupt(format!(
+                "it needs zstd dictionary {dict:08x}, which this store does not hold"
+            )));
+        }
+        let mut why = mismatch();
+        for (_, ddict) in candidates {
+            match decompress_with(compressed, size, Some(&ddict)) {
+                Ok(raw) if crate::chunk_id(&raw) == chunk.id => return Ok(raw),
+                Ok(_) => why = mismatch(),
+                Err(e) => why = corrupt(e.to_string()),
+            }
+        }
+        Err(why)
     }
-    Ok(raw)
 }
 
 /// Why compressed bytes were refused.
@@ -708,21 +739,29 @@ pub enum DecompressError {
 /// Decompresses a zstd frame, refusing more than `raw_size` bytes or fewer.
 /// Each thread keeps its decompression context for the next chunk.
 pub fn decompress_capped(compressed: &[u8], raw_size: usize) -> Result<Vec<u8>, DecompressError> {
+    decompress_with(compressed, raw_size, None)
+}
+
+/// [`decompress_capped`] with a dictionary.
+fn decompress_with(
+    compressed: &[u8],
+    raw_size: usize,
+    dict: Option<&zstd::zstd_safe::DDict<'_>>,
+) -> Result<Vec<u8>, DecompressError> {
     thread_local! {
-        static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        static CONTEXT: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
     // One byte of room more than declared: a frame that fills it is too big.
     let mut out = vec![0u8; raw_size + 1];
     let result = CONTEXT.with(|context| {
         let mut context = context.borrow_mut();
-        if context.is_none() {
-            *context = Some(zstd::bulk::Decompressor::new()?);
-        }
-        match context.as_mut() {
-            Some(d) => d.decompress_to_buffer(compressed, &mut out[..]),
-            None => zstd::bulk::decompress_to_buffer(compressed, &mut out[..]),
-        }
+        let context = context.get_or_insert_with(zstd::zstd_safe::DCtx::create);
+        let done = match dict {
+            Some(dict) => context.decompress_using_ddict(&mut out[..], compressed, dict),
+            None => context.decompress(&mut out[..], compressed),
+        };
+        done.map_err(zstd::zstd_safe::get_error_name)
     });
     let too_big = DecompressError::WrongSize {
         got: raw_size + 1,

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod chunks;
+mod dicts;
 mod patch;
 mod unpack;
 
@@ -22,6 +23,7 @@ pub mod packs;
 pub mod tilefs;
 
 pub use chunks::{decompress_capped, Batch, DecompressError, Reader, Store};
+pub use dicts::{dictionary_id, frame_dictionary};
 pub use patch::{
     apply_patch, is_segmented, make_patch, make_patch_streamed, make_segmented_patch, patch_level,
     FileRanges, Patched, StoredFile, LARGE_FILE_BYTES, LARGE_FILE_MAX_LEVEL, PATCH_MAX_BYTES,
@@ -110,6 +112,25 @@ pub fn compress_chunk(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
             None => zstd::bulk::compress(raw, level),
         }
     })
+}
+
+/// [`compress_chunk`] with a prepared zstd dictionary (made with the level
+/// to compress at). The frame names the dictionary's id, which is how the
+/// store finds it again. Each thread keeps its context.
+pub fn compress_chunk_with(raw: &[u8], dict: &zstd::zstd_safe::CDict<'_>) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<zstd::zstd_safe::CCtx<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    CONTEXT.with(|context| {
+        let mut context = context.borrow_mut();
+        let context = context.get_or_insert_with(zstd::zstd_safe::CCtx::create);
+        context
+            .compress_using_cdict(&mut out, raw, dict)
+            .map_err(|code| std::io::Error::other(zstd::zstd_safe::get_error_name(code)))
+    })?;
+    Ok(out)
 }
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> StoreError + '_ {

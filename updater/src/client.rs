@@ -257,11 +257,14 @@ impl Client {
     }
 
     /// Fetches `chunks` of `app` from its peers into the store at `store`
-    /// (a bundle's, say), each checked against its address; returns the
-    /// compressed bytes moved. The node must be started.
+    /// (a bundle's, say), each checked against its address; returns how
+    /// many chunks it fetched. The node must be started. `dictionaries`
+    /// (the release's, from its manifest) are fetched and learnt first,
+    /// where the store lacks them; those among `chunks` are not asked twice.
     pub async fn fetch_into(
         &self,
         app: AppId,
+        dictionaries: &[quince_protocol::manifest::ChunkRef],
         chunks: Vec<quince_protocol::manifest::ChunkRef>,
         store: &Path,
         find_for: Duration,
@@ -271,16 +274,20 @@ impl Client {
         let found = self.find_peers(app, &[], &hints, find_for).await?;
         let mut peers = Peers::new(found);
         let store = quince_store::Store::open(store).map_err(InstallError::from)?;
-        Ok(crate::fetch::fetch_chunks(
-            &Either::Node(node.clone()),
-            app,
-            &mut peers,
-            chunks,
-            &store,
-            8,
-        )
-        .await
-        .map_err(InstallError::from)?)
+        let source = Either::Node(node.clone());
+        let before = store.lacking(dictionaries.iter().copied());
+        crate::fetch::fetch_dictionaries(&source, app, &mut peers, dictionaries, &store, 8, None)
+            .await
+            .map_err(InstallError::from)?;
+        let moved = before.len() as u64;
+        let chunks = chunks
+            .into_iter()
+            .filter(|c| !dictionaries.contains(c))
+            .collect();
+        Ok(moved
+            + crate::fetch::fetch_chunks(&source, app, &mut peers, chunks, &store, 8)
+                .await
+                .map_err(InstallError::from)?)
     }
 
     /// Puts `app`'s current version back as signed: files that differ are
@@ -298,16 +305,27 @@ impl Client {
             let found = self.find_peers(*app, &[], &hints, find_for).await?;
             let mut peers = Peers::new(found);
             let store = self.apps.store()?;
-            crate::fetch::fetch_chunks(
-                &Either::Node(node.clone()),
+            let source = Either::Node(node.clone());
+            let manifest = self.apps.current_manifest(app)?;
+            let dictionaries = manifest.dictionaries();
+            crate::fetch::fetch_dictionaries(
+                &source,
                 *app,
                 &mut peers,
-                needed,
+                dictionaries,
                 &store,
                 8,
+                None,
             )
             .await
             .map_err(InstallError::from)?;
+            let rest = needed
+                .into_iter()
+                .filter(|c| !dictionaries.contains(c))
+                .collect();
+            crate::fetch::fetch_chunks(&source, *app, &mut peers, rest, &store, 8)
+                .await
+                .map_err(InstallError::from)?;
         }
         Ok(self.apps.repair(app)?)
     }

@@ -89,13 +89,20 @@ pub fn run(args: Args) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({"manifest": args.out, "sha256": manifest.hash().to_hex(), "files": stats.files, "bytes": stats.bytes,
-                "chunks": stats.chunks, "new_chunks": stats.new_chunks, "new_compressed_bytes": stats.new_compressed_bytes})
+                "chunks": stats.chunks, "new_chunks": stats.new_chunks, "new_compressed_bytes": stats.new_compressed_bytes,
+                "dictionary_bytes": stats.dictionary_bytes, "dictionaries": manifest.dictionaries().len()})
         );
     } else {
         println!(
             "packed {} files, {} bytes, in {} chunks ({} new, {} compressed bytes new)",
             stats.files, stats.bytes, stats.chunks, stats.new_chunks, stats.new_compressed_bytes
         );
+        if stats.dictionary_bytes > 0 {
+            println!(
+                "small chunks compressed with a {} byte dictionary trained on this release",
+                stats.dictionary_bytes
+            );
+        }
         println!("manifest {} sha256 {}", args.out.display(), manifest.hash());
     }
     Ok(())

@@ -163,6 +163,7 @@ fn hostile_encodings_are_refused() {
     let evil = Manifest {
         platforms: vec![],
         entries: vec![file("a", b"x")],
+        dictionaries: vec![],
     }
     .to_bytes();
     let at = evil.windows(1).position(|w| w == b"a").unwrap();
@@ -234,4 +235,53 @@ fn one_path_may_have_one_entry_per_platform_but_not_two_for_the_same() {
         err.to_string().contains("listed twice for one platform"),
         "{err}"
     );
+}
+
+#[test]
+fn dictionaries_make_a_version_2_manifest_and_round_trip() {
+    let plain = sample();
+    assert!(plain.dictionaries().is_empty());
+    assert_eq!(&plain.to_bytes()[..8], MANIFEST_MAGIC, "no dictionary: version 1");
+    let d = |b: u8, size: u32| ChunkRef {
+        id: ChunkId([b; 32]),
+        size,
+    };
+    let with = sample()
+        .with_dictionaries(vec![d(9, 4000), d(3, 100)])
+        .unwrap();
+    assert_eq!(with.dictionaries(), &[d(3, 100), d(9, 4000)], "sorted");
+    let bytes = with.to_bytes();
+    assert_eq!(&bytes[..8], MANIFEST_MAGIC_2);
+    let back = Manifest::from_bytes(&bytes).unwrap();
+    assert_eq!(back, with);
+    assert_eq!(back.to_bytes(), bytes);
+    assert_ne!(with.hash(), plain.hash(), "the dictionaries are signed too");
+    // Dictionaries come first in the chunks an install reads.
+    let all: Vec<ChunkRef> = with.all_chunks().collect();
+    assert_eq!(&all[..2], &[d(3, 100), d(9, 4000)]);
+    assert_eq!(all.len(), 2 + plain.all_chunks().count());
+
+    // Refused: repeats, sizes out of bounds, a version 2 naming none,
+    // more than the limit, trailing bytes.
+    assert!(sample().with_dictionaries(vec![d(3, 1), d(3, 1)]).is_err());
+    assert!(sample().with_dictionaries(vec![d(3, 0)]).is_err());
+    let too_big = (MAX_DICTIONARY_BYTES + 1) as u32;
+    assert!(sample().with_dictionaries(vec![d(3, too_big)]).is_err());
+    let many = (0..=MAX_DICTIONARIES as u8).map(|b| d(b, 10)).collect();
+    assert!(sample().with_dictionaries(many).is_err());
+    let mut none = plain.to_bytes();
+    none[..8].copy_from_slice(MANIFEST_MAGIC_2);
+    none.push(0);
+    let err = Manifest::from_bytes(&none).unwrap_err().to_string();
+    assert!(err.contains("at least one"), "{err}");
+    let mut unsorted = bytes.clone();
+    let first = bytes.len() - 72;
+    unsorted[first..first + 32].copy_from_slice(&[10; 32]);
+    assert!(Manifest::from_bytes(&unsorted).is_err());
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(Manifest::from_bytes(&trailing).is_err());
+    let mut short = bytes;
+    short.pop();
+    assert!(Manifest::from_bytes(&short).is_err());
 }

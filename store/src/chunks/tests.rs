@@ -380,3 +380,97 @@ fn a_decompression_bomb_stops_at_the_declared_size() {
         "{err}"
     );
 }
+
+/// Small text files that share their shape, as a release's many small
+/// files do (the same generator makes the training set and the chunks).
+fn small_file(i: usize) -> Vec<u8> {
+    format!(
+        "{{\n  \"name\": \"component-{i}\",\n  \"version\": \"1.{}.{}\",\n  \"description\": \"Part {i} of the user interface, with its settings and strings\",\n  \"dependencies\": {{ \"runtime\": \"^2.{}\", \"widgets\": \"^0.{}\" }},\n  \"files\": [\"index.js\", \"style.css\", \"strings-{}.json\"]\n}}\n",
+        i % 7,
+        i % 13,
+        i % 5,
+        i % 11,
+        i % 3
+    )
+    .into_bytes()
+}
+
+fn reference(raw: &[u8]) -> ChunkRef {
+    ChunkRef {
+        id: crate::chunk_id(raw),
+        size: raw.len() as u32,
+    }
+}
+
+/// A chunk compressed with a dictionary is read through the dictionary its
+/// frame names, in this process and in a later one (the `dicts/` index),
+/// and still checked against its address: a wrong dictionary with the
+/// same id fails, a store without the dictionary says which it lacks, and
+/// removing the dictionary's chunk forgets it.
+#[test]
+fn chunks_compressed_with_a_dictionary_find_it_by_id_and_are_still_checked() {
+    let samples: Vec<Vec<u8>> = (0..400).map(small_file).collect();
+    let dict = zstd::dict::from_samples(&samples, 4096).unwrap();
+    let id = crate::dictionary_id(&dict).expect("a dictionary with an id");
+    let cdict = zstd::zstd_safe::CDict::create(&dict, 19);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.put_chunk(&dict, 19).unwrap();
+    let dict_ref = reference(&dict);
+    assert_eq!(store.learn_dictionary(&dict_ref).unwrap(), id);
+
+    let raw = small_file(1000);
+    let chunk = reference(&raw);
+    let with = crate::compress_chunk_with(&raw, &cdict).unwrap();
+    let without = crate::compress_chunk(&raw, 19).unwrap();
+    assert_eq!(crate::frame_dictionary(&with), Some(id));
+    assert_eq!(crate::frame_dictionary(&without), None);
+    assert!(
+        with.len() * 2 < without.len(),
+        "{} bytes with the dictionary, {} without",
+        with.len(),
+        without.len()
+    );
+    store.put_compressed(&chunk, &with).unwrap();
+    assert_eq!(store.chunk(&chunk).unwrap(), raw);
+    // Another process finds it through the index.
+    let later = Store::open(dir.path()).unwrap();
+    assert_eq!(later.chunk(&chunk).unwrap(), raw);
+    assert_eq!(later.reader().chunk(&chunk).unwrap(), raw);
+    assert_eq!(later.dictionaries_needed([chunk.id]).unwrap(), vec![dict_ref]);
+
+    // A store without the dictionary names the one it lacks.
+    let other = tempfile::tempdir().unwrap();
+    let bare = Store::open(other.path()).unwrap();
+    let err = bare.put_compressed(&chunk, &with).unwrap_err().to_string();
+    assert!(err.contains(&format!("{id:08x}")) && err.contains("does not hold"), "{err}");
+    assert!(!bare.has(&chunk.id));
+
+    // A hostile dictionary with the same id, learnt first, fails the
+    // chunk's check; the right one is still found after it.
+    let mut forged = zstd::dict::from_samples(&samples[..200], 2048).unwrap();
+    forged[4..8].copy_from_slice(&id.to_le_bytes());
+    bare.put_chunk(&forged, 3).unwrap();
+    assert_eq!(bare.learn_dictionary(&reference(&forged)).unwrap(), id);
+    let err = bare.put_compressed(&chunk, &with).unwrap_err();
+    assert!(matches!(err, StoreError::CorruptChunk { .. }), "{err}");
+    bare.put_chunk(&dict, 3).unwrap();
+    bare.learn_dictionary(&dict_ref).unwrap();
+    bare.put_compressed(&chunk, &with).unwrap();
+    assert_eq!(Store::open(other.path()).unwrap().chunk(&chunk).unwrap(), raw);
+
+    // Not a dictionary, or compressed with one: refused as a dictionary.
+    let err = store.learn_dictionary(&chunk).unwrap_err().to_string();
+    assert!(err.contains("as a zstd dictionary"), "{err}");
+    let plain = b"plain bytes, not a dictionary".to_vec();
+    store.put_chunk(&plain, 3).unwrap();
+    let err = store.learn_dictionary(&reference(&plain)).unwrap_err().to_string();
+    assert!(err.contains("no zstd dictionary header"), "{err}");
+
+    // Removing the dictionary's chunk forgets it.
+    store.remove_chunk(&dict_ref.id).unwrap();
+    assert!(store.dictionaries().unwrap().is_empty());
+    let err = Store::open(dir.path()).unwrap().chunk(&chunk).unwrap_err().to_string();
+    assert!(err.contains("does not hold"), "{err}");
+}

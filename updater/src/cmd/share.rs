@@ -149,6 +149,7 @@ async fn write(
             fetched += client
                 .fetch_into(
                     app,
+                    &bundle.dictionaries,
                     bundle.lacking.clone(),
                     &args.folder.join("store"),
                     find_for,
@@ -161,6 +162,7 @@ async fn write(
             fetched += client
                 .fetch_into(
                     *id,
+                    &[],
                     self_lacking,
                     &args.folder.join("quince/store"),
                     find_for,
@@ -224,7 +226,7 @@ async fn write(
                 "app": app.to_string(), "version": bundle.version.to_string(),
                 "platform": platform.to_string(), "folder": args.folder,
                 "chunks": bundle.chunks + bundle.lacking.len(),
-                "chunks_fetched": bundle.lacking.len(), "bytes_fetched": fetched,
+                "chunks_fetched": fetched,
                 "installer": name, "install": command,
                 "installer_checkable": me.is_some() && name.is_some(),
             })
@@ -236,9 +238,10 @@ async fn write(
         None => String::new(),
     };
     println!(
-        "wrote app {app} {} for {platform} ({} chunks){what} to {}; install there with: {command}",
+        "wrote app {app} {} for {platform} ({} chunk{}){what} to {}; install there with: {command}",
         bundle.version,
         bundle.chunks + bundle.lacking.len(),
+        if bundle.chunks + bundle.lacking.len() == 1 { "" } else { "s" },
         args.folder.display()
     );
     match (&name, &me) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt as _};
 use quince_protocol::codec::Decode as _;
 use quince_protocol::limits::{CHUNK_MIN_BYTES, MAX_CHUNK_BYTES};
-use quince_protocol::manifest::{ChunkRef, EntryKind, Manifest, VerifiedManifest};
+use quince_protocol::manifest::{ChunkRef, Manifest, VerifiedManifest};
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{ChunkAnswer, ChunksAnswer, Request, MAX_CHUNKS_PER_REQUEST};
@@ -150,18 +150,8 @@ pub async fn fetch_release_with<S: Source>(
         what: format!("the manifest of release {}", release.version),
         details: peers.details(&|p| source.name(p), &lacking),
     })?;
-    let missing = |store: &Store| -> Vec<ChunkRef> {
-        store.lacking(
-            manifest
-                .entries_for(platform)
-                .filter_map(|e| match &e.kind {
-                    EntryKind::File { chunks, .. } => Some(chunks.iter()),
-                    _ => None,
-                })
-                .flatten()
-                .copied(),
-        )
-    };
+    // The dictionaries first, with everything else (for the totals).
+    let missing = |store: &Store| -> Vec<ChunkRef> { store.lacking(manifest.chunks_for(platform)) };
     let needed = missing(store);
     if let Some(p) = progress {
         // On top of what a fetch before this one with the same progress
@@ -173,6 +163,22 @@ pub async fn fetch_release_with<S: Source>(
             .store(p.bytes_done.load(Relaxed) + bytes, Relaxed);
         p.peers.store(peers.usable().len() as u64, Relaxed);
     }
+    // Chunks compressed with a dictionary are checked through it: it is
+    // fetched, and learnt, before them.
+    fetch_dictionaries(
+        source,
+        app,
+        peers,
+        manifest.dictionaries(),
+        store,
+        window,
+        progress,
+    )
+    .await?;
+    let needed: Vec<ChunkRef> = needed
+        .into_iter()
+        .filter(|c| !manifest.dictionaries().contains(c))
+        .collect();
     #[cfg(not(feature = "patches"))]
     let patches = {
         let _ = held;
@@ -214,6 +220,28 @@ pub async fn fetch_release_with<S: Source>(
         manifest,
         patches,
     })
+}
+
+/// Fetches those of a release's zstd `dictionaries` that `store` lacks and
+/// makes all of them usable there ([`Store::learn_dictionary`]): the
+/// step before fetching (or reading) chunks compressed with them.
+pub async fn fetch_dictionaries<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    dictionaries: &[ChunkRef],
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
+) -> Result<(), FetchError> {
+    let lacking = store.lacking(dictionaries.iter().copied());
+    if !lacking.is_empty() {
+        fetch_chunks_with(source, app, peers, lacking, store, window, progress).await?;
+    }
+    for d in dictionaries {
+        store.learn_dictionary(d)?;
+    }
+    Ok(())
 }
 
 /// Fetches `chunks` into `store` from the usable peers, at most `window` in

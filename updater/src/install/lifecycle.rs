@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use quince_protocol::codec::Decode as _;
-use quince_protocol::manifest::{DeltaIndex, EntryKind, Manifest};
+use quince_protocol::manifest::{DeltaIndex, Manifest};
 use quince_protocol::record::{Platform, Version};
 use quince_protocol::root::AppId;
 
@@ -240,11 +240,9 @@ impl Apps {
                         reason: format!("manifest of {version}: {e}: nothing deleted"),
                     }
                 })?;
-                for entry in manifest.entries() {
-                    if let EntryKind::File { chunks, .. } = &entry.kind {
-                        needed.extend(chunks.iter().map(|c| c.id));
-                    }
-                }
+                // (Its dictionaries too: chunks compressed with one are
+                // read through it.)
+                needed.extend(manifest.all_chunks().map(|c| c.id));
             }
         }
         let mut unneeded = HashSet::new();

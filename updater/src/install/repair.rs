@@ -31,7 +31,7 @@ pub struct Repaired {
 
 impl Apps {
     /// The current version's manifest, verified against its release record.
-    fn current_manifest(&self, app: &AppId) -> Result<VerifiedManifest, InstallError> {
+    pub(crate) fn current_manifest(&self, app: &AppId) -> Result<VerifiedManifest, InstallError> {
         let record = self.current_release(app)?;
         let bytes = self.store()?.manifest(&record.manifest)?;
         Manifest::verify(&bytes, &record.manifest).map_err(|e| InstallError::State {
@@ -53,7 +53,12 @@ impl Apps {
         }
         needed.sort_by_key(|c| c.id);
         needed.dedup_by_key(|c| c.id);
-        Ok(needed)
+        // The dictionaries first: chunks compressed with one are read
+        // through it.
+        let mut dictionaries = store.lacking(manifest.dictionaries().iter().copied());
+        needed.retain(|c| !dictionaries.contains(c));
+        dictionaries.extend(needed);
+        Ok(dictionaries)
     }
 
     /// Puts every file of `app`'s current version that differs from its

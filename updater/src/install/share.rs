@@ -34,6 +34,9 @@ pub struct Bundle {
     /// (another platform's files): [`Apps::share`] leaves them out, and
     /// the bundle is complete once they are in its `store/`.
     pub lacking: Vec<ChunkRef>,
+    /// The release's zstd dictionaries (some of which may be `lacking`):
+    /// what a fetch of the lacking chunks gets, and learns, first.
+    pub dictionaries: Vec<ChunkRef>,
 }
 
 /// A file of a release, by its manifest entry: what is needed to write it
@@ -129,6 +132,21 @@ impl Apps {
         let mut chunks = 0;
         let mut lacking = Vec::new();
         let mut seen = HashSet::new();
+        // The dictionaries first: the bundle's store checks the chunks
+        // compressed with one through it.
+        let mut batch = bundle.batch();
+        for d in manifest.dictionaries() {
+            if store.has(&d.id) {
+                batch.put_compressed(d, &store.compressed(&d.id)?)?;
+                chunks += 1;
+            } else {
+                lacking.push(*d);
+            }
+        }
+        batch.finish()?;
+        for d in manifest.dictionaries().iter().filter(|d| bundle.has(&d.id)) {
+            bundle.learn_dictionary(d)?;
+        }
         // One batch: the small chunks go into packs, two syncs in all.
         let mut batch = bundle.batch();
         for entry in manifest.entries_for(platform) {
@@ -168,6 +186,7 @@ impl Apps {
             platform: platform.clone(),
             chunks,
             lacking,
+            dictionaries: manifest.dictionaries().to_vec(),
         })
     }
 }

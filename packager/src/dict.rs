@@ -1,0 +1,126 @@
+//! A release's zstd dictionary for its small chunks.
+//!
+//! Each chunk is compressed on its own, so that peers can fetch and check
+//! it alone; a file smaller than a chunk then compresses with nothing to
+//! refer back to, and a release of many small files took 1.6-1.7x the disk
+//! of its tarball. A dictionary trained on a sample of those files gives
+//! each of them the shared vocabulary back. Which chunks use it is decided
+//! by size alone ([`DICT_CHUNK_BYTES`]); whether a release gets one at all
+//! is decided by measuring it on files it was not trained on.
+//!
+//! Everything here is deterministic: the files are taken in sorted order
+//! and zstd's trainer has no randomness, so the same tree gives the same
+//! dictionary and the same chunks.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use quince_protocol::limits::CHUNK_MIN_BYTES;
+use zstd::zstd_safe::CDict;
+
+use crate::build::Source;
+
+/// Chunks shorter than this (small files, and the tails of large ones) are
+/// compressed with the release's dictionary when it has one. Longer chunks
+/// have enough context of their own.
+pub(crate) const DICT_CHUNK_BYTES: usize = CHUNK_MIN_BYTES as usize;
+/// The dictionary's largest size: zstd's own default (110 KiB).
+const MAX_DICT_BYTES: usize = 112_640;
+/// Fewer small files than this, or fewer bytes of them, gain too little
+/// to pay for a dictionary.
+const MIN_SMALL_FILES: usize = 100;
+const MIN_SMALL_BYTES: u64 = 1 << 20;
+/// Every fifth small file is a training sample (at most this many, and
+/// this many bytes); others are held out to measure the dictionary.
+const SAMPLE_EVERY: usize = 5;
+const MAX_SAMPLES: usize = 4_000;
+const MAX_SAMPLE_BYTES: usize = 16 << 20;
+const MAX_TRIALS: usize = 200;
+
+/// A trained dictionary: its bytes (stored as a chunk) and the same
+/// prepared for compressing at the build's level.
+pub(crate) struct Dictionary {
+    pub(crate) raw: Vec<u8>,
+    pub(crate) prepared: CDict<'static>,
+}
+
+/// The dictionary for the small files of `sources` at `level`, if one pays
+/// for itself: its estimated saving on held-out files must be at least
+/// twice its own compressed size. `None` also when training fails (zstd
+/// refuses too few or too uniform samples); the build goes on without.
+pub(crate) fn train(sources: &[Source], level: i32) -> Option<Dictionary> {
+    let mut small = Vec::new();
+    for source in sources {
+        small_files(&source.dir, &mut small);
+    }
+    let total: u64 = small.iter().map(|(_, len)| len).sum();
+    if small.len() < MIN_SMALL_FILES || total < MIN_SMALL_BYTES {
+        return None;
+    }
+    let mut samples: Vec<Vec<u8>> = Vec::new();
+    let mut sampled = 0usize;
+    for (path, _) in small.iter().step_by(SAMPLE_EVERY) {
+        if samples.len() >= MAX_SAMPLES || sampled >= MAX_SAMPLE_BYTES {
+            break;
+        }
+        if let Some(data) = read_small(path) {
+            sampled += data.len();
+            samples.push(data);
+        }
+    }
+    let size = (sampled / 10).min(MAX_DICT_BYTES);
+    let raw = zstd::dict::from_samples(&samples, size).ok()?;
+    drop(samples);
+    let prepared = CDict::try_create(&raw, level)?;
+    // Measured on files it was not trained on.
+    let (mut tried, mut plain, mut with) = (0u64, 0u64, 0u64);
+    for (path, _) in small.iter().skip(2).step_by(SAMPLE_EVERY).take(MAX_TRIALS) {
+        let Some(data) = read_small(path) else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (
+            quince_store::compress_chunk(&data, level),
+            quince_store::compress_chunk_with(&data, &prepared),
+        ) else {
+            return None;
+        };
+        tried += data.len() as u64;
+        plain += a.len() as u64;
+        with += b.len() as u64;
+    }
+    let cost = quince_store::compress_chunk(&raw, level).ok()?.len() as u64;
+    let saving = (plain.saturating_sub(with) as f64) * total as f64 / tried.max(1) as f64;
+    (saving >= 2.0 * cost as f64).then_some(Dictionary { raw, prepared })
+}
+
+/// The regular files under `dir` shorter than one chunk, in sorted order,
+/// with their sizes. What cannot be read is skipped: the build's own walk
+/// reports it.
+fn small_files(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
+    let Ok(items) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut children: Vec<PathBuf> = items.flatten().map(|e| e.path()).collect();
+    children.sort();
+    for path in children {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            small_files(&path, out);
+        } else if meta.is_file() && meta.len() > 0 && meta.len() < DICT_CHUNK_BYTES as u64 {
+            out.push((path, meta.len()));
+        }
+    }
+}
+
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let file = fs::File::open(path).ok()?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, DICT_CHUNK_BYTES as u64),
+        &mut data,
+    )
+    .ok()?;
+    Some(data)
+}
