@@ -127,3 +127,128 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
     .ok()?;
     Some(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use quince_protocol::codec::Encode as _;
+    use quince_protocol::manifest::{ChunkRef, EntryKind, Manifest};
+    use quince_store::Store;
+
+    use super::*;
+    use crate::build::build;
+
+    /// `n` small text files that share their shape; `changed` of them
+    /// (the first ones) differ by `version`.
+    fn similar_files(dir: &Path, n: usize, version: u32, changed: usize) {
+        fs::create_dir_all(dir).unwrap();
+        for i in 0..n {
+            let v = if i < changed { version } else { 0 };
+            let mut text = format!("{{\n  \"component\": \"part-{i}\",\n  \"release\": {v},\n");
+            for j in 0..30 {
+                text.push_str(&format!(
+                    "  \"setting_{j}\": \"the value of setting {j} for part {}, with its usual comment\",\n",
+                    (i * 7 + j * 3 + v as usize) % 101
+                ));
+            }
+            text.push_str("}\n");
+            fs::write(dir.join(format!("part-{i:04}.json")), text).unwrap();
+        }
+    }
+
+    fn sources(dir: &Path) -> [Source; 1] {
+        [Source {
+            dir: dir.to_path_buf(),
+            platform: None,
+        }]
+    }
+
+    fn chunks(m: &Manifest) -> Vec<ChunkRef> {
+        m.entries()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::File { chunks, .. } => Some(chunks.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn many_small_files_get_a_dictionary_that_shrinks_the_store_the_same_way_every_time() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        similar_files(&src, 500, 0, 0);
+        let a = Store::open(&t.path().join("a")).unwrap();
+        let (m, stats) = build(&sources(&src), &a, 3).unwrap();
+        assert_eq!(m.dictionaries().len(), 1, "{stats:?}");
+        let dict = m.dictionaries()[0];
+        assert_eq!(stats.dictionary_bytes, u64::from(dict.size));
+        let id = quince_store::dictionary_id(&a.chunk(&dict).unwrap()).unwrap();
+        let mut plain = 0;
+        for c in chunks(&m) {
+            let raw = a.chunk(&c).unwrap(); // read through the dictionary
+            assert_eq!(
+                quince_store::frame_dictionary(&a.compressed(&c.id).unwrap()),
+                Some(id)
+            );
+            plain += quince_store::compress_chunk(&raw, 3).unwrap().len() as u64;
+        }
+        let with = stats.new_compressed_bytes + a.compressed_size(&dict.id).unwrap();
+        assert!(
+            with * 10 < plain * 7,
+            "{with} bytes with the dictionary (itself included), {plain} without"
+        );
+        // The same tree in another store: the same bytes.
+        let b = Store::open(&t.path().join("b")).unwrap();
+        let (again, _) = build(&sources(&src), &b, 3).unwrap();
+        assert_eq!(again.to_bytes(), m.to_bytes());
+
+        // The next release in the same store names both dictionaries: its
+        // unchanged chunks are stored (and served) compressed with the first.
+        let next = t.path().join("next");
+        similar_files(&next, 500, 1, 250);
+        let (m2, _) = build(&sources(&next), &a, 3).unwrap();
+        let named: HashSet<_> = m2.dictionaries().iter().map(|d| d.id).collect();
+        assert_eq!(named.len(), 2, "{:?}", m2.dictionaries());
+        assert!(named.contains(&dict.id));
+        for c in chunks(&m2) {
+            a.chunk(&c).unwrap();
+        }
+        // Built alone, it needs only its own.
+        let c = Store::open(&t.path().join("c")).unwrap();
+        let (alone, _) = build(&sources(&next), &c, 3).unwrap();
+        assert_eq!(alone.dictionaries().len(), 1);
+    }
+
+    #[test]
+    fn a_few_small_files_or_random_ones_get_no_dictionary() {
+        let t = tempfile::tempdir().unwrap();
+        let few = t.path().join("few");
+        similar_files(&few, 60, 0, 0);
+        let store = Store::open(&t.path().join("s")).unwrap();
+        let (m, stats) = build(&sources(&few), &store, 3).unwrap();
+        assert!(m.dictionaries().is_empty());
+        assert_eq!(stats.dictionary_bytes, 0);
+        assert_eq!(&m.to_bytes()[..8], b"QMANIF\x00\x01", "version 1 as before");
+        assert!(store.dictionaries().unwrap().is_empty());
+        // Random bytes: a dictionary would not pay for itself.
+        let noise = t.path().join("noise");
+        fs::create_dir_all(&noise).unwrap();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..200 {
+            let bytes: Vec<u8> = (0..8000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            fs::write(noise.join(format!("{i}.bin")), bytes).unwrap();
+        }
+        let (m, _) = build(&sources(&noise), &store, 3).unwrap();
+        assert!(m.dictionaries().is_empty());
+    }
+}

@@ -7,7 +7,6 @@
 //! spelling, so every value has exactly one encoding. Formats themselves live in
 //! their own modules and call into this one.
 
-use base64::Engine as _;
 use thiserror::Error;
 
 /// Why some bytes or text could not be decoded.
@@ -306,8 +305,9 @@ pub fn parse_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; 
 pub fn parse_base64(text: &str, max: usize, what: &'static str) -> Result<Vec<u8>, DecodeError> {
     // 4 characters carry 3 bytes; check before decoding so that nothing large is allocated.
     check_len(what, text.len() / 4 * 3, max + 2)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
+    // Strict: padding as written by `to_base64`, no stray bits.
+    let bytes = data_encoding::BASE64
+        .decode(text.as_bytes())
         .map_err(|e| DecodeError::invalid(what, format!("bad base64: {e}")))?;
     check_len(what, bytes.len(), max)?;
     Ok(bytes)
@@ -325,7 +325,7 @@ pub fn parse_base64_array<const N: usize>(
 
 /// Standard padded base64 of `bytes`.
 pub fn to_base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    data_encoding::BASE64.encode(bytes)
 }
 
 /// Checks that text has no ASCII control characters other than newline.

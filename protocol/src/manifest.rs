@@ -17,8 +17,9 @@ use std::fmt;
 use crate::codec::{self, Decode, DecodeError, Encode, Reader};
 use crate::hash::Hash;
 use crate::limits::{
-    MAX_CHUNK_BYTES, MAX_DELTAS, MAX_DICTIONARIES, MAX_DICTIONARY_BYTES, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES,
-    MAX_PATCH_BYTES, MAX_PATH_BYTES, MAX_PLATFORMS, MAX_PLATFORM_BYTES,
+    MAX_CHUNK_BYTES, MAX_DELTAS, MAX_DICTIONARIES, MAX_DICTIONARY_BYTES, MAX_FILE_BYTES,
+    MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES, MAX_PATCH_BYTES, MAX_PATH_BYTES, MAX_PLATFORMS,
+    MAX_PLATFORM_BYTES,
 };
 use crate::path::{self, RelPath};
 use crate::record::Platform;
@@ -142,7 +143,10 @@ impl Manifest {
     /// served like chunks (stored compressed without a dictionary, addressed
     /// by the BLAKE3 of their raw bytes); a chunk's own address still
     /// decides whether it is right, so a wrong dictionary can only fail it.
-    pub fn with_dictionaries(mut self, mut dictionaries: Vec<ChunkRef>) -> Result<Manifest, DecodeError> {
+    pub fn with_dictionaries(
+        mut self,
+        mut dictionaries: Vec<ChunkRef>,
+    ) -> Result<Manifest, DecodeError> {
         dictionaries.sort_by_key(|d| d.id);
         self.dictionaries = dictionaries;
         self.check()?;
@@ -157,10 +161,7 @@ impl Manifest {
 
     /// Every chunk an install on `platform` reads: its dictionaries first,
     /// then its files' chunks in order (repeats included).
-    pub fn chunks_for<'a>(
-        &'a self,
-        platform: &'a Platform,
-    ) -> impl Iterator<Item = ChunkRef> + 'a {
+    pub fn chunks_for<'a>(&'a self, platform: &'a Platform) -> impl Iterator<Item = ChunkRef> + 'a {
         self.dictionaries.iter().copied().chain(
             self.entries_for(platform)
                 .filter_map(|e| match &e.kind {

@@ -405,7 +405,7 @@ impl Store {
     }
 
     /// Write to `tmp/`, fsync, rename into place, fsync the folder.
-    pub(crate) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = path.parent().unwrap_or(&self.dir);
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let tmp = self.dir.join("tmp").join(format!(
@@ -705,7 +705,7 @@ impl Store {
             )));
         }
         let mut why = mismatch();
-        for (_, ddict) in candidates {
+        for ddict in candidates {
             match decompress_with(compressed, size, Some(&ddict)) {
                 Ok(raw) if crate::chunk_id(&raw) == chunk.id => return Ok(raw),
                 Ok(_) => why = mismatch(),

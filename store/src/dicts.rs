@@ -16,7 +16,7 @@
 //! address decides which result is right, and a wrong or hostile dictionary
 //! can only fail that check.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,20 +26,16 @@ use zstd::zstd_safe::DDict;
 
 use crate::{io_err, Store, StoreError};
 
-/// A dictionary ready for decompression.
-pub(crate) type Loaded = (ChunkId, Arc<DDict<'static>>);
-
-/// What a store knows of its dictionaries, by zstd dictionary id.
+/// What a store knows of its dictionaries: each with its zstd id, ready
+/// for decompression (a list: a store holds a few).
 #[derive(Default)]
 pub(crate) struct Dictionaries {
-    by_id: HashMap<u32, Vec<Loaded>>,
+    loaded: Vec<(u32, ChunkId, Arc<DDict<'static>>)>,
 }
 
 impl std::fmt::Debug for Dictionaries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dictionaries")
-            .field("ids", &self.by_id.keys().collect::<Vec<_>>())
-            .finish()
+        write!(f, "Dictionaries({})", self.loaded.len())
     }
 }
 
@@ -78,24 +74,21 @@ impl Store {
         }
         let raw = self.chunk(dict)?;
         let id = dictionary_id(&raw).ok_or_else(|| refuse("no zstd dictionary header"))?;
+        // The index entry is not synced: whoever fetches or builds a
+        // release learns its dictionaries again, so a crash loses nothing
+        // that the next fetch does not put back.
         let name = format!("{id:08x}-{}-{}", dict.id, dict.size);
         let path = self.dir().join("dicts").join(name);
-        if !path.exists() {
-            self.write_atomic(&path, b"")?;
-        }
-        if !self.dicts().by_id.get(&id).is_some_and(|known| known.iter().any(|(c, _)| *c == dict.id)) {
+        fs::File::create(&path).map_err(io_err(&path))?;
+        if !self.dicts().loaded.iter().any(|(_, c, _)| *c == dict.id) {
             let ddict = DDict::try_create(&raw).ok_or_else(|| refuse("zstd cannot load it"))?;
-            self.dicts()
-                .by_id
-                .entry(id)
-                .or_default()
-                .push((dict.id, Arc::new(ddict)));
+            self.dicts().loaded.push((id, dict.id, Arc::new(ddict)));
         }
         Ok(id)
     }
 
     /// Every dictionary this store has learnt (from any process), as the
-    /// chunks that hold them, with their zstd ids.
+    /// chunks that hold them, with their zstd ids, in no particular order.
     pub fn dictionaries(&self) -> Result<Vec<(u32, ChunkRef)>, StoreError> {
         let dir = self.dir().join("dicts");
         let mut out = Vec::new();
@@ -110,26 +103,28 @@ impl Store {
                 out.push(found);
             }
         }
-        out.sort_by_key(|(id, d)| (*id, d.id));
         Ok(out)
     }
 
     /// The dictionaries with zstd id `id` this store can use, loading any
     /// it learnt in another process. Dictionaries whose chunks are gone or
     /// damaged are left out.
-    pub(crate) fn dictionaries_with_id(&self, id: u32) -> Vec<Loaded> {
-        if let Some(known) = self.dicts().by_id.get(&id) {
-            return known.clone();
+    pub(crate) fn dictionaries_with_id(&self, id: u32) -> Vec<Arc<DDict<'static>>> {
+        let known = |store: &Store| -> Vec<Arc<DDict<'static>>> {
+            let dicts = store.dicts();
+            let found = dicts.loaded.iter().filter(|(i, _, _)| *i == id);
+            found.map(|(_, _, d)| d.clone()).collect()
+        };
+        let found = known(self);
+        if !found.is_empty() {
+            return found;
         }
-        for (_, dict) in self
-            .dictionaries()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(found, _)| *found == id)
-        {
-            let _ = self.learn_dictionary(&dict);
+        for (i, dict) in self.dictionaries().unwrap_or_default() {
+            if i == id {
+                let _ = self.learn_dictionary(&dict);
+            }
         }
-        self.dicts().by_id.get(&id).cloned().unwrap_or_default()
+        known(self)
     }
 
     /// The dictionaries that the stored compressed forms of `chunks` need
@@ -167,9 +162,7 @@ impl Store {
             if removed.contains(&dict.id) {
                 let path = dir.join(format!("{id:08x}-{}-{}", dict.id, dict.size));
                 crate::chunks::remove_if_there(&path)?;
-                if let Some(known) = self.dicts().by_id.get_mut(&id) {
-                    known.retain(|(c, _)| *c != dict.id);
-                }
+                self.dicts().loaded.retain(|(_, c, _)| *c != dict.id);
             }
         }
         Ok(())

@@ -117,7 +117,10 @@ pub fn compress_chunk(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 /// [`compress_chunk`] with a prepared zstd dictionary (made with the level
 /// to compress at). The frame names the dictionary's id, which is how the
 /// store finds it again. Each thread keeps its context.
-pub fn compress_chunk_with(raw: &[u8], dict: &zstd::zstd_safe::CDict<'_>) -> std::io::Result<Vec<u8>> {
+pub fn compress_chunk_with(
+    raw: &[u8],
+    dict: &zstd::zstd_safe::CDict<'_>,
+) -> std::io::Result<Vec<u8>> {
     thread_local! {
         static CONTEXT: std::cell::RefCell<Option<zstd::zstd_safe::CCtx<'static>>> =
             const { std::cell::RefCell::new(None) };

@@ -1776,3 +1776,100 @@ fn an_update_of_a_large_file_moves_a_patch_and_a_bad_patch_falls_back_to_chunks(
     assert_eq!(gc["patches_deleted"], 1, "{gc}");
     assert_eq!(user_store.blobs().unwrap().len(), 1);
 }
+
+/// Writes a release of the test app whose data is 400 small text files of
+/// one shape (enough for the packager to train a dictionary); the first
+/// `changed` of them differ from release to release.
+fn small_files_release(publisher: &Publisher, version: &str, changed: usize) -> PathBuf {
+    let src = publisher.dir.join(format!("src-{version}"));
+    let script = format!("#!/bin/sh\necho \"app {version}\"\n");
+    quince_packager::testkit::script_app(&src, &script);
+    std::fs::create_dir_all(src.join("data")).unwrap();
+    for i in 0..400 {
+        let v = if i < changed { version } else { "0" };
+        let mut text = format!("{{\n  \"part\": {i},\n  \"release\": \"{v}\",\n");
+        for j in 0..45 {
+            text.push_str(&format!(
+                "  \"setting_{j}\": \"the value of setting {j} is {}, as the manual says\",\n",
+                (i * 7 + j * 3) % 101
+            ));
+        }
+        text.push_str("}\n");
+        std::fs::write(src.join(format!("data/{i:03}.json")), text).unwrap();
+    }
+    src
+}
+
+/// A release of many small files is compressed with a dictionary (issue
+/// 19: the store within 1.1x of a tarball). A user installs it from a
+/// peer, updates to a release that names two dictionaries (its unchanged
+/// chunks are served compressed with the first), shares it to a folder that
+/// installs on a machine with no network, and collects garbage without
+/// losing a dictionary a kept version needs.
+#[test]
+fn many_small_files_travel_with_their_dictionaries_through_install_update_share_and_gc() {
+    let t = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(&t.path().join("publisher"));
+    let src1 = small_files_release(&publisher, "1.0.0", 0);
+    let m1 = publisher.publish_dir("1.0.0", &src1, "any");
+    assert_eq!(m1.dictionaries().len(), 1, "the release trains one");
+    let (mut seeder, addr) = publisher.seed();
+    let app = publisher.root.app_id().to_string();
+    let home = t.path().join("user");
+    let args = net(&["install", &publisher.link(&addr, None), "--run", "bin/app"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&quince(&home, &args));
+    assert_eq!(run_app(&home, &app).as_deref(), Some("app 1.0.0"));
+    let current = home.join(format!("apps/{app}/current"));
+    let same = |src: &Path, at: &Path| {
+        for name in ["data/000.json", "data/399.json"] {
+            assert_eq!(
+                std::fs::read(src.join(name)).unwrap(),
+                std::fs::read(at.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+    };
+    same(&src1, &current);
+
+    let src2 = small_files_release(&publisher, "1.1.0", 150);
+    let m2 = publisher.publish_dir("1.1.0", &src2, "any");
+    assert_eq!(m2.dictionaries().len(), 2, "its own and the first's");
+    let args = net(&["update", &app, "--json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v: serde_json::Value = serde_json::from_str(ok(&quince(&home, &args)).trim()).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["version"].as_str()),
+        (Some("installed"), Some("1.1.0")),
+        "{v}"
+    );
+    same(&src2, &current);
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+
+    // Garbage collection keeps what 1.1.0 reads (both dictionaries).
+    ok(&quince(&home, &["gc"]));
+    let store = Store::open(&home.join("store")).unwrap();
+    for d in m2.dictionaries() {
+        assert!(store.has(&d.id), "gc removed dictionary {}", d.id);
+    }
+    let usb = t.path().join("usb");
+    ok(&quince(&home, &["share", &app, usb.to_str().unwrap()]));
+    let bundle = Store::open(&usb.join("store")).unwrap();
+    assert_eq!(bundle.dictionaries().unwrap().len(), 2);
+    let me = t.path().join("me");
+    let link = format!("quince://{app}");
+    ok(&quince_offline(
+        &me,
+        &[
+            "install",
+            &link,
+            "--from",
+            usb.to_str().unwrap(),
+            "--run",
+            "bin/app",
+        ],
+    ));
+    assert_eq!(run_app(&me, &app).as_deref(), Some("app 1.1.0"));
+    same(&src2, &me.join(format!("apps/{app}/current")));
+}

@@ -241,7 +241,11 @@ fn one_path_may_have_one_entry_per_platform_but_not_two_for_the_same() {
 fn dictionaries_make_a_version_2_manifest_and_round_trip() {
     let plain = sample();
     assert!(plain.dictionaries().is_empty());
-    assert_eq!(&plain.to_bytes()[..8], MANIFEST_MAGIC, "no dictionary: version 1");
+    assert_eq!(
+        &plain.to_bytes()[..8],
+        MANIFEST_MAGIC,
+        "no dictionary: version 1"
+    );
     let d = |b: u8, size: u32| ChunkRef {
         id: ChunkId([b; 32]),
         size,

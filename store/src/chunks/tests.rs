@@ -438,13 +438,19 @@ fn chunks_compressed_with_a_dictionary_find_it_by_id_and_are_still_checked() {
     let later = Store::open(dir.path()).unwrap();
     assert_eq!(later.chunk(&chunk).unwrap(), raw);
     assert_eq!(later.reader().chunk(&chunk).unwrap(), raw);
-    assert_eq!(later.dictionaries_needed([chunk.id]).unwrap(), vec![dict_ref]);
+    assert_eq!(
+        later.dictionaries_needed([chunk.id]).unwrap(),
+        vec![dict_ref]
+    );
 
     // A store without the dictionary names the one it lacks.
     let other = tempfile::tempdir().unwrap();
     let bare = Store::open(other.path()).unwrap();
     let err = bare.put_compressed(&chunk, &with).unwrap_err().to_string();
-    assert!(err.contains(&format!("{id:08x}")) && err.contains("does not hold"), "{err}");
+    assert!(
+        err.contains(&format!("{id:08x}")) && err.contains("does not hold"),
+        "{err}"
+    );
     assert!(!bare.has(&chunk.id));
 
     // A hostile dictionary with the same id, learnt first, fails the
@@ -458,19 +464,29 @@ fn chunks_compressed_with_a_dictionary_find_it_by_id_and_are_still_checked() {
     bare.put_chunk(&dict, 3).unwrap();
     bare.learn_dictionary(&dict_ref).unwrap();
     bare.put_compressed(&chunk, &with).unwrap();
-    assert_eq!(Store::open(other.path()).unwrap().chunk(&chunk).unwrap(), raw);
+    assert_eq!(
+        Store::open(other.path()).unwrap().chunk(&chunk).unwrap(),
+        raw
+    );
 
     // Not a dictionary, or compressed with one: refused as a dictionary.
     let err = store.learn_dictionary(&chunk).unwrap_err().to_string();
     assert!(err.contains("as a zstd dictionary"), "{err}");
     let plain = b"plain bytes, not a dictionary".to_vec();
     store.put_chunk(&plain, 3).unwrap();
-    let err = store.learn_dictionary(&reference(&plain)).unwrap_err().to_string();
+    let err = store
+        .learn_dictionary(&reference(&plain))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no zstd dictionary header"), "{err}");
 
     // Removing the dictionary's chunk forgets it.
     store.remove_chunk(&dict_ref.id).unwrap();
     assert!(store.dictionaries().unwrap().is_empty());
-    let err = Store::open(dir.path()).unwrap().chunk(&chunk).unwrap_err().to_string();
+    let err = Store::open(dir.path())
+        .unwrap()
+        .chunk(&chunk)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not hold"), "{err}");
 }

@@ -241,7 +241,11 @@ async fn write(
         "wrote app {app} {} for {platform} ({} chunk{}){what} to {}; install there with: {command}",
         bundle.version,
         bundle.chunks + bundle.lacking.len(),
-        if bundle.chunks + bundle.lacking.len() == 1 { "" } else { "s" },
+        if bundle.chunks + bundle.lacking.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         args.folder.display()
     );
     match (&name, &me) {

@@ -163,58 +163,62 @@ pub async fn fetch_release_with<S: Source>(
             .store(p.bytes_done.load(Relaxed) + bytes, Relaxed);
         p.peers.store(peers.usable().len() as u64, Relaxed);
     }
-    // Chunks compressed with a dictionary are checked through it: it is
-    // fetched, and learnt, before them.
-    fetch_dictionaries(
-        source,
-        app,
-        peers,
-        manifest.dictionaries(),
-        store,
-        window,
-        progress,
-    )
-    .await?;
-    let needed: Vec<ChunkRef> = needed
-        .into_iter()
-        .filter(|c| !manifest.dictionaries().contains(c))
-        .collect();
-    #[cfg(not(feature = "patches"))]
-    let patches = {
-        let _ = held;
-        PatchReport::default()
-    };
-    #[cfg(feature = "patches")]
-    let patches = if needed.is_empty() {
-        PatchReport::default()
-    } else {
-        let report = super::patches::patch_files(
-            source,
-            peers,
-            &manifest,
-            platform,
-            store,
-            held,
-            |n, bytes| {
+    // Chunks compressed with a dictionary are checked through it: the
+    // dictionaries are fetched, and learnt, before them. (In two rounds of
+    // one call: a second call of the fetch loop costs the bootstrap's size
+    // budget a second inlined copy of it.)
+    let dictionaries = manifest.dictionaries();
+    let (mut round, mut needed): (Vec<ChunkRef>, Vec<ChunkRef>) =
+        needed.into_iter().partition(|c| dictionaries.contains(c));
+    #[cfg_attr(not(feature = "patches"), allow(unused_mut))]
+    let mut patches = PatchReport::default();
+    for last in [false, true] {
+        if last {
+            for d in dictionaries {
+                store.learn_dictionary(d)?;
+            }
+            #[cfg(not(feature = "patches"))]
+            let _ = held;
+            #[cfg(feature = "patches")]
+            if !needed.is_empty() {
+                patches = super::patches::patch_files(
+                    source,
+                    peers,
+                    &manifest,
+                    platform,
+                    store,
+                    held,
+                    |n, bytes| {
+                        if let Some(p) = progress {
+                            p.chunks_done.fetch_add(n, Relaxed);
+                            p.bytes_done.fetch_add(bytes, Relaxed);
+                            p.patched_files.fetch_add(1, Relaxed);
+                        }
+                    },
+                )
+                .await?;
                 if let Some(p) = progress {
-                    p.chunks_done.fetch_add(n, Relaxed);
-                    p.bytes_done.fetch_add(bytes, Relaxed);
-                    p.patched_files.fetch_add(1, Relaxed);
+                    p.received.fetch_add(patches.bytes, Relaxed);
                 }
-            },
-        )
-        .await?;
-        if let Some(p) = progress {
-            p.received.fetch_add(report.bytes, Relaxed);
+                if patches.files > 0 {
+                    needed = missing(store);
+                }
+            }
+            round = std::mem::take(&mut needed);
         }
-        report
-    };
-    let needed = if patches.files > 0 {
-        missing(store)
-    } else {
-        needed
-    };
-    fetch_chunks_with(source, app, peers, needed, store, window, progress).await?;
+        if !round.is_empty() {
+            fetch_chunks_with(
+                source,
+                app,
+                peers,
+                std::mem::take(&mut round),
+                store,
+                window,
+                progress,
+            )
+            .await?;
+        }
+    }
     Ok(VerifiedRelease {
         release: release.clone(),
         manifest,
