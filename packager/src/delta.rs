@@ -195,6 +195,15 @@ pub fn diff(
             _ => plain.extend(new_ids),
         }
     }
+    // The new release's dictionaries: every install gets them, an update
+    // those the old release did not name.
+    all.extend(new.dictionaries().iter().map(|d| d.id));
+    plain.extend(
+        new.dictionaries()
+            .iter()
+            .filter(|d| !old.dictionaries().contains(d))
+            .map(|d| d.id),
+    );
     let size = |ids: &HashSet<ChunkId>| -> Result<u64, StoreError> {
         ids.iter().map(|id| store.compressed_size(id)).sum()
     };

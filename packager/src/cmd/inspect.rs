@@ -113,7 +113,8 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({"sha256": m.hash().to_hex(), "bytes": m.to_bytes().len(), "total_size": m.total_size(),
-            "platforms": m.platforms().iter().map(Platform::as_str).collect::<Vec<_>>(), "entries": files})
+            "platforms": m.platforms().iter().map(Platform::as_str).collect::<Vec<_>>(), "entries": files,
+            "dictionaries": m.dictionaries().iter().map(|d| serde_json::json!({"chunk": d.id.to_hex(), "size": d.size})).collect::<Vec<_>>()})
         );
         return Ok(());
     }
@@ -123,6 +124,12 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         m.entries().len(),
         m.total_size()
     );
+    for d in m.dictionaries() {
+        println!(
+            "zstd dictionary {} ({} bytes): small chunks are compressed with it",
+            d.id, d.size
+        );
+    }
     for e in m
         .entries()
         .iter()

@@ -134,7 +134,7 @@ async fn write(
             .collect(),
         _ => Vec::new(),
     };
-    let mut fetched = 0;
+    let mut installer_fetched = 0;
     if !bundle.lacking.is_empty() || !self_lacking.is_empty() {
         if !args.json {
             println!(
@@ -146,7 +146,7 @@ async fn write(
         }
         client.start(args.net.config()?).await?;
         if !bundle.lacking.is_empty() {
-            fetched += client
+            client
                 .fetch_into(
                     app,
                     &bundle.dictionaries,
@@ -159,7 +159,7 @@ async fn write(
                 .with_context(|| format!("fetching app {app}'s files for {platform}"))?;
         }
         if let (false, Some((id, _))) = (self_lacking.is_empty(), &me) {
-            fetched += client
+            installer_fetched = client
                 .fetch_into(
                     *id,
                     &[],
@@ -226,7 +226,7 @@ async fn write(
                 "app": app.to_string(), "version": bundle.version.to_string(),
                 "platform": platform.to_string(), "folder": args.folder,
                 "chunks": bundle.chunks + bundle.lacking.len(),
-                "chunks_fetched": fetched,
+                "chunks_fetched": bundle.lacking.len(), "installer_chunks_fetched": installer_fetched,
                 "installer": name, "install": command,
                 "installer_checkable": me.is_some() && name.is_some(),
             })
