@@ -45,6 +45,9 @@ pub struct BuildStats {
     /// Raw bytes of the zstd dictionary trained for the release's small
     /// chunks (0: none paid for itself).
     pub dictionary_bytes: u64,
+    /// Whether that dictionary is an earlier release's, found in the store
+    /// and still about as good as a new one.
+    pub dictionary_reused: bool,
 }
 
 /// The totals as the build goes, and whom to tell.
@@ -117,7 +120,7 @@ pub fn build_with(
     // (path, platform) -> entry; folders seen in several sources are merged.
     let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
     let mut dirs: BTreeMap<RelPath, Vec<Option<Platform>>> = BTreeMap::new();
-    let dictionary = crate::dict::train(sources, level);
+    let dictionary = crate::dict::train(sources, level, store);
     let mut trained = None;
     // This thread reads, cuts and hashes; the others compress.
     std::thread::scope(|scope| -> Result<(), BuildError> {
@@ -130,6 +133,7 @@ pub fn build_with(
                 size: d.raw.len() as u32,
             });
             stats.stats.dictionary_bytes = d.raw.len() as u64;
+            stats.stats.dictionary_reused = d.reused;
         }
         let prepared = dictionary.as_ref().map(|d| &d.prepared);
         let mut packer = Packer::start(scope, batch, level, prepared);
@@ -199,6 +203,16 @@ pub fn build_with(
         .filter(|c| (c.size as usize) < crate::dict::DICT_CHUNK_BYTES)
         .map(|c| c.id);
     let dictionaries = store.dictionaries_needed(small)?;
+    if dictionaries.len() > quince_protocol::limits::MAX_DICTIONARIES {
+        return Err(BuildError::Unsafe {
+            path: store.dir().to_path_buf(),
+            reason: format!(
+                "this release's chunks are stored compressed with {} zstd dictionaries, more than a manifest may name ({}); build it into a fresh store",
+                dictionaries.len(),
+                quince_protocol::limits::MAX_DICTIONARIES
+            ),
+        });
+    }
     let manifest = manifest
         .with_dictionaries(dictionaries)
         .map_err(unsafe_manifest)?;

@@ -40,18 +40,34 @@ const MAX_SAMPLES: usize = 4_000;
 const MAX_SAMPLE_BYTES: usize = 1 << 20;
 const MAX_TRIALS: usize = 200;
 
-/// A trained dictionary: its bytes (stored as a chunk) and the same
+/// A new dictionary is preferred to one the store holds already only when
+/// it compresses the held-out files into at most 90% of the bytes: every
+/// dictionary a release's chunks were compressed with stays named by the
+/// manifests that reuse those chunks, so a new one each release would pile
+/// up (a manifest names at most 16).
+const NEW_IF_BELOW: f64 = 0.9;
+
+/// A release's dictionary: its bytes (stored as a chunk) and the same
 /// prepared for compressing at the build's level.
 pub(crate) struct Dictionary {
     pub(crate) raw: Vec<u8>,
     pub(crate) prepared: CDict<'static>,
+    /// Whether an earlier build's dictionary (already in the store) was
+    /// chosen over a new one.
+    pub(crate) reused: bool,
 }
 
 /// The dictionary for the small files of `sources` at `level`, if one pays
 /// for itself: its estimated saving on held-out files must be at least
-/// twice its own compressed size. `None` also when training fails (zstd
-/// refuses too few or too uniform samples); the build goes on without.
-pub(crate) fn train(sources: &[Source], level: i32) -> Option<Dictionary> {
+/// twice its own compressed size. One the store holds already (an earlier
+/// release's) is used again unless a new one does clearly better (see
+/// [`NEW_IF_BELOW`]). `None` also when training fails (zstd refuses too
+/// few or too uniform samples); the build goes on without.
+pub(crate) fn train(
+    sources: &[Source],
+    level: i32,
+    store: &quince_store::Store,
+) -> Option<Dictionary> {
     let mut small = Vec::new();
     for source in sources {
         small_files(&source.dir, &mut small);
@@ -75,25 +91,60 @@ pub(crate) fn train(sources: &[Source], level: i32) -> Option<Dictionary> {
     let raw = zstd::dict::from_samples(&samples, size).ok()?;
     drop(samples);
     let prepared = CDict::try_create(&raw, level)?;
-    // Measured on files it was not trained on.
-    let (mut tried, mut plain, mut with) = (0u64, 0u64, 0u64);
-    for (path, _) in small.iter().skip(2).step_by(SAMPLE_EVERY).take(MAX_TRIALS) {
-        let Some(data) = read_small(path) else {
+    // Measured on files none of them was trained on.
+    let trials: Vec<Vec<u8>> = small
+        .iter()
+        .skip(2)
+        .step_by(SAMPLE_EVERY)
+        .take(MAX_TRIALS)
+        .filter_map(|(path, _)| read_small(path))
+        .collect();
+    let tried: u64 = trials.iter().map(|t| t.len() as u64).sum();
+    let measure = |dict: Option<&CDict<'_>>| -> Option<u64> {
+        let mut bytes = 0;
+        for t in &trials {
+            let c = match dict {
+                Some(d) => quince_store::compress_chunk_with(t, d),
+                None => quince_store::compress_chunk(t, level),
+            };
+            bytes += c.ok()?.len() as u64;
+        }
+        Some(bytes)
+    };
+    let plain = measure(None)?;
+    let mut best = Dictionary {
+        raw,
+        prepared,
+        reused: false,
+    };
+    let mut with = measure(Some(&best.prepared))?;
+    // The store's dictionaries, in a fixed order: the first that comes
+    // near the new one is kept.
+    let mut held = store.dictionaries().unwrap_or_default();
+    held.sort_by_key(|(_, d)| d.id);
+    for (_, d) in held {
+        let Some(raw) = store.chunk(&d).ok() else {
             continue;
         };
-        let (Ok(a), Ok(b)) = (
-            quince_store::compress_chunk(&data, level),
-            quince_store::compress_chunk_with(&data, &prepared),
-        ) else {
-            return None;
+        let Some(prepared) = CDict::try_create(&raw, level) else {
+            continue;
         };
-        tried += data.len() as u64;
-        plain += a.len() as u64;
-        with += b.len() as u64;
+        let Some(bytes) = measure(Some(&prepared)) else {
+            continue;
+        };
+        if (with as f64) >= NEW_IF_BELOW * bytes as f64 {
+            best = Dictionary {
+                raw,
+                prepared,
+                reused: true,
+            };
+            with = bytes;
+            break;
+        }
     }
-    let cost = quince_store::compress_chunk(&raw, level).ok()?.len() as u64;
+    let cost = quince_store::compress_chunk(&best.raw, level).ok()?.len() as u64;
     let saving = (plain.saturating_sub(with) as f64) * total as f64 / tried.max(1) as f64;
-    (saving >= 2.0 * cost as f64).then_some(Dictionary { raw, prepared })
+    (saving >= 2.0 * cost as f64).then_some(best)
 }
 
 /// The regular files under `dir` shorter than one chunk, in sorted order,
@@ -205,21 +256,55 @@ mod tests {
         let (again, _) = build(&sources(&src), &b, 3).unwrap();
         assert_eq!(again.to_bytes(), m.to_bytes());
 
-        // The next release in the same store names both dictionaries: its
-        // unchanged chunks are stored (and served) compressed with the first.
+        // The next release, of the same shape, in the same store: the
+        // first dictionary is as good, and is used again.
         let next = t.path().join("next");
         similar_files(&next, 500, 1, 250);
-        let (m2, _) = build(&sources(&next), &a, 3).unwrap();
-        let named: HashSet<_> = m2.dictionaries().iter().map(|d| d.id).collect();
-        assert_eq!(named.len(), 2, "{:?}", m2.dictionaries());
+        let (m2, s2) = build(&sources(&next), &a, 3).unwrap();
+        assert!(s2.dictionary_reused, "{s2:?}");
+        assert_eq!(m2.dictionaries(), m.dictionaries());
+        // Files of another shape: a new dictionary, and the release names
+        // both (its unchanged chunks are stored, and served, compressed
+        // with the first).
+        let other = t.path().join("other");
+        similar_files(&other, 300, 1, 250);
+        stylesheets(&other, 600);
+        let (m3, s3) = build(&sources(&other), &a, 3).unwrap();
+        assert!(!s3.dictionary_reused, "{s3:?}");
+        let named: HashSet<_> = m3.dictionaries().iter().map(|d| d.id).collect();
+        assert_eq!(
+            named.len(),
+            2,
+            "{:?} then {:?} {s3:?}",
+            m.dictionaries(),
+            m3.dictionaries()
+        );
         assert!(named.contains(&dict.id));
-        for c in chunks(&m2) {
+        for c in chunks(&m3) {
             a.chunk(&c).unwrap();
         }
         // Built alone, it needs only its own.
         let c = Store::open(&t.path().join("c")).unwrap();
-        let (alone, _) = build(&sources(&next), &c, 3).unwrap();
+        let (alone, _) = build(&sources(&other), &c, 3).unwrap();
         assert_eq!(alone.dictionaries().len(), 1);
+    }
+
+    /// `n` small stylesheets, nothing like [`similar_files`].
+    fn stylesheets(dir: &Path, n: usize) {
+        let colours = ["slategray", "tomato", "seagreen", "goldenrod", "orchid"];
+        let shows = ["flex", "block", "grid", "inline-block"];
+        for i in 0..n {
+            let mut text = String::new();
+            for j in 0..30 {
+                text.push_str(&format!(
+                    ".sidebar-{} .menu-item:hover {{\n  display: {};\n  border-left: 2px solid {};\n  transition: background-color 120ms ease-in-out;\n}}\n",
+                    (i * 3 + j) % 23,
+                    shows[(i + j) % shows.len()],
+                    colours[(i * j) % colours.len()],
+                ));
+            }
+            fs::write(dir.join(format!("style-{i:04}.css")), text).unwrap();
+        }
     }
 
     #[test]

@@ -135,13 +135,18 @@ impl Store {
         chunks: impl IntoIterator<Item = ChunkId>,
     ) -> Result<Vec<ChunkRef>, StoreError> {
         let known = self.dictionaries()?;
-        if known.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut ids = HashSet::new();
         let mut reader = self.reader();
         for chunk in chunks.into_iter().collect::<HashSet<_>>() {
             if let Some(id) = frame_dictionary(&reader.compressed(&chunk)?) {
+                if !known.iter().any(|(k, _)| *k == id) {
+                    return Err(StoreError::CorruptChunk {
+                        id: chunk,
+                        reason: format!(
+                            "it needs zstd dictionary {id:08x}, which this store does not hold"
+                        ),
+                    });
+                }
                 ids.insert(id);
             }
         }

@@ -1779,8 +1779,14 @@ fn an_update_of_a_large_file_moves_a_patch_and_a_bad_patch_falls_back_to_chunks(
 
 /// Writes a release of the test app whose data is 400 small text files of
 /// one shape (enough for the packager to train a dictionary); the first
-/// `changed` of them differ from release to release.
-fn small_files_release(publisher: &Publisher, version: &str, changed: usize) -> PathBuf {
+/// `changed` of them differ from release to release. `styles` small files
+/// of another shape are added (so that the packager trains a new one).
+fn small_files_release(
+    publisher: &Publisher,
+    version: &str,
+    changed: usize,
+    styles: usize,
+) -> PathBuf {
     let src = publisher.dir.join(format!("src-{version}"));
     let script = format!("#!/bin/sh\necho \"app {version}\"\n");
     quince_packager::testkit::script_app(&src, &script);
@@ -1797,6 +1803,18 @@ fn small_files_release(publisher: &Publisher, version: &str, changed: usize) -> 
         text.push_str("}\n");
         std::fs::write(src.join(format!("data/{i:03}.json")), text).unwrap();
     }
+    let colours = ["slategray", "tomato", "seagreen", "goldenrod", "orchid"];
+    for i in 0..styles {
+        let mut text = String::new();
+        for j in 0..30 {
+            text.push_str(&format!(
+                ".sidebar-{} .menu-item:hover {{\n  display: flex;\n  border-left: 2px solid {};\n  transition: background-color 120ms ease-in-out;\n}}\n",
+                (i * 3 + j) % 23,
+                colours[(i * j) % colours.len()],
+            ));
+        }
+        std::fs::write(src.join(format!("data/style-{i:03}.css")), text).unwrap();
+    }
     src
 }
 
@@ -1810,7 +1828,7 @@ fn small_files_release(publisher: &Publisher, version: &str, changed: usize) -> 
 fn many_small_files_travel_with_their_dictionaries_through_install_update_share_and_gc() {
     let t = tempfile::tempdir().unwrap();
     let publisher = Publisher::new(&t.path().join("publisher"));
-    let src1 = small_files_release(&publisher, "1.0.0", 0);
+    let src1 = small_files_release(&publisher, "1.0.0", 0, 0);
     let m1 = publisher.publish_dir("1.0.0", &src1, "any");
     assert_eq!(m1.dictionaries().len(), 1, "the release trains one");
     let (mut seeder, addr) = publisher.seed();
@@ -1832,7 +1850,7 @@ fn many_small_files_travel_with_their_dictionaries_through_install_update_share_
     };
     same(&src1, &current);
 
-    let src2 = small_files_release(&publisher, "1.1.0", 150);
+    let src2 = small_files_release(&publisher, "1.1.0", 150, 600);
     let m2 = publisher.publish_dir("1.1.0", &src2, "any");
     assert_eq!(m2.dictionaries().len(), 2, "its own and the first's");
     let args = net(&["update", &app, "--json"]);

@@ -90,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
             "{}",
             serde_json::json!({"manifest": args.out, "sha256": manifest.hash().to_hex(), "files": stats.files, "bytes": stats.bytes,
                 "chunks": stats.chunks, "new_chunks": stats.new_chunks, "new_compressed_bytes": stats.new_compressed_bytes,
-                "dictionary_bytes": stats.dictionary_bytes, "dictionaries": manifest.dictionaries().len()})
+                "dictionary_bytes": stats.dictionary_bytes, "dictionary_reused": stats.dictionary_reused, "dictionaries": manifest.dictionaries().len()})
         );
     } else {
         println!(
@@ -99,8 +99,13 @@ pub fn run(args: Args) -> Result<()> {
         );
         if stats.dictionary_bytes > 0 {
             println!(
-                "small chunks compressed with a {} byte dictionary trained on this release",
-                stats.dictionary_bytes
+                "small chunks compressed with a {} byte zstd dictionary ({})",
+                stats.dictionary_bytes,
+                if stats.dictionary_reused {
+                    "an earlier release's, still as good as a new one"
+                } else {
+                    "trained on this release"
+                }
             );
         }
         println!("manifest {} sha256 {}", args.out.display(), manifest.hash());
