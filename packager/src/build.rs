@@ -587,7 +587,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use quince_protocol::codec::Encode as _;
 
     use super::*;
@@ -619,18 +619,24 @@ mod tests {
     /// Compressing on several threads changes nothing: the same tree gives
     /// the same manifest and the same stored bytes in two stores, the
     /// totals match the store, and building again adds nothing.
-    /// Cutting a small file in memory gives the streaming cutter's chunks.
-    #[test]
-    fn small_files_cut_in_memory_as_when_streamed() {
+    /// `len` bytes of deterministic noise (xorshift), which compresses
+    /// to nothing and has no cut points but by size.
+    pub(crate) fn noise(len: usize) -> Vec<u8> {
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..MAX_CHUNK_BYTES as usize)
+        (0..len)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 x as u8
             })
-            .collect();
+            .collect()
+    }
+
+    /// Cutting a small file in memory gives the streaming cutter's chunks.
+    #[test]
+    fn small_files_cut_in_memory_as_when_streamed() {
+        let noise = noise(MAX_CHUNK_BYTES as usize);
         for len in [0, 1, 65_535, 65_536, 65_537, 300_000, 900_000, noise.len()] {
             let data = &noise[..len];
             let in_memory: Vec<(usize, usize)> = fastcdc::v2020::FastCDC::new(

@@ -321,17 +321,9 @@ mod tests {
         // Random bytes: a dictionary would not pay for itself.
         let noise = t.path().join("noise");
         fs::create_dir_all(&noise).unwrap();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in 0..200 {
-            let bytes: Vec<u8> = (0..8000)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            fs::write(noise.join(format!("{i}.bin")), bytes).unwrap();
+        let bytes = crate::build::tests::noise(200 * 8000);
+        for (i, file) in bytes.chunks(8000).enumerate() {
+            fs::write(noise.join(format!("{i}.bin")), file).unwrap();
         }
         let (m, _) = build(&sources(&noise), &store, 3).unwrap();
         assert!(m.dictionaries().is_empty());

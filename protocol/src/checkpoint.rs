@@ -196,6 +196,11 @@ mod tests {
             (format!("log\n281474976710657\n{root}\n"), "too long"),
             ("log\n12\nAAAA\n".to_string(), "expected 32 bytes"),
             (format!("log\n12\n{root}\n\n"), "empty extension"),
+            // The fuzz target's find: padding inside the root's base64.
+            (
+                "quince.example/app\n3\nBwcHFwcHBwc=BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n".to_string(),
+                "canonical",
+            ),
         ];
         for (text, expect) in cases {
             let err = Checkpoint::parse(&text).unwrap_err().to_string();

@@ -305,11 +305,19 @@ pub fn parse_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; 
 pub fn parse_base64(text: &str, max: usize, what: &'static str) -> Result<Vec<u8>, DecodeError> {
     // 4 characters carry 3 bytes; check before decoding so that nothing large is allocated.
     check_len(what, text.len() / 4 * 3, max + 2)?;
-    // Strict: padding as written by `to_base64`, no stray bits.
     let bytes = data_encoding::BASE64
         .decode(text.as_bytes())
         .map_err(|e| DecodeError::invalid(what, format!("bad base64: {e}")))?;
     check_len(what, bytes.len(), max)?;
+    // Only the one spelling `to_base64` writes: the decoder also takes
+    // padding between blocks (`AAE=AAE=`), which would let two texts stand
+    // for the same bytes (found by the checkpoint fuzz target).
+    if to_base64(&bytes) != text {
+        return Err(DecodeError::non_canonical(
+            what,
+            "base64 not in its one canonical spelling",
+        ));
+    }
     Ok(bytes)
 }
 
@@ -521,6 +529,11 @@ mod tests {
         assert!(parse_base64("AAF=", 8, "b").is_err());
         assert!(parse_base64("AAE", 8, "b").is_err());
         assert!(parse_base64("AAECAwQFBgcICQ==", 8, "b").is_err());
+        // Padding between blocks decodes, but is not the canonical spelling.
+        assert!(matches!(
+            parse_base64("AAE=AAE=", 8, "b"),
+            Err(DecodeError::NonCanonical { .. })
+        ));
     }
 
     #[test]

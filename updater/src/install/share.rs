@@ -132,39 +132,34 @@ impl Apps {
         let mut chunks = 0;
         let mut lacking = Vec::new();
         let mut seen = HashSet::new();
-        // The dictionaries first: the bundle's store checks the chunks
-        // compressed with one through it.
-        let mut batch = bundle.batch();
-        for d in manifest.dictionaries() {
-            if store.has(&d.id) {
-                batch.put_compressed(d, &store.compressed(&d.id)?)?;
-                chunks += 1;
-            } else {
-                lacking.push(*d);
+        // Two rounds of one batch each (small chunks go into packs, two
+        // syncs a round): the dictionaries first, which the bundle's store
+        // learns before it checks the chunks compressed with them.
+        let dictionaries = manifest.dictionaries();
+        let files: Vec<ChunkRef> = manifest
+            .chunks_for(platform)
+            .skip(dictionaries.len())
+            .collect();
+        for (round, refs) in [dictionaries, &files[..]].into_iter().enumerate() {
+            let mut batch = bundle.batch();
+            for c in refs {
+                if !seen.insert(c.id) {
+                    continue;
+                }
+                if store.has(&c.id) {
+                    batch.put_compressed(c, &store.compressed(&c.id)?)?;
+                    chunks += 1;
+                } else {
+                    lacking.push(*c);
+                }
             }
-        }
-        batch.finish()?;
-        for d in manifest.dictionaries().iter().filter(|d| bundle.has(&d.id)) {
-            bundle.learn_dictionary(d)?;
-        }
-        // One batch: the small chunks go into packs, two syncs in all.
-        let mut batch = bundle.batch();
-        for entry in manifest.entries_for(platform) {
-            if let EntryKind::File { chunks: refs, .. } = &entry.kind {
-                for c in refs {
-                    if !seen.insert(c.id) {
-                        continue;
-                    }
-                    if store.has(&c.id) {
-                        batch.put_compressed(c, &store.compressed(&c.id)?)?;
-                        chunks += 1;
-                    } else {
-                        lacking.push(*c);
-                    }
+            batch.finish()?;
+            if round == 0 {
+                for d in dictionaries.iter().filter(|d| bundle.has(&d.id)) {
+                    bundle.learn_dictionary(d)?;
                 }
             }
         }
-        batch.finish()?;
         // The link names the version the bundle holds: its log may list
         // newer releases (one this machine refused, say) whose files it lacks.
         let link = crate::link::Link {
