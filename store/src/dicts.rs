@@ -72,7 +72,7 @@ impl Store {
         if frame_dictionary(&compressed).is_some() {
             return Err(refuse("it is itself compressed with a dictionary"));
         }
-        let raw = self.chunk(dict)?;
+        let raw = self.checked_raw(dict, &compressed)?;
         let id = dictionary_id(&raw).ok_or_else(|| refuse("no zstd dictionary header"))?;
         // The index entry is not synced: whoever fetches or builds a
         // release learns its dictionaries again, so a crash loses nothing

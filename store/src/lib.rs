@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod chunks;
+mod decompress;
 mod dicts;
 mod patch;
 mod unpack;
@@ -22,7 +23,8 @@ pub mod durable;
 pub mod packs;
 pub mod tilefs;
 
-pub use chunks::{decompress_capped, Batch, DecompressError, Reader, Store};
+pub use chunks::{Batch, Reader, Store};
+pub use decompress::{decompress_capped, DecompressError};
 pub use dicts::{dictionary_id, frame_dictionary};
 pub use patch::{
     apply_patch, is_segmented, make_patch, make_patch_streamed, make_segmented_patch, patch_level,

@@ -274,20 +274,17 @@ impl Client {
         let found = self.find_peers(app, &[], &hints, find_for).await?;
         let mut peers = Peers::new(found);
         let store = quince_store::Store::open(store).map_err(InstallError::from)?;
-        let source = Either::Node(node.clone());
-        let before = store.lacking(dictionaries.iter().copied());
-        crate::fetch::fetch_dictionaries(&source, app, &mut peers, dictionaries, &store, 8, None)
-            .await
-            .map_err(InstallError::from)?;
-        let moved = before.len() as u64;
-        let chunks = chunks
-            .into_iter()
-            .filter(|c| !dictionaries.contains(c))
-            .collect();
-        Ok(moved
-            + crate::fetch::fetch_chunks(&source, app, &mut peers, chunks, &store, 8)
-                .await
-                .map_err(InstallError::from)?)
+        Ok(crate::fetch::fetch_with_dictionaries(
+            &Either::Node(node.clone()),
+            app,
+            &mut peers,
+            dictionaries,
+            chunks,
+            &store,
+            8,
+        )
+        .await
+        .map_err(InstallError::from)?)
     }
 
     /// Puts `app`'s current version back as signed: files that differ are
@@ -305,27 +302,18 @@ impl Client {
             let found = self.find_peers(*app, &[], &hints, find_for).await?;
             let mut peers = Peers::new(found);
             let store = self.apps.store()?;
-            let source = Either::Node(node.clone());
             let manifest = self.apps.current_manifest(app)?;
-            let dictionaries = manifest.dictionaries();
-            crate::fetch::fetch_dictionaries(
-                &source,
+            crate::fetch::fetch_with_dictionaries(
+                &Either::Node(node.clone()),
                 *app,
                 &mut peers,
-                dictionaries,
+                manifest.dictionaries(),
+                needed,
                 &store,
                 8,
-                None,
             )
             .await
             .map_err(InstallError::from)?;
-            let rest = needed
-                .into_iter()
-                .filter(|c| !dictionaries.contains(c))
-                .collect();
-            crate::fetch::fetch_chunks(&source, *app, &mut peers, rest, &store, 8)
-                .await
-                .map_err(InstallError::from)?;
         }
         Ok(self.apps.repair(app)?)
     }

@@ -1,6 +1,7 @@
 //! The chunk store's tests: batches, packs, contexts, damage.
 
 use super::*;
+use crate::{decompress_capped, DecompressError};
 
 /// Fetched chunks in a batch are checked like single ones, invisible
 /// until the batch finishes, and a batch dropped part way leaves no

@@ -226,26 +226,34 @@ pub async fn fetch_release_with<S: Source>(
     })
 }
 
-/// Fetches those of a release's zstd `dictionaries` that `store` lacks and
-/// makes all of them usable there ([`Store::learn_dictionary`]): the
-/// step before fetching (or reading) chunks compressed with them.
-pub async fn fetch_dictionaries<S: Source>(
+/// Fetches `chunks` into `store` as [`fetch_chunks`] does, after fetching
+/// those of the release's zstd `dictionaries` that `store` lacks and making
+/// all of them usable there ([`Store::learn_dictionary`]): chunks
+/// compressed with one are checked through it. Dictionaries among `chunks`
+/// are not asked twice. Returns how many chunks (dictionaries included)
+/// were fetched.
+pub async fn fetch_with_dictionaries<S: Source>(
     source: &S,
     app: AppId,
     peers: &mut Peers,
     dictionaries: &[ChunkRef],
+    chunks: Vec<ChunkRef>,
     store: &Store,
     window: usize,
-    progress: Option<&Progress>,
-) -> Result<(), FetchError> {
+) -> Result<u64, FetchError> {
     let lacking = store.lacking(dictionaries.iter().copied());
+    let mut fetched = 0;
     if !lacking.is_empty() {
-        fetch_chunks_with(source, app, peers, lacking, store, window, progress).await?;
+        fetched += fetch_chunks_with(source, app, peers, lacking, store, window, None).await?;
     }
     for d in dictionaries {
         store.learn_dictionary(d)?;
     }
-    Ok(())
+    let chunks = chunks
+        .into_iter()
+        .filter(|c| !dictionaries.contains(c))
+        .collect();
+    Ok(fetched + fetch_chunks_with(source, app, peers, chunks, store, window, None).await?)
 }
 
 /// Fetches `chunks` into `store` from the usable peers, at most `window` in
