@@ -5,12 +5,16 @@
 # verified and unpacked into a fresh store (examples/fetch_bench --tree),
 # against `curl | zstd -d | tar x` from a local nginx serving the same tree
 # as one tar.zst (zstd level 1, the level fetch_bench builds at), plus
-# `sha256sum` of every file and a `sync`. Three runs each, interleaved.
+# `sha256sum` of every file and a `sync`. Three runs each, interleaved;
+# Quince twice per run: unpacking after the fetch, and while chunks arrive.
 # With TREE=small, the tree is 20,000 text files of 100 bytes to 3 KiB.
 # Each side of each run writes to a freshly made ext4 filesystem (a loop
 # image, as root): on a filesystem where 20,000 files were just deleted,
 # ext4's search for free inodes made either side up to ten times slower,
 # from one run to the next. Without root, both write under /tmp.
+# With RATE=BYTES_PER_SECOND, the seeder's uploads and curl's download are
+# limited to that rate (a link slower than the disk: where unpacking while
+# chunks arrive should hide the unpack, as the baseline's pipe does).
 # Usage: bash bench/install-tree.sh   (installs nginx, curl and zstd if missing)
 set -euo pipefail
 [ -f Cargo.toml ] && [ -d updater ] || cd "$(dirname "$0")/.."
@@ -52,18 +56,24 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:18082; root $work/
 CONF
 nginx -c "$work/nginx.conf"
 sleep 0.5
-q_sum=0; h_sum=0
+# Each run: the baseline, then Quince unpacking after the fetch (A, the way
+# before issue 19's overlap), then Quince unpacking while chunks arrive (B,
+# what an install does); each on a fresh filesystem.
+a_sum=0; q_sum=0; h_sum=0
 for i in 1 2 3; do
   fresh_fs; mkdir "$fs/out"
   t0=$(date +%s.%N)
-  curl -sSf http://127.0.0.1:18082/tree.tar.zst | zstd -q -d | tar x -C "$fs/out"
+  curl -sSf ${RATE:+--limit-rate "$RATE"} http://127.0.0.1:18082/tree.tar.zst | zstd -q -d | tar x -C "$fs/out"
   find "$fs/out" -type f -print0 | xargs -0 sha256sum >/dev/null
   sync
   t1=$(date +%s.%N)
   http=$(python3 -c "print(f'{$t1-$t0:.3f}')")
   fresh_fs
-  quince=$(TMPDIR="$fs" "$bench" --tree "$work/tree" --seeders 1)
+  after=$(TMPDIR="$fs" "$bench" --tree "$work/tree" --seeders 1 ${RATE:+--rate "$RATE"} --unpack-after)
+  fresh_fs
+  quince=$(TMPDIR="$fs" "$bench" --tree "$work/tree" --seeders 1 ${RATE:+--rate "$RATE"})
+  a_sum=$(python3 -c "print($a_sum+$after)")
   q_sum=$(python3 -c "print($q_sum+$quince)"); h_sum=$(python3 -c "print($h_sum+$http)")
-  echo "run $i: quince ${quince} s; curl | zstd -d | tar x + sha256sum + sync ${http} s; ratio $(python3 -c "print(f'{$quince/$http:.2f}')")x"
+  echo "run $i: curl | zstd -d | tar x + sha256sum + sync ${http} s; quince unpacking after the fetch ${after} s ($(python3 -c "print(f'{$after/$http:.2f}')")x), while chunks arrive ${quince} s ($(python3 -c "print(f'{$quince/$http:.2f}')")x)"
 done
-echo "mean: quince $(python3 -c "print(f'{$q_sum/3:.3f}')") s, baseline $(python3 -c "print(f'{$h_sum/3:.3f}')") s, ratio $(python3 -c "print(f'{$q_sum/$h_sum:.2f}')")x"
+echo "mean: baseline $(python3 -c "print(f'{$h_sum/3:.3f}')") s; unpack after $(python3 -c "print(f'{$a_sum/3:.3f}')") s ($(python3 -c "print(f'{$a_sum/$h_sum:.2f}')")x); while arriving $(python3 -c "print(f'{$q_sum/3:.3f}')") s ($(python3 -c "print(f'{$q_sum/$h_sum:.2f}')")x); while/after $(python3 -c "print(f'{$q_sum/$a_sum:.2f}')")x"

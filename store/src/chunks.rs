@@ -23,6 +23,8 @@ pub struct Store {
     dir: PathBuf,
     packs: Arc<Mutex<Packs>>,
     pub(crate) dicts: crate::dicts::Shared,
+    /// Batches of chunks this process made visible.
+    arrived: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -43,6 +45,7 @@ impl Store {
             dir: dir.to_path_buf(),
             packs: Arc::default(),
             dicts: Arc::default(),
+            arrived: Arc::default(),
         })
     }
 
@@ -116,9 +119,16 @@ impl Store {
             .collect()
     }
 
+    /// How many batches of chunks ([`Batch::finish`]) this process has made
+    /// visible in the store (through any clone of it): what an unpack
+    /// waiting for chunks watches.
+    pub fn arrived(&self) -> u64 {
+        self.arrived.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Whether the chunk is in its own file or in a pack this process
     /// knows of (no look for packs written elsewhere since).
-    fn has_known(&self, id: &ChunkId) -> bool {
+    pub(crate) fn has_known(&self, id: &ChunkId) -> bool {
         let known = self.packs().known(&self.dir.join("packs"), id);
         known.is_some_and(|(pack, _)| pack.exists()) || self.chunk_path(id).exists()
     }
@@ -654,6 +664,10 @@ impl Batch<'_> {
         for s in sealed {
             known.add(Arc::from(s.name.as_str()), s.index);
         }
+        drop(known);
+        self.store
+            .arrived
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         crate::crash::point("chunk batch stored");
         sealing
     }

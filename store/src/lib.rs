@@ -31,7 +31,7 @@ pub use patch::{
     FileRanges, Patched, StoredFile, LARGE_FILE_BYTES, LARGE_FILE_MAX_LEVEL, PATCH_MAX_BYTES,
     REFERENCE_MARGIN, SEGMENTED_FROM, SEGMENT_BYTES, SEGMENT_MAX_LEVEL,
 };
-pub use unpack::{unpack, UnpackStats};
+pub use unpack::{unpack, unpack_arriving, Arrivals, UnpackStats};
 
 use std::path::PathBuf;
 
@@ -80,6 +80,10 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// An unpack waiting for chunks was stopped: they will not arrive (the
+    /// fetch failed, and says why).
+    #[error("unpacking stopped: the chunks it waited for will not arrive")]
+    Stopped,
     /// A delta patch did not rebuild the expected file (fall back to chunks).
     #[error("patch for {path} failed: {reason}")]
     BadPatch {

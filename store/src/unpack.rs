@@ -11,8 +11,9 @@ use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::Ordering::{self, Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+use std::time::Duration;
 
 use quince_protocol::hash::Sha256Stream;
 use quince_protocol::manifest::{Entry, EntryKind, VerifiedManifest};
@@ -44,6 +45,72 @@ pub fn unpack(
     store: &Store,
     staging: &Path,
 ) -> Result<UnpackStats, StoreError> {
+    unpack_arriving(
+        manifest,
+        platform,
+        store,
+        staging,
+        &Arrivals::done_already(),
+    )
+}
+
+/// Whether the chunks a [`unpack_arriving`] lacks may still arrive: shared
+/// between the unpack and whatever fetches the chunks into the store.
+#[derive(Debug)]
+pub struct Arrivals(AtomicU8);
+
+const ARRIVING: u8 = 0;
+const DONE: u8 = 1;
+const STOPPED: u8 = 2;
+
+/// How long an unpack waiting for chunks sleeps before it looks whether
+/// more arrived (a fetch makes chunks visible a batch at a time, hundreds
+/// of milliseconds apart).
+const LOOK_AGAIN: Duration = Duration::from_millis(5);
+
+impl Arrivals {
+    /// Chunks are arriving: an unpack waits for those it lacks.
+    pub fn new() -> Arrivals {
+        Arrivals(AtomicU8::new(ARRIVING))
+    }
+
+    fn done_already() -> Arrivals {
+        Arrivals(AtomicU8::new(DONE))
+    }
+
+    /// Every chunk that will arrive is in the store: one still lacking is
+    /// missing.
+    pub fn done(&self) {
+        self.0.store(DONE, Ordering::Release);
+    }
+
+    /// No more chunks will arrive (the fetch failed): the unpack stops
+    /// before the next files it would write.
+    pub fn stop(&self) {
+        self.0.store(STOPPED, Ordering::Release);
+    }
+}
+
+impl Default for Arrivals {
+    fn default() -> Arrivals {
+        Arrivals::new()
+    }
+}
+
+/// [`unpack`], started while the chunks are still arriving in `store` (a
+/// release being fetched by this process): files are written as soon as
+/// all their chunks are there, so the disk's work overlaps the network's;
+/// the rest are waited for until `arrivals` says they are
+/// [done](Arrivals::done) (then a chunk still lacking is missing) or
+/// [stopped](Arrivals::stop) (then the unpack ends with
+/// [`StoreError::Stopped`]).
+pub fn unpack_arriving(
+    manifest: &VerifiedManifest,
+    platform: &Platform,
+    store: &Store,
+    staging: &Path,
+    arrivals: &Arrivals,
+) -> Result<UnpackStats, StoreError> {
     let entries: Vec<&Entry> = manifest.entries_for(platform).collect();
     if cfg!(windows) {
         for entry in &entries {
@@ -70,16 +137,39 @@ pub fn unpack(
         stats.dirs += 1;
     }
     // Then the files, on several threads (decompressing, hashing and
-    // creating files take about as long as fetching them).
-    let files: Vec<&Entry> = entries
+    // creating files take about as long as fetching them): those whose
+    // chunks are all there, then (once more have arrived) those whose
+    // chunks are there now, and so on; once none will arrive, the rest.
+    let mut files: Vec<&Entry> = entries
         .iter()
         .copied()
         .filter(|e| matches!(e.kind, EntryKind::File { .. }))
         .collect();
-    let done = write_files(&files, staging, store, &made)?;
-    stats.files += done.files;
-    stats.bytes += done.bytes;
-    written.extend(done.written);
+    let mut looked = None;
+    while !files.is_empty() {
+        // What has arrived is read before the state: after `done`, a look
+        // sees every chunk that arrived.
+        let arrived = store.arrived();
+        let state = arrivals.0.load(Ordering::Acquire);
+        if state == STOPPED {
+            return Err(StoreError::Stopped);
+        }
+        let ready: Vec<&Entry>;
+        if state == ARRIVING {
+            if looked == Some(arrived) {
+                std::thread::sleep(LOOK_AGAIN);
+                continue;
+            }
+            looked = Some(arrived);
+            (ready, files) = files.into_iter().partition(|e| whole(e, store));
+        } else {
+            ready = std::mem::take(&mut files);
+        }
+        let done = write_files(&ready, staging, store, &made)?;
+        stats.files += done.files;
+        stats.bytes += done.bytes;
+        written.extend(done.written);
+    }
     // Symlinks last, so that nothing is ever written through one.
     for entry in &entries {
         if let EntryKind::Symlink { target: to } = &entry.kind {
@@ -91,6 +181,14 @@ pub fn unpack(
     // Everything must be on disk before the caller switches to it.
     crate::sync_paths(staging, written.iter().map(PathBuf::as_path))?;
     Ok(stats)
+}
+
+/// Whether every chunk of file `entry` is in `store`.
+fn whole(entry: &Entry, store: &Store) -> bool {
+    match &entry.kind {
+        EntryKind::File { chunks, .. } => chunks.iter().all(|c| store.has_known(&c.id)),
+        _ => true,
+    }
 }
 
 /// Most threads writing files at once (with the `parallel-unpack` feature).
@@ -425,6 +523,107 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// An unpack started before the chunks arrive writes each file once its
+    /// chunks are there, in whatever order they land (the last file's
+    /// while earlier ones are still awaited), finishes once the rest
+    /// arrive, reports the first chunk missing once they are done, and
+    /// ends when they are stopped.
+    #[test]
+    fn an_unpack_writes_files_as_their_chunks_arrive() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let raw: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("file {i} ").repeat(100 + i).into_bytes())
+            .collect();
+        let refs: Vec<ChunkRef> = raw
+            .iter()
+            .map(|r| ChunkRef {
+                id: crate::chunk_id(r),
+                size: r.len() as u32,
+            })
+            .collect();
+        let entries: Vec<Entry> = (0..10)
+            .map(|i| Entry {
+                path: RelPath::parse(&format!("f{i}")).unwrap(),
+                platforms: vec![],
+                kind: EntryKind::File {
+                    executable: false,
+                    size: raw[i].len() as u64,
+                    sha256: quince_protocol::Hash::of(&raw[i]),
+                    chunks: vec![refs[i]],
+                },
+            })
+            .collect();
+        let manifest = Manifest::new(vec![], entries).unwrap();
+        let manifest = Manifest::verify(&manifest.to_bytes(), &manifest.hash()).unwrap();
+        let arrive = |these: &[usize]| {
+            let mut batch = store.batch();
+            for &i in these {
+                let compressed = crate::compress_chunk(&raw[i], 3).unwrap();
+                batch.put_compressed(&refs[i], &compressed).unwrap();
+            }
+            batch.finish().unwrap();
+        };
+        let appears = |path: &Path| {
+            let until = std::time::Instant::now() + Duration::from_secs(20);
+            while !path.exists() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            path.exists()
+        };
+        let any: Platform = "any".parse().unwrap();
+        arrive(&[0, 1, 2, 9]);
+        let staging = t.path().join("arriving");
+        let arrivals = Arrivals::new();
+        std::thread::scope(|s| {
+            let unpacking =
+                s.spawn(|| unpack_arriving(&manifest, &any, &store, &staging, &arrivals));
+            assert!(
+                appears(&staging.join("f9")),
+                "the files whose chunks are there"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!unpacking.is_finished(), "it waits for the rest");
+            assert!(!staging.join("f5").exists());
+            arrive(&[5, 3]);
+            assert!(
+                appears(&staging.join("f5")),
+                "more files as more chunks arrive"
+            );
+            arrive(&[4, 6, 7, 8]);
+            arrivals.done();
+            let stats = unpacking.join().unwrap().unwrap();
+            assert_eq!(stats.files, 10);
+        });
+        for (i, r) in raw.iter().enumerate() {
+            assert_eq!(&fs::read(staging.join(format!("f{i}"))).unwrap(), r);
+        }
+
+        // Done, with chunks still lacking: the first one lacking is named.
+        let other = Store::open(&t.path().join("other")).unwrap();
+        let arrivals = Arrivals::new();
+        arrivals.done();
+        let err = unpack_arriving(&manifest, &any, &other, &t.path().join("done"), &arrivals)
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::MissingChunk(id) if id == refs[0].id),
+            "{err}"
+        );
+
+        // Stopped while waiting: the unpack ends.
+        let arrivals = Arrivals::new();
+        let staging = t.path().join("stopped");
+        std::thread::scope(|s| {
+            let unpacking =
+                s.spawn(|| unpack_arriving(&manifest, &any, &other, &staging, &arrivals));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!unpacking.is_finished(), "it waits for the first chunk");
+            arrivals.stop();
+            let err = unpacking.join().unwrap().unwrap_err();
+            assert!(matches!(err, StoreError::Stopped), "{err}");
+        });
     }
 
     /// A release holding `aux.txt` (a device name on Windows): it unpacks

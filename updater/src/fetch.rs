@@ -40,8 +40,8 @@ pub use mirror::{CHECKPOINT_FILE, ROOT_FILE};
 pub use peers::{PeerFault, Peers};
 pub use quince_protocol::cosignature::Witnesses;
 pub use release::{
-    fetch_chunks, fetch_chunks_with, fetch_release, fetch_release_with, fetch_with_dictionaries,
-    VerifiedRelease,
+    fetch_chunks, fetch_chunks_with, fetch_release, fetch_release_unpacking, fetch_release_with,
+    fetch_with_dictionaries, VerifiedRelease,
 };
 pub use scheduler::{ChunkScheduler, STALL_AFTER};
 pub use source::{Either, Folder, Source};

@@ -557,19 +557,49 @@ impl Apps {
                 .filter_map(|r| fetch::VerifiedRelease::from_store(r, &store).ok())
                 .map(|r| r.manifest().clone())
                 .collect();
-            let verified = fetch::fetch_release_with(
-                source,
-                app,
-                peers,
-                &release,
-                &platform,
-                &store,
-                options.window.max(1),
-                options.progress.as_deref(),
-                &held,
-            )
-            .await?;
-            Staged::unpack(self, &lock, state, &verified, &platform, &store)?
+            // The release is unpacked while its chunks arrive (not in the
+            // bootstrap, whose size budget the unpacking task does not fit).
+            #[cfg(feature = "unpack-while-fetching")]
+            {
+                let staging = Staged::staging(self, &lock, &release.version)?;
+                let fetched = fetch::fetch_release_unpacking(
+                    source,
+                    app,
+                    peers,
+                    &release,
+                    &platform,
+                    &store,
+                    options.window.max(1),
+                    options.progress.as_deref(),
+                    &held,
+                    &staging,
+                )
+                .await;
+                let unpacked = match fetched {
+                    Ok((_, unpacked)) => unpacked.map(drop),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(self.app_dir(&app).staging());
+                        return Err(e.into());
+                    }
+                };
+                Staged::unpacked(self, &lock, state, &release.version, unpacked)?
+            }
+            #[cfg(not(feature = "unpack-while-fetching"))]
+            {
+                let verified = fetch::fetch_release_with(
+                    source,
+                    app,
+                    peers,
+                    &release,
+                    &platform,
+                    &store,
+                    options.window.max(1),
+                    options.progress.as_deref(),
+                    &held,
+                )
+                .await?;
+                Staged::unpack(self, &lock, state, &verified, &platform, &store)?
+            }
         };
         staged.switch()?.check().await
     }

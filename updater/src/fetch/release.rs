@@ -3,7 +3,9 @@
 //! several peers at once, as the [`ChunkScheduler`] decides. Each chunk is
 //! checked against its address before it is stored.
 
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt as _};
@@ -13,7 +15,7 @@ use quince_protocol::manifest::{ChunkRef, Manifest, VerifiedManifest};
 use quince_protocol::record::Platform;
 use quince_protocol::root::AppId;
 use quince_protocol::wire::{ChunkAnswer, ChunksAnswer, Request, MAX_CHUNKS_PER_REQUEST};
-use quince_store::{Store, StoreError};
+use quince_store::{Arrivals, Store, StoreError, UnpackStats};
 
 use libp2p::PeerId;
 
@@ -124,6 +126,82 @@ pub async fn fetch_release_with<S: Source>(
     progress: Option<&Progress>,
     held: &[VerifiedManifest],
 ) -> Result<VerifiedRelease, FetchError> {
+    let manifest = fetch_manifest(source, app, peers, release, store).await?;
+    let patches = fetch_release_chunks(
+        source, app, peers, &manifest, platform, store, window, progress, held,
+    )
+    .await?;
+    Ok(VerifiedRelease {
+        release: release.clone(),
+        manifest,
+        patches,
+    })
+}
+
+/// [`fetch_release_with`], unpacking the release into `staging` (as
+/// [`quince_store::unpack`] does: it must not exist yet) on a thread of
+/// its own while the chunks arrive, so that writing files overlaps
+/// fetching. Returns the release and how the unpack ended; the fetch's
+/// error comes first (the unpack is then stopped, and `staging` left for
+/// the caller to delete).
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_release_unpacking<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    release: &Release,
+    platform: &Platform,
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
+    held: &[VerifiedManifest],
+    staging: &Path,
+) -> Result<(VerifiedRelease, Result<UnpackStats, StoreError>), FetchError> {
+    let manifest = fetch_manifest(source, app, peers, release, store).await?;
+    let arrivals = Arc::new(Arrivals::new());
+    let (m, p, s, dir, a) = (
+        manifest.clone(),
+        platform.clone(),
+        store.clone(),
+        staging.to_path_buf(),
+        arrivals.clone(),
+    );
+    let task =
+        tokio::task::spawn_blocking(move || quince_store::unpack_arriving(&m, &p, &s, &dir, &a));
+    let fetched = fetch_release_chunks(
+        source, app, peers, &manifest, platform, store, window, progress, held,
+    )
+    .await;
+    if fetched.is_ok() {
+        arrivals.done();
+    } else {
+        arrivals.stop();
+    }
+    let unpacked = task.await.unwrap_or_else(|_| {
+        Err(StoreError::Io {
+            path: staging.to_path_buf(),
+            source: std::io::Error::other("the unpacking task panicked"),
+        })
+    });
+    Ok((
+        VerifiedRelease {
+            release: release.clone(),
+            manifest,
+            patches: fetched?,
+        },
+        unpacked,
+    ))
+}
+
+/// The manifest `release` names, from the first usable peer that has it
+/// (verified against the record, and stored).
+async fn fetch_manifest<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    release: &Release,
+    store: &Store,
+) -> Result<VerifiedManifest, FetchError> {
     let mut manifest = None;
     let mut lacking = Vec::new();
     for peer in peers.usable().to_vec() {
@@ -145,11 +223,27 @@ pub async fn fetch_release_with<S: Source>(
             Err(fault) => lacking.push(format!("{}: manifest: {fault}", source.name(&peer))),
         }
     }
-    let manifest = manifest.ok_or_else(|| FetchError::Exhausted {
+    manifest.ok_or_else(|| FetchError::Exhausted {
         app,
         what: format!("the manifest of release {}", release.version),
         details: peers.details(&|p| source.name(p), &lacking),
-    })?;
+    })
+}
+
+/// The chunks of a release whose `manifest` is verified, dictionaries
+/// first, then (with the `patches` feature) patches, then the rest.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_release_chunks<S: Source>(
+    source: &S,
+    app: AppId,
+    peers: &mut Peers,
+    manifest: &VerifiedManifest,
+    platform: &Platform,
+    store: &Store,
+    window: usize,
+    progress: Option<&Progress>,
+    held: &[VerifiedManifest],
+) -> Result<PatchReport, FetchError> {
     // The dictionaries first, with everything else (for the totals).
     let missing = |store: &Store| -> Vec<ChunkRef> { store.lacking(manifest.chunks_for(platform)) };
     let needed = missing(store);
@@ -184,7 +278,7 @@ pub async fn fetch_release_with<S: Source>(
                 patches = super::patches::patch_files(
                     source,
                     peers,
-                    &manifest,
+                    manifest,
                     platform,
                     store,
                     held,
@@ -219,11 +313,7 @@ pub async fn fetch_release_with<S: Source>(
             .await?;
         }
     }
-    Ok(VerifiedRelease {
-        release: release.clone(),
-        manifest,
-        patches,
-    })
+    Ok(patches)
 }
 
 /// Fetches `chunks` into `store` as [`fetch_chunks`] does, after fetching

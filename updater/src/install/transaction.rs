@@ -44,22 +44,48 @@ impl<'a> Staged<'a> {
         platform: &Platform,
         store: &Store,
     ) -> Result<Staged<'a>, InstallError> {
-        let dir = apps.app_dir(&lock.app);
         let version = release.release().version;
-        let staging = dir.staging();
+        let staging = Staged::staging(apps, lock, &version)?;
+        let unpacked = quince_store::unpack(release.manifest(), platform, store, &staging);
+        Staged::unpacked(apps, lock, state, &version, unpacked.map(drop))
+    }
+
+    /// A fresh staging place for `version` (its parent emptied and made,
+    /// itself not there) for an unpack; [`Staged::unpacked`] then takes it.
+    pub fn staging(
+        apps: &Apps,
+        lock: &AppLock,
+        version: &Version,
+    ) -> Result<std::path::PathBuf, InstallError> {
+        let staging = apps.app_dir(&lock.app).staging();
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(&staging).map_err(io(&staging))?;
-        let unpacked = staging.join(version.to_string());
-        if let Err(e) = quince_store::unpack(release.manifest(), platform, store, &unpacked) {
+        Ok(staging.join(version.to_string()))
+    }
+
+    /// Takes what an unpack into [`Staged::staging`] left: if `unpacked`
+    /// is the unpack's success, moves it to `versions/V` with one rename;
+    /// if it is its error, deletes staging and returns the error.
+    pub fn unpacked(
+        apps: &'a Apps,
+        lock: &'a AppLock,
+        state: AppState,
+        version: &Version,
+        unpacked: Result<(), quince_store::StoreError>,
+    ) -> Result<Staged<'a>, InstallError> {
+        let dir = apps.app_dir(&lock.app);
+        let staging = dir.staging();
+        let unpacked_dir = staging.join(version.to_string());
+        if let Err(e) = unpacked {
             let _ = fs::remove_dir_all(&staging);
             return Err(e.into());
         }
         // The version's folder: readable and searchable by all (0755 on Unix).
-        crate::platform::set_executable(&unpacked, true).map_err(io(&unpacked))?;
+        crate::platform::set_executable(&unpacked_dir, true).map_err(io(&unpacked_dir))?;
         let versions = dir.versions();
         fs::create_dir_all(&versions).map_err(io(&versions))?;
-        let target = dir.version(&version);
-        fs::rename(&unpacked, &target).map_err(io(&target))?;
+        let target = dir.version(version);
+        fs::rename(&unpacked_dir, &target).map_err(io(&target))?;
         sync_dir(&versions)?;
         crash::point("version in place");
         let _ = fs::remove_dir_all(&staging);
@@ -67,7 +93,7 @@ impl<'a> Staged<'a> {
             apps,
             lock,
             state,
-            version,
+            version: *version,
         })
     }
 
