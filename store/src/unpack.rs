@@ -45,13 +45,7 @@ pub fn unpack(
     store: &Store,
     staging: &Path,
 ) -> Result<UnpackStats, StoreError> {
-    unpack_arriving(
-        manifest,
-        platform,
-        store,
-        staging,
-        &Arrivals::done_already(),
-    )
+    unpack_in(manifest, platform, store, staging, None)
 }
 
 /// Whether the chunks a [`unpack_arriving`] lacks may still arrive: shared
@@ -72,10 +66,6 @@ impl Arrivals {
     /// Chunks are arriving: an unpack waits for those it lacks.
     pub fn new() -> Arrivals {
         Arrivals(AtomicU8::new(ARRIVING))
-    }
-
-    fn done_already() -> Arrivals {
-        Arrivals(AtomicU8::new(DONE))
     }
 
     /// Every chunk that will arrive is in the store: one still lacking is
@@ -110,6 +100,18 @@ pub fn unpack_arriving(
     store: &Store,
     staging: &Path,
     arrivals: &Arrivals,
+) -> Result<UnpackStats, StoreError> {
+    unpack_in(manifest, platform, store, staging, Some(arrivals))
+}
+
+/// [`unpack_arriving`], or with no `arrivals` [`unpack`] (everything is
+/// there: a build with only that one leaves the waiting out).
+fn unpack_in(
+    manifest: &VerifiedManifest,
+    platform: &Platform,
+    store: &Store,
+    staging: &Path,
+    arrivals: Option<&Arrivals>,
 ) -> Result<UnpackStats, StoreError> {
     let entries: Vec<&Entry> = manifest.entries_for(platform).collect();
     if cfg!(windows) {
@@ -149,18 +151,18 @@ pub fn unpack_arriving(
     while !files.is_empty() {
         // What has arrived is read before the state: after `done`, a look
         // sees every chunk that arrived.
-        let arrived = store.arrived();
-        let state = arrivals.0.load(Ordering::Acquire);
+        let arrived = arrivals.map(|_| store.arrived());
+        let state = arrivals.map_or(DONE, |a| a.0.load(Ordering::Acquire));
         if state == STOPPED {
             return Err(StoreError::Stopped);
         }
         let ready: Vec<&Entry>;
         if state == ARRIVING {
-            if looked == Some(arrived) {
+            if looked == arrived {
                 std::thread::sleep(LOOK_AGAIN);
                 continue;
             }
-            looked = Some(arrived);
+            looked = arrived;
             (ready, files) = files.into_iter().partition(|e| whole(e, store));
         } else {
             ready = std::mem::take(&mut files);
