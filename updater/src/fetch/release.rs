@@ -159,6 +159,10 @@ pub async fn fetch_release_unpacking<S: Source>(
 ) -> Result<(VerifiedRelease, Result<UnpackStats, StoreError>), FetchError> {
     let manifest = fetch_manifest(source, app, peers, release, store).await?;
     let arrivals = Arc::new(Arrivals::new());
+    // If this future is dropped part way (an update given up on a stop
+    // signal), the unpack must not wait for chunks for ever: a runtime
+    // being dropped waits for its blocking tasks.
+    let _stop = StopOnDrop(arrivals.clone());
     let (m, p, s, dir, a) = (
         manifest.clone(),
         platform.clone(),
@@ -191,6 +195,15 @@ pub async fn fetch_release_unpacking<S: Source>(
         },
         unpacked,
     ))
+}
+
+/// Stops an unpack's waiting when dropped (after it ended, a no-op).
+struct StopOnDrop(Arc<Arrivals>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// The manifest `release` names, from the first usable peer that has it
