@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use quince_protocol::hash::Sha256Stream;
 use quince_protocol::limits::{CHUNK_AVG_BYTES, CHUNK_MIN_BYTES, MAX_CHUNK_BYTES};
@@ -112,6 +113,34 @@ pub fn build_with(
     level: i32,
     progress: &mut dyn FnMut(&BuildStats),
 ) -> Result<(Manifest, BuildStats), BuildError> {
+    build_tuned(sources, store, level, progress, Tuning::default())
+}
+
+/// How long the walk may run ahead of the dictionary; tests make it wait.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// See [`HOLD_BYTES`].
+    hold_bytes: usize,
+    /// A pause before training (tests: the dictionary comes late).
+    train_after: std::time::Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            hold_bytes: HOLD_BYTES,
+            train_after: std::time::Duration::ZERO,
+        }
+    }
+}
+
+fn build_tuned(
+    sources: &[Source],
+    store: &Store,
+    level: i32,
+    progress: &mut dyn FnMut(&BuildStats),
+    tuning: Tuning,
+) -> Result<(Manifest, BuildStats), BuildError> {
     let mut stats = Tally {
         stats: BuildStats::default(),
         progress,
@@ -120,23 +149,19 @@ pub fn build_with(
     // (path, platform) -> entry; folders seen in several sources are merged.
     let mut entries: BTreeMap<(RelPath, Option<Platform>), EntryKind> = BTreeMap::new();
     let mut dirs: BTreeMap<RelPath, Vec<Option<Platform>>> = BTreeMap::new();
-    let dictionary = crate::dict::train(sources, level, store);
+    // The dictionary for the small chunks, once trained: set by the walking
+    // thread before it hands any small chunk over, read by the others.
+    let dictionary: OnceLock<Option<crate::dict::Dictionary>> = OnceLock::new();
     let mut trained = None;
-    // This thread reads, cuts and hashes; the others compress.
+    // One thread trains the dictionary while this one reads, cuts and
+    // hashes and the others compress the chunks that do not use it.
     std::thread::scope(|scope| -> Result<(), BuildError> {
-        let mut batch = store.batch();
-        if let Some(d) = &dictionary {
-            // Stored like any chunk, without a dictionary of its own.
-            let (id, _, _) = batch.put_chunk(&d.raw, level)?;
-            trained = Some(ChunkRef {
-                id,
-                size: d.raw.len() as u32,
-            });
-            stats.stats.dictionary_bytes = d.raw.len() as u64;
-            stats.stats.dictionary_reused = d.reused;
-        }
-        let prepared = dictionary.as_ref().map(|d| &d.prepared);
-        let mut packer = Packer::start(scope, batch, level, prepared);
+        let trainer = scope.spawn(move || {
+            std::thread::sleep(tuning.train_after);
+            crate::dict::train(sources, level, store)
+        });
+        let mut packer = Packer::start(scope, store.batch(), level, &dictionary, trainer);
+        packer.hold_bytes = tuning.hold_bytes;
         for source in sources {
             let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
             if !meta.is_dir() {
@@ -156,7 +181,8 @@ pub fn build_with(
             )?;
         }
         // Only a complete build's chunks become visible, in one durable step.
-        packer.finish(&mut stats)
+        trained = packer.finish(&mut stats)?;
+        Ok(())
     })?;
     let platforms: Vec<Platform> = {
         let mut ps: Vec<Platform> = sources.iter().filter_map(|s| s.platform.clone()).collect();
@@ -406,24 +432,46 @@ type Group<T> = Vec<(ChunkId, T)>;
 /// thread wake-ups than compressing it.
 const JOB_BYTES: usize = 256 * 1024;
 const JOB_CHUNKS: usize = 64;
+/// While the dictionary is being trained, groups with small chunks (which
+/// wait for it) and the groups compressed after them (which wait for their
+/// turn to be stored) may hold this many bytes; then the walk waits too.
+const HOLD_BYTES: usize = 32 << 20;
+
+/// The thread training the dictionary, joined once.
+type Trainer<'scope> = std::thread::ScopedJoinHandle<'scope, Option<crate::dict::Dictionary>>;
 
 /// Chunks to the store, compressed on every core but one's share: the
 /// walking thread hands new chunks to the workers in groups and stores
-/// what they give back, in the order it handed them out. zstd gives the
+/// what they give back, in the order it gathered them. zstd gives the
 /// same bytes on any thread, so the store's content (and how its chunks
-/// are packed) does not depend on the number of cores.
+/// are packed) does not depend on the number of cores or on when the
+/// dictionary was ready: a group with a chunk small enough for the
+/// dictionary is held back until it is, and groups are stored in order.
 struct Packer<'scope, 's> {
     batch: Batch<'s>,
+    level: i32,
     jobs: Option<std::sync::mpsc::SyncSender<Job<Vec<u8>>>>,
     done: std::sync::mpsc::Receiver<Job<std::io::Result<Vec<u8>>>>,
-    /// The group being gathered, and its bytes.
+    /// The group being gathered, its bytes, and whether it has a small chunk.
     gathering: Vec<(ChunkId, Vec<u8>)>,
     gathered: usize,
-    /// Groups handed out, and stored, so far.
-    sent: u64,
+    gathered_small: bool,
+    /// Groups numbered so far, handed to workers and not yet back, and
+    /// stored.
+    numbered: u64,
+    in_flight: u64,
     stored: u64,
-    /// Groups compressed out of order, waiting for those before them.
+    /// Groups waiting for the dictionary, in order, and their raw bytes.
+    held: std::collections::VecDeque<Job<Vec<u8>>>,
+    held_bytes: usize,
+    /// Groups compressed out of turn, waiting for those before them, and
+    /// their bytes.
     early: BTreeMap<u64, Group<std::io::Result<Vec<u8>>>>,
+    early_bytes: usize,
+    /// The dictionary, set once `trainer` is joined.
+    dictionary: &'scope OnceLock<Option<crate::dict::Dictionary>>,
+    trainer: Option<Trainer<'scope>>,
+    hold_bytes: usize,
     workers: Vec<std::thread::ScopedJoinHandle<'scope, ()>>,
 }
 
@@ -432,7 +480,8 @@ impl<'scope, 's> Packer<'scope, 's> {
         scope: &'scope std::thread::Scope<'scope, '_>,
         batch: Batch<'s>,
         level: i32,
-        dictionary: Option<&'scope zstd::zstd_safe::CDict<'static>>,
+        dictionary: &'scope OnceLock<Option<crate::dict::Dictionary>>,
+        trainer: Trainer<'scope>,
     ) -> Packer<'scope, 's> {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Bounded: at most two groups (1 MiB and a bit each at most) wait per worker.
@@ -448,12 +497,15 @@ impl<'scope, 's> Packer<'scope, 's> {
                         Err(_) => return,
                     };
                     let Ok((seq, group)) = job else { return };
+                    // A group with small chunks is handed over only once
+                    // the dictionary is known (`Packer::gather`).
+                    let prepared = dictionary.get().and_then(Option::as_ref);
                     let compressed = group
                         .into_iter()
                         .map(|(id, raw)| {
-                            let compressed = match dictionary {
+                            let compressed = match prepared {
                                 Some(d) if raw.len() < crate::dict::DICT_CHUNK_BYTES => {
-                                    quince_store::compress_chunk_with(&raw, d)
+                                    quince_store::compress_chunk_with(&raw, &d.prepared)
                                 }
                                 _ => quince_store::compress_chunk(&raw, level),
                             };
@@ -468,13 +520,22 @@ impl<'scope, 's> Packer<'scope, 's> {
             .collect();
         Packer {
             batch,
+            level,
             jobs: Some(jobs),
             done,
             gathering: Vec::new(),
             gathered: 0,
-            sent: 0,
+            gathered_small: false,
+            numbered: 0,
+            in_flight: 0,
             stored: 0,
+            held: std::collections::VecDeque::new(),
+            held_bytes: 0,
             early: BTreeMap::new(),
+            early_bytes: 0,
+            dictionary,
+            trainer: Some(trainer),
+            hold_bytes: HOLD_BYTES,
             workers,
         }
     }
@@ -485,32 +546,79 @@ impl<'scope, 's> Packer<'scope, 's> {
         if self.batch.claim(&id) {
             stats.stats.new_chunks += 1;
             self.gathered += raw.len();
+            self.gathered_small |= raw.len() < crate::dict::DICT_CHUNK_BYTES;
             self.gathering.push((id, raw));
             if self.gathered >= JOB_BYTES || self.gathering.len() >= JOB_CHUNKS {
-                self.send()?;
+                self.gather()?;
             }
+        }
+        if self.trainer.as_ref().is_some_and(|t| t.is_finished()) {
+            self.trained(stats)?;
         }
         while let Ok(result) = self.done.try_recv() {
             self.store(result, stats)?;
         }
-        // Bounded: a slow group holds back at most this many behind it.
-        while self.sent - self.stored > 4 * self.workers.len() as u64 {
-            let result = self.done.recv().map_err(|_| stopped())?;
-            self.store(result, stats)?;
+        // Bounded: what waits for the dictionary, or for a group before it.
+        if self.held_bytes + self.early_bytes > self.hold_bytes {
+            self.trained(stats)?;
         }
+        self.catch_up(stats)?;
         Ok(id)
     }
 
-    /// Hands the group gathered so far to the workers.
-    fn send(&mut self) -> Result<(), BuildError> {
+    /// Numbers the group gathered so far and hands it to the workers, or
+    /// holds it back while it needs the dictionary and that is not ready.
+    fn gather(&mut self) -> Result<(), BuildError> {
         if self.gathering.is_empty() {
             return Ok(());
         }
         let group = std::mem::take(&mut self.gathering);
+        let job = (self.numbered, group);
+        self.numbered += 1;
+        if self.gathered_small && self.dictionary.get().is_none() {
+            self.held_bytes += self.gathered;
+            self.held.push_back(job);
+        } else {
+            self.send(job)?;
+        }
         self.gathered = 0;
+        self.gathered_small = false;
+        Ok(())
+    }
+
+    fn send(&mut self, job: Job<Vec<u8>>) -> Result<(), BuildError> {
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send((self.sent, group)).map_err(|_| stopped())?;
-        self.sent += 1;
+        jobs.send(job).map_err(|_| stopped())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Bounded: a slow group holds back at most this many behind it.
+    fn catch_up(&mut self, stats: &mut Tally<'_>) -> Result<(), BuildError> {
+        while self.in_flight > 4 * self.workers.len() as u64 {
+            let result = self.done.recv().map_err(|_| stopped())?;
+            self.store(result, stats)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the dictionary (if it is still being trained), then hands
+    /// over the groups that waited for it.
+    fn trained(&mut self, stats: &mut Tally<'_>) -> Result<(), BuildError> {
+        let Some(trainer) = self.trainer.take() else {
+            return Ok(());
+        };
+        let dictionary = trainer.join().map_err(|_| BuildError::Io {
+            path: PathBuf::from("."),
+            source: std::io::Error::other("the dictionary's training thread stopped"),
+        })?;
+        // Set once, here, before any group that uses it is handed over.
+        let _ = self.dictionary.set(dictionary);
+        while let Some(job) = self.held.pop_front() {
+            self.held_bytes -= job.1.iter().map(|(_, raw)| raw.len()).sum::<usize>();
+            self.send(job)?;
+            self.catch_up(stats)?;
+        }
         Ok(())
     }
 
@@ -520,9 +628,12 @@ impl<'scope, 's> Packer<'scope, 's> {
         (seq, group): Job<std::io::Result<Vec<u8>>>,
         stats: &mut Tally<'_>,
     ) -> Result<(), BuildError> {
+        self.in_flight -= 1;
+        self.early_bytes += group_bytes(&group);
         self.early.insert(seq, group);
         while let Some(group) = self.early.remove(&self.stored) {
             self.stored += 1;
+            self.early_bytes -= group_bytes(&group);
             for (id, compressed) in group {
                 let compressed = compressed.map_err(|e| BuildError::Io {
                     path: PathBuf::from(format!("chunk {id}")),
@@ -535,19 +646,41 @@ impl<'scope, 's> Packer<'scope, 's> {
         Ok(())
     }
 
-    /// Waits for the workers, then makes every chunk durable.
-    fn finish(mut self, stats: &mut Tally<'_>) -> Result<(), BuildError> {
-        self.send()?;
+    /// Waits for the workers, stores the dictionary after every chunk,
+    /// then makes it all durable. Returns the dictionary's address.
+    fn finish(mut self, stats: &mut Tally<'_>) -> Result<Option<ChunkRef>, BuildError> {
+        self.gather()?;
+        self.trained(stats)?;
         self.jobs = None;
-        while self.stored < self.sent {
+        while self.stored < self.numbered {
             let result = self.done.recv().map_err(|_| stopped())?;
             self.store(result, stats)?;
         }
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
-        Ok(self.batch.finish()?)
+        let mut trained = None;
+        if let Some(d) = self.dictionary.get().and_then(Option::as_ref) {
+            // Stored like any chunk, without a dictionary of its own.
+            let (id, _, _) = self.batch.put_chunk(&d.raw, self.level)?;
+            trained = Some(ChunkRef {
+                id,
+                size: d.raw.len() as u32,
+            });
+            stats.stats.dictionary_bytes = d.raw.len() as u64;
+            stats.stats.dictionary_reused = d.reused;
+        }
+        self.batch.finish()?;
+        Ok(trained)
     }
+}
+
+/// The bytes a compressed group holds.
+fn group_bytes(group: &Group<std::io::Result<Vec<u8>>>) -> usize {
+    group
+        .iter()
+        .map(|(_, c)| c.as_ref().map_or(0, Vec::len))
+        .sum()
 }
 
 fn stopped() -> BuildError {
@@ -661,6 +794,74 @@ pub(crate) mod tests {
                 assert!(in_memory.len() > 1, "{len} bytes in one chunk");
             }
         }
+    }
+
+    /// Every file under `dir` (a store), by path below it.
+    fn files(dir: &Path, under: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for item in fs::read_dir(dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                files(&path, under, out);
+            } else {
+                let rel = path.strip_prefix(under).unwrap().to_path_buf();
+                out.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+
+    /// The walk runs ahead of the dictionary's training, holding back the
+    /// small chunks that need it: however late the dictionary comes, and
+    /// whether the walk had to stop and wait for it, the manifest and
+    /// every file of the store (how the chunks are packed included) are
+    /// the same bytes.
+    #[test]
+    fn a_build_is_the_same_bytes_however_late_the_dictionary_comes() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        // Large chunks before and after the small ones.
+        fs::create_dir_all(src.join("bin")).unwrap();
+        fs::write(src.join("bin/big"), noise(3 << 20)).unwrap();
+        crate::dict::tests::similar_files(&src.join("text"), 500, 0, 0);
+        fs::write(src.join("text/zz-large"), noise(2 << 20)).unwrap();
+        let sources = [Source {
+            dir: src,
+            platform: None,
+        }];
+        let late = std::time::Duration::from_millis(300);
+        let tunings = [
+            Tuning::default(),
+            // Late: every small chunk waits for it.
+            Tuning {
+                hold_bytes: HOLD_BYTES,
+                train_after: late,
+            },
+            // Late, and the walk stops at the first held group.
+            Tuning {
+                hold_bytes: 1,
+                train_after: late,
+            },
+        ];
+        let mut seen = Vec::new();
+        for (i, tuning) in tunings.into_iter().enumerate() {
+            let dir = t.path().join(format!("store{i}"));
+            let store = Store::open(&dir).unwrap();
+            let (m, stats) = build_tuned(&sources, &store, 3, &mut |_| {}, tuning).unwrap();
+            assert!(stats.dictionary_bytes > 0, "{stats:?}");
+            assert_eq!(m.dictionaries().len(), 1);
+            for c in m.all_chunks() {
+                store.chunk(&c).unwrap();
+            }
+            let mut all = BTreeMap::new();
+            files(&dir, &dir, &mut all);
+            assert!(
+                all.keys().any(|p| p.starts_with("packs")),
+                "{:?}",
+                all.keys()
+            );
+            seen.push((m.to_bytes(), all));
+        }
+        assert!(seen[0] == seen[1], "a late dictionary changed the store");
+        assert!(seen[0] == seen[2], "a walk that waited changed the store");
     }
 
     #[test]

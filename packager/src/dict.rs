@@ -180,7 +180,7 @@ fn read_small(path: &Path) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashSet;
 
     use quince_protocol::codec::Encode as _;
@@ -192,7 +192,7 @@ mod tests {
 
     /// `n` small text files that share their shape; `changed` of them
     /// (the first ones) differ by `version`.
-    fn similar_files(dir: &Path, n: usize, version: u32, changed: usize) {
+    pub(crate) fn similar_files(dir: &Path, n: usize, version: u32, changed: usize) {
         fs::create_dir_all(dir).unwrap();
         for i in 0..n {
             let v = if i < changed { version } else { 0 };
