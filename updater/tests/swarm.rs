@@ -989,3 +989,81 @@ async fn a_seeder_from_before_chunk_lists_still_serves_small_files() {
     let chunks = fetch_small_files(t.path(), old, app, &source, FILES).await;
     assert!(chunks > FILES, "{chunks} chunks");
 }
+
+/// A folder whose chunk requests are never answered (its log and manifest
+/// are): a fetch from it waits for ever once the manifest is in.
+#[derive(Clone)]
+struct NoChunks(fetch::Folder);
+
+impl fetch::Source for NoChunks {
+    fn local_peer(&self) -> libp2p::PeerId {
+        self.0.local_peer()
+    }
+
+    fn ask(
+        &self,
+        peer: libp2p::PeerId,
+        request: Request,
+        deadline: Duration,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, PeerFault>> + Send {
+        use futures::future::Either;
+        match request {
+            Request::Chunk(_) | Request::Chunks(_) => Either::Left(std::future::pending()),
+            other => Either::Right(self.0.ask(peer, other, deadline)),
+        }
+    }
+}
+
+/// An update given up part way (`quince update --watch` stopped while it
+/// fetches) stops the unpacking that waits for its chunks: otherwise the
+/// runtime, which waits for its blocking tasks when it is dropped, would
+/// never shut down.
+#[test]
+fn a_fetch_given_up_part_way_stops_the_unpack_waiting_for_its_chunks() {
+    let t = tempfile::tempdir().unwrap();
+    let published = publish(t.path(), 2, "1.0.0", 9);
+    let folder =
+        fetch::Folder::from_parts(&published.log, &published.store, published.app).unwrap();
+    let mut peers = folder.peers();
+    let source = NoChunks(folder);
+    let dir = t.path().to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let given_up = runtime.block_on(async {
+            let synced =
+                fetch::sync_log(&source, published.app, &mut peers, None, &dir.join("log"))
+                    .await
+                    .unwrap();
+            let platform = Platform::current();
+            let record = synced.latest_release(&platform).unwrap();
+            let store = Store::open(&dir.join("store")).unwrap();
+            let staging = dir.join("staging");
+            let fetching = fetch::fetch_release_unpacking(
+                &source,
+                published.app,
+                &mut peers,
+                &record,
+                &platform,
+                &store,
+                8,
+                None,
+                &[],
+                &staging,
+            );
+            tokio::time::timeout(Duration::from_millis(500), fetching)
+                .await
+                .is_err()
+        });
+        drop(runtime); // waits for the unpacking task
+        let _ = tx.send(given_up);
+    });
+    let given_up = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the runtime did not shut down: the unpack still waits for chunks");
+    assert!(given_up, "the fetch ended although no chunk came");
+}
