@@ -30,8 +30,14 @@ const MAX_DICT_BYTES: usize = 112_640;
 /// to pay for a dictionary.
 const MIN_SMALL_FILES: usize = 100;
 const MIN_SMALL_BYTES: u64 = 1 << 20;
-/// Every fifth small file is a training sample (at most this many, and
-/// this many bytes); others are held out to measure the dictionary.
+/// Every fifth small file at least is a training sample (at most this
+/// many, and this many bytes: more are skipped between them, so that they
+/// come from the whole tree); others are held out to measure the
+/// dictionary. On the unpacked wheels of four Python packages (numpy,
+/// pandas, Django, ruff), taking the first MiB's worth trained on
+/// Django's translations alone; spread, the small files' chunks took 6.6%
+/// fewer bytes. 2 or 4 MiB of samples saved 0.4% and 3% more, for about
+/// 0.2 s of build time per extra MiB.
 /// Training takes about 0.15 s per MiB of samples on this project's
 /// machine; on 20,000 small files, 1 MiB of samples gave a store 0.6%
 /// larger than 16 MiB did, in a fifth of the build time.
@@ -76,9 +82,13 @@ pub(crate) fn train(
     if small.len() < MIN_SMALL_FILES || total < MIN_SMALL_BYTES {
         return None;
     }
+    // Samples and trials are spread over the whole tree (a release of
+    // several packages would otherwise be trained on the first alone),
+    // trials never on a sample.
+    let (every, trial_every) = strides(small.len(), total);
     let mut samples: Vec<Vec<u8>> = Vec::new();
     let mut sampled = 0usize;
-    for (path, _) in small.iter().step_by(SAMPLE_EVERY) {
+    for (path, _) in small.iter().step_by(every) {
         if samples.len() >= MAX_SAMPLES || sampled >= MAX_SAMPLE_BYTES {
             break;
         }
@@ -94,8 +104,8 @@ pub(crate) fn train(
     // Measured on files none of them was trained on.
     let trials: Vec<Vec<u8>> = small
         .iter()
-        .skip(2)
-        .step_by(SAMPLE_EVERY)
+        .skip(every / 2)
+        .step_by(trial_every)
         .take(MAX_TRIALS)
         .filter_map(|(path, _)| read_small(path))
         .collect();
@@ -145,6 +155,17 @@ pub(crate) fn train(
     let cost = quince_store::compress_chunk(&best.raw, level).ok()?.len() as u64;
     let saving = (plain.saturating_sub(with) as f64) * total as f64 / tried.max(1) as f64;
     (saving >= 2.0 * cost as f64).then_some(best)
+}
+
+/// Every how many small files (of `files`, `bytes` in all) a sample is
+/// taken, and a trial (starting half a sample stride in): samples reach
+/// the last files before their caps, trials too, and no trial is a sample.
+fn strides(files: usize, bytes: u64) -> (usize, usize) {
+    let every = SAMPLE_EVERY
+        .max((bytes / MAX_SAMPLE_BYTES as u64) as usize + 1)
+        .max(files.div_ceil(MAX_SAMPLES));
+    let trial_every = every * files.div_ceil(every * MAX_TRIALS).max(1);
+    (every, trial_every)
 }
 
 /// The regular files under `dir` shorter than one chunk, in sorted order,
@@ -304,6 +325,33 @@ pub(crate) mod tests {
                 ));
             }
             fs::write(dir.join(format!("style-{i:04}.css")), text).unwrap();
+        }
+    }
+
+    /// Samples and trials come from the whole tree, within their caps,
+    /// and no trial is a sample: for trees of many sizes and shapes.
+    #[test]
+    fn samples_and_trials_are_spread_over_the_whole_tree() {
+        for files in [100, 1_000, 5_993, 20_000, 100_000, 1_000_000] {
+            for average in [50u64, 1_500, 7_000, 60_000] {
+                let (every, trial_every) = strides(files, files as u64 * average);
+                let samples: Vec<usize> = (0..files).step_by(every).collect();
+                let bytes = samples.len() as u64 * average;
+                let case = format!(
+                    "{files} files of {average} bytes: every {every}, trials every {trial_every}"
+                );
+                assert!(samples.len() <= MAX_SAMPLES, "{case}");
+                assert!(bytes <= MAX_SAMPLE_BYTES as u64 + average, "{case}");
+                assert!(*samples.last().unwrap() + every >= files, "{case}");
+                let trials: Vec<usize> = (every / 2..files).step_by(trial_every).collect();
+                assert!(
+                    trials.len() <= MAX_TRIALS + 1
+                        && trials.len() >= MAX_TRIALS.min(files / every) / 2,
+                    "{case}"
+                );
+                assert!(trials.last().unwrap() + trial_every >= files, "{case}");
+                assert!(trials.iter().all(|t| t % every != 0), "{case}");
+            }
         }
     }
 
