@@ -160,7 +160,9 @@ fn build_tuned(
             std::thread::sleep(tuning.train_after);
             crate::dict::train(sources, level, store)
         });
-        let mut packer = Packer::start(scope, store.batch(), level, &dictionary, trainer);
+        let mut batch = store.batch();
+        batch.write_back_early();
+        let mut packer = Packer::start(scope, batch, level, &dictionary, trainer);
         packer.hold_bytes = tuning.hold_bytes;
         for source in sources {
             let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
