@@ -75,7 +75,10 @@ fn main() {
         Command::Unpack(a) => cmd::inspect::unpack(a),
     };
     if let Err(e) = result {
-        eprintln!("quince-packager: error: {e:#}");
+        eprintln!(
+            "quince-packager: error: {}",
+            quince_store::cli::error_chain(e.as_ref())
+        );
         std::process::exit(1);
     }
 }

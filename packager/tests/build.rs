@@ -443,3 +443,40 @@ fn a_full_disk_gives_a_clear_error_and_no_partial_chunk() {
         assert!(found.is_empty(), "no chunk may appear from a failed batch");
     }
 }
+
+/// The command line names what is wrong once: a missing folder, a file
+/// given as the folder, a store under a file (an error whose message ends
+/// with its OS error, which is not repeated).
+#[test]
+fn a_wrong_folder_or_store_is_one_clear_line() {
+    let t = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_quince-packager"))
+            .arg("build")
+            .args(args)
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let missing = run(&["nowhere", "--store", "s"]);
+    assert!(
+        missing.contains("cannot read the folder nowhere"),
+        "{missing}"
+    );
+    assert_eq!(
+        missing.matches("No such file or directory").count(),
+        1,
+        "{missing}"
+    );
+    assert!(!missing.contains("note:"), "{missing}");
+    fs::write(t.path().join("file"), b"x").unwrap();
+    let file = run(&["file", "--store", "s"]);
+    assert!(file.contains("file is not a folder"), "{file}");
+    fs::create_dir_all(t.path().join("tree")).unwrap();
+    fs::write(t.path().join("tree/a"), b"a").unwrap();
+    let store = run(&["tree", "--store", "file/store"]);
+    assert!(store.contains("file/store"), "{store}");
+    assert_eq!(store.matches("Not a directory").count(), 1, "{store}");
+}

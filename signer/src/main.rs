@@ -69,7 +69,10 @@ fn main() {
         Command::Inspect(a) => cmd::inspect::run(a),
     };
     if let Err(e) = result {
-        eprintln!("quince-signer: error: {e:#}");
+        eprintln!(
+            "quince-signer: error: {}",
+            quince_store::cli::error_chain(e.as_ref())
+        );
         std::process::exit(1);
     }
 }

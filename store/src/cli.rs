@@ -81,3 +81,55 @@ pub fn exit_on_panic() {
         std::process::exit(101);
     }));
 }
+
+/// An error and its causes on one line, `outer: cause: cause`, as
+/// anyhow's `{:#}` prints them, but without a cause the message before
+/// already ends with (errors such as [`crate::StoreError::Io`] name their
+/// OS error in their own message too).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Io {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("while {0}")]
+    struct Outer(&'static str, #[source] Io);
+
+    /// A cause already in the message is not repeated; others are added.
+    #[test]
+    fn a_cause_is_printed_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = Io {
+            path: "src".into(),
+            source: io(),
+        };
+        assert_eq!(error_chain(&e), "src: No such file");
+        let outer = Outer("packing", e);
+        assert_eq!(error_chain(&outer), "while packing: src: No such file");
+        let plain = std::io::Error::other(Io {
+            path: "x".into(),
+            source: io(),
+        });
+        assert_eq!(error_chain(&plain), "x: No such file");
+    }
+}

@@ -141,7 +141,10 @@ fn main() {
         }
     });
     if let Err(e) = result {
-        eprintln!("quince: error: {e:#}");
+        eprintln!(
+            "quince: error: {}",
+            quince_store::cli::error_chain(e.as_ref())
+        );
         std::process::exit(cmd::exit::code(&e));
     }
 }

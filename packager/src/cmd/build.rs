@@ -49,6 +49,11 @@ pub fn run(args: Args) -> Result<()> {
         !sources.is_empty(),
         "name a folder to pack (or --platform-dir PLATFORM=DIR)"
     );
+    for s in &sources {
+        let meta = std::fs::metadata(&s.dir)
+            .with_context(|| format!("cannot read the folder {}", s.dir.display()))?;
+        anyhow::ensure!(meta.is_dir(), "{} is not a folder", s.dir.display());
+    }
     // A release never names a command or icon it does not carry.
     let mut described = false;
     for s in &sources {

@@ -144,7 +144,10 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         match super::launcher::add(&client, &link.app, args.launcher_name.as_deref()) {
             Ok(created) if !args.json => super::launcher::print_created(&created),
             Ok(_) => {}
-            Err(e) => super::note(&format!("no launcher: {e:#}")),
+            Err(e) => super::note(&format!(
+                "no launcher: {}",
+                quince_store::cli::error_chain(e.as_ref())
+            )),
         }
     }
     Ok(())

@@ -174,7 +174,10 @@ pub async fn update(args: UpdateArgs) -> Result<()> {
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("quince: app {app}: {e:#}");
+                    eprintln!(
+                        "quince: app {app}: {}",
+                        quince_store::cli::error_chain(e.as_ref())
+                    );
                 }
             }
         }
