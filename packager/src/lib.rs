@@ -12,6 +12,7 @@ pub mod build;
 pub mod delta;
 mod dict;
 pub mod logdir;
+mod packer;
 pub mod release;
 #[cfg(feature = "test-fixtures")]
 pub mod testkit;

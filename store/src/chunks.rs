@@ -617,17 +617,21 @@ impl Batch<'_> {
             return Ok(());
         }
         let tmp = self.store.temp_name("batch");
-        #[cfg(feature = "write-back-early")]
-        if self.early {
-            let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-            std::io::Write::write_all(&mut file, bytes).map_err(io_err(&tmp))?;
-            self.write_back(&file);
-            self.pending.push((tmp, self.store.chunk_path(&id)));
-            return Ok(());
-        }
-        fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+        self.write_new(&tmp, bytes)?;
         self.pending.push((tmp, self.store.chunk_path(&id)));
         Ok(())
+    }
+
+    /// Writes a chunk file (handed to the disk at once when asked for).
+    fn write_new(&self, tmp: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        #[cfg(feature = "write-back-early")]
+        if self.early {
+            let mut file = fs::File::create(tmp).map_err(io_err(tmp))?;
+            std::io::Write::write_all(&mut file, bytes).map_err(io_err(tmp))?;
+            self.write_back(&file);
+            return Ok(());
+        }
+        fs::write(tmp, bytes).map_err(io_err(tmp))
     }
 
     /// Finishes the pack being written (if any); one that cannot be

@@ -86,7 +86,7 @@ pub fn exit_on_panic() {
 /// anyhow's `{:#}` prints them, but without a cause the message before
 /// already ends with (errors such as [`crate::StoreError::Io`] name their
 /// OS error in their own message too).
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {
