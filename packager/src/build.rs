@@ -22,6 +22,7 @@ use quince_protocol::record::Platform;
 use quince_store::Store;
 
 use crate::packer::Packer;
+use crate::sharer::{Key, Sharer, SHARE_BELOW_BYTES};
 
 /// A folder to pack, for every platform or for one.
 #[derive(Debug, Clone)]
@@ -98,6 +99,29 @@ pub enum BuildError {
     Store(#[from] quince_store::StoreError),
 }
 
+/// How to build a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The zstd level of new chunks (1 fast .. 19 small).
+    pub level: i32,
+    /// Gather files under 64 KiB into shared chunks (see
+    /// [`EntryKind::File::shared_at`]): a smaller store and fresh install
+    /// for releases of many small files. Clients older than manifest
+    /// version 3 cannot read such a release, and an update that changes
+    /// one small file fetches the whole shared chunk it is in.
+    pub share_small_files: bool,
+}
+
+impl Options {
+    /// At `level`, each file in chunks of its own.
+    pub fn level(level: i32) -> Options {
+        Options {
+            level,
+            share_small_files: false,
+        }
+    }
+}
+
 /// Packs `sources` into `store` and returns the manifest.
 pub fn build(
     sources: &[Source],
@@ -115,7 +139,17 @@ pub fn build_with(
     level: i32,
     progress: &mut dyn FnMut(&BuildStats),
 ) -> Result<(Manifest, BuildStats), BuildError> {
-    build_tuned(sources, store, level, progress, Tuning::default())
+    build_with_options(sources, store, Options::level(level), progress)
+}
+
+/// [`build_with`], as `options` say.
+pub fn build_with_options(
+    sources: &[Source],
+    store: &Store,
+    options: Options,
+    progress: &mut dyn FnMut(&BuildStats),
+) -> Result<(Manifest, BuildStats), BuildError> {
+    build_tuned(sources, store, options, progress, Tuning::default())
 }
 
 /// How long the walk may run ahead of the dictionary; tests make it wait.
@@ -139,10 +173,11 @@ impl Default for Tuning {
 fn build_tuned(
     sources: &[Source],
     store: &Store,
-    level: i32,
+    options: Options,
     progress: &mut dyn FnMut(&BuildStats),
     tuning: Tuning,
 ) -> Result<(Manifest, BuildStats), BuildError> {
+    let level = options.level;
     let mut stats = Tally {
         stats: BuildStats::default(),
         progress,
@@ -158,14 +193,20 @@ fn build_tuned(
     // One thread trains the dictionary while this one reads, cuts and
     // hashes and the others compress the chunks that do not use it.
     std::thread::scope(|scope| -> Result<(), BuildError> {
+        // Shared chunks are large enough to need no dictionary.
         let trainer = scope.spawn(move || {
             std::thread::sleep(tuning.train_after);
-            crate::dict::train(sources, level, store)
+            if options.share_small_files {
+                None
+            } else {
+                crate::dict::train(sources, level, store)
+            }
         });
         let mut batch = store.batch();
         batch.write_back_early();
         let mut packer =
             Packer::start(scope, batch, level, &dictionary, trainer, tuning.hold_bytes);
+        let mut sharer = options.share_small_files.then(Sharer::default);
         for source in sources {
             let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
             if !meta.is_dir() {
@@ -179,10 +220,14 @@ fn build_tuned(
                 None,
                 &source.platform,
                 &mut packer,
+                &mut sharer,
                 &mut entries,
                 &mut dirs,
                 &mut stats,
             )?;
+        }
+        if let Some(sharer) = sharer {
+            sharer.finish(&mut packer, &mut stats, &mut entries)?;
         }
         // Only a complete build's chunks become visible, in one durable step.
         trained = packer.finish(&mut stats)?;
@@ -255,7 +300,8 @@ fn walk(
     rel: Option<&RelPath>,
     platform: &Option<Platform>,
     packer: &mut Packer<'_, '_>,
-    entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
+    sharer: &mut Option<Sharer>,
+    entries: &mut BTreeMap<Key, EntryKind>,
     dirs: &mut BTreeMap<RelPath, Vec<Option<Platform>>>,
     stats: &mut Tally<'_>,
 ) -> Result<(), BuildError> {
@@ -295,7 +341,16 @@ fn walk(
         let ft = meta.file_type();
         if ft.is_dir() {
             dirs.entry(path.clone()).or_default().push(platform.clone());
-            walk(root, Some(&path), platform, packer, entries, dirs, stats)?;
+            walk(
+                root,
+                Some(&path),
+                platform,
+                packer,
+                sharer,
+                entries,
+                dirs,
+                stats,
+            )?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&on_disk).map_err(io(&on_disk))?;
             let Some(target) = target.to_str() else {
@@ -324,8 +379,17 @@ fn walk(
                     reason: "it is a hard link (has several names); copy it instead".into(),
                 });
             }
-            let kind = pack_file(&on_disk, &meta, packer, stats)?;
-            insert(entries, path, platform, kind, &on_disk)?;
+            match sharer {
+                Some(sharer) if (1..SHARE_BELOW_BYTES).contains(&meta.len()) => {
+                    let (kind, data, sha256) = read_small(&on_disk, &meta, stats)?;
+                    insert(entries, path.clone(), platform, kind, &on_disk)?;
+                    sharer.add((path, platform.clone()), data, sha256, packer, stats)?;
+                }
+                _ => {
+                    let kind = pack_file(&on_disk, &meta, packer, stats)?;
+                    insert(entries, path, platform, kind, &on_disk)?;
+                }
+            }
         } else {
             return Err(BuildError::Unsafe {
                 path: on_disk,
@@ -337,7 +401,7 @@ fn walk(
 }
 
 fn insert(
-    entries: &mut BTreeMap<(RelPath, Option<Platform>), EntryKind>,
+    entries: &mut BTreeMap<Key, EntryKind>,
     path: RelPath,
     platform: &Option<Platform>,
     kind: EntryKind,
@@ -423,7 +487,40 @@ fn pack_file(
         size,
         sha256: hasher.finish(),
         chunks,
+        shared_at: None,
     })
+}
+
+/// A small file for a shared chunk: its entry (the chunk still to be
+/// filled in), its bytes and their SHA-256.
+fn read_small(
+    path: &Path,
+    before: &fs::Metadata,
+    stats: &mut Tally<'_>,
+) -> Result<(EntryKind, Vec<u8>, quince_protocol::Hash), BuildError> {
+    let mut data = Vec::with_capacity(before.len() as usize + 1);
+    let file = File::open(path).map_err(io(path))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, before.len() + 1), &mut data)
+        .map_err(io(path))?;
+    let after = fs::symlink_metadata(path).map_err(io(path))?;
+    if after.len() != before.len()
+        || after.len() != data.len() as u64
+        || after.modified().ok() != before.modified().ok()
+    {
+        return Err(BuildError::Changed(path.to_path_buf()));
+    }
+    stats.stats.files += 1;
+    stats.stats.bytes += data.len() as u64;
+    stats.tick(true);
+    let sha256 = quince_protocol::Hash::of(&data);
+    let kind = EntryKind::File {
+        executable: is_executable(before),
+        size: data.len() as u64,
+        sha256,
+        chunks: Vec::new(),
+        shared_at: None,
+    };
+    Ok((kind, data, sha256))
 }
 
 #[cfg(unix)]
@@ -581,7 +678,8 @@ pub(crate) mod tests {
         for (i, tuning) in tunings.into_iter().enumerate() {
             let dir = t.path().join(format!("store{i}"));
             let store = Store::open(&dir).unwrap();
-            let (m, stats) = build_tuned(&sources, &store, 3, &mut |_| {}, tuning).unwrap();
+            let (m, stats) =
+                build_tuned(&sources, &store, Options::level(3), &mut |_| {}, tuning).unwrap();
             assert!(stats.dictionary_bytes > 0, "{stats:?}");
             assert_eq!(m.dictionaries().len(), 1);
             for c in m.all_chunks() {

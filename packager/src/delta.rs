@@ -49,6 +49,7 @@ fn files(
                 size,
                 sha256,
                 chunks,
+                ..
             } => Some((
                 (e.path.clone(), e.platforms.clone()),
                 (*sha256, *executable, *size, chunks.clone()),
@@ -73,11 +74,29 @@ pub fn make_deltas(
         .values()
         .flat_map(|f| f.3.iter().map(|c| c.id))
         .collect();
+    // A file inside a shared chunk is not its chunk's bytes: no patch base.
+    let shared_before: HashSet<Key> = old
+        .entries()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntryKind::File {
+                    shared_at: Some(_),
+                    ..
+                }
+            )
+        })
+        .map(|e| (e.path.clone(), e.platforms.clone()))
+        .collect();
     let mut deltas = Vec::new();
     for (key, (sha, _, size, chunks)) in &after {
         let Some((old_sha, _, old_size, old_file_chunks)) = before.get(key) else {
             continue;
         };
+        if shared_before.contains(key) {
+            continue;
+        }
         if old_sha == sha
             || *size < DELTA_MIN_BYTES
             || *old_size == 0

@@ -14,6 +14,7 @@ mod dict;
 pub mod logdir;
 mod packer;
 pub mod release;
+mod sharer;
 #[cfg(feature = "test-fixtures")]
 pub mod testkit;
 

@@ -9,7 +9,7 @@ use quince_protocol::note::Note;
 use quince_protocol::root::AppRoot;
 use quince_store::Store;
 
-use crate::build::{build, Source};
+use crate::build::{build_with_options, Options, Source};
 use crate::{release, LogDir};
 
 /// Builds `src` into `store`, appends release `version` for `platform` to
@@ -52,10 +52,38 @@ pub fn publish_on(
     )
 }
 
+/// Like [`publish`], its files under 64 KiB in shared chunks
+/// (`quince-packager build --share-small-files`).
+#[allow(clippy::expect_used)]
+pub fn publish_sharing_small_files(
+    log_dir: &Path,
+    store: &Store,
+    root: &AppRoot,
+    key: &ed25519_dalek::SigningKey,
+    src: &Path,
+    version: &str,
+    platform: &str,
+) -> (Vec<u8>, Manifest) {
+    let offering = release::Offering::stable(version.parse().expect("version"));
+    let options = Options {
+        level: 1,
+        share_small_files: true,
+    };
+    publish_built(
+        log_dir,
+        store,
+        root,
+        key,
+        &[(src, None)],
+        &offering,
+        &[platform],
+        options,
+    )
+}
+
 /// Like [`publish_on`], for a release of several folders, each for every
 /// platform (`None`) or for one (`Some("windows-x86_64")`), serving
 /// `platforms`.
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub fn publish_sources(
     log_dir: &Path,
     store: &Store,
@@ -65,6 +93,29 @@ pub fn publish_sources(
     offering: &release::Offering,
     platforms: &[&str],
 ) -> (Vec<u8>, Manifest) {
+    publish_built(
+        log_dir,
+        store,
+        root,
+        key,
+        sources,
+        offering,
+        platforms,
+        Options::level(1),
+    )
+}
+
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_arguments)]
+fn publish_built(
+    log_dir: &Path,
+    store: &Store,
+    root: &AppRoot,
+    key: &ed25519_dalek::SigningKey,
+    sources: &[(&Path, Option<&str>)],
+    offering: &release::Offering,
+    platforms: &[&str],
+    options: Options,
+) -> (Vec<u8>, Manifest) {
     let sources: Vec<Source> = sources
         .iter()
         .map(|(dir, platform)| Source {
@@ -72,7 +123,7 @@ pub fn publish_sources(
             platform: platform.map(|p| p.parse().expect("platform")),
         })
         .collect();
-    let (manifest, _) = build(&sources, store, 1).expect("build");
+    let (manifest, _) = build_with_options(&sources, store, options, &mut |_| {}).expect("build");
     let log = if log_dir.join("root").exists() {
         LogDir::open(log_dir).expect("open log")
     } else {

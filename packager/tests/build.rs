@@ -480,3 +480,102 @@ fn a_wrong_folder_or_store_is_one_clear_line() {
     assert!(store.contains("file/store"), "{store}");
     assert_eq!(store.matches("Not a directory").count(), 1, "{store}");
 }
+
+/// `quince-packager build --share-small-files`: the small files of
+/// [`make_tree`] go into shared chunks (a version 3 manifest); unpacked,
+/// the tree is the same bytes and modes; the build is the same whatever
+/// the creation order; identical files share their bytes; the store is
+/// smaller than with a chunk per file; and a small file that grows changes
+/// only the shared chunks around it (where one ends depends on the files,
+/// not on where they sit).
+#[test]
+fn small_files_share_chunks_unpack_exactly_and_a_change_stays_local() {
+    use quince_packager::build::{build_with_options, Options};
+    use quince_protocol::manifest::{ChunkId, EntryKind};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let t = tempfile::tempdir().unwrap();
+    let (src, reversed) = (t.path().join("src"), t.path().join("reversed"));
+    make_tree(&src, false);
+    make_tree(&reversed, true);
+    for root in [&src, &reversed] {
+        write(root, "dup/a.txt", b"the same bytes in two files\n", 0o644);
+        write(root, "dup/b.txt", b"the same bytes in two files\n", 0o644);
+        // 1.5 MB of text in files of 1 to 4 KiB: several shared chunks.
+        for i in 0..600u32 {
+            let text: String = (0..(200 + i * 7 % 400))
+                .map(|w| format!("w{} ", (w * 31 + i * 17) % 97))
+                .collect();
+            write(root, &format!("text/t{i:03}.txt"), text.as_bytes(), 0o644);
+        }
+    }
+    let shared = Options {
+        level: 3,
+        share_small_files: true,
+    };
+    let build_in = |dir: &Path, store: &str, options: Options| {
+        let store = Store::open(&t.path().join(store)).unwrap();
+        let source = Source {
+            dir: dir.to_path_buf(),
+            platform: None,
+        };
+        let (m, stats) = build_with_options(&[source], &store, options, &mut |_| {}).unwrap();
+        (m, stats, store)
+    };
+    let (m, stats, store) = build_in(&src, "shared", shared);
+    let bytes = m.to_bytes();
+    assert_eq!(&bytes[..8], b"QMANIF\x00\x03");
+    // Where each file is: (chunk, offset) for the shared ones.
+    let placed = |m: &Manifest| -> BTreeMap<String, (ChunkId, u32)> {
+        m.entries()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::File {
+                    chunks,
+                    shared_at: Some(offset),
+                    ..
+                } => Some((e.path.to_string(), (chunks[0].id, *offset))),
+                _ => None,
+            })
+            .collect()
+    };
+    let at = placed(&m);
+    // 2,000 small files, a sixth of them empty (no chunk at all).
+    assert!(at.len() > 1600, "{} shared files", at.len());
+    assert!(!at.contains_key("data/big.bin"));
+    assert_eq!(at["dup/a.txt"], at["dup/b.txt"], "one copy of the bytes");
+    let chunks: BTreeSet<ChunkId> = at.values().map(|(id, _)| *id).collect();
+    assert!(chunks.len() >= 3, "{} shared chunks", chunks.len());
+
+    let verified = Manifest::verify(&bytes, &m.hash()).unwrap();
+    let out = t.path().join("out");
+    let st = unpack(&verified, &linux(), &store, &out).unwrap();
+    assert_eq!(st.files, stats.files);
+    compare_trees(&src, &out);
+
+    let (again, ..) = build_in(&reversed, "again", shared);
+    assert_eq!(again.to_bytes(), bytes, "the same whatever the order");
+
+    let (_, alone, _) = build_in(&src, "alone", Options::level(3));
+    assert!(
+        stats.new_compressed_bytes < alone.new_compressed_bytes,
+        "shared {} bytes, a chunk per file {}",
+        stats.new_compressed_bytes,
+        alone.new_compressed_bytes
+    );
+
+    // One small file early in the walk grows: later files move in their
+    // chunk, but the chunks after the next end are the same.
+    let grown = "many/d1/f1.txt";
+    let mut data = fs::read(src.join(grown)).unwrap();
+    data.extend_from_slice(&[b'x'; 5000]);
+    fs::write(src.join(grown), &data).unwrap();
+    let (changed, ..) = build_in(&src, "changed", shared);
+    let now: BTreeSet<ChunkId> = placed(&changed).values().map(|(id, _)| *id).collect();
+    let new = now.difference(&chunks).count();
+    assert!(
+        (1..=2).contains(&new),
+        "{new} of {} shared chunks are new",
+        now.len()
+    );
+}

@@ -29,6 +29,11 @@ const MANIFEST_MAGIC: &[u8; 8] = b"QMANIF\x00\x01";
 /// version 1's layout with the dictionaries after the entries. A manifest
 /// without dictionaries is always written as version 1.
 const MANIFEST_MAGIC_2: &[u8; 8] = b"QMANIF\x00\x02";
+/// A manifest with files stored inside a shared chunk (see
+/// [`EntryKind::File::shared_at`]): version 2's layout, its dictionary
+/// count always present (it may be 0), and entries of kind 3 for those
+/// files. Written only when at least one file is shared.
+const MANIFEST_MAGIC_3: &[u8; 8] = b"QMANIF\x00\x03";
 const DELTA_MAGIC: &[u8; 8] = b"QDELTA\x00\x01";
 
 /// A chunk's address: BLAKE3 of its raw bytes.
@@ -76,8 +81,15 @@ pub enum EntryKind {
         size: u64,
         /// SHA-256 of the content.
         sha256: Hash,
-        /// Its chunks, in order; their sizes add up to `size`.
+        /// Its chunks, in order; their sizes add up to `size`. For a file
+        /// with [`shared_at`](EntryKind::File::shared_at), exactly one
+        /// chunk, which holds more than this file.
         chunks: Vec<ChunkRef>,
+        /// `Some(offset)`: the file is the `size` bytes at `offset` of its
+        /// one chunk, which several small files share (so that they are
+        /// compressed together, as in a tarball). `None`: the chunks are
+        /// the file's alone.
+        shared_at: Option<u32>,
     },
     /// A symbolic link to a relative target inside the release.
     Symlink {
@@ -160,7 +172,8 @@ impl Manifest {
     }
 
     /// Every chunk an install on `platform` reads: its dictionaries first,
-    /// then its files' chunks in order (repeats included).
+    /// then its files' chunks in order (repeats included: a shared chunk
+    /// comes once for each file in it).
     pub fn chunks_for<'a>(&'a self, platform: &'a Platform) -> impl Iterator<Item = ChunkRef> + 'a {
         self.dictionaries.iter().copied().chain(
             self.entries_for(platform)
@@ -253,6 +266,28 @@ impl Manifest {
             .iter()
             .filter_map(|p| self.platforms.iter().position(|q| q == p))
             .fold(0, |m, i| m | (1 << i))
+    }
+
+    /// The encoding's version: 3 if a file is shared, else 2 if there are
+    /// dictionaries, else 1 (so that releases without either keep the
+    /// bytes older clients read).
+    fn version(&self) -> u8 {
+        let shared = self.entries.iter().any(|e| {
+            matches!(
+                e.kind,
+                EntryKind::File {
+                    shared_at: Some(_),
+                    ..
+                }
+            )
+        });
+        if shared {
+            3
+        } else if self.dictionaries.is_empty() {
+            1
+        } else {
+            2
+        }
     }
 
     fn check(&self) -> Result<(), DecodeError> {
@@ -352,22 +387,50 @@ impl Manifest {
                 EntryKind::Dir => {
                     dirs.insert(e.path.as_str(), &e.platforms);
                 }
-                EntryKind::File { size, chunks, .. } => {
+                EntryKind::File {
+                    size,
+                    chunks,
+                    shared_at,
+                    ..
+                } => {
                     if *size > MAX_FILE_BYTES {
                         return Err(DecodeError::invalid(
                             "file size",
                             format!("`{}` is {size} bytes", e.path),
                         ));
                     }
-                    let sum: u64 = chunks.iter().map(|c| u64::from(c.size)).sum();
-                    if sum != *size
-                        || chunks
-                            .iter()
-                            .any(|c| c.size == 0 || c.size > MAX_CHUNK_BYTES)
+                    if chunks
+                        .iter()
+                        .any(|c| c.size == 0 || c.size > MAX_CHUNK_BYTES)
                     {
                         return Err(DecodeError::invalid(
                             "chunks",
-                            format!("`{}`: chunk sizes do not add up to {size}", e.path),
+                            format!("`{}`: a chunk of 0 bytes or over {MAX_CHUNK_BYTES}", e.path),
+                        ));
+                    }
+                    // A shared file is inside its one chunk, which holds
+                    // more than it; otherwise the chunks are the file.
+                    let fits = match (shared_at, &chunks[..]) {
+                        (Some(offset), [one]) => {
+                            *size > 0
+                                && *size < u64::from(one.size)
+                                && u64::from(*offset) + *size <= u64::from(one.size)
+                        }
+                        (Some(_), _) => false,
+                        (None, _) => chunks.iter().map(|c| u64::from(c.size)).sum::<u64>() == *size,
+                    };
+                    if !fits {
+                        return Err(DecodeError::invalid(
+                            "chunks",
+                            match shared_at {
+                                Some(offset) => format!(
+                                    "`{}`: {size} bytes at {offset} are not inside one larger chunk",
+                                    e.path
+                                ),
+                                None => {
+                                    format!("`{}`: chunk sizes do not add up to {size}", e.path)
+                                }
+                            },
                         ));
                     }
                 }
@@ -402,10 +465,11 @@ impl std::ops::Deref for VerifiedManifest {
 
 impl Encode for Manifest {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(if self.dictionaries.is_empty() {
-            MANIFEST_MAGIC
-        } else {
-            MANIFEST_MAGIC_2
+        let version = self.version();
+        out.extend_from_slice(match version {
+            1 => MANIFEST_MAGIC,
+            2 => MANIFEST_MAGIC_2,
+            _ => MANIFEST_MAGIC_3,
         });
         out.push(self.platforms.len() as u8);
         for p in &self.platforms {
@@ -415,8 +479,13 @@ impl Encode for Manifest {
         for e in &self.entries {
             out.push(match e.kind {
                 EntryKind::Dir => 0,
-                EntryKind::File { .. } => 1,
+                EntryKind::File {
+                    shared_at: None, ..
+                } => 1,
                 EntryKind::Symlink { .. } => 2,
+                EntryKind::File {
+                    shared_at: Some(_), ..
+                } => 3,
             });
             codec::put_bytes_u16(out, e.path.as_str().as_bytes());
             out.extend_from_slice(&self.mask(&e.platforms).to_be_bytes());
@@ -427,20 +496,28 @@ impl Encode for Manifest {
                     size,
                     sha256,
                     chunks,
+                    shared_at,
                 } => {
                     out.push(u8::from(*executable));
                     out.extend_from_slice(&size.to_be_bytes());
                     out.extend_from_slice(&sha256.0);
-                    out.extend_from_slice(&(chunks.len() as u32).to_be_bytes());
-                    for c in chunks {
-                        out.extend_from_slice(&c.id.0);
-                        out.extend_from_slice(&c.size.to_be_bytes());
+                    if let Some(offset) = shared_at {
+                        // Kind 3: exactly one chunk, then the offset.
+                        out.extend_from_slice(&chunks[0].id.0);
+                        out.extend_from_slice(&chunks[0].size.to_be_bytes());
+                        out.extend_from_slice(&offset.to_be_bytes());
+                    } else {
+                        out.extend_from_slice(&(chunks.len() as u32).to_be_bytes());
+                        for c in chunks {
+                            out.extend_from_slice(&c.id.0);
+                            out.extend_from_slice(&c.size.to_be_bytes());
+                        }
                     }
                 }
                 EntryKind::Symlink { target } => codec::put_bytes_u16(out, target.as_bytes()),
             }
         }
-        if !self.dictionaries.is_empty() {
+        if version > 1 {
             out.push(self.dictionaries.len() as u8);
             for d in &self.dictionaries {
                 out.extend_from_slice(&d.id.0);
@@ -455,13 +532,14 @@ impl Decode for Manifest {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         codec::check_len("manifest", r.remaining(), MAX_MANIFEST_BYTES)?;
-        let version_2 = match &r.array::<8>("manifest magic")? {
-            MANIFEST_MAGIC => false,
-            MANIFEST_MAGIC_2 => true,
+        let version = match &r.array::<8>("manifest magic")? {
+            MANIFEST_MAGIC => 1,
+            MANIFEST_MAGIC_2 => 2,
+            MANIFEST_MAGIC_3 => 3,
             _ => {
                 return Err(DecodeError::invalid(
                     "manifest magic",
-                    "not a Quince manifest (version 1 or 2)",
+                    "not a Quince manifest (version 1 to 3)",
                 ))
             }
         };
@@ -507,7 +585,7 @@ impl Decode for Manifest {
                 .collect();
             let kind = match kind {
                 0 => EntryKind::Dir,
-                1 => {
+                1 | 3 if kind == 1 || version == 3 => {
                     let executable = match r.u8("mode")? {
                         0 => false,
                         1 => true,
@@ -515,7 +593,11 @@ impl Decode for Manifest {
                     };
                     let size = r.u64("file size")?;
                     let sha256 = Hash(r.array("file hash")?);
-                    let n = r.u32("chunk count")? as usize;
+                    let n = if kind == 3 {
+                        1
+                    } else {
+                        r.u32("chunk count")? as usize
+                    };
                     if n > r.remaining() / 36 {
                         return Err(DecodeError::Truncated {
                             what: "chunks",
@@ -530,11 +612,17 @@ impl Decode for Manifest {
                             size: r.u32("chunk size")?,
                         });
                     }
+                    let shared_at = if kind == 3 {
+                        Some(r.u32("offset in the shared chunk")?)
+                    } else {
+                        None
+                    };
                     EntryKind::File {
                         executable,
                         size,
                         sha256,
                         chunks,
+                        shared_at,
                     }
                 }
                 2 => {
@@ -554,9 +642,9 @@ impl Decode for Manifest {
             });
         }
         let mut dictionaries = Vec::new();
-        if version_2 {
+        if version > 1 {
             let n = usize::from(r.u8("dictionary count")?);
-            if n == 0 {
+            if n == 0 && version == 2 {
                 return Err(DecodeError::non_canonical(
                     "manifest dictionaries",
                     "version 2 names at least one (version 1 is for none)",
@@ -576,6 +664,13 @@ impl Decode for Manifest {
             dictionaries,
         };
         m.check()?;
+        if m.version() != version {
+            // Version 3 only for manifests with a shared file.
+            return Err(DecodeError::non_canonical(
+                "manifest version",
+                format!("{version}, where its contents need version {}", m.version()),
+            ));
+        }
         Ok(m)
     }
 }

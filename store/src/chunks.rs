@@ -199,6 +199,7 @@ impl Store {
         Reader {
             store: self,
             open: None,
+            shared: None,
         }
     }
 
@@ -436,12 +437,14 @@ impl Store {
 }
 
 /// Reads chunks for one task, keeping the pack it read last open (a release
-/// of 20,000 small files opened its pack 20,000 times). Made by
+/// of 20,000 small files opened its pack 20,000 times) and the shared chunk
+/// it read last (the files in one come one after another). Made by
 /// [`Store::reader`]; what it reads is checked exactly like [`Store::chunk`].
 #[derive(Debug)]
 pub struct Reader<'s> {
     store: &'s Store,
     open: Option<(PathBuf, File)>,
+    shared: Option<(ChunkId, Vec<u8>)>,
 }
 
 impl Reader<'_> {
@@ -449,6 +452,49 @@ impl Reader<'_> {
     pub fn chunk(&mut self, chunk: &ChunkRef) -> Result<Vec<u8>, StoreError> {
         let compressed = self.compressed(&chunk.id)?;
         self.store.checked_raw(chunk, &compressed)
+    }
+
+    /// The `len` bytes at `offset` of a chunk several files share (the
+    /// whole chunk checked as [`Reader::chunk`] does, once for the files
+    /// read from it one after another).
+    pub fn shared(&mut self, chunk: &ChunkRef, offset: u32, len: u64) -> Result<&[u8], StoreError> {
+        let raw = match self.shared.take() {
+            Some((id, raw)) if id == chunk.id => raw,
+            _ => self.chunk(chunk)?,
+        };
+        let (_, raw) = self.shared.insert((chunk.id, raw));
+        usize::try_from(len)
+            .ok()
+            .and_then(|len| raw.get(offset as usize..)?.get(..len))
+            .ok_or_else(|| StoreError::CorruptChunk {
+                id: chunk.id,
+                reason: format!("it has no {len} bytes at {offset}"),
+            })
+    }
+
+    /// A file's bytes, a piece at a time, to `each`: its chunks in order,
+    /// or (`shared_at` set) its `size` bytes of its one shared chunk.
+    pub fn file<E: From<StoreError>>(
+        &mut self,
+        chunks: &[ChunkRef],
+        shared_at: Option<u32>,
+        size: u64,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match (shared_at, chunks) {
+            (Some(offset), [chunk]) => each(self.shared(chunk, offset, size)?),
+            (Some(_), _) => Err(StoreError::CorruptChunk {
+                id: chunks.first().map_or(ChunkId([0; 32]), |c| c.id),
+                reason: format!("a shared file names {} chunks, not one", chunks.len()),
+            }
+            .into()),
+            (None, _) => {
+                for chunk in chunks {
+                    each(&self.chunk(chunk)?)?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The stored compressed bytes, as [`Store::compressed`] gives them.

@@ -290,6 +290,7 @@ fn write_file(
         size,
         sha256,
         chunks,
+        shared_at,
     } = &entry.kind
     else {
         return Ok(());
@@ -301,11 +302,10 @@ fn write_file(
         .open(&target)
         .map_err(|e| taken_or(e, &entry.path, &target))?;
     let mut hasher = Sha256Stream::new();
-    for chunk in chunks {
-        let raw = reader.chunk(chunk)?;
-        hasher.update(&raw);
-        file.write_all(&raw).map_err(io_err(&target))?;
-    }
+    reader.file(chunks, *shared_at, *size, |raw| {
+        hasher.update(raw);
+        file.write_all(raw).map_err(io_err(&target))
+    })?;
     let got = hasher.finish();
     if got != *sha256 {
         return Err(StoreError::FileHashMismatch {
@@ -487,6 +487,7 @@ mod tests {
                         id,
                         size: bytes.len() as u32,
                     }],
+                    shared_at: None,
                 },
             }
         };
@@ -555,6 +556,7 @@ mod tests {
                     size: raw[i].len() as u64,
                     sha256: quince_protocol::Hash::of(&raw[i]),
                     chunks: vec![refs[i]],
+                    shared_at: None,
                 },
             })
             .collect();
@@ -644,6 +646,7 @@ mod tests {
                 size: 4,
                 sha256: quince_protocol::Hash::of(b"data"),
                 chunks: vec![ChunkRef { id, size: 4 }],
+                shared_at: None,
             },
         };
         let manifest = Manifest::new(vec![], vec![file("aux.txt"), file("ok.txt")]).unwrap();

@@ -653,11 +653,13 @@ fn check_manifest(store: Option<&Store>, hash: &Hash, download: bool) -> (String
 /// its BLAKE3 address) and checks its size and SHA-256. Returns the file count.
 fn rehash_files(store: &Store, manifest: &VerifiedManifest) -> Result<u64, String> {
     let mut files = 0;
+    let mut reader = store.reader();
     for e in manifest.manifest().entries() {
         let EntryKind::File {
             size,
             sha256,
             chunks,
+            shared_at,
             ..
         } = &e.kind
         else {
@@ -665,13 +667,18 @@ fn rehash_files(store: &Store, manifest: &VerifiedManifest) -> Result<u64, Strin
         };
         let mut h = Sha256::new();
         let mut got = 0u64;
-        for c in chunks {
-            let raw = store
-                .chunk(c)
-                .map_err(|err| format!("file {}: chunk {}: {err}", e.path, c.id.to_hex()))?;
-            got += raw.len() as u64;
-            h.update(&raw);
-        }
+        reader
+            .file(
+                chunks,
+                *shared_at,
+                *size,
+                |raw| -> Result<(), quince_store::StoreError> {
+                    got += raw.len() as u64;
+                    h.update(raw);
+                    Ok(())
+                },
+            )
+            .map_err(|err| format!("file {}: {err}", e.path))?;
         if got != *size || Hash(h.finalize().into()) != *sha256 {
             return Err(format!(
                 "file {} does not match its SHA-256 in the manifest",

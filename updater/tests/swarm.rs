@@ -862,6 +862,11 @@ impl Serve for Counting {
 /// Publishes a release of `files` small files in `dir`: the source folder
 /// and a library serving it.
 fn small_files_release(dir: &Path, files: usize) -> (PathBuf, AppId, Library) {
+    small_files_release_as(dir, files, false)
+}
+
+/// [`small_files_release`], with the files in shared chunks if `shared`.
+fn small_files_release_as(dir: &Path, files: usize, shared: bool) -> (PathBuf, AppId, Library) {
     let (root, key) = quince_protocol::testkit::danger_single_key_root("Small files", 12);
     let source = dir.join("src");
     std::fs::create_dir_all(source.join("bin")).unwrap();
@@ -872,7 +877,13 @@ fn small_files_release(dir: &Path, files: usize) -> (PathBuf, AppId, Library) {
     }
     let store = Store::open(&dir.join("publisher-store")).unwrap();
     let log = dir.join("publisher-log");
-    quince_packager::testkit::publish(&log, &store, &root, &key, &source, "1.0.0", "any");
+    if shared {
+        quince_packager::testkit::publish_sharing_small_files(
+            &log, &store, &root, &key, &source, "1.0.0", "any",
+        );
+    } else {
+        quince_packager::testkit::publish(&log, &store, &root, &key, &source, "1.0.0", "any");
+    }
     let library = Library::new(store);
     library.add_app(root.app_id(), log);
     (source, root.app_id(), library)
@@ -932,6 +943,21 @@ async fn fetch_small_files(
         .map(|c| c.id)
         .collect::<std::collections::HashSet<_>>()
         .len()
+}
+
+/// A release whose 600 small files are in shared chunks (a version 3
+/// manifest) is fetched from a seeder over libp2p and unpacked intact, in
+/// a handful of chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_in_shared_chunks_install_from_a_seeder() {
+    const FILES: usize = 600;
+    let t = tempfile::tempdir().unwrap();
+    let (source, app, library) = small_files_release_as(t.path(), FILES, true);
+    let seeder = start_node(Arc::new(library), vec![]).await;
+    let addr = seeder.addresses().await.remove(0);
+    let chunks = fetch_small_files(t.path(), addr, app, &source, FILES).await;
+    // 2.4 MB of files: about 128 to 300 KiB a shared chunk, and bin/app.
+    assert!((5..=25).contains(&chunks), "{chunks} chunks");
 }
 
 /// A release of 600 small files is fetched several chunks to a request

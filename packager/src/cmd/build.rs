@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use quince_packager::build::{build_with, BuildStats, Source};
+use quince_packager::build::{build_with_options, BuildStats, Options, Source};
 use quince_protocol::codec::Encode;
 use quince_store::Store;
 
@@ -23,6 +23,15 @@ pub struct Args {
     /// zstd level for new chunks (1 fast .. 19 small).
     #[arg(long, default_value_t = 19)]
     level: i32,
+    /// Gather files under 64 KiB into shared chunks of a few hundred KiB,
+    /// compressed together: a store and a fresh install a quarter smaller
+    /// for releases of many small files (on PyPI's Django, numpy and
+    /// pandas wheels, 1.08x a tarball's size instead of 1.18x). The
+    /// manifest is then version 3, which clients before it refuse; and an
+    /// update that changes one small file fetches its whole shared chunk
+    /// (tens of KiB compressed) instead of that file alone.
+    #[arg(long)]
+    share_small_files: bool,
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
@@ -67,7 +76,11 @@ pub fn run(args: Args) -> Result<()> {
     }
     let store = Store::open(&args.store)?;
     let mut shown = Shown::default();
-    let built = build_with(&sources, &store, args.level, &mut |s| shown.show(s));
+    let options = Options {
+        level: args.level,
+        share_small_files: args.share_small_files,
+    };
+    let built = build_with_options(&sources, &store, options, &mut |s| shown.show(s));
     shown.end();
     let (manifest, stats) = built?;
     // Paths Windows cannot hold: the release is fine elsewhere, but a

@@ -104,8 +104,11 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
             match &e.kind {
                 EntryKind::Dir => serde_json::json!({"path": e.path.as_str(), "kind": "dir", "platforms": platforms}),
                 EntryKind::Symlink { target } => serde_json::json!({"path": e.path.as_str(), "kind": "symlink", "target": target, "platforms": platforms}),
-                EntryKind::File { executable, size, sha256, chunks } => serde_json::json!({"path": e.path.as_str(), "kind": "file",
+                EntryKind::File { executable, size, sha256, chunks, shared_at: None } => serde_json::json!({"path": e.path.as_str(), "kind": "file",
                     "executable": executable, "size": size, "sha256": sha256.to_hex(), "chunks": chunks.len(), "platforms": platforms}),
+                EntryKind::File { executable, size, sha256, chunks, shared_at: Some(offset) } => serde_json::json!({"path": e.path.as_str(), "kind": "file",
+                    "executable": executable, "size": size, "sha256": sha256.to_hex(), "chunks": chunks.len(), "platforms": platforms,
+                    "shared_chunk": chunks.first().map(|c| c.id.to_hex()), "offset": offset}),
             }
         })
         .collect();

@@ -23,6 +23,7 @@ fn file(path: &str, data: &[u8]) -> Entry {
             size: data.len() as u64,
             sha256: Hash::of(data),
             chunks,
+            shared_at: None,
         },
     }
 }
@@ -138,6 +139,7 @@ fn hostile_manifests_are_refused() {
                         id: ChunkId([0; 32]),
                         size: 9,
                     }],
+                    shared_at: None,
                 },
             }],
             "do not add up",
@@ -287,5 +289,87 @@ fn dictionaries_make_a_version_2_manifest_and_round_trip() {
     assert!(Manifest::from_bytes(&trailing).is_err());
     let mut short = bytes;
     short.pop();
+    assert!(Manifest::from_bytes(&short).is_err());
+}
+
+/// `name`: the `len` bytes at `offset` of a shared chunk of `chunk_size` bytes.
+fn shared(name: &str, chunk: u8, chunk_size: u32, offset: u32, len: u64) -> Entry {
+    Entry {
+        path: p(name),
+        platforms: vec![],
+        kind: EntryKind::File {
+            executable: false,
+            size: len,
+            sha256: Hash::of(name.as_bytes()),
+            chunks: vec![ChunkRef {
+                id: ChunkId([chunk; 32]),
+                size: chunk_size,
+            }],
+            shared_at: Some(offset),
+        },
+    }
+}
+
+#[test]
+fn files_inside_a_shared_chunk_make_a_version_3_manifest_and_round_trip() {
+    let entries = vec![
+        shared("a", 1, 300, 0, 100),
+        shared("b", 1, 300, 100, 200),
+        shared("c", 2, 5000, 4000, 1000),
+        file("d", b"a file of its own"),
+    ];
+    let m = Manifest::new(vec![], entries.clone()).unwrap();
+    let bytes = m.to_bytes();
+    assert_eq!(&bytes[..8], MANIFEST_MAGIC_3);
+    let back = Manifest::from_bytes(&bytes).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(back.to_bytes(), bytes);
+    // With dictionaries too.
+    let d = ChunkRef {
+        id: ChunkId([9; 32]),
+        size: 4000,
+    };
+    let with = m.clone().with_dictionaries(vec![d]).unwrap();
+    let wb = with.to_bytes();
+    assert_eq!(&wb[..8], MANIFEST_MAGIC_3);
+    assert_eq!(Manifest::from_bytes(&wb).unwrap(), with);
+    // The shared chunk is read once per file in it.
+    assert_eq!(m.all_chunks().filter(|c| c.id.0[0] == 1).count(), 2);
+
+    // Refused: a file that leaves its chunk, is all of it, is empty, or
+    // names two chunks.
+    for (bad, why) in [
+        (shared("x", 1, 300, 250, 100), "not inside one larger chunk"),
+        (shared("x", 1, 300, 0, 300), "not inside one larger chunk"),
+        (shared("x", 1, 300, 10, 0), "not inside one larger chunk"),
+        (
+            shared("x", 1, 300, u32::MAX, 10),
+            "not inside one larger chunk",
+        ),
+    ] {
+        let err = Manifest::new(vec![], vec![bad]).unwrap_err().to_string();
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let mut two = shared("x", 1, 300, 0, 10);
+    if let EntryKind::File { chunks, .. } = &mut two.kind {
+        chunks.push(chunks[0]);
+    }
+    assert!(Manifest::new(vec![], vec![two]).is_err());
+
+    // Version 3 bytes without a shared file, and kind 3 in a version 1
+    // manifest, are refused.
+    let plain = sample();
+    let mut as_3 = plain.to_bytes();
+    as_3[..8].copy_from_slice(MANIFEST_MAGIC_3);
+    as_3.push(0);
+    let err = Manifest::from_bytes(&as_3).unwrap_err().to_string();
+    assert!(err.contains("version"), "{err}");
+    let mut as_1 = bytes.clone();
+    as_1[..8].copy_from_slice(MANIFEST_MAGIC);
+    as_1.pop();
+    let err = Manifest::from_bytes(&as_1).unwrap_err().to_string();
+    assert!(err.contains("entry kind"), "{err}");
+    let mut short = bytes;
+    short.truncate(short.len() - 2);
     assert!(Manifest::from_bytes(&short).is_err());
 }

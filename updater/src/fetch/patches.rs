@@ -70,7 +70,14 @@ pub(super) async fn patch_files<S: Source>(
     let mut old_files: HashMap<Hash, &[ChunkRef]> = HashMap::new();
     for m in held {
         for e in m.entries() {
-            if let EntryKind::File { sha256, chunks, .. } = &e.kind {
+            // A shared file's chunk holds other files too: no patch base.
+            if let EntryKind::File {
+                sha256,
+                chunks,
+                shared_at: None,
+                ..
+            } = &e.kind
+            {
                 if !chunks.is_empty() && chunks.iter().all(|c| store.has(&c.id)) {
                     old_files.insert(*sha256, chunks.as_slice());
                 }
@@ -84,6 +91,7 @@ pub(super) async fn patch_files<S: Source>(
                 size,
                 sha256,
                 chunks,
+                shared_at: None,
                 ..
             } if chunks.iter().any(|c| !store.has(&c.id)) => {
                 Some((e.path.to_string(), *size, *sha256, chunks.as_slice()))

@@ -136,9 +136,10 @@ fn restore(entry: &Entry, dir: &Path, store: &Store) -> Result<(), InstallError>
         }
         EntryKind::File {
             executable,
+            size,
             sha256,
             chunks,
-            ..
+            shared_at,
         } => {
             let name = path
                 .file_name()
@@ -147,11 +148,15 @@ fn restore(entry: &Entry, dir: &Path, store: &Store) -> Result<(), InstallError>
             let tmp = path.with_file_name(format!(".quince-repair-{name}"));
             let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
             let mut hasher = quince_protocol::hash::Sha256Stream::new();
-            for chunk in chunks {
-                let raw = store.chunk(chunk)?;
-                hasher.update(&raw);
-                file.write_all(&raw).map_err(io(&tmp))?;
-            }
+            store.reader().file(
+                chunks,
+                *shared_at,
+                *size,
+                |raw| -> Result<(), InstallError> {
+                    hasher.update(raw);
+                    file.write_all(raw).map_err(io(&tmp))
+                },
+            )?;
             file.sync_all().map_err(io(&tmp))?;
             if hasher.finish() != *sha256 {
                 let _ = fs::remove_file(&tmp);

@@ -219,11 +219,13 @@ impl Apps {
             .entries_for(platform)
             .find(|e| e.path.as_str() == name)
             .and_then(|e| match &e.kind {
+                // An installer is megabytes: never in a shared chunk.
                 EntryKind::File {
                     executable,
                     size,
                     sha256,
                     chunks,
+                    shared_at: None,
                 } => Some(ReleasedFile {
                     path: name.clone(),
                     size: *size,
