@@ -399,15 +399,6 @@ impl Manifest {
                             format!("`{}` is {size} bytes", e.path),
                         ));
                     }
-                    if chunks
-                        .iter()
-                        .any(|c| c.size == 0 || c.size > MAX_CHUNK_BYTES)
-                    {
-                        return Err(DecodeError::invalid(
-                            "chunks",
-                            format!("`{}`: a chunk of 0 bytes or over {MAX_CHUNK_BYTES}", e.path),
-                        ));
-                    }
                     // A shared file is inside its one chunk, which holds
                     // more than it; otherwise the chunks are the file.
                     let fits = match (shared_at, &chunks[..]) {
@@ -418,19 +409,13 @@ impl Manifest {
                         }
                         (Some(_), _) => false,
                         (None, _) => chunks.iter().map(|c| u64::from(c.size)).sum::<u64>() == *size,
-                    };
+                    } && chunks
+                        .iter()
+                        .all(|c| c.size > 0 && c.size <= MAX_CHUNK_BYTES);
                     if !fits {
                         return Err(DecodeError::invalid(
                             "chunks",
-                            match shared_at {
-                                Some(offset) => format!(
-                                    "`{}`: {size} bytes at {offset} are not inside one larger chunk",
-                                    e.path
-                                ),
-                                None => {
-                                    format!("`{}`: chunk sizes do not add up to {size}", e.path)
-                                }
-                            },
+                            format!("`{}`: its chunks do not hold its {size} bytes", e.path),
                         ));
                     }
                 }
@@ -668,7 +653,7 @@ impl Decode for Manifest {
             // Version 3 only for manifests with a shared file.
             return Err(DecodeError::non_canonical(
                 "manifest version",
-                format!("{version}, where its contents need version {}", m.version()),
+                "not the one its contents need",
             ));
         }
         Ok(m)

@@ -454,26 +454,10 @@ impl Reader<'_> {
         self.store.checked_raw(chunk, &compressed)
     }
 
-    /// The `len` bytes at `offset` of a chunk several files share (the
-    /// whole chunk checked as [`Reader::chunk`] does, once for the files
-    /// read from it one after another).
-    pub fn shared(&mut self, chunk: &ChunkRef, offset: u32, len: u64) -> Result<&[u8], StoreError> {
-        let raw = match self.shared.take() {
-            Some((id, raw)) if id == chunk.id => raw,
-            _ => self.chunk(chunk)?,
-        };
-        let (_, raw) = self.shared.insert((chunk.id, raw));
-        usize::try_from(len)
-            .ok()
-            .and_then(|len| raw.get(offset as usize..)?.get(..len))
-            .ok_or_else(|| StoreError::CorruptChunk {
-                id: chunk.id,
-                reason: format!("it has no {len} bytes at {offset}"),
-            })
-    }
-
     /// A file's bytes, a piece at a time, to `each`: its chunks in order,
-    /// or (`shared_at` set) its `size` bytes of its one shared chunk.
+    /// or (`shared_at` set) its `size` bytes at that offset of its one
+    /// chunk, which several files share (kept for the files read from it
+    /// one after another; checked as [`Reader::chunk`] does, once).
     pub fn file<E: From<StoreError>>(
         &mut self,
         chunks: &[ChunkRef],
@@ -481,20 +465,26 @@ impl Reader<'_> {
         size: u64,
         mut each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        match (shared_at, chunks) {
-            (Some(offset), [chunk]) => each(self.shared(chunk, offset, size)?),
-            (Some(_), _) => Err(StoreError::CorruptChunk {
-                id: chunks.first().map_or(ChunkId([0; 32]), |c| c.id),
-                reason: format!("a shared file names {} chunks, not one", chunks.len()),
+        let (Some(offset), [chunk]) = (shared_at, chunks) else {
+            for chunk in chunks {
+                each(&self.chunk(chunk)?)?;
             }
-            .into()),
-            (None, _) => {
-                for chunk in chunks {
-                    each(&self.chunk(chunk)?)?;
-                }
-                Ok(())
-            }
-        }
+            return Ok(());
+        };
+        let raw = match self.shared.take() {
+            Some((id, raw)) if id == chunk.id => raw,
+            _ => self.chunk(chunk)?,
+        };
+        let (_, raw) = self.shared.insert((chunk.id, raw));
+        // A verified manifest keeps the file inside the chunk.
+        let piece = raw
+            .get(offset as usize..)
+            .and_then(|r| r.get(..usize::try_from(size).ok()?))
+            .ok_or_else(|| StoreError::CorruptChunk {
+                id: chunk.id,
+                reason: "shorter than the manifest says".into(),
+            })?;
+        each(piece)
     }
 
     /// The stored compressed bytes, as [`Store::compressed`] gives them.

@@ -24,12 +24,11 @@ pub struct Args {
     #[arg(long, default_value_t = 19)]
     level: i32,
     /// Gather files under 64 KiB into shared chunks of a few hundred KiB,
-    /// compressed together: a store and a fresh install a quarter smaller
-    /// for releases of many small files (on PyPI's Django, numpy and
-    /// pandas wheels, 1.08x a tarball's size instead of 1.18x). The
-    /// manifest is then version 3, which clients before it refuse; and an
-    /// update that changes one small file fetches its whole shared chunk
-    /// (tens of KiB compressed) instead of that file alone.
+    /// compressed together as in a tarball: a smaller store and fresh
+    /// install for releases of many small files (see BENCHMARKS.md). The
+    /// manifest is then version 3, which clients older than it refuse; and
+    /// an update that changes one small file fetches the whole shared
+    /// chunk it is in (tens of KiB compressed) instead of that file alone.
     #[arg(long)]
     share_small_files: bool,
     /// Print a JSON summary.
