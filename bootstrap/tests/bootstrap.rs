@@ -38,8 +38,15 @@ async fn a_link_becomes_an_installed_running_app() {
     )
     .unwrap();
     std::fs::write(w.join("src/data"), vec![3u8; 300_000]).unwrap();
+    // Small files, which this first release keeps in shared chunks (a
+    // version 3 manifest; the later releases are ordinary ones).
+    std::fs::create_dir_all(w.join("src/share")).unwrap();
+    let small = |i: usize| format!("small file {i}\n").repeat(100 + i * 37 % 500);
+    for i in 0..200 {
+        std::fs::write(w.join(format!("src/share/s{i:03}.txt")), small(i)).unwrap();
+    }
     let store = Store::open(&w.join("store")).unwrap();
-    quince_packager::testkit::publish(
+    let (_, first) = quince_packager::testkit::publish_sharing_small_files(
         &w.join("log"),
         &store,
         &root,
@@ -48,6 +55,8 @@ async fn a_link_becomes_an_installed_running_app() {
         "1.0.0",
         "any",
     );
+    use quince_protocol::codec::Encode as _;
+    assert_eq!(&first.to_bytes()[..8], b"QMANIF\x00\x03", "shared chunks");
     let library = Library::new(store);
     library.add_app(root.app_id(), w.join("log"));
     let seeder = Node::start(
@@ -112,6 +121,10 @@ async fn a_link_becomes_an_installed_running_app() {
         std::fs::read(home.join(format!("apps/{}/current/data", root.app_id()))).unwrap(),
         vec![3u8; 300_000]
     );
+    for i in [0, 99, 199] {
+        let installed = home.join(format!("apps/{}/current/share/s{i:03}.txt", root.app_id()));
+        assert_eq!(std::fs::read_to_string(installed).unwrap(), small(i));
+    }
 
     // A beta on the beta channel: a link with channel=beta installs it, a
     // plain link still installs the stable release, from the same peer.
