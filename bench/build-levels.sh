@@ -9,6 +9,9 @@
 # instead; with TREE=wheels, software no one here made: the unpacked
 # PyPI wheels of numpy 2.1.3, pandas 2.2.3, Django 5.1.4 and ruff 0.8.4
 # (170 MiB, 5,993 files; downloaded once with pip, then cached).
+# With SHARE=1 the packager gathers small files into shared chunks
+# (--share-small-files); with SHARE=both each level is built both ways,
+# one after the other, against the same baseline.
 # "on disk" is the blocks the files take (du), "bytes" their sizes.
 # Usage: bash bench/build-levels.sh [LEVEL ...]   (default: 3 19; ~2 minutes)
 set -euo pipefail
@@ -41,17 +44,27 @@ else
   python3 "$gen" tree ${TREE:-}
 fi
 echo "tree: $(du -sm tree | cut -f1) MiB, $(find tree -type f | wc -l) files; $(nproc) cores"
+case "${SHARE:-0}" in
+  both) ways=(each shared) ;;
+  1) ways=(shared) ;;
+  *) ways=(each) ;;
+esac
 for level in "${levels[@]}"; do
-  rm -rf store m.bin tree.tar.zst; sync
-  /usr/bin/time -f "%e %M" -o q.time "$pk" build tree --store store --out m.bin --level "$level" >/dev/null 2>&1
-  sync
+  rm -rf tree.tar.zst; sync
   /usr/bin/time -f "%e %M" -o z.time bash -c "tar cf - tree | zstd -q -T0 -$level -o tree.tar.zst"
-  read -r qs qk < q.time
   read -r zs zk < z.time
-  store=$(du -sb store | cut -f1)
-  disk=$(du -s --block-size=1 store | cut -f1)
-  files=$(find store -type f | wc -l)
   tarz=$(stat -c %s tree.tar.zst)
   tard=$(du --block-size=1 tree.tar.zst | cut -f1)
-  python3 -c "print(f'level $level: build {$qs:.2f} s, peak {$qk//1024} MiB, store {$store/1048576:.1f} MiB ({$disk/1048576:.1f} MiB on disk, $files files) | tar|zstd -T0: {$zs:.2f} s, {$tarz/1048576:.1f} MiB | time {$qs/$zs:.2f}x, size {$store/$tarz:.2f}x, on disk {$disk/$tard:.2f}x')"
+  for way in "${ways[@]}"; do
+    rm -rf store m.bin; sync
+    flag=(); [ "$way" = shared ] && flag=(--share-small-files)
+    /usr/bin/time -f "%e %M" -o q.time "$pk" build tree --store store --out m.bin --level "$level" "${flag[@]}" >/dev/null 2>&1
+    sync
+    read -r qs qk < q.time
+    store=$(du -sb store | cut -f1)
+    disk=$(du -s --block-size=1 store | cut -f1)
+    files=$(find store -type f | wc -l)
+    label="level $level"; [ "$way" = shared ] && label="level $level, shared"
+    python3 -c "print(f'$label: build {$qs:.2f} s, peak {$qk//1024} MiB, store {$store/1048576:.1f} MiB ({$disk/1048576:.1f} MiB on disk, $files files) | tar|zstd -T0: {$zs:.2f} s, {$tarz/1048576:.1f} MiB | time {$qs/$zs:.2f}x, size {$store/$tarz:.2f}x, on disk {$disk/$tard:.2f}x')"
+  done
 done

@@ -133,6 +133,37 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
             d.id, d.size
         );
     }
+    let shared: std::collections::HashSet<_> = m
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::File {
+                chunks,
+                shared_at: Some(_),
+                ..
+            } => Some(chunks.first().map(|c| c.id)),
+            _ => None,
+        })
+        .collect();
+    if !shared.is_empty() {
+        let files = m
+            .entries()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    EntryKind::File {
+                        shared_at: Some(_),
+                        ..
+                    }
+                )
+            })
+            .count();
+        println!(
+            "{files} small files in {} shared chunks (manifest version 3)",
+            shared.len()
+        );
+    }
     for e in m
         .entries()
         .iter()
