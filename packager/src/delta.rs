@@ -78,15 +78,7 @@ pub fn make_deltas(
     let shared_before: HashSet<Key> = old
         .entries()
         .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EntryKind::File {
-                    shared_at: Some(_),
-                    ..
-                }
-            )
-        })
+        .filter(|e| e.kind.is_shared())
         .map(|e| (e.path.clone(), e.platforms.clone()))
         .collect();
     let mut deltas = Vec::new();

@@ -98,6 +98,19 @@ pub enum EntryKind {
     },
 }
 
+impl EntryKind {
+    /// A file inside a chunk several small files share.
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self,
+            EntryKind::File {
+                shared_at: Some(_),
+                ..
+            }
+        )
+    }
+}
+
 /// One entry of a manifest.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
@@ -272,16 +285,7 @@ impl Manifest {
     /// dictionaries, else 1 (so that releases without either keep the
     /// bytes older clients read).
     fn version(&self) -> u8 {
-        let shared = self.entries.iter().any(|e| {
-            matches!(
-                e.kind,
-                EntryKind::File {
-                    shared_at: Some(_),
-                    ..
-                }
-            )
-        });
-        if shared {
+        if self.entries.iter().any(|e| e.kind.is_shared()) {
             3
         } else if self.dictionaries.is_empty() {
             1

@@ -146,19 +146,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         })
         .collect();
     if !shared.is_empty() {
-        let files = m
-            .entries()
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.kind,
-                    EntryKind::File {
-                        shared_at: Some(_),
-                        ..
-                    }
-                )
-            })
-            .count();
+        let files = m.entries().iter().filter(|e| e.kind.is_shared()).count();
         println!(
             "{files} small files in {} shared chunks (manifest version 3)",
             shared.len()
