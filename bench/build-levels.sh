@@ -9,9 +9,9 @@
 # instead; with TREE=wheels, software no one here made: the unpacked
 # PyPI wheels of numpy 2.1.3, pandas 2.2.3, Django 5.1.4 and ruff 0.8.4
 # (170 MiB, 5,993 files; downloaded once with pip, then cached).
-# With SHARE=1 the packager gathers small files into shared chunks
-# (--share-small-files); with SHARE=both each level is built both ways,
-# one after the other, against the same baseline.
+# The packager's default puts small files into shared chunks; with SHARE=0
+# each file gets chunks of its own (--chunk-per-file); with SHARE=both each
+# level is built both ways, one after the other, against the same baseline.
 # "on disk" is the blocks the files take (du), "bytes" their sizes.
 # Usage: bash bench/build-levels.sh [LEVEL ...]   (default: 3 19; ~2 minutes)
 set -euo pipefail
@@ -44,10 +44,10 @@ else
   python3 "$gen" tree ${TREE:-}
 fi
 echo "tree: $(du -sm tree | cut -f1) MiB, $(find tree -type f | wc -l) files; $(nproc) cores"
-case "${SHARE:-0}" in
+case "${SHARE:-1}" in
   both) ways=(each shared) ;;
-  1) ways=(shared) ;;
-  *) ways=(each) ;;
+  0) ways=(each) ;;
+  *) ways=(shared) ;;
 esac
 for level in "${levels[@]}"; do
   rm -rf tree.tar.zst; sync
@@ -57,7 +57,7 @@ for level in "${levels[@]}"; do
   tard=$(du --block-size=1 tree.tar.zst | cut -f1)
   for way in "${ways[@]}"; do
     rm -rf store m.bin; sync
-    flag=(); [ "$way" = shared ] && flag=(--share-small-files)
+    flag=(); [ "$way" = each ] && flag=(--chunk-per-file)
     /usr/bin/time -f "%e %M" -o q.time "$pk" build tree --store store --out m.bin --level "$level" "${flag[@]}" >/dev/null 2>&1
     sync
     read -r qs qk < q.time

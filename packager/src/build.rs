@@ -106,9 +106,11 @@ pub struct Options {
     pub level: i32,
     /// Gather files under 64 KiB into shared chunks (see
     /// [`EntryKind::File::shared_at`]): a smaller store and fresh install
-    /// for releases of many small files. Clients older than manifest
-    /// version 3 cannot read such a release, and an update that changes
-    /// one small file fetches the whole shared chunk it is in.
+    /// for releases of many small files, keeping the shared chunks of
+    /// earlier releases whose manifests are in the store where at least
+    /// half of their bytes are still in use (so that updates stay small).
+    /// Clients older than manifest version 3 cannot read such a release.
+    /// `quince-packager build` does this unless told `--chunk-per-file`.
     pub share_small_files: bool,
 }
 
@@ -206,7 +208,9 @@ fn build_tuned(
         batch.write_back_early();
         let mut packer =
             Packer::start(scope, batch, level, &dictionary, trainer, tuning.hold_bytes);
-        let mut sharer = options.share_small_files.then(Sharer::default);
+        let mut sharer = options
+            .share_small_files
+            .then(|| Sharer::new(crate::sharer::Earlier::from_store(store)));
         for source in sources {
             let meta = fs::symlink_metadata(&source.dir).map_err(io(&source.dir))?;
             if !meta.is_dir() {
@@ -383,7 +387,8 @@ fn walk(
                 Some(sharer) if (1..SHARE_BELOW_BYTES).contains(&meta.len()) => {
                     let (kind, data, sha256) = read_small(&on_disk, &meta, stats)?;
                     insert(entries, path.clone(), platform, kind, &on_disk)?;
-                    sharer.add((path, platform.clone()), data, sha256, packer, stats)?;
+                    let key = (path, platform.clone());
+                    sharer.add(key, data, sha256, &on_disk, packer, stats)?;
                 }
                 _ => {
                     let kind = pack_file(&on_disk, &meta, packer, stats)?;

@@ -11,16 +11,26 @@
 //! (the next ones end where they did). A chunk never grows past
 //! [`MAX_CHUNK_BYTES`]. A file whose bytes are already in a shared chunk
 //! of this build points at them instead of adding them again.
+//!
+//! Shared chunks of earlier releases (the manifests in the store) are kept
+//! where this release still has at least half of their bytes: their files
+//! point into them, so a client updating from such a release fetches only
+//! the chunks of the small files that are new or changed (and of those
+//! whose old chunk fell under half), not every chunk a changed file ended.
+//! The price is the bytes of removed or changed files left in kept chunks,
+//! under half of each, which a fresh install still downloads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
+use quince_protocol::codec::Decode as _;
 use quince_protocol::limits::{CHUNK_MIN_BYTES, MAX_CHUNK_BYTES};
-use quince_protocol::manifest::{ChunkRef, EntryKind};
+use quince_protocol::manifest::{ChunkId, ChunkRef, EntryKind, Manifest};
 use quince_protocol::path::RelPath;
 use quince_protocol::record::Platform;
 use quince_protocol::Hash;
 
-use crate::build::{BuildError, Tally};
+use crate::build::{io, BuildError, Tally};
 use crate::packer::Packer;
 
 /// Files under this size are shared (larger ones are at least one
@@ -34,9 +44,73 @@ pub(crate) const END_ONE_IN: u8 = 8;
 /// A manifest key: a path, for every platform or for one.
 pub(crate) type Key = (RelPath, Option<Platform>);
 
+/// A file in an earlier shared chunk: its SHA-256, offset and size.
+type Piece = (Hash, u32, u64);
+
+/// The shared chunks of earlier releases whose manifests are in the store.
+#[derive(Default)]
+pub(crate) struct Earlier {
+    /// Each chunk's distinct files.
+    chunks: BTreeMap<ChunkId, (ChunkRef, Vec<Piece>)>,
+    /// The SHA-256 of every file in one of them.
+    files: HashSet<Hash>,
+}
+
+impl Earlier {
+    /// Reads every manifest in `store` (the releases staged from it) for
+    /// shared chunks the store still holds. A manifest that cannot be read
+    /// is passed over: this only saves bytes.
+    pub(crate) fn from_store(store: &quince_store::Store) -> Earlier {
+        let mut earlier = Earlier::default();
+        let Ok(dir) = std::fs::read_dir(store.dir().join("manifests")) else {
+            return earlier;
+        };
+        let mut names: Vec<PathBuf> = dir.filter_map(|e| Some(e.ok()?.path())).collect();
+        names.sort();
+        for path in names {
+            let Some(m) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| Manifest::from_bytes(&b).ok())
+            else {
+                continue;
+            };
+            for e in m.entries() {
+                if let EntryKind::File {
+                    size,
+                    sha256,
+                    chunks,
+                    shared_at: Some(offset),
+                    ..
+                } = &e.kind
+                {
+                    let Some(chunk) = chunks.first() else {
+                        continue;
+                    };
+                    let (_, files) = earlier
+                        .chunks
+                        .entry(chunk.id)
+                        .or_insert_with(|| (*chunk, Vec::new()));
+                    if !files.iter().any(|f| f.0 == *sha256) {
+                        files.push((*sha256, *offset, *size));
+                    }
+                }
+            }
+        }
+        earlier.chunks.retain(|id, _| store.has(id));
+        for (_, files) in earlier.chunks.values() {
+            earlier.files.extend(files.iter().map(|f| f.0));
+        }
+        earlier
+    }
+}
+
 /// The shared chunks of one build.
 #[derive(Default)]
 pub(crate) struct Sharer {
+    /// Earlier releases' shared chunks, which may be kept.
+    earlier: Earlier,
+    /// Files in one of them, decided at the end: key, SHA-256, path on disk.
+    waiting: Vec<(Key, Hash, PathBuf)>,
     /// The chunk being filled.
     open: Vec<u8>,
     /// The contents in it: SHA-256 -> offset.
@@ -50,9 +124,36 @@ pub(crate) struct Sharer {
 }
 
 impl Sharer {
-    /// Adds a small file (1 to [`SHARE_BELOW_BYTES`] - 1 bytes) whose entry
-    /// under `key` [`Sharer::finish`] completes.
+    /// A sharer that may keep the shared chunks of `earlier` releases.
+    pub(crate) fn new(earlier: Earlier) -> Sharer {
+        Sharer {
+            earlier,
+            ..Sharer::default()
+        }
+    }
+
+    /// Adds a small file (1 to [`SHARE_BELOW_BYTES`] - 1 bytes), read from
+    /// `on_disk`, whose entry under `key` [`Sharer::finish`] completes.
     pub(crate) fn add(
+        &mut self,
+        key: Key,
+        data: Vec<u8>,
+        sha256: Hash,
+        on_disk: &Path,
+        packer: &mut Packer<'_, '_>,
+        stats: &mut Tally<'_>,
+    ) -> Result<(), BuildError> {
+        if self.earlier.files.contains(&sha256) {
+            // In an earlier shared chunk: kept there, or read again at the
+            // end (not held meanwhile: there may be many).
+            self.waiting.push((key, sha256, on_disk.to_path_buf()));
+            return Ok(());
+        }
+        self.pack(key, data, sha256, packer, stats)
+    }
+
+    /// Puts a file's bytes into the open chunk (or points at a copy).
+    fn pack(
         &mut self,
         key: Key,
         data: Vec<u8>,
@@ -111,8 +212,9 @@ impl Sharer {
         stats: &mut Tally<'_>,
         entries: &mut BTreeMap<Key, EntryKind>,
     ) -> Result<(), BuildError> {
+        self.keep_or_repack(packer, stats)?;
         self.close(packer, stats)?;
-        for (key, n, offset) in self.files {
+        for (key, n, offset) in std::mem::take(&mut self.files) {
             let chunk = self.closed[n];
             if let Some(EntryKind::File {
                 size,
@@ -124,6 +226,58 @@ impl Sharer {
                 *chunks = vec![chunk];
                 *shared_at = (*size < u64::from(chunk.size)).then_some(offset);
             }
+        }
+        Ok(())
+    }
+}
+
+impl Sharer {
+    /// Keeps each earlier shared chunk that holds at least half its bytes
+    /// in files of this release (most kept bytes first), points those
+    /// files into it, and packs the other waiting files anew, read again.
+    fn keep_or_repack(
+        &mut self,
+        packer: &mut Packer<'_, '_>,
+        stats: &mut Tally<'_>,
+    ) -> Result<(), BuildError> {
+        // The open chunk is numbered before the kept ones.
+        self.close(packer, stats)?;
+        let present: HashSet<Hash> = self.waiting.iter().map(|w| w.1).collect();
+        let mut ranked: Vec<(u64, ChunkId)> = self
+            .earlier
+            .chunks
+            .iter()
+            .map(|(id, (_, files))| {
+                let kept = files
+                    .iter()
+                    .filter(|f| present.contains(&f.0))
+                    .map(|f| f.2)
+                    .sum();
+                (kept, *id)
+            })
+            .filter(|(kept, id)| 2 * kept >= u64::from(self.earlier.chunks[id].0.size))
+            .collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut placed: HashMap<Hash, (usize, u32)> = HashMap::new();
+        for (_, id) in ranked {
+            let (chunk, files) = &self.earlier.chunks[&id];
+            let n = self.closed.len();
+            self.closed.push(*chunk);
+            stats.stats.chunks += 1;
+            for (sha, offset, _) in files {
+                placed.entry(*sha).or_insert((n, *offset));
+            }
+        }
+        for (key, sha256, on_disk) in std::mem::take(&mut self.waiting) {
+            if let Some(&(n, offset)) = placed.get(&sha256) {
+                self.files.push((key, n, offset));
+                continue;
+            }
+            let data = std::fs::read(&on_disk).map_err(io(&on_disk))?;
+            if quince_protocol::Hash::of(&data) != sha256 {
+                return Err(BuildError::Changed(on_disk));
+            }
+            self.pack(key, data, sha256, packer, stats)?;
         }
         Ok(())
     }

@@ -53,7 +53,7 @@ pub fn publish_on(
 }
 
 /// Like [`publish`], its files under 64 KiB in shared chunks
-/// (`quince-packager build --share-small-files`).
+/// (what `quince-packager build` does by default).
 #[allow(clippy::expect_used)]
 pub fn publish_sharing_small_files(
     log_dir: &Path,

@@ -579,3 +579,95 @@ fn small_files_share_chunks_unpack_exactly_and_a_change_stays_local() {
         now.len()
     );
 }
+
+/// With the earlier release's manifest in the store (as staging it leaves
+/// it), a build keeps the earlier shared chunks that still hold at least
+/// half their bytes in this release's files: a changed and a new small
+/// file cost one new chunk, not every chunk around them; once most files
+/// of a chunk are gone, the rest are packed anew. Every release unpacks
+/// to its tree.
+#[test]
+fn a_release_keeps_the_shared_chunks_of_the_one_before() {
+    use quince_packager::build::{build_with_options, Options};
+    use quince_protocol::manifest::{ChunkId, EntryKind};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for i in 0..600u32 {
+        let text: String = (0..(200 + i * 7 % 400))
+            .map(|w| format!("w{} ", (w * 31 + i * 17) % 97))
+            .collect();
+        write(&src, &format!("text/t{i:03}.txt"), text.as_bytes(), 0o644);
+    }
+    let store = Store::open(&t.path().join("store")).unwrap();
+    let options = Options {
+        level: 3,
+        share_small_files: true,
+    };
+    let release = |n: usize| {
+        let source = Source {
+            dir: src.clone(),
+            platform: None,
+        };
+        let (m, stats) = build_with_options(&[source], &store, options, &mut |_| {}).unwrap();
+        let bytes = m.to_bytes();
+        store.put_manifest(&bytes).unwrap();
+        let verified = Manifest::verify(&bytes, &m.hash()).unwrap();
+        let out = t.path().join(format!("out{n}"));
+        unpack(&verified, &linux(), &store, &out).unwrap();
+        compare_trees(&src, &out);
+        (m, stats)
+    };
+    // Each shared chunk with the bytes of it this release's files use.
+    let used = |m: &Manifest| -> BTreeMap<ChunkId, (u32, u64)> {
+        let mut out: BTreeMap<ChunkId, (u32, BTreeSet<(u32, u64)>)> = BTreeMap::new();
+        for e in m.entries() {
+            if let EntryKind::File {
+                size,
+                chunks,
+                shared_at: Some(offset),
+                ..
+            } = &e.kind
+            {
+                let slot = out
+                    .entry(chunks[0].id)
+                    .or_insert((chunks[0].size, BTreeSet::new()));
+                slot.1.insert((*offset, *size));
+            }
+        }
+        out.into_iter()
+            .map(|(id, (size, pieces))| (id, (size, pieces.iter().map(|p| p.1).sum())))
+            .collect()
+    };
+    let (first, _) = release(1);
+    let before = used(&first);
+    assert!(before.len() >= 5, "{} shared chunks", before.len());
+
+    // One file changed (early in the walk) and one added.
+    let mut grown = fs::read(src.join("text/t010.txt")).unwrap();
+    grown.extend_from_slice(b"one more line\n");
+    fs::write(src.join("text/t010.txt"), grown).unwrap();
+    write(&src, "text/t600.txt", b"a new file\n", 0o644);
+    let (second, stats) = release(2);
+    let after = used(&second);
+    let new: Vec<_> = after.keys().filter(|id| !before.contains_key(id)).collect();
+    assert_eq!(new.len(), 1, "one new shared chunk: {after:?}");
+    assert_eq!(stats.new_chunks, 1);
+    assert_eq!(after.len(), before.len() + 1, "every earlier chunk kept");
+
+    // Most files gone: no chunk is kept with less than half of it in use.
+    for i in (0..600u32).filter(|i| i % 5 != 0) {
+        fs::remove_file(src.join(format!("text/t{i:03}.txt"))).unwrap();
+    }
+    let (third, stats) = release(3);
+    assert!(stats.new_chunks >= 1, "the rest packed anew");
+    for (id, (size, in_use)) in used(&third) {
+        if before.contains_key(&id) || after.contains_key(&id) {
+            assert!(
+                2 * in_use >= u64::from(size),
+                "{id:?}: {in_use} of {size} bytes in use"
+            );
+        }
+    }
+}

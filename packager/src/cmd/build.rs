@@ -23,13 +23,15 @@ pub struct Args {
     /// zstd level for new chunks (1 fast .. 19 small).
     #[arg(long, default_value_t = 19)]
     level: i32,
-    /// Gather files under 64 KiB into shared chunks of a few hundred KiB,
-    /// compressed together as in a tarball: a smaller store and fresh
-    /// install for releases of many small files (see BENCHMARKS.md). The
-    /// manifest is then version 3, which clients older than it refuse; and
-    /// an update that changes one small file fetches the whole shared
-    /// chunk it is in (tens of KiB compressed) instead of that file alone.
-    #[arg(long)]
+    /// Give each small file chunks of its own, as before manifest version
+    /// 3. By default files under 64 KiB share chunks of a few hundred KiB,
+    /// compressed together as in a tarball (a smaller store and fresh
+    /// install; see BENCHMARKS.md), and the shared chunks of the releases
+    /// staged from this store before are kept where at least half of their
+    /// bytes are still in use, so that an update fetches about what it
+    /// would with a chunk per file. Clients before manifest version 3
+    /// cannot read a release with shared chunks.
+    #[arg(long = "chunk-per-file", action = clap::ArgAction::SetFalse)]
     share_small_files: bool,
     /// Print a JSON summary.
     #[arg(long)]
