@@ -450,12 +450,7 @@ fn pack_file(
         // points): the streaming cutter fills and moves a buffer of the
         // largest chunk's size for every file, which dominated building
         // many small files.
-        let mut data = Vec::with_capacity(before.len() as usize + 1);
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(&mut file, before.len() + 1),
-            &mut data,
-        )
-        .map_err(io(path))?;
+        let data = read_whole(&mut file, path, before)?;
         let cuts: Vec<(usize, usize)> =
             fastcdc::v2020::FastCDC::new(&data, CHUNK_MIN_BYTES, CHUNK_AVG_BYTES, MAX_CHUNK_BYTES)
                 .map(|c| (c.offset, c.length))
@@ -478,13 +473,7 @@ fn pack_file(
             add(chunk.data, packer, stats)?;
         }
     }
-    let after = fs::symlink_metadata(path).map_err(io(path))?;
-    if after.len() != before.len()
-        || after.len() != size
-        || after.modified().ok() != before.modified().ok()
-    {
-        return Err(BuildError::Changed(path.to_path_buf()));
-    }
+    unchanged(path, before, size)?;
     stats.stats.files += 1;
     stats.tick(true);
     Ok(EntryKind::File {
@@ -503,17 +492,9 @@ fn read_small(
     before: &fs::Metadata,
     stats: &mut Tally<'_>,
 ) -> Result<(EntryKind, Vec<u8>, quince_protocol::Hash), BuildError> {
-    let mut data = Vec::with_capacity(before.len() as usize + 1);
-    let file = File::open(path).map_err(io(path))?;
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, before.len() + 1), &mut data)
-        .map_err(io(path))?;
-    let after = fs::symlink_metadata(path).map_err(io(path))?;
-    if after.len() != before.len()
-        || after.len() != data.len() as u64
-        || after.modified().ok() != before.modified().ok()
-    {
-        return Err(BuildError::Changed(path.to_path_buf()));
-    }
+    let mut file = File::open(path).map_err(io(path))?;
+    let data = read_whole(&mut file, path, before)?;
+    unchanged(path, before, data.len() as u64)?;
     stats.stats.files += 1;
     stats.stats.bytes += data.len() as u64;
     stats.tick(true);
@@ -526,6 +507,28 @@ fn read_small(
         shared_at: None,
     };
     Ok((kind, data, sha256))
+}
+
+/// A file's bytes, read whole, one byte past the size it had (so that a
+/// file that grew shows it).
+fn read_whole(file: &mut File, path: &Path, before: &fs::Metadata) -> Result<Vec<u8>, BuildError> {
+    let mut data = Vec::with_capacity(before.len() as usize + 1);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, before.len() + 1), &mut data)
+        .map_err(io(path))?;
+    Ok(data)
+}
+
+/// Refuses a file that changed while it was read: its size or mtime now
+/// differ from `before`, or `read` bytes were read of it.
+fn unchanged(path: &Path, before: &fs::Metadata, read: u64) -> Result<(), BuildError> {
+    let after = fs::symlink_metadata(path).map_err(io(path))?;
+    if after.len() != before.len()
+        || after.len() != read
+        || after.modified().ok() != before.modified().ok()
+    {
+        return Err(BuildError::Changed(path.to_path_buf()));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -247,15 +247,14 @@ impl Sharer {
             .earlier
             .chunks
             .iter()
-            .map(|(id, (_, files))| {
-                let kept = files
+            .filter_map(|(id, (chunk, files))| {
+                let kept: u64 = files
                     .iter()
                     .filter(|f| present.contains(&f.0))
                     .map(|f| f.2)
                     .sum();
-                (kept, *id)
+                (2 * kept >= u64::from(chunk.size)).then_some((kept, *id))
             })
-            .filter(|(kept, id)| 2 * kept >= u64::from(self.earlier.chunks[id].0.size))
             .collect();
         ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut placed: HashMap<Hash, (usize, u32)> = HashMap::new();
