@@ -501,9 +501,9 @@ fn small_files_share_chunks_unpack_exactly_and_a_change_stays_local() {
     for root in [&src, &reversed] {
         write(root, "dup/a.txt", b"the same bytes in two files\n", 0o644);
         write(root, "dup/b.txt", b"the same bytes in two files\n", 0o644);
-        // 1.5 MB of text in files of 1 to 4 KiB: several shared chunks.
+        // 5.5 MB of text in files of 4 to 14 KiB: several shared chunks.
         for i in 0..600u32 {
-            let text: String = (0..(200 + i * 7 % 400))
+            let text: String = (0..6 * (200 + i * 7 % 400))
                 .map(|w| format!("w{} ", (w * 31 + i * 17) % 97))
                 .collect();
             write(root, &format!("text/t{i:03}.txt"), text.as_bytes(), 0o644);
@@ -595,7 +595,7 @@ fn a_release_keeps_the_shared_chunks_of_the_one_before() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     for i in 0..600u32 {
-        let text: String = (0..(200 + i * 7 % 400))
+        let text: String = (0..6 * (200 + i * 7 % 400))
             .map(|w| format!("w{} ", (w * 31 + i * 17) % 97))
             .collect();
         write(&src, &format!("text/t{i:03}.txt"), text.as_bytes(), 0o644);
