@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 19's store target (within 1.1x of `tar | zstd` at the same level):
+# how close any layout of chunks can get, estimated by bench/store-bound.py on
+# the wheels of bench/shared-update.sh's new release (software no one here
+# made) and on bench/gen-tree.py's usual tree, against `tar cf - | zstd -T0
+# -LEVEL` in the same run. Sizes only (deterministic), so one run is enough.
+# Usage: bash bench/store-bound.sh [LEVEL ...]   (default 3 19; ~3 minutes
+# a level, most of it python-zstandard at level 19)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+command -v zstd >/dev/null || { apt-get update -q && apt-get install -y -q zstd >/dev/null; }
+python3 -c 'import zstandard, fastcdc' 2>/dev/null || pip install -q zstandard==0.25.0 fastcdc==1.7.0
+levels=("$@")
+[ ${#levels[@]} -gt 0 ] || levels=(3 19)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/quince-bench/wheels"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+if [ "$(ls "$cache"/*.whl 2>/dev/null | wc -l)" -ne 4 ]; then
+  mkdir -p "$cache"
+  pip download -q Django==5.1.4 numpy==2.1.3 pandas==2.2.3 ruff==0.8.4 --no-deps --only-binary=:all: \
+    --platform manylinux_2_17_x86_64 --python-version 3.12 -d "$cache"
+fi
+python3 - "$cache" "$work/wheels" <<'PY'
+import glob, sys, zipfile
+for wheel in sorted(glob.glob(f"{sys.argv[1]}/*.whl")):
+    zipfile.ZipFile(wheel).extractall(f"{sys.argv[2]}/{wheel.rsplit('/', 1)[1].split('-')[0]}")
+PY
+python3 "$here/gen-tree.py" "$work/usual"
+cd "$work"
+for tree in wheels usual; do
+  for level in "${levels[@]}"; do
+    tarz=$(tar cf - "$tree" | zstd -q -T0 "-$level" | wc -c)
+    read -r files _ chunks _ _ alone _ prefix _ whole < <(python3 "$here/store-bound.py" "$tree" "$level")
+    python3 -c "t=$tarz; print(f'$tree ($files files, $chunks chunks), level $level: tar|zstd {t:,}; alone {$alone/t:.3f}x, prefix {$prefix/t:.3f}x, whole {$whole/t:.3f}x')"
+  done
+done
