@@ -225,3 +225,41 @@ fn a_name_windows_cannot_hold_is_noted_at_build() {
         "{noted}"
     );
 }
+
+/// A level zstd has no such meaning for (0, 20, a negative fast level) is
+/// refused before anything is written, with the range named; 1 and 19 build.
+#[test]
+fn a_level_out_of_range_is_refused_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    fs::create_dir_all(dir.join("app")).unwrap();
+    fs::write(dir.join("app/a.txt"), "some text").unwrap();
+    for level in ["0", "20", "-5", "99999999999", "three"] {
+        let flag = format!("--level={level}");
+        let o = run(
+            dir,
+            &["build", "app", "--store", "store", "--out", "m.bin", &flag],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "--level {level}: {err}");
+        assert!(err.contains("--level"), "--level {level}: {err}");
+        if level != "three" {
+            assert!(
+                err.contains("1..=19") || err.contains("1..19"),
+                "--level {level}: {err}"
+            );
+        }
+        assert!(!dir.join("store").exists() && !dir.join("m.bin").exists());
+        let o = run(dir, &["release", "--version", "1.0.0", &flag]);
+        assert_eq!(o.status.code(), Some(2), "release --level {level}");
+        assert!(!dir.join("log").exists());
+    }
+    for level in ["1", "19"] {
+        ok(
+            dir,
+            &[
+                "build", "app", "--store", "store", "--out", "m.bin", "--level", level,
+            ],
+        );
+    }
+}

@@ -47,8 +47,9 @@ pub struct ReleaseArgs {
     platforms: Vec<String>,
     #[command(flatten)]
     offer: OfferArgs,
-    /// zstd level for delta patches.
-    #[arg(long, default_value_t = 19)]
+    /// zstd level for delta patches, from 1 to 19 (files from 32 MiB are
+    /// patched by segments at level 9 at most).
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
 }
 
