@@ -23,23 +23,12 @@ levels=("$@")
 cargo build -q --release -p quince-packager
 pk="$PWD/target/release/quince-packager"
 gen="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/gen-tree.py"
+. "$(dirname "$gen")/wheels.sh"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 if [ "${TREE:-}" = wheels ]; then
-  cache="${XDG_CACHE_HOME:-$HOME/.cache}/quince-bench/wheels"
-  wheels=(numpy==2.1.3 pandas==2.2.3 Django==5.1.4 ruff==0.8.4)
-  if [ "$(ls "$cache"/*.whl 2>/dev/null | wc -l)" -ne ${#wheels[@]} ]; then
-    mkdir -p "$cache"
-    pip download -q "${wheels[@]}" --no-deps --only-binary=:all: \
-      --platform manylinux_2_17_x86_64 --python-version 3.12 -d "$cache"
-  fi
-  python3 - "$cache" tree <<'PY'
-import glob, sys, zipfile
-for wheel in sorted(glob.glob(f"{sys.argv[1]}/*.whl")):
-    name = wheel.rsplit("/", 1)[1].split("-")[0]
-    zipfile.ZipFile(wheel).extractall(f"{sys.argv[2]}/{name}")
-PY
+  unpack_wheels wheels tree "${WHEELS_NEW[@]}"
 else
   python3 "$gen" tree ${TREE:-}
 fi

@@ -18,25 +18,11 @@ levels=("$@")
 [ ${#levels[@]} -gt 0 ] || levels=(3)
 cargo build -q --release -p quince-packager
 pk="$PWD/target/release/quince-packager"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/quince-bench"
+. bench/wheels.sh
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-unpack() { # DIR WHEEL...
-  local dir="$1"; shift
-  mkdir -p "$cache/$dir"
-  if [ "$(ls "$cache/$dir"/*.whl 2>/dev/null | wc -l)" -ne $# ]; then
-    pip download -q "$@" --no-deps --only-binary=:all: \
-      --platform manylinux_2_17_x86_64 --python-version 3.12 -d "$cache/$dir"
-  fi
-  python3 - "$cache/$dir" "$work/$dir" <<'PY'
-import glob, sys, zipfile
-for wheel in sorted(glob.glob(f"{sys.argv[1]}/*.whl")):
-    name = wheel.rsplit("/", 1)[1].split("-")[0]
-    zipfile.ZipFile(wheel).extractall(f"{sys.argv[2]}/{name}")
-PY
-}
-unpack wheels-old Django==5.1.3 numpy==2.1.2 pandas==2.2.2 ruff==0.8.4
-unpack wheels Django==5.1.4 numpy==2.1.3 pandas==2.2.3 ruff==0.8.4
+unpack_wheels wheels-old "$work/wheels-old" "${WHEELS_OLD[@]}"
+unpack_wheels wheels "$work/wheels" "${WHEELS_NEW[@]}"
 cd "$work"
 echo "old: $(du -sm wheels-old | cut -f1) MiB, new: $(du -sm wheels | cut -f1) MiB, $(find wheels -type f | wc -l) files"
 for level in "${levels[@]}"; do

@@ -55,12 +55,13 @@ for path in paths:
         add(chunk, before)
         before = chunk
     whole += size(data)
-group, before = [], None
+group, held, before = [], 0, None
 for i, data in enumerate(small):
     group.append(data)
-    if sum(map(len, group)) >= 512 * KIB or i == len(small) - 1:
+    held += len(data)
+    if held >= 512 * KIB or i == len(small) - 1:
         chunk = b"".join(group)
         add(chunk, before)
-        before, group = chunk, []
+        before, group, held = chunk, [], 0
 whole += size(b"".join(small)) if small else 0
 print(f"{len(paths)} files, {chunks} chunks: alone {alone} prefix {prefix} whole {whole}")

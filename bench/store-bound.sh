@@ -8,23 +8,14 @@
 # a level, most of it python-zstandard at level 19)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/wheels.sh"
 command -v zstd >/dev/null || { apt-get update -q && apt-get install -y -q zstd >/dev/null; }
 python3 -c 'import zstandard, fastcdc' 2>/dev/null || pip install -q zstandard==0.25.0 fastcdc==1.7.0
 levels=("$@")
 [ ${#levels[@]} -gt 0 ] || levels=(3 19)
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/quince-bench/wheels"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-if [ "$(ls "$cache"/*.whl 2>/dev/null | wc -l)" -ne 4 ]; then
-  mkdir -p "$cache"
-  pip download -q Django==5.1.4 numpy==2.1.3 pandas==2.2.3 ruff==0.8.4 --no-deps --only-binary=:all: \
-    --platform manylinux_2_17_x86_64 --python-version 3.12 -d "$cache"
-fi
-python3 - "$cache" "$work/wheels" <<'PY'
-import glob, sys, zipfile
-for wheel in sorted(glob.glob(f"{sys.argv[1]}/*.whl")):
-    zipfile.ZipFile(wheel).extractall(f"{sys.argv[2]}/{wheel.rsplit('/', 1)[1].split('-')[0]}")
-PY
+unpack_wheels wheels "$work/wheels" "${WHEELS_NEW[@]}"
 python3 "$here/gen-tree.py" "$work/usual"
 cd "$work"
 for tree in wheels usual; do
